@@ -1,0 +1,18 @@
+"""Metadata conventions shared by every renderer: ownership labels and stable names.
+
+Every object the core renders carries ``MANAGED_BY_LABEL: MANAGED_BY_VALUE`` and
+``MESH_LABEL: <mesh name>``, so a drift report can find objects the mesh owns but the stack no
+longer declares (see ``mesh_components.diff``). The label keys follow the Kubernetes recommended
+labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/).
+"""
+from __future__ import annotations
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "mesh-components"
+MESH_LABEL = "mesh-components.io/mesh"
+"""Label naming the mesh (``MeshSpec.name``) that owns an object."""
+
+
+def ownership_labels(mesh: str) -> dict[str, str]:
+    """Labels that mark an object as owned by mesh ``mesh``: ``{managed-by, mesh}``."""
+    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, MESH_LABEL: mesh}

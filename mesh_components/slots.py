@@ -1,0 +1,64 @@
+"""Deploy-time values: placeholders the pure core leaves for Pulumi outputs to fill.
+
+The core renders desired state without Pulumi, but some values exist only once a resource has
+been created: the CA's certificates and keys, a remote cluster's API server address and token.
+The core puts a :class:`Slot` where such a value goes. The offline renderer writes
+``Slot.placeholder()`` (never a secret), and the Pulumi components replace every slot with the
+matching ``pulumi.Output`` (see ``mesh_components.components.resolve_slots``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+PLACEHOLDER_PREFIX = "$(deploy-time:"
+
+
+@dataclass(frozen=True, order=True)
+class Slot:
+    """A value known only at deploy time.
+
+    ``source`` names the producing resource (``"ca"``, ``"cluster"``), ``key`` the value
+    (``"root_cert_pem"``, ``"intermediate_key_pem"``...), ``cluster`` the cluster it is for (or
+    ``None`` when mesh-wide), ``secret`` whether it must stay a Pulumi secret.
+    """
+
+    source: str
+    key: str
+    cluster: str | None = None
+    secret: bool = False
+
+    def placeholder(self) -> str:
+        """The text written in offline render output, e.g. ``$(deploy-time:ca/c1/root_cert_pem)``."""
+        where = f"{self.cluster}/" if self.cluster else ""
+        return f"{PLACEHOLDER_PREFIX}{self.source}/{where}{self.key})"
+
+
+def is_placeholder(value: Any) -> bool:
+    """True for a :class:`Slot` or for the text a slot renders to."""
+    return isinstance(value, Slot) or (isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX))
+
+
+def iter_slots(value: Any) -> Iterator[Slot]:
+    """Every :class:`Slot` inside nested dicts, lists and tuples, depth first."""
+    if isinstance(value, Slot):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from iter_slots(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from iter_slots(v)
+
+
+def fill(value: Any, lookup) -> Any:
+    """Copy ``value`` with every :class:`Slot` replaced by ``lookup(slot)``."""
+    if isinstance(value, Slot):
+        return lookup(value)
+    if isinstance(value, dict):
+        return {k: fill(v, lookup) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v, lookup) for v in value]
+    if isinstance(value, tuple):
+        return tuple(fill(v, lookup) for v in value)
+    return value
