@@ -16,3 +16,20 @@ MESH_LABEL = "mesh-components.io/mesh"
 def ownership_labels(mesh: str) -> dict[str, str]:
     """Labels that mark an object as owned by mesh ``mesh``: ``{managed-by, mesh}``."""
     return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, MESH_LABEL: mesh}
+
+
+def k8s_object(api_version: str, kind: str, name: str, namespace: str | None, mesh: str,
+               labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None,
+               **body) -> dict:
+    """A plain Kubernetes object dict with ownership labels: ``{apiVersion, kind, metadata, **body}``.
+
+    ``namespace`` None makes a cluster-scoped object. Keys keep insertion order, so the same inputs
+    always serialise to the same bytes.
+    """
+    metadata: dict = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    metadata["labels"] = {**ownership_labels(mesh), **(labels or {})}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata, **body}

@@ -1,0 +1,38 @@
+"""The Pulumi program: one ServiceMesh from the stack's ``service-mesh:mesh`` config object.
+
+Run per environment: ``pulumi up --stack dev|staging|prod`` (see README). Invalid config stops the
+update before anything is created, with one ``path: message`` line per problem.
+"""
+from pathlib import Path
+
+import pulumi
+
+from mesh_components import ServiceMesh
+from mesh_components.errors import MeshError
+from mesh_components.spec import CONFIG_KEY, load_mesh
+
+config = pulumi.Config()
+try:
+    mesh = load_mesh(config.require_object(CONFIG_KEY), base_dir=Path(__file__).parent)
+except MeshError as err:
+    raise pulumi.RunError("invalid mesh spec:\n" + str(err)) from None
+
+ca = mesh.spec.ca
+ca_secrets = {}
+if ca.mode == "byoRoot":
+    ca_secrets = {"root_cert_pem": config.require_secret(ca.root_cert_config),
+                  "root_key_pem": config.require_secret(ca.root_key_config)}
+elif ca.mode == "intermediateOnly":
+    ca_secrets = {"intermediates": config.require_secret_object(ca.intermediates_config)}
+elif ca.mode == "vault":
+    ca_secrets = {"vault_token": config.require_secret(ca.vault.token_config)}
+
+try:
+    service_mesh = ServiceMesh(mesh.spec.name, mesh, ca_secrets=ca_secrets)
+except MeshError as err:  # a policy the mesh cannot express exactly
+    raise pulumi.RunError("the mesh cannot be rendered:\n" + str(err)) from None
+
+pulumi.export("root_fingerprint", service_mesh.root_fingerprint)
+pulumi.export("ca_stage", service_mesh.ca_stage)
+pulumi.export("clusters", service_mesh.clusters)
+pulumi.export("allowed_egress", service_mesh.allowed_egress)

@@ -1,0 +1,84 @@
+"""Egress: what may leave the mesh, from the spec's named external destinations.
+
+Istio (this module's renderer; https://istio.io/latest/docs/tasks/traffic-management/egress/):
+- mesh-wide ``outboundTrafficPolicy: REGISTRY_ONLY`` (set by ``istio.control_plane``), so only
+  hosts with a ServiceEntry leave the mesh;
+- one ``ServiceEntry`` per rule in the ``mesh-egress`` namespace, MESH_EXTERNAL, DNS resolution;
+- sidecar mode: the entry is exported only to the source services' namespaces, and every other
+  service of those namespaces gets a ``Sidecar`` that hides external entries, so exactly the listed
+  services see the host;
+- ambient mode: the entry is bound to an egress waypoint (``istio.io/use-waypoint``) and an
+  ``AuthorizationPolicy`` on it admits exactly the source identities.
+"""
+from __future__ import annotations
+
+from .istio import GATEWAY_API, NETWORKING, SECURITY, principal
+from .meta import k8s_object
+
+EGRESS_NAMESPACE = "mesh-egress"
+EGRESS_WAYPOINT = "egress-waypoint"
+_ISTIO_PROTOCOL = {"http": "HTTP", "https": "TLS", "tls": "TLS", "tcp": "TCP"}
+
+
+def egress_clusters(spec, rule) -> list[str]:
+    """Clusters where any source service of ``rule`` runs (where its egress must be declared)."""
+    by_key = {(s.namespace, s.name): s for s in spec.services}
+    clusters = {c for ref in rule.sources for c in spec.service_clusters(by_key[(ref.namespace, ref.service)])}
+    return [c for c in spec.cluster_names() if c in clusters]
+
+
+def istio_egress(spec, cluster: str) -> list[dict]:
+    """Istio egress objects for ``cluster`` (empty when no egress rule has a source there)."""
+    rules = [r for r in spec.egress if cluster in egress_clusters(spec, r)]
+    if not rules:
+        return []
+    mesh, ambient = spec.name, spec.backend.istio.data_plane == "ambient"
+    by_key = {(s.namespace, s.name): s for s in spec.services}
+    objects = [k8s_object("v1", "Namespace", EGRESS_NAMESPACE, None, mesh)]
+    if ambient:
+        objects.append(k8s_object(GATEWAY_API, "Gateway", EGRESS_WAYPOINT, EGRESS_NAMESPACE, mesh,
+                                  labels={"istio.io/waypoint-for": "service"},
+                                  spec={"gatewayClassName": "istio-waypoint",
+                                        "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]}))
+    for r in rules:
+        source_ns = sorted({ref.namespace for ref in r.sources})
+        objects.append(k8s_object(NETWORKING, "ServiceEntry", r.name, EGRESS_NAMESPACE, mesh,
+                                  labels={"istio.io/use-waypoint": EGRESS_WAYPOINT} if ambient else None, spec={
+            "hosts": list(r.hosts),
+            "exportTo": ["*"] if ambient else source_ns,
+            "location": "MESH_EXTERNAL",
+            "ports": [{"number": p.port, "name": f"{p.protocol}-{p.port}", "protocol": _ISTIO_PROTOCOL[p.protocol]}
+                      for p in r.ports],
+            "resolution": "NONE" if any(h.startswith("*.") for h in r.hosts) else "DNS",
+        }))
+        if ambient:
+            sources = sorted(principal(spec.trust_domain, ref.namespace, by_key[(ref.namespace, ref.service)].account)
+                             for ref in r.sources)
+            objects.append(k8s_object(SECURITY, "AuthorizationPolicy", r.name, EGRESS_NAMESPACE, mesh, spec={
+                "targetRefs": [{"group": "networking.istio.io", "kind": "ServiceEntry", "name": r.name}],
+                "action": "ALLOW",
+                "rules": [{"from": [{"source": {"principals": sources}}],
+                           "to": [{"operation": {"ports": [str(p.port) for p in r.ports]}}]}]}))
+    if not ambient:
+        objects += _hide_from_other_services(spec, rules, cluster)
+    return objects
+
+
+def _hide_from_other_services(spec, rules, cluster: str) -> list[dict]:
+    """Sidecars for the non-source services of source namespaces: Kubernetes services and the
+    control plane only, so an entry exported to the namespace is not visible to them."""
+    allowed = {(ref.namespace, ref.service) for r in rules for ref in r.sources}
+    namespaces = {ns for ns, _ in allowed}
+    out = []
+    for s in spec.services:
+        if s.namespace in namespaces and (s.namespace, s.name) not in allowed and cluster in spec.service_clusters(s):
+            out.append(k8s_object(NETWORKING, "Sidecar", f"{s.name}-no-egress", s.namespace, spec.name, spec={
+                "workloadSelector": {"labels": s.pod_labels()},
+                "egress": [{"hosts": ["*/*.svc.cluster.local", "istio-system/*"]}]}))
+    return out
+
+
+def allowed_egress(spec) -> list[tuple[str, str, str, int]]:
+    """The intent as a table: ``(namespace/service, host, protocol, port)`` rows, sorted."""
+    return sorted((f"{ref.namespace}/{ref.service}", h, p.protocol, p.port)
+                  for r in spec.egress for ref in r.sources for h in r.hosts for p in r.ports)

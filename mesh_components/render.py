@@ -1,0 +1,230 @@
+"""The pure core's entry point: a validated mesh spec -> desired state per cluster, and the
+offline render layout that ``python -m mesh_components render`` writes.
+
+Desired state of one cluster (:class:`ClusterState`): Kubernetes objects (plain dicts) grouped by
+concern in apply order, Helm releases (:class:`HelmRelease`) in install order, and remote
+manifests (the Gateway API CRD release). Values known only at deploy time are
+:class:`~mesh_components.slots.Slot` placeholders. No Pulumi import: the Pulumi components
+(``mesh_components.components``) register exactly these objects.
+
+Render layout (../shared/DESIGN.md): ``DIR/<cluster>/`` with one YAML file per object, named
+``<namespace>--<kind>[.<group>]--<name>.yaml`` (``_cluster`` for cluster-scoped objects),
+``helm-releases.yaml`` (a list of ``{name, namespace, repository, chart, version, values}``) and
+``remote-manifests.yaml``. The same spec gives the same bytes.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import ca, egress, gamma, gateway, istio, smi
+from .errors import SpecError
+from .meta import k8s_object, ownership_labels
+from .slots import Slot, fill
+from .spec import GATEWAY_API_VERSION, LoadedMesh, MeshSpec
+
+CONCERNS = ("namespaces", "ca", "control-plane", "policy", "egress", "gateway")
+"""Object groups in apply order; each maps to one Pulumi component."""
+REDACTED = "<redacted: render with --include-secrets to show>"
+MARKER = ".mesh-render"
+
+
+@dataclass(frozen=True)
+class HelmRelease:
+    """A Helm release to install: chart ``chart`` at ``version`` from ``repository`` into
+    ``namespace`` with ``values``; ``depends_on`` names releases of the same cluster that must be
+    installed first."""
+
+    name: str
+    namespace: str
+    repository: str
+    chart: str
+    version: str
+    values: dict
+    depends_on: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "namespace": self.namespace, "repository": self.repository,
+                "chart": self.chart, "version": self.version, "values": self.values}
+
+
+@dataclass(frozen=True)
+class RemoteManifest:
+    """A released manifest applied from its upstream URL (e.g. the Gateway API CRDs)."""
+
+    name: str
+    url: str
+    version: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "url": self.url, "version": self.version}
+
+
+@dataclass
+class ClusterState:
+    """Desired state of one cluster: ``concerns`` (concern -> objects, see :data:`CONCERNS`),
+    ``releases`` and ``remote_manifests``."""
+
+    cluster: str
+    concerns: dict[str, list[dict]] = field(default_factory=lambda: {c: [] for c in CONCERNS})
+    releases: list[HelmRelease] = field(default_factory=list)
+    remote_manifests: list[RemoteManifest] = field(default_factory=list)
+
+    @property
+    def objects(self) -> list[dict]:
+        """Every object, in apply order."""
+        return [o for c in CONCERNS for o in self.concerns[c]]
+
+
+def gateway_api_crds() -> RemoteManifest:
+    """The Gateway API standard-channel CRDs, at the one version pinned for every stack."""
+    return RemoteManifest("gateway-api-crds", "https://github.com/kubernetes-sigs/gateway-api/releases/download/"
+                                              f"{GATEWAY_API_VERSION}/standard-install.yaml", GATEWAY_API_VERSION)
+
+
+def ca_material(cluster: str) -> "ca.ClusterCAMaterial":
+    """Deploy-time slots for one cluster's CA material (filled from ``MeshCertificateAuthority``)."""
+    return ca.ClusterCAMaterial(
+        trust_bundle_pem=Slot("ca", "trust_bundle_pem"),
+        ca_cert_pem=Slot("ca", "cert_pem", cluster),
+        ca_key_pem=Slot("ca", "key_pem", cluster, secret=True),
+        cert_chain_pem=Slot("ca", "chain_pem", cluster),
+    )
+
+
+def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
+    """Desired state of every cluster, keyed by cluster name in spec order.
+
+    ``mesh`` is a :class:`LoadedMesh` (spec + SMI file documents) or a bare :class:`MeshSpec`.
+    Raises :class:`SpecError` for a backend this release cannot render and
+    :class:`~mesh_components.errors.TranslationError` for policy the mesh cannot express exactly.
+    """
+    spec, documents = (mesh.spec, mesh.smi_documents) if isinstance(mesh, LoadedMesh) else (mesh, ())
+    if spec.backend.type != "istio":
+        raise SpecError([("mesh.backend.type", f"the {spec.backend.type} backend is not rendered by this release; "
+                                               f"use istio")])
+    model = gamma.build(spec, smi.policy_set(spec, documents), gateway.gateway_identity(spec))
+    waypoints = istio.needs_waypoint(spec, model)
+    multi_root = spec.ca.root_rotation.stage != "none"
+    states = {}
+    for cluster in spec.clusters:
+        st = ClusterState(cluster.name)
+        material = ca_material(cluster.name)
+        objects, releases = istio.control_plane(spec, cluster,
+                                                ca_values=ca.ca_helm_values("istio", material, multi_root=multi_root))
+        st.concerns["control-plane"] = objects
+        st.releases = [HelmRelease(**{**r, "depends_on": tuple(r["depends_on"])}) for r in releases]
+        st.concerns["ca"] = ca.ca_objects("istio", material, ownership_labels(spec.name))
+        st.concerns["namespaces"] = app_namespaces(spec, cluster.name, waypoints)
+        st.concerns["policy"] = version_services(spec, cluster.name) + istio.policy_objects(spec, model, cluster.name)
+        st.concerns["egress"] = egress.istio_egress(spec, cluster.name)
+        st.concerns["gateway"] = gateway.ingress_objects(spec, cluster)
+        if spec.backend.istio.data_plane == "ambient" or any(
+                o["apiVersion"].startswith("gateway.networking.k8s.io/") for o in st.objects):
+            st.remote_manifests.append(gateway_api_crds())
+        states[cluster.name] = st
+    return states
+
+
+def app_namespaces(spec: MeshSpec, cluster: str, waypoints: set[str]) -> list[dict]:
+    """The application namespaces present in ``cluster``, enrolled in the data plane."""
+    names = [n.name for n in spec.namespaces] or sorted({s.namespace for s in spec.services})
+    return [k8s_object("v1", "Namespace", ns, None, spec.name, labels=istio.namespace_labels(spec, ns, waypoints))
+            for ns in names if cluster in spec.namespace_clusters(ns)]
+
+
+def version_services(spec: MeshSpec, cluster: str) -> list[dict]:
+    """A backend Service ``<service>-<version>`` per version of every service in ``cluster``:
+    the targets of traffic splits (SMI TrafficSplit backends are Services)."""
+    out = []
+    for s in spec.services:
+        for v in s.versions:
+            # in every cluster of the service, not only where the version's pods run: Istio
+            # multi-cluster needs the Service locally to resolve and route to remote endpoints
+            if cluster not in spec.service_clusters(s):
+                continue
+            out.append(k8s_object("v1", "Service", f"{s.name}-{v.name}", s.namespace, spec.name,
+                                  labels={"app": s.name, "version": v.name}, spec={
+                "selector": {**s.pod_labels(), **v.pod_labels()},
+                "ports": [{"name": p.port_name, "port": p.port, "targetPort": p.target_port or p.port,
+                           "protocol": "TCP", "appProtocol": p.protocol} for p in s.ports]}))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# writing the render layout
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, multi-line strings as ``|`` literals, so diffs of rendered files read well."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump_yaml(value: Any) -> str:
+    """Deterministic YAML text of ``value`` (insertion order kept, no aliases)."""
+    _Dumper.ignore_aliases = lambda self, data: True
+    return yaml.dump(value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096,
+                     allow_unicode=True)
+
+
+def object_filename(obj: dict) -> str:
+    group = obj["apiVersion"].rpartition("/")[0]
+    kind = obj["kind"].lower() + (f".{group}" if group else "")
+    ns = obj["metadata"].get("namespace") or "_cluster"
+    return f"{ns}--{kind}--{obj['metadata']['name']}.yaml"
+
+
+def redact(obj: dict, include_secrets: bool) -> dict:
+    """``obj`` with slots shown as placeholders and, unless ``include_secrets``, Secret values
+    replaced by :data:`REDACTED`."""
+    out = fill(obj, lambda s: s.placeholder())
+    if obj.get("kind") == "Secret" and not include_secrets:
+        for key in ("data", "stringData"):
+            if isinstance(out.get(key), dict):
+                out[key] = {k: v if isinstance(obj[key][k], Slot) else REDACTED for k, v in out[key].items()}
+    return out
+
+
+def write_tree(states: dict[str, ClusterState], out: Path, *, include_secrets: bool = False) -> list[Path]:
+    """Write the render layout under ``out``; returns the files written, sorted.
+
+    A folder that already holds files but no earlier render (no ``.mesh-render`` marker) is
+    refused with :class:`SpecError`, so a wrong ``--out`` never deletes anything; an earlier
+    render is replaced whole, so removed objects disappear from it.
+    """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise SpecError([("--out", f"{out} is not empty and holds no earlier render; give a new or empty folder")])
+    if out.exists():
+        for child in out.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by python -m mesh_components render; replaced on every render\n")
+    written = []
+    for name, st in states.items():
+        folder = out / name
+        folder.mkdir()
+        seen: dict[str, dict] = {}
+        for obj in st.objects:
+            fname = object_filename(obj)
+            if fname in seen:
+                raise SpecError([(f"cluster {name}", f"two objects render to {fname}; rename one")])
+            seen[fname] = obj
+            (folder / fname).write_text(dump_yaml(redact(obj, include_secrets)))
+        (folder / "helm-releases.yaml").write_text(
+            dump_yaml([fill(r.to_dict(), lambda s: s.placeholder()) for r in st.releases]))
+        (folder / "remote-manifests.yaml").write_text(dump_yaml([m.to_dict() for m in st.remote_manifests]))
+        written += sorted(folder.iterdir())
+    return sorted(written)

@@ -1,0 +1,446 @@
+"""SMI (Service Mesh Interface) documents: model, reader and reference checks.
+
+Read: TrafficTarget (access.smi-spec.io v1alpha1-v1alpha3), HTTPRouteGroup and TCPRoute
+(specs.smi-spec.io v1alpha1-v1alpha4), TrafficSplit (split.smi-spec.io v1alpha1-v1alpha4), from
+plain YAML files (``kubectl``-style, several documents per file, ``kind: List`` too) and from the
+stack spec's ``accessRules``/``trafficSplits`` (which are SMI with the routes inline).
+Spec: https://github.com/servicemeshinterface/smi-spec (traffic-access-control, traffic-specs,
+traffic-split). Every document keeps ``origin`` (``file#Kind/namespace/name``) so errors name it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import Problem
+from .names import dns1123_label_problem, dns1123_subdomain_problem
+
+ACCESS_GROUP = "access.smi-spec.io"
+SPECS_GROUP = "specs.smi-spec.io"
+SPLIT_GROUP = "split.smi-spec.io"
+READ_VERSIONS = {
+    ("TrafficTarget", ACCESS_GROUP): {"v1alpha1", "v1alpha2", "v1alpha3"},
+    ("HTTPRouteGroup", SPECS_GROUP): {"v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"},
+    ("TCPRoute", SPECS_GROUP): {"v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"},
+    ("TrafficSplit", SPLIT_GROUP): {"v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"},
+}
+HTTP_METHODS = {"*", "GET", "HEAD", "PUT", "POST", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+
+
+@dataclass(frozen=True)
+class HTTPMatch:
+    """One named match of an HTTPRouteGroup. ``methods`` empty or ``("*",)`` means any method;
+    ``path_regex`` None means any path; ``headers`` are ``(name, value-regex)`` pairs, all required."""
+
+    name: str
+    methods: tuple[str, ...] = ("*",)
+    path_regex: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def any_method(self) -> bool:
+        return not self.methods or "*" in self.methods
+
+
+@dataclass(frozen=True)
+class HTTPRouteGroup:
+    """specs.smi-spec.io HTTPRouteGroup: named HTTP matches."""
+
+    name: str
+    namespace: str
+    matches: tuple[HTTPMatch, ...]
+    origin: str
+
+
+@dataclass(frozen=True)
+class TCPRoute:
+    """specs.smi-spec.io TCPRoute: destination ports (empty: every port)."""
+
+    name: str
+    namespace: str
+    ports: tuple[int, ...]
+    origin: str
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    """A TrafficTarget rule: a route by kind and name; ``matches`` picks named HTTP matches
+    (empty: all of the group's matches)."""
+
+    kind: str
+    name: str
+    matches: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrafficTarget:
+    """access.smi-spec.io TrafficTarget: ``sources`` (service accounts as ``(namespace, name)``)
+    may reach pods running as ``destination`` on the routes in ``rules``."""
+
+    name: str
+    namespace: str
+    destination: tuple[str, str]
+    sources: tuple[tuple[str, str], ...]
+    rules: tuple[RuleRef, ...]
+    origin: str
+    destination_port: int | None = None
+
+
+@dataclass(frozen=True)
+class TrafficSplit:
+    """split.smi-spec.io TrafficSplit: ``service`` (the apex) to weighted ``backends``."""
+
+    name: str
+    namespace: str
+    service: str
+    backends: tuple[tuple[str, int], ...]
+    origin: str
+    matches: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """All SMI documents of a mesh, spec and files together, references checked."""
+
+    targets: tuple[TrafficTarget, ...] = ()
+    route_groups: tuple[HTTPRouteGroup, ...] = ()
+    tcp_routes: tuple[TCPRoute, ...] = ()
+    splits: tuple[TrafficSplit, ...] = ()
+    index: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def route_group(self, namespace: str, name: str) -> HTTPRouteGroup | None:
+        return next((g for g in self.route_groups if (g.namespace, g.name) == (namespace, name)), None)
+
+    def tcp_route(self, namespace: str, name: str) -> TCPRoute | None:
+        return next((r for r in self.tcp_routes if (r.namespace, r.name) == (namespace, name)), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading files
+
+
+def read_files(paths: Iterable[str], base_dir: Path) -> tuple[list, list[Problem]]:
+    """Read every SMI document in ``paths`` (files or folders, relative to ``base_dir``; folders
+    are read recursively, ``*.yaml``/``*.yml`` in name order). Returns ``(documents, problems)``."""
+    from .spec import load_yaml_documents
+    from .errors import SpecError
+
+    docs: list = []
+    problems: list[Problem] = []
+    for i, raw in enumerate(paths):
+        path = (base_dir / raw) if not Path(raw).is_absolute() else Path(raw)
+        if path.is_dir():
+            files = sorted(f for f in path.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
+        elif path.is_file():
+            files = [path]
+        else:
+            problems.append((f"mesh.smiFiles[{i}]", f"{raw!r} is neither a file nor a folder under {base_dir}"))
+            continue
+        for f in files:
+            shown = _shown(f, base_dir)
+            try:
+                raw_docs = load_yaml_documents(f)
+            except SpecError as e:
+                problems += [(shown if p == str(f) else p.replace(str(f), shown), m) for p, m in e.problems]
+                continue
+            for j, d in enumerate(_flatten(raw_docs)):
+                got, probs = parse_document(d, f"{shown}[{j}]")
+                problems += probs
+                if got is not None:
+                    docs.append(got)
+    return docs, problems
+
+
+def _shown(f: Path, base: Path) -> str:
+    try:
+        return str(f.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(f)
+
+
+def _flatten(docs: list) -> list:
+    out = []
+    for d in docs:
+        if isinstance(d, dict) and d.get("kind") == "List" and isinstance(d.get("items"), list):
+            out += d["items"]
+        else:
+            out.append(d)
+    return out
+
+
+def parse_document(doc: Any, where: str):
+    """One SMI document -> ``(model or None, problems)``. ``where`` names it in problems."""
+    if not isinstance(doc, dict):
+        return None, [(where, "expected a Kubernetes object (a mapping with apiVersion and kind)")]
+    api, kind = str(doc.get("apiVersion", "")), str(doc.get("kind", ""))
+    group, _, version = api.rpartition("/")
+    known = READ_VERSIONS.get((kind, group))
+    if known is None:
+        return None, [(where, f"{api or '?'} {kind or '?'} is not an SMI kind this reads "
+                              f"(TrafficTarget, HTTPRouteGroup, TCPRoute, TrafficSplit)")]
+    if version not in known:
+        return None, [(where, f"{kind} version {version!r} is not known; use {group}/{max(known)}")]
+    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    name, namespace = meta.get("name"), meta.get("namespace", "default")
+    problems: list[Problem] = []
+    if not isinstance(name, str) or dns1123_subdomain_problem(name):
+        problems.append((f"{where}.metadata.name", "missing or not a DNS-1123 name"))
+        name = "?"
+    if not isinstance(namespace, str) or dns1123_label_problem(namespace):
+        problems.append((f"{where}.metadata.namespace", f"{namespace!r} is not a DNS-1123 label"))
+        namespace = "?"
+    origin = f"{where.rsplit('[', 1)[0]}#{kind}/{namespace}/{name}"
+    # v1alpha1 kept these fields at the top level; later versions put them under spec
+    body = doc if version == "v1alpha1" and kind != "TrafficSplit" else doc.get("spec")
+    if not isinstance(body, dict):
+        return None, problems + [(f"{origin}.spec", "missing or not a mapping")]
+    parser = {"TrafficTarget": _target, "HTTPRouteGroup": _route_group, "TCPRoute": _tcp_route,
+              "TrafficSplit": _split}[kind]
+    model, probs = parser(body, name, namespace, origin, version)
+    problems += probs
+    return (model if not problems else None), problems
+
+
+def _list(value: Any, path: str, problems: list[Problem], required: bool = False) -> list:
+    if value is None:
+        if required:
+            problems.append((path, "required; give a list"))
+        return []
+    if not isinstance(value, list):
+        problems.append((path, f"expected a list"))
+        return []
+    return value
+
+
+def _subject(value: Any, path: str, problems: list[Problem], default_ns: str) -> tuple[str, str] | None:
+    if not isinstance(value, dict):
+        problems.append((path, "expected {kind: ServiceAccount, name, namespace}"))
+        return None
+    if value.get("kind", "ServiceAccount") != "ServiceAccount":
+        problems.append((f"{path}.kind", f"{value.get('kind')!r}: SMI identities are ServiceAccounts"))
+        return None
+    name, ns = value.get("name"), value.get("namespace", default_ns)
+    if not isinstance(name, str) or dns1123_subdomain_problem(name):
+        problems.append((f"{path}.name", "missing or not a service account name"))
+        return None
+    if not isinstance(ns, str) or dns1123_label_problem(ns):
+        problems.append((f"{path}.namespace", f"{ns!r} is not a namespace name"))
+        return None
+    return ns, name
+
+
+def _port(value: Any, path: str, problems: list[Problem]) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value \
+            or not 1 <= int(value) <= 65535:
+        problems.append((path, f"{value!r} is not a port number: use 1-65535"))
+        return None
+    return int(value)
+
+
+def _target(body: dict, name: str, ns: str, origin: str, version: str):
+    problems: list[Problem] = []
+    dest = _subject(body.get("destination"), f"{origin}.spec.destination", problems, ns)
+    port = None
+    raw_port = (body.get("destination") or {}).get("port") if isinstance(body.get("destination"), dict) else None
+    if raw_port is not None:
+        port = _port(raw_port, f"{origin}.spec.destination.port", problems)
+    sources = []
+    for i, s in enumerate(_list(body.get("sources"), f"{origin}.spec.sources", problems, required=True)):
+        got = _subject(s, f"{origin}.spec.sources[{i}]", problems, ns)
+        if got:
+            sources.append(got)
+    key = "specs" if version == "v1alpha1" else "rules"
+    rules = []
+    for i, r in enumerate(_list(body.get(key), f"{origin}.spec.{key}", problems, required=True)):
+        path = f"{origin}.spec.{key}[{i}]"
+        if not isinstance(r, dict) or r.get("kind") not in ("HTTPRouteGroup", "TCPRoute") \
+                or not isinstance(r.get("name"), str):
+            problems.append((path, "expected {kind: HTTPRouteGroup|TCPRoute, name, matches?}"))
+            continue
+        matches = _list(r.get("matches"), f"{path}.matches", problems)
+        if not all(isinstance(m, str) for m in matches):
+            problems.append((f"{path}.matches", "expected a list of match names"))
+            continue
+        rules.append(RuleRef(r["kind"], r["name"], tuple(matches)))
+    if dest is None:
+        return None, problems
+    return TrafficTarget(name, ns, dest, tuple(sources), tuple(rules), origin, port), problems
+
+
+def _route_group(body: dict, name: str, ns: str, origin: str, version: str):
+    problems: list[Problem] = []
+    matches = []
+    for i, m in enumerate(_list(body.get("matches"), f"{origin}.spec.matches", problems, required=True)):
+        path = f"{origin}.spec.matches[{i}]"
+        if not isinstance(m, dict) or not isinstance(m.get("name"), str):
+            problems.append((path, "expected {name, methods?, pathRegex?, headers?}"))
+            continue
+        methods = _list(m.get("methods"), f"{path}.methods", problems) or ["*"]
+        bad = [x for x in methods if x not in HTTP_METHODS]
+        if bad:
+            problems.append((f"{path}.methods", f"{bad[0]!r} is not an HTTP method SMI knows: "
+                                                f"{', '.join(sorted(HTTP_METHODS))}"))
+        path_regex = m.get("pathRegex")
+        if path_regex is not None and not isinstance(path_regex, str):
+            problems.append((f"{path}.pathRegex", "expected a string"))
+            path_regex = None
+        headers: list[tuple[str, str]] = []
+        raw_headers = m.get("headers")
+        for h in ([raw_headers] if isinstance(raw_headers, dict) else _list(raw_headers, f"{path}.headers", problems)):
+            if not isinstance(h, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in h.items()):
+                problems.append((f"{path}.headers", "expected header: value-regex mappings"))
+                continue
+            headers += sorted(h.items())
+        matches.append(HTTPMatch(m["name"], tuple(methods), path_regex, tuple(headers)))
+    return HTTPRouteGroup(name, ns, tuple(matches), origin), problems
+
+
+def _tcp_route(body: dict, name: str, ns: str, origin: str, version: str):
+    problems: list[Problem] = []
+    matches = body.get("matches") or {}
+    ports = []
+    if not isinstance(matches, dict):
+        problems.append((f"{origin}.spec.matches", "expected {ports: [...]}"))
+    else:
+        for i, p in enumerate(_list(matches.get("ports"), f"{origin}.spec.matches.ports", problems)):
+            got = _port(p, f"{origin}.spec.matches.ports[{i}]", problems)
+            if got:
+                ports.append(got)
+    return TCPRoute(name, ns, tuple(ports), origin), problems
+
+
+def _weight(value: Any, path: str, problems: list[Problem]) -> int | None:
+    # v1alpha1 weights are resource quantities ("500m", "1"); later versions are integers
+    if isinstance(value, str):
+        try:
+            value = float(value[:-1]) / 1000 * 1000 if value.endswith("m") else float(value) * 1000
+        except ValueError:
+            problems.append((path, f"{value!r} is not a weight"))
+            return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or int(value) != value:
+        problems.append((path, f"{value!r} is not a weight: use a non-negative integer"))
+        return None
+    return int(value)
+
+
+def _split(body: dict, name: str, ns: str, origin: str, version: str):
+    problems: list[Problem] = []
+    spec = body.get("spec") if version == "v1alpha1" and "spec" in body else body
+    service = spec.get("service")
+    if not isinstance(service, str) or dns1123_label_problem(service.split(".")[0]):
+        problems.append((f"{origin}.spec.service", "missing or not a service name"))
+        service = "?"
+    backends = []
+    for i, b in enumerate(_list(spec.get("backends"), f"{origin}.spec.backends", problems, required=True)):
+        path = f"{origin}.spec.backends[{i}]"
+        if not isinstance(b, dict) or not isinstance(b.get("service"), str):
+            problems.append((path, "expected {service, weight}"))
+            continue
+        w = _weight(b.get("weight"), f"{path}.weight", problems)
+        if w is not None:
+            backends.append((b["service"], w))
+    if backends and sum(w for _, w in backends) == 0:
+        problems.append((f"{origin}.spec.backends", "every weight is 0; give one backend a positive weight"))
+    matches = [m.get("name") for m in _list(spec.get("matches"), f"{origin}.spec.matches", problems)
+               if isinstance(m, dict)]
+    return TrafficSplit(name, ns, service.split(".")[0], tuple(backends), origin, tuple(matches)), problems
+
+
+# ---------------------------------------------------------------------------------------------
+# the spec's own policies, as SMI
+
+
+def from_spec(spec) -> list:
+    """The stack spec's ``accessRules`` and ``trafficSplits`` as SMI documents (routes inline
+    become an HTTPRouteGroup / TCPRoute named after the rule)."""
+    docs: list = []
+    for i, r in enumerate(spec.access_rules):
+        origin = f"mesh.accessRules[{i}]"
+        rules = []
+        if r.http:
+            matches = tuple(HTTPMatch(m.name or f"match-{j}", tuple(m.methods), m.path_regex,
+                                      tuple(sorted(m.headers.items())))
+                            for j, m in enumerate(r.http))
+            docs.append(HTTPRouteGroup(r.name, r.namespace, matches, f"{origin}.http"))
+            rules.append(RuleRef("HTTPRouteGroup", r.name))
+        if r.tcp is not None:
+            docs.append(TCPRoute(r.name, r.namespace, tuple(r.tcp.ports), f"{origin}.tcp"))
+            rules.append(RuleRef("TCPRoute", r.name))
+        sources = tuple((s.namespace or r.namespace, s.service_account) for s in r.sources)
+        docs.append(TrafficTarget(r.name, r.namespace, (r.namespace, r.destination.service_account), sources,
+                                  tuple(rules), origin, r.destination.port))
+    for i, t in enumerate(spec.traffic_splits):
+        docs.append(TrafficSplit(t.name, t.namespace, t.service,
+                                 tuple((b.service, b.weight) for b in t.backends), f"mesh.trafficSplits[{i}]"))
+    return docs
+
+
+def policy_set(spec, file_documents: Iterable) -> PolicySet:
+    """Spec policies plus file documents, sorted by (namespace, name) for deterministic output."""
+    docs = from_spec(spec) + list(file_documents)
+    key = lambda d: (d.namespace, d.name, d.origin)  # noqa: E731
+    return PolicySet(
+        targets=tuple(sorted((d for d in docs if isinstance(d, TrafficTarget)), key=key)),
+        route_groups=tuple(sorted((d for d in docs if isinstance(d, HTTPRouteGroup)), key=key)),
+        tcp_routes=tuple(sorted((d for d in docs if isinstance(d, TCPRoute)), key=key)),
+        splits=tuple(sorted((d for d in docs if isinstance(d, TrafficSplit)), key=key)),
+    )
+
+
+def check_documents(spec, file_documents: Iterable) -> list[Problem]:
+    """Reference problems across spec and files: duplicate names, rules naming a missing
+    HTTPRouteGroup/TCPRoute or match (naming both documents), identities and services that no
+    spec service has, split backends that do not exist."""
+    problems: list[Problem] = []
+    docs = from_spec(spec) + list(file_documents)
+    seen: dict[tuple, str] = {}
+    for d in docs:
+        key = (type(d).__name__, d.namespace, d.name)
+        if key in seen and not d.origin.startswith("mesh."):
+            problems.append((d.origin, f"{key[0]} {d.namespace}/{d.name} is also defined by {seen[key]}; rename one"))
+        seen.setdefault(key, d.origin)
+    ps = policy_set(spec, file_documents)
+    accounts = {(s.namespace, s.account) for s in spec.services}
+    services = {(s.namespace, s.name) for s in spec.services}
+    backends = services | {(s.namespace, f"{s.name}-{v.name}") for s in spec.services for v in s.versions}
+    for t in ps.targets:
+        if t.origin.startswith("mesh."):
+            continue  # the spec's own rules were checked by spec.check_references
+        if t.destination not in accounts:
+            problems.append((f"{t.origin}.spec.destination", f"no service in mesh.services runs as service account "
+                                                             f"{t.destination[0]}/{t.destination[1]}; declare it or "
+                                                             f"fix the name"))
+        for i, s in enumerate(t.sources):
+            if s not in accounts:
+                problems.append((f"{t.origin}.spec.sources[{i}]", f"no service in mesh.services runs as service "
+                                                                  f"account {s[0]}/{s[1]}"))
+        for i, r in enumerate(t.rules):
+            where = f"{t.origin}.spec.rules[{i}]"
+            if r.kind == "HTTPRouteGroup":
+                group = ps.route_group(t.namespace, r.name)
+                if group is None:
+                    problems.append((where, f"names HTTPRouteGroup {t.namespace}/{r.name}, which no document "
+                                            f"defines; add it to the SMI files"))
+                    continue
+                names = {m.name for m in group.matches}
+                for m in r.matches:
+                    if m not in names:
+                        problems.append((where, f"names match {m!r}, which HTTPRouteGroup {group.origin} does not "
+                                                f"have (it has: {', '.join(sorted(names))})"))
+            elif ps.tcp_route(t.namespace, r.name) is None:
+                problems.append((where, f"names TCPRoute {t.namespace}/{r.name}, which no document defines"))
+    for s in ps.splits:
+        if s.origin.startswith("mesh."):
+            continue
+        if (s.namespace, s.service) not in services:
+            problems.append((f"{s.origin}.spec.service", f"no service {s.namespace}/{s.service} in mesh.services"))
+        for i, (b, _) in enumerate(s.backends):
+            if (s.namespace, b) not in backends:
+                problems.append((f"{s.origin}.spec.backends[{i}].service",
+                                 f"no service or version backend {s.namespace}/{b}; name a service or "
+                                 f"'<service>-<version>'"))
+        if s.matches:
+            problems.append((f"{s.origin}.spec.matches", "TrafficSplit matches are not translated yet; "
+                                                         "split the whole service (drop matches)"))
+    return problems

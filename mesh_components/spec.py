@@ -1,0 +1,793 @@
+"""The mesh spec: the whole service mesh as data (pydantic v2), and how it is loaded.
+
+A stack file (``stacks/Pulumi.<stack>.yaml``) holds the spec under the config key
+``service-mesh:mesh``; ``__main__.py`` reads the same object with ``pulumi.Config().require_object``.
+Field names in YAML are camelCase (``trustDomain``); in Python they are snake_case.
+
+Validation happens in two passes, and both report *every* problem with the field path and the fix:
+
+1. shape (pydantic): types, enums, unknown fields (with the nearest real field), DNS-1123 names,
+   port ranges, weights;
+2. references (:func:`check_references`): clusters, namespaces, services, service accounts and
+   split backends named anywhere must exist; names must be unique; cross-field rules.
+
+SMI documents named by ``smiFiles`` are read and checked by :mod:`mesh_components.smi`; their
+problems are reported together with the spec's.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+                      model_validator)
+from pydantic.alias_generators import to_camel
+
+from .errors import Problem, SpecError
+from .names import dns1123_label_problem, dns1123_subdomain_problem, label_problem
+
+CONFIG_KEY = "mesh"
+PROJECT = "service-mesh"
+
+DEFAULT_VERSIONS = {"istio": "1.30.3", "linkerd": "2026.8.3", "osm": "1.2.4"}
+"""Chart versions pinned per backend (the versions in ../shared/charts/SOURCES.md)."""
+GATEWAY_API_VERSION = "v1.6.1"
+"""Gateway API CRD release installed where a backend needs it (ambient, GAMMA, ingress)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# name types
+
+
+def _label(v: str) -> str:
+    problem = dns1123_label_problem(v)
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
+def _subdomain(v: str) -> str:
+    problem = dns1123_subdomain_problem(v)
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
+def _labels(v: dict[str, str]) -> dict[str, str]:
+    for key, value in v.items():
+        problem = label_problem(key, value)
+        if problem:
+            raise ValueError(problem)
+    return v
+
+
+def _host(v: str) -> str:
+    bare = v[2:] if v.startswith("*.") else v
+    if v == "*" or dns1123_subdomain_problem(bare):
+        raise ValueError(f"{v!r} is not a host name: give an exact DNS name such as 'api.example.com'"
+                         " (a leading '*.' is a wildcard)")
+    return v
+
+
+DnsLabel = Annotated[str, AfterValidator(_label)]
+DnsSubdomain = Annotated[str, AfterValidator(_subdomain)]
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+Host = Annotated[str, AfterValidator(_host)]
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+Days = Annotated[int, Field(ge=1, le=36500)]
+
+
+class Base(BaseModel):
+    """Shared model settings: camelCase aliases, unknown fields refused, immutable."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
+                              frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# clusters
+
+
+class KubeconfigSource(Base):
+    """Where a cluster's kubeconfig comes from: exactly one of ``file``, ``env``, ``stackReference``.
+
+    - ``file`` (path, ``~`` expanded) with an optional ``context``;
+    - ``env``: an environment variable holding the kubeconfig text or a path to it;
+    - ``stackReference`` + ``output``: an output of another Pulumi stack (e.g. the stack that made
+      the EKS cluster), https://www.pulumi.com/docs/iac/concepts/stacks/#stackreferences.
+    """
+
+    file: str | None = None
+    context: str | None = None
+    env: str | None = None
+    stack_reference: str | None = None
+    output: str = "kubeconfig"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "KubeconfigSource":
+        given = [k for k in ("file", "env", "stack_reference") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'file' (with optional 'context'), 'env' or "
+                             "'stackReference' (with 'output')")
+        return self
+
+
+class Cluster(Base):
+    """One Kubernetes cluster of the mesh.
+
+    ``network`` groups clusters with direct pod-to-pod reachability (Istio ``global.network``);
+    clusters on different networks talk through east-west gateways. Default: one network for all.
+    """
+
+    name: DnsLabel
+    cloud: Literal["aws", "azure", "gcp", "onprem"]
+    region: str = Field(min_length=1)
+    network: DnsLabel | None = None
+    kubeconfig: KubeconfigSource | None = None
+    internal_load_balancers: bool = False
+    """Ask the cloud for internal (VPC-only) load balancers for the gateways of this cluster."""
+
+
+# ---------------------------------------------------------------------------------------------
+# backend and CA
+
+
+class IstioOptions(Base):
+    """Istio options: data plane ``sidecar`` (Envoy per pod) or ``ambient`` (ztunnel + waypoints),
+    and an optional control-plane ``revision`` (https://istio.io/latest/docs/setup/upgrade/canary/)."""
+
+    data_plane: Literal["sidecar", "ambient"] = "sidecar"
+    revision: DnsLabel | None = None
+
+
+class Backend(Base):
+    """The mesh implementation and its pinned version (default: the charts in ../shared/charts)."""
+
+    type: Literal["istio", "linkerd", "osm"]
+    version: str | None = None
+    istio: IstioOptions = IstioOptions()
+
+    @property
+    def chart_version(self) -> str:
+        return self.version or DEFAULT_VERSIONS[self.type]
+
+
+class RootRotation(Base):
+    """Staged root rotation (see ``mesh_components.ca``): bump ``generation`` to start one, then
+    apply the stages in order, one ``pulumi up`` each; ``overlapDays`` is the minimum wait, in days,
+    before the old root is removed."""
+
+    generation: int = Field(1, ge=1)
+    stage: Literal["none", "addNewRoot", "reissueIntermediates", "removeOldRoot"] = "none"
+    overlap_days: int = Field(7, ge=0, le=3650)
+
+
+class VaultSigner(Base):
+    """External root signer: HashiCorp Vault PKI ``sign-intermediate``
+    (https://developer.hashicorp.com/vault/api-docs/secret/pki#sign-intermediate)."""
+
+    address: str = Field(pattern=r"^https?://")
+    mount: str = "pki"
+    role: str | None = None
+    token_config: str = "vaultToken"
+    """Name of the Pulumi secret config key that holds the Vault token."""
+
+
+class CASpec(Base):
+    """The mesh certificate authority: one root, one intermediate per cluster.
+
+    ``mode``: ``managed`` (Pulumi mints the root), ``byoRoot`` (root cert/key from the secret config
+    keys ``rootCertConfig``/``rootKeyConfig``), ``intermediateOnly`` (each cluster's intermediate
+    from the secret config object ``intermediatesConfig``), ``vault`` (root stays in Vault).
+    Validities and the rotation window are in days.
+    """
+
+    mode: Literal["managed", "byoRoot", "intermediateOnly", "vault"] = "managed"
+    key_algorithm: Literal["ECDSA_P256", "RSA_2048", "RSA_3072", "RSA_4096"] = "ECDSA_P256"
+    root_validity_days: Days = 3650
+    intermediate_validity_days: Days = 365
+    rotation_window_days: Days = 30
+    root_rotation: RootRotation = RootRotation()
+    root_cert_config: str = "caRootCert"
+    root_key_config: str = "caRootKey"
+    intermediates_config: str = "caIntermediates"
+    vault: VaultSigner | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# workloads
+
+
+class Namespace(Base):
+    """An application namespace and the clusters it spans (default: every cluster)."""
+
+    name: DnsLabel
+    clusters: list[str] | None = None
+
+
+class ServicePort(Base):
+    """A service port; ``protocol`` decides L7 (http, http2, grpc) or L4 (tcp, tls) handling."""
+
+    port: PortNumber
+    name: DnsLabel | None = None
+    protocol: Literal["http", "http2", "grpc", "tcp", "tls"] = "http"
+    target_port: PortNumber | None = None
+
+    @property
+    def is_http(self) -> bool:
+        return self.protocol in ("http", "http2", "grpc")
+
+    @property
+    def port_name(self) -> str:
+        return self.name or f"{self.protocol}-{self.port}"
+
+
+class ServiceVersion(Base):
+    """A version of a service (e.g. ``v1``): pods carrying ``labels`` (default ``version: <name>``),
+    reachable as the backend Service ``<service>-<version>`` (an SMI TrafficSplit backend)."""
+
+    name: DnsLabel
+    labels: Labels = {}
+    clusters: list[str] | None = None
+
+    def pod_labels(self) -> dict[str, str]:
+        return dict(self.labels) or {"version": self.name}
+
+
+class Service(Base):
+    """A mesh service: its pods (``labels``, default ``app: <name>``), the service account they run
+    as (default ``<name>``), ports, versions and clusters (default: its namespace's clusters)."""
+
+    name: DnsLabel
+    namespace: DnsLabel
+    service_account: DnsSubdomain | None = None
+    labels: Labels = {}
+    ports: list[ServicePort] = Field(min_length=1)
+    versions: list[ServiceVersion] = []
+    clusters: list[str] | None = None
+
+    @property
+    def account(self) -> str:
+        return self.service_account or self.name
+
+    def pod_labels(self) -> dict[str, str]:
+        return dict(self.labels) or {"app": self.name}
+
+
+# ---------------------------------------------------------------------------------------------
+# policy (SMI semantics)
+
+
+class Identity(Base):
+    """A workload identity: an SMI ``ServiceAccount`` subject (``namespace`` defaults to the rule's)."""
+
+    service_account: DnsSubdomain
+    namespace: DnsLabel | None = None
+
+
+class AccessDestination(Base):
+    """SMI TrafficTarget ``destination``: a service account, optionally one port."""
+
+    service_account: DnsSubdomain
+    port: PortNumber | None = None
+
+
+class HttpMatch(Base):
+    """An SMI HTTPRouteGroup match: methods (``*`` for any), a path regex and header regexes."""
+
+    name: DnsLabel | None = None
+    methods: list[str] = ["*"]
+    path_regex: str | None = None
+    headers: dict[str, str] = {}
+
+
+class TcpMatch(Base):
+    """An SMI TCPRoute match: the destination ports allowed (empty: every port)."""
+
+    ports: list[PortNumber] = []
+
+
+class AccessRule(Base):
+    """Who may call whom: an SMI TrafficTarget with its routes inline.
+
+    ``sources`` may call the pods running as ``destination.serviceAccount`` in ``namespace`` with
+    the ``http`` matches (any one) and/or ``tcp`` ports. A destination with any rule denies all
+    other callers (SMI default deny). ``approximations`` names matches (``http[i]``) whose
+    translation may be approximated on purpose (see ``mesh_components.smi``).
+    """
+
+    name: DnsSubdomain
+    namespace: DnsLabel
+    destination: AccessDestination
+    sources: list[Identity] = Field(min_length=1)
+    http: list[HttpMatch] = []
+    tcp: TcpMatch | None = None
+
+
+class SplitBackend(Base):
+    """A weighted backend: a Service name (``<service>-<version>`` or another service)."""
+
+    service: DnsLabel
+    weight: int = Field(ge=0, le=1_000_000)
+
+
+class TrafficSplit(Base):
+    """SMI TrafficSplit: requests to ``service`` go to ``backends`` in proportion to their weights
+    (relative integers, as in split.smi-spec.io v1alpha4)."""
+
+    name: DnsSubdomain
+    namespace: DnsLabel
+    service: DnsLabel
+    backends: list[SplitBackend] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _weights(self) -> "TrafficSplit":
+        if sum(b.weight for b in self.backends) == 0:
+            raise ValueError("backends: every weight is 0, so no request could be routed; give at "
+                             "least one backend a positive weight")
+        return self
+
+
+class EgressPort(Base):
+    """An external destination port. ``https``/``tls``: TLS passthrough; ``http``: plain HTTP;
+    ``tcp``: opaque TCP."""
+
+    port: PortNumber
+    protocol: Literal["http", "https", "tls", "tcp"] = "https"
+
+
+class ServiceRef(Base):
+    """A mesh service by name and namespace."""
+
+    service: DnsLabel
+    namespace: DnsLabel
+
+
+class EgressRule(Base):
+    """A named external destination and which services may reach it. Hosts are exact names; a
+    ``*.`` wildcard is refused unless ``allowWildcard`` is true for this rule."""
+
+    name: DnsLabel
+    hosts: list[Host] = Field(min_length=1)
+    ports: list[EgressPort] = Field(min_length=1)
+    sources: list[ServiceRef] = Field(min_length=1)
+    allow_wildcard: bool = False
+
+
+class IngressRoute(Base):
+    """Requests whose path starts with ``pathPrefix`` go to ``service`` on ``port``."""
+
+    path_prefix: str = Field("/", pattern=r"^/")
+    service: DnsLabel
+    namespace: DnsLabel
+    port: PortNumber
+
+
+class IngressTLS(Base):
+    """TLS for the HTTPS listener: an existing ``kubernetes.io/tls`` Secret in the gateway namespace."""
+
+    secret_name: DnsSubdomain
+
+
+class Ingress(Base):
+    """The north-south gateway: a Gateway API ``Gateway`` (Istio's own implementation) with an HTTP
+    listener (redirecting to HTTPS when ``tls`` is set) and HTTPRoutes to mesh services."""
+
+    name: DnsLabel = "ingress"
+    namespace: DnsLabel = "mesh-ingress"
+    hosts: list[Host] = Field(min_length=1)
+    routes: list[IngressRoute] = Field(min_length=1)
+    tls: IngressTLS | None = None
+    clusters: list[str] | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# the mesh
+
+
+class MeshSpec(Base):
+    """The whole mesh: see the module docstring and README for the YAML form."""
+
+    name: DnsLabel
+    trust_domain: DnsSubdomain = "cluster.local"
+    backend: Backend
+    ca: CASpec = CASpec()
+    clusters: list[Cluster] = Field(min_length=1)
+    namespaces: list[Namespace] = []
+    services: list[Service] = []
+    access_rules: list[AccessRule] = []
+    traffic_splits: list[TrafficSplit] = []
+    egress: list[EgressRule] = []
+    ingress: Ingress | None = None
+    smi_files: list[str] = []
+
+    # convenience lookups (pure, derived)
+    def cluster_names(self) -> list[str]:
+        return [c.name for c in self.clusters]
+
+    def namespace_clusters(self, namespace: str) -> list[str]:
+        """Clusters where ``namespace`` exists (all when it is not declared or lists none)."""
+        for ns in self.namespaces:
+            if ns.name == namespace:
+                return list(ns.clusters) if ns.clusters else self.cluster_names()
+        return self.cluster_names()
+
+    def service_clusters(self, svc: Service) -> list[str]:
+        return list(svc.clusters) if svc.clusters else self.namespace_clusters(svc.namespace)
+
+    def network_of(self, cluster: Cluster) -> str:
+        return cluster.network or f"{self.name}-network"
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a scalar",
+                                                    key_node.start_mark) from None
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml_documents(path: Path) -> list[Any]:
+    """Every YAML document in ``path``; raises :class:`SpecError` naming the file and line."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SpecError([(str(path), f"cannot read: {e.strerror or e}")]) from None
+    try:
+        return [d for d in yaml.load_all(text, Loader=_UniqueKeyLoader) if d is not None]
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(e, "problem", None) or str(e)
+        raise SpecError([(where, f"not valid YAML: {problem}")]) from None
+
+
+def project_root_for(path: Path) -> Path:
+    """The folder holding ``Pulumi.yaml`` at or above ``path``'s folder (else the folder itself)."""
+    start = path.resolve().parent
+    for folder in (start, *start.parents):
+        if (folder / "Pulumi.yaml").exists():
+            return folder
+    return start
+
+
+def resolve_stack_file(ref: str, root: Path | None = None) -> Path:
+    """``ref`` is a stack file path, or a stack name looked up as ``stacks/Pulumi.<ref>.yaml``."""
+    p = Path(ref)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    base = root or Path.cwd()
+    return base / "stacks" / f"Pulumi.{ref}.yaml"
+
+
+def mesh_config_from_stack(doc: Any, source: str) -> Any:
+    """The ``<project>:mesh`` object of a Pulumi stack config document."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        raise SpecError([(source, f"not a Pulumi stack file: expected a top-level 'config' mapping "
+                                  f"holding '{PROJECT}:{CONFIG_KEY}'")])
+    config = doc["config"]
+    for key in (f"{PROJECT}:{CONFIG_KEY}", CONFIG_KEY):
+        if key in config:
+            return config[key]
+    found = [k for k in config if str(k).endswith(f":{CONFIG_KEY}")]
+    if len(found) == 1:
+        return config[found[0]]
+    raise SpecError([(source, f"config has no '{PROJECT}:{CONFIG_KEY}' key: put the mesh spec under "
+                              f"config.{PROJECT}:{CONFIG_KEY}")])
+
+
+def load_stack(ref: str, root: Path | None = None) -> "LoadedMesh":
+    """Read, validate and resolve the stack ``ref`` (a name or a stack file path).
+
+    Returns a :class:`LoadedMesh` (spec + SMI documents). Raises :class:`SpecError` with every
+    problem found (bad YAML, bad shape, dangling references, bad SMI files).
+    """
+    path = resolve_stack_file(ref, root)
+    if not path.exists():
+        names = sorted(p.name[len("Pulumi."):-len(".yaml")]
+                       for p in (root or Path.cwd()).glob("stacks/Pulumi.*.yaml"))
+        hint = f" (stacks here: {', '.join(names)})" if names else ""
+        raise SpecError([(str(ref), f"no such stack or stack file{hint}")])
+    docs = load_yaml_documents(path)
+    if len(docs) != 1:
+        raise SpecError([(str(path), "a stack file holds exactly one YAML document")])
+    data = mesh_config_from_stack(docs[0], str(path))
+    return load_mesh(data, base_dir=project_root_for(path))
+
+
+def load_mesh(data: Any, base_dir: Path | str = ".") -> "LoadedMesh":
+    """Validate the ``mesh`` config object ``data`` (a dict) and read its SMI files from
+    ``base_dir``. Raises :class:`SpecError` with every problem found."""
+    from . import smi  # the SMI reader builds on this module
+
+    spec = parse_spec(data)
+    problems = check_references(spec)
+    documents, smi_problems = smi.read_files(spec.smi_files, Path(base_dir))
+    problems += smi_problems
+    if not problems:
+        problems += smi.check_documents(spec, documents)
+    if problems:
+        raise SpecError(problems)
+    return LoadedMesh(spec=spec, smi_documents=tuple(documents))
+
+
+class LoadedMesh(typing.NamedTuple):
+    """A validated spec plus the SMI documents read from its ``smiFiles`` (file order)."""
+
+    spec: MeshSpec
+    smi_documents: tuple
+
+
+def parse_spec(data: Any, root: str = "mesh") -> MeshSpec:
+    """Shape-validate ``data`` into a :class:`MeshSpec`; raise :class:`SpecError` with
+    ``mesh.<path>: <message>`` problems (unknown fields get the nearest real field)."""
+    if not isinstance(data, dict):
+        raise SpecError([(root, f"expected a mapping of mesh settings, got {_kind(data)}")])
+    try:
+        return MeshSpec.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(sorted(set(_problem(err, root) for err in e.errors()), key=_path_key)) from None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
+        type(value), type(value).__name__)
+
+
+def _path_key(problem: Problem):
+    return problem[0]
+
+
+def format_path(root: str, loc: tuple) -> str:
+    out = root
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _problem(err: dict, root: str) -> Problem:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p.startswith("function-")
+                                                                    or p in ("literal", "str", "int"))))
+    kind = err["type"]
+    msg = err["msg"].removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        known = _fields_at(MeshSpec, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(known)}"
+        msg = f"unknown field; {hint}"
+    elif kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        choices = [c.strip().strip("'") for c in expected.replace(" or ", ", ").split(",") if c.strip()]
+        close = difflib.get_close_matches(str(err.get("input")), choices, n=1, cutoff=0.4)
+        msg = f"{err.get('input')!r} is not one of {expected}" + (f"; did you mean {close[0]!r}?" if close else "")
+    elif kind == "missing":
+        msg = "required field is missing"
+    elif kind in ("greater_than_equal", "less_than_equal") and loc and loc[-1] in ("port", "targetPort"):
+        msg = f"{err.get('input')!r} is not a port number: use 1-65535"
+    elif kind == "too_short":
+        msg = "must list at least one entry"
+    return format_path(root, loc), msg
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The YAML field names of the model reached by following ``loc`` from ``model``."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part or n == part), None)
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(f.alias or n for n, f in current.model_fields.items())
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# cross-field checks
+
+
+def check_references(spec: MeshSpec) -> list[Problem]:
+    """Every cross-field problem of a shape-valid spec, as ``(path, message)``; empty when valid.
+
+    Checks unique names, that clusters/namespaces/services/service accounts named anywhere exist,
+    that versions and split backends resolve, egress wildcards and CA lifetimes.
+    """
+    p: list[Problem] = []
+    clusters = spec.cluster_names()
+    _unique(p, "mesh.clusters", [c.name for c in spec.clusters], "cluster")
+    _unique(p, "mesh.namespaces", [n.name for n in spec.namespaces], "namespace")
+    _unique(p, "mesh.services", [f"{s.namespace}/{s.name}" for s in spec.services], "service")
+    _unique(p, "mesh.accessRules", [f"{r.namespace}/{r.name}" for r in spec.access_rules], "access rule")
+    _unique(p, "mesh.trafficSplits", [f"{t.namespace}/{t.name}" for t in spec.traffic_splits], "traffic split")
+    _unique(p, "mesh.egress", [e.name for e in spec.egress], "egress rule")
+
+    def known_clusters(path: str, names: list[str] | None) -> None:
+        for i, c in enumerate(names or []):
+            if c not in clusters:
+                p.append((f"{path}[{i}]", _unknown("cluster", c, clusters)))
+
+    declared_ns = {n.name for n in spec.namespaces}
+    for i, ns in enumerate(spec.namespaces):
+        known_clusters(f"mesh.namespaces[{i}].clusters", ns.clusters)
+
+    def known_namespace(path: str, ns: str) -> bool:
+        if spec.namespaces and ns not in declared_ns:
+            p.append((path, _unknown("namespace", ns, sorted(declared_ns), "add it to mesh.namespaces")))
+            return False
+        return True
+
+    services = {(s.namespace, s.name): s for s in spec.services}
+    version_backends: dict[tuple[str, str], Service] = {}
+    for i, s in enumerate(spec.services):
+        base = f"mesh.services[{i}]"
+        known_namespace(f"{base}.namespace", s.namespace)
+        known_clusters(f"{base}.clusters", s.clusters)
+        ns_clusters = set(spec.namespace_clusters(s.namespace))
+        for j, c in enumerate(s.clusters or []):
+            if c in clusters and c not in ns_clusters:
+                p.append((f"{base}.clusters[{j}]", f"namespace {s.namespace!r} does not span cluster {c!r}; "
+                                                   f"add {c!r} to that namespace's clusters"))
+        _unique(p, f"{base}.ports", [str(pt.port) for pt in s.ports], "port")
+        _unique(p, f"{base}.ports", [pt.port_name for pt in s.ports], "port name")
+        _unique(p, f"{base}.versions", [v.name for v in s.versions], "version")
+        svc_clusters = set(spec.service_clusters(s))
+        for j, v in enumerate(s.versions):
+            known_clusters(f"{base}.versions[{j}].clusters", v.clusters)
+            for k, c in enumerate(v.clusters or []):
+                if c in clusters and c not in svc_clusters:
+                    p.append((f"{base}.versions[{j}].clusters[{k}]",
+                              f"service {s.name!r} does not run in cluster {c!r}; add it to the service's clusters"))
+            version_backends[(s.namespace, f"{s.name}-{v.name}")] = s
+    for key, owner in version_backends.items():
+        if key in services:
+            p.append((f"mesh.services", f"version backend {key[1]!r} of service {owner.name!r} clashes with "
+                                        f"the service of the same name in {key[0]!r}; rename one"))
+
+    accounts = {(s.namespace, s.account) for s in spec.services}
+    for i, r in enumerate(spec.access_rules):
+        base = f"mesh.accessRules[{i}]"
+        known_namespace(f"{base}.namespace", r.namespace)
+        if (r.namespace, r.destination.service_account) not in accounts:
+            p.append((f"{base}.destination.serviceAccount",
+                      _unknown_account(r.destination.service_account, r.namespace, accounts)))
+        elif r.destination.port is not None:
+            ports = {pt.port for s in spec.services if (s.namespace, s.account) == (r.namespace, r.destination.service_account)
+                     for pt in s.ports}
+            if r.destination.port not in ports:
+                p.append((f"{base}.destination.port", f"no service running as {r.destination.service_account!r} "
+                                                      f"exposes port {r.destination.port}; ports: {sorted(ports)}"))
+        for j, src in enumerate(r.sources):
+            ns = src.namespace or r.namespace
+            if (ns, src.service_account) not in accounts:
+                p.append((f"{base}.sources[{j}].serviceAccount", _unknown_account(src.service_account, ns, accounts)))
+        if not r.http and r.tcp is None:
+            p.append((base, "the rule admits nothing: give 'http' matches and/or 'tcp' ports"))
+        _unique(p, f"{base}.http", [m.name for m in r.http if m.name], "match name")
+
+    for i, t in enumerate(spec.traffic_splits):
+        base = f"mesh.trafficSplits[{i}]"
+        known_namespace(f"{base}.namespace", t.namespace)
+        if (t.namespace, t.service) not in services:
+            p.append((f"{base}.service", _unknown("service", t.service,
+                                                  sorted(n for ns, n in services if ns == t.namespace),
+                                                  f"declare it in mesh.services with namespace {t.namespace!r}")))
+        backend_names = sorted(n for ns, n in list(services) + list(version_backends) if ns == t.namespace)
+        _unique(p, f"{base}.backends", [b.service for b in t.backends], "backend")
+        for j, b in enumerate(t.backends):
+            if (t.namespace, b.service) not in services and (t.namespace, b.service) not in version_backends:
+                p.append((f"{base}.backends[{j}].service",
+                          _unknown("backend service", b.service, backend_names,
+                                   "name a service or a version backend '<service>-<version>'")))
+
+    for i, e in enumerate(spec.egress):
+        base = f"mesh.egress[{i}]"
+        for j, h in enumerate(e.hosts):
+            if h.startswith("*.") and not e.allow_wildcard:
+                p.append((f"{base}.hosts[{j}]", f"wildcard host {h!r} would let traffic out to every name "
+                                                f"under it; list exact hosts, or set allowWildcard: true on this rule"))
+        _unique(p, f"{base}.ports", [str(pt.port) for pt in e.ports], "port")
+        for j, ref in enumerate(e.sources):
+            if (ref.namespace, ref.service) not in services:
+                p.append((f"{base}.sources[{j}]", _unknown("service", f"{ref.namespace}/{ref.service}",
+                                                            sorted(f"{a}/{b}" for a, b in services))))
+
+    if spec.ingress:
+        ing = spec.ingress
+        known_clusters("mesh.ingress.clusters", ing.clusters)
+        for j, rt in enumerate(ing.routes):
+            s = services.get((rt.namespace, rt.service))
+            if s is None:
+                p.append((f"mesh.ingress.routes[{j}]", _unknown("service", f"{rt.namespace}/{rt.service}",
+                                                                 sorted(f"{a}/{b}" for a, b in services))))
+            elif rt.port not in {pt.port for pt in s.ports}:
+                p.append((f"mesh.ingress.routes[{j}].port",
+                          f"service {rt.service!r} has no port {rt.port}; ports: {sorted(pt.port for pt in s.ports)}"))
+        if ing.namespace in declared_ns:
+            p.append(("mesh.ingress.namespace", f"{ing.namespace!r} is an application namespace; give the "
+                                                f"gateway its own namespace"))
+
+    ca = spec.ca
+    if ca.intermediate_validity_days >= ca.root_validity_days:
+        p.append(("mesh.ca.intermediateValidityDays", f"{ca.intermediate_validity_days} days is not shorter than the "
+                                                      f"root's {ca.root_validity_days}; an intermediate must expire "
+                                                      f"before its root"))
+    if ca.rotation_window_days >= ca.intermediate_validity_days:
+        p.append(("mesh.ca.rotationWindowDays", f"{ca.rotation_window_days} days is not shorter than the "
+                                                f"intermediate validity ({ca.intermediate_validity_days} days), so "
+                                                f"every update would re-issue; use a smaller window"))
+    if ca.mode == "vault" and ca.vault is None:
+        p.append(("mesh.ca.vault", "mode 'vault' needs vault.address (and vault.mount) of the PKI engine"))
+    if spec.backend.type == "linkerd" and ca.key_algorithm != "ECDSA_P256":
+        p.append(("mesh.ca.keyAlgorithm", f"Linkerd accepts only ECDSA P-256 identity certificates; "
+                                          f"use keyAlgorithm: ECDSA_P256"))
+    if spec.backend.type == "osm" and len(spec.clusters) > 1:
+        p.append(("mesh.clusters", "OSM runs in one cluster only (it has no multi-cluster support); "
+                                   "use istio or linkerd for several clusters"))
+    if spec.backend.type != "istio" and spec.backend.istio != IstioOptions():
+        p.append(("mesh.backend.istio", f"Istio options given but the backend is {spec.backend.type!r}"))
+    return p
+
+
+def _unique(problems: list[Problem], path: str, names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for i, n in enumerate(names):
+        if n in seen:
+            problems.append((f"{path}[{i}]", f"duplicate {what} {n!r}; names must be unique"))
+        seen.add(n)
+
+
+def _unknown(what: str, name: str, known: list[str], fix: str | None = None) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    msg = f"unknown {what} {name!r}"
+    if close:
+        msg += f"; did you mean {close[0]!r}?"
+    elif known:
+        msg += f"; known: {', '.join(known)}"
+    return msg + (f" ({fix})" if fix and not close else "")
+
+
+def _unknown_account(sa: str, ns: str, accounts: set[tuple[str, str]]) -> str:
+    same_ns = sorted(a for n, a in accounts if n == ns)
+    return _unknown("service account", f"{sa}", same_ns,
+                    f"no service in namespace {ns!r} runs as it; set serviceAccount on a service in mesh.services")
+
+
+def expand_path(path: str) -> Path:
+    return Path(os.path.expandvars(os.path.expanduser(path)))
