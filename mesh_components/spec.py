@@ -324,13 +324,6 @@ class TrafficSplit(Base):
     service: DnsLabel
     backends: list[SplitBackend] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _weights(self) -> "TrafficSplit":
-        if sum(b.weight for b in self.backends) == 0:
-            raise ValueError("backends: every weight is 0, so no request could be routed; give at "
-                             "least one backend a positive weight")
-        return self
-
 
 class EgressPort(Base):
     """An external destination port. ``https``/``tls``: TLS passthrough; ``http``: plain HTTP;
@@ -553,8 +546,8 @@ def parse_spec(data: Any, root: str = "mesh") -> MeshSpec:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
-        type(value), type(value).__name__)
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing", bool: "a boolean",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def _path_key(problem: Problem):
@@ -587,6 +580,10 @@ def _problem(err: dict, root: str) -> Problem:
         msg = "required field is missing"
     elif kind in ("greater_than_equal", "less_than_equal") and loc and loc[-1] in ("port", "targetPort"):
         msg = f"{err.get('input')!r} is not a port number: use 1-65535"
+    elif kind in ("greater_than_equal", "greater_than"):
+        msg = f"{err.get('input')!r} is too small: use at least {err['ctx'].get('ge', err['ctx'].get('gt'))}"
+    elif kind in ("less_than_equal", "less_than"):
+        msg = f"{err.get('input')!r} is too large: use at most {err['ctx'].get('le', err['ctx'].get('lt'))}"
     elif kind == "too_short":
         msg = "must list at least one entry"
     return format_path(root, loc), msg
@@ -708,6 +705,9 @@ def check_references(spec: MeshSpec) -> list[Problem]:
             p.append((f"{base}.service", _unknown("service", t.service,
                                                   sorted(n for ns, n in services if ns == t.namespace),
                                                   f"declare it in mesh.services with namespace {t.namespace!r}")))
+        if sum(b.weight for b in t.backends) == 0:
+            p.append((f"{base}.backends", "every weight is 0, so no request could be routed; give at least one "
+                                          "backend a positive weight"))
         backend_names = sorted(n for ns, n in list(services) + list(version_backends) if ns == t.namespace)
         _unique(p, f"{base}.backends", [b.service for b in t.backends], "backend")
         for j, b in enumerate(t.backends):
