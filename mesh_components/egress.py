@@ -29,7 +29,7 @@ def egress_clusters(spec, rule) -> list[str]:
 
 def istio_egress(spec, cluster: str) -> list[dict]:
     """Istio egress objects for ``cluster`` (empty when no egress rule has a source there)."""
-    rules = [r for r in spec.egress if cluster in egress_clusters(spec, r)]
+    rules = [r for r in spec.egress if cluster in egress_clusters(spec, r)] if spec.egress else []
     if not rules:
         return []
     mesh, ambient = spec.name, spec.backend.istio.data_plane == "ambient"

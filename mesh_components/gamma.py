@@ -105,10 +105,13 @@ def build(spec, policies: PolicySet, ingress_identity: tuple[str, str] | None = 
     runs as (SMI names identities; a mesh needs the pods behind them).
     """
     by_key = workloads(spec)
+    by_account: dict[tuple[str, str], list[Workload]] = {}
+    for w in by_key.values():
+        by_account.setdefault((w.namespace, w.service_account), []).append(w)
     problems = []
     auths: list[Authorization] = []
     for t in policies.targets:
-        dests = [w for w in by_key.values() if (w.namespace, w.service_account) == t.destination]
+        dests = by_account.get(t.destination, [])
         if not dests:
             problems.append((t.origin, f"no service runs as service account {t.destination[1]!r} in namespace "
                                        f"{t.destination[0]!r}; set serviceAccount on the service in mesh.services"))

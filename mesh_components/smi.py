@@ -109,11 +109,16 @@ class PolicySet:
     splits: tuple[TrafficSplit, ...] = ()
     index: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
+    def __post_init__(self):
+        # first definition wins, as in the file order the documents were read
+        for d in reversed(self.route_groups + self.tcp_routes):
+            self.index[(type(d).__name__, d.namespace, d.name)] = d
+
     def route_group(self, namespace: str, name: str) -> HTTPRouteGroup | None:
-        return next((g for g in self.route_groups if (g.namespace, g.name) == (namespace, name)), None)
+        return self.index.get(("HTTPRouteGroup", namespace, name))
 
     def tcp_route(self, namespace: str, name: str) -> TCPRoute | None:
-        return next((r for r in self.tcp_routes if (r.namespace, r.name) == (namespace, name)), None)
+        return self.index.get(("TCPRoute", namespace, name))
 
 
 # ---------------------------------------------------------------------------------------------
