@@ -23,7 +23,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
-from . import ca as ca_core
 from .egress import allowed_egress
 from .render import ClusterState, HelmRelease, render_mesh
 from .slots import Slot, fill
@@ -227,19 +226,6 @@ class EnvoyGateway(_ObjectsComponent):
                 "hosts": sorted({lst["hostname"] for o in gw for lst in o["spec"]["listeners"] if "hostname" in lst})}
 
 
-def ca_config(spec: MeshSpec) -> "ca_core.CAConfig":
-    """The CA resource's configuration from the spec's ``ca`` section."""
-    c = spec.ca
-    return ca_core.CAConfig(
-        trust_domain=spec.trust_domain, mesh=spec.backend.type, clusters=tuple(spec.cluster_names()),
-        key_algorithm=c.key_algorithm, root_validity_days=c.root_validity_days,
-        intermediate_validity_days=c.intermediate_validity_days, rotation_window_days=c.rotation_window_days,
-        mode=c.mode, root_generation=c.root_rotation.generation, rotation_stage=c.root_rotation.stage,
-        overlap_days=c.root_rotation.overlap_days,
-        vault_address=c.vault.address if c.vault else None, vault_mount=c.vault.mount if c.vault else "pki",
-        vault_role=c.vault.role if c.vault else None, mesh_name=spec.name)
-
-
 def ca_lookup(authority) -> Lookup:
     """Slot -> Output of the ``MeshCertificateAuthority``: mesh-wide bundle, per-cluster material."""
     def lookup(slot: Slot):
@@ -272,7 +258,7 @@ class ServiceMesh(pulumi.ComponentResource):
         spec = mesh.spec
         states = render_mesh(mesh)
         self.providers = dict(providers) if providers else cluster_providers(name, spec, parent=self)
-        self.ca = MeshCertificateAuthority(f"{name}-ca", ca_config(spec), **dict(ca_secrets or {}),
+        self.ca = MeshCertificateAuthority(f"{name}-ca", spec.ca_config(), **dict(ca_secrets or {}),
                                            opts=ResourceOptions(parent=self))
         lookup = ca_lookup(self.ca)
         clusters: dict[str, Any] = {}

@@ -17,12 +17,14 @@ from .meta import k8s_object
 
 EGRESS_NAMESPACE = "mesh-egress"
 EGRESS_WAYPOINT = "egress-waypoint"
+ALLOW_WILDCARD = "mesh-components.io/allow-wildcard"
+"""Annotation marking a wildcard host as allowed on purpose (``allowWildcard``); guardrails read it."""
 _ISTIO_PROTOCOL = {"http": "HTTP", "https": "TLS", "tls": "TLS", "tcp": "TCP"}
 
 
 def egress_clusters(spec, rule) -> list[str]:
     """Clusters where any source service of ``rule`` runs (where its egress must be declared)."""
-    by_key = {(s.namespace, s.name): s for s in spec.services}
+    by_key = spec.services_by_key
     clusters = {c for ref in rule.sources for c in spec.service_clusters(by_key[(ref.namespace, ref.service)])}
     return [c for c in spec.cluster_names() if c in clusters]
 
@@ -33,7 +35,7 @@ def istio_egress(spec, cluster: str) -> list[dict]:
     if not rules:
         return []
     mesh, ambient = spec.name, spec.backend.istio.data_plane == "ambient"
-    by_key = {(s.namespace, s.name): s for s in spec.services}
+    by_key = spec.services_by_key
     objects = [k8s_object("v1", "Namespace", EGRESS_NAMESPACE, None, mesh)]
     if ambient:
         objects.append(k8s_object(GATEWAY_API, "Gateway", EGRESS_WAYPOINT, EGRESS_NAMESPACE, mesh,
@@ -43,7 +45,8 @@ def istio_egress(spec, cluster: str) -> list[dict]:
     for r in rules:
         source_ns = sorted({ref.namespace for ref in r.sources})
         objects.append(k8s_object(NETWORKING, "ServiceEntry", r.name, EGRESS_NAMESPACE, mesh,
-                                  labels={"istio.io/use-waypoint": EGRESS_WAYPOINT} if ambient else None, spec={
+                                  labels={"istio.io/use-waypoint": EGRESS_WAYPOINT} if ambient else None,
+                                  annotations={ALLOW_WILDCARD: "true"} if r.allow_wildcard else None, spec={
             "hosts": list(r.hosts),
             "exportTo": ["*"] if ambient else source_ns,
             "location": "MESH_EXTERNAL",

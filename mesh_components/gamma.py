@@ -126,6 +126,7 @@ def build(spec, policies: PolicySet, ingress_identity: tuple[str, str] | None = 
             else:
                 route = policies.tcp_route(t.namespace, r.name)
                 tcp = () if tcp == () or not route.ports else tuple(sorted(set(tcp or ()) | set(route.ports)))
+        before = len(auths)
         for w in sorted(dests, key=lambda w: w.name):
             service_ports = {p for p, *_ in w.ports}
             if t.destination_port is not None:
@@ -142,6 +143,9 @@ def build(spec, policies: PolicySet, ingress_identity: tuple[str, str] | None = 
                                                f"(ports {sorted(service_ports)}); name a port the service exposes"))
                     continue
             auths.append(Authorization(t.name, t.origin, w, t.sources, ports, tuple(http), tcp_here))
+        if len(auths) == before and t.destination_port is not None and not any(p[0] == t.origin for p in problems):
+            problems.append((f"{t.origin}", f"no service running as {t.destination[1]!r} exposes destination port "
+                                           f"{t.destination_port}; name a port one of them exposes"))
     if ingress_identity and spec.ingress:
         for i, rt in enumerate(spec.ingress.routes):
             w = by_key[(rt.namespace, rt.service)]

@@ -86,16 +86,6 @@ def gateway_api_crds() -> RemoteManifest:
                                               f"{GATEWAY_API_VERSION}/standard-install.yaml", GATEWAY_API_VERSION)
 
 
-def ca_material(cluster: str) -> "ca.ClusterCAMaterial":
-    """Deploy-time slots for one cluster's CA material (filled from ``MeshCertificateAuthority``)."""
-    return ca.ClusterCAMaterial(
-        trust_bundle_pem=Slot("ca", "trust_bundle_pem"),
-        ca_cert_pem=Slot("ca", "cert_pem", cluster),
-        ca_key_pem=Slot("ca", "key_pem", cluster, secret=True),
-        cert_chain_pem=Slot("ca", "chain_pem", cluster),
-    )
-
-
 def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
     """Desired state of every cluster, keyed by cluster name in spec order.
 
@@ -109,11 +99,12 @@ def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
                                                f"use istio")])
     model = gamma.build(spec, smi.policy_set(spec, documents), gateway.gateway_identity(spec))
     waypoints = istio.needs_waypoint(spec, model)
-    multi_root = spec.ca.root_rotation.stage != "none"
+    # both roots are trusted from addNewRoot until removeOldRoot (ca.CAState.multi_root)
+    multi_root = spec.ca.root_rotation.stage in ("addNewRoot", "reissueIntermediates")
     states = {}
     for cluster in spec.clusters:
         st = ClusterState(cluster.name)
-        material = ca_material(cluster.name)
+        material = ca.slot_material(cluster.name)
         objects, releases = istio.control_plane(spec, cluster,
                                                 ca_values=ca.ca_helm_values("istio", material, multi_root=multi_root))
         st.concerns["control-plane"] = objects

@@ -316,10 +316,11 @@ def _tcp_route(body: dict, name: str, ns: str, origin: str, version: str):
 
 
 def _weight(value: Any, path: str, problems: list[Problem]) -> int | None:
-    # v1alpha1 weights are resource quantities ("500m", "1"); later versions are integers
+    # v1alpha1 weights are resource quantities ("500m", "1"): read them in thousandths, which
+    # keeps the proportions; later versions are plain integers
     if isinstance(value, str):
         try:
-            value = float(value[:-1]) / 1000 * 1000 if value.endswith("m") else float(value) * 1000
+            value = float(value[:-1]) if value.endswith("m") else float(value) * 1000
         except ValueError:
             problems.append((path, f"{value!r} is not a weight"))
             return None

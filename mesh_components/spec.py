@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import os
 import typing
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -187,7 +188,8 @@ class CASpec(Base):
     """
 
     mode: Literal["managed", "byoRoot", "intermediateOnly", "vault"] = "managed"
-    key_algorithm: Literal["ECDSA_P256", "RSA_2048", "RSA_3072", "RSA_4096"] = "ECDSA_P256"
+    key_algorithm: Literal["ECDSA_P256", "RSA_2048", "RSA_3072", "RSA_4096"] | None = None
+    """Default: ECDSA_P256, except RSA_2048 for OSM (which reads only RSA CA keys)."""
     root_validity_days: Days = 3650
     intermediate_validity_days: Days = 365
     rotation_window_days: Days = 30
@@ -296,8 +298,7 @@ class AccessRule(Base):
 
     ``sources`` may call the pods running as ``destination.serviceAccount`` in ``namespace`` with
     the ``http`` matches (any one) and/or ``tcp`` ports. A destination with any rule denies all
-    other callers (SMI default deny). ``approximations`` names matches (``http[i]``) whose
-    translation may be approximated on purpose (see ``mesh_components.smi``).
+    other callers (SMI default deny).
     """
 
     name: DnsSubdomain
@@ -402,18 +403,50 @@ class MeshSpec(Base):
     def cluster_names(self) -> list[str]:
         return [c.name for c in self.clusters]
 
+    @cached_property
+    def _namespace_clusters(self) -> dict[str, tuple[str, ...]]:
+        every = tuple(self.cluster_names())
+        out: dict[str, tuple[str, ...]] = {}
+        for ns in self.namespaces:
+            out.setdefault(ns.name, tuple(ns.clusters) if ns.clusters else every)
+        return out
+
     def namespace_clusters(self, namespace: str) -> list[str]:
         """Clusters where ``namespace`` exists (all when it is not declared or lists none)."""
-        for ns in self.namespaces:
-            if ns.name == namespace:
-                return list(ns.clusters) if ns.clusters else self.cluster_names()
-        return self.cluster_names()
+        got = self._namespace_clusters.get(namespace)
+        return list(got) if got is not None else self.cluster_names()
+
+    @cached_property
+    def services_by_key(self) -> dict[tuple[str, str], "Service"]:
+        """Services keyed by ``(namespace, name)`` (first definition wins)."""
+        out: dict[tuple[str, str], Service] = {}
+        for s in self.services:
+            out.setdefault((s.namespace, s.name), s)
+        return out
 
     def service_clusters(self, svc: Service) -> list[str]:
         return list(svc.clusters) if svc.clusters else self.namespace_clusters(svc.namespace)
 
     def network_of(self, cluster: Cluster) -> str:
         return cluster.network or f"{self.name}-network"
+
+    def key_algorithm(self) -> str:
+        """The CA key algorithm: as given, else the backend's default."""
+        return self.ca.key_algorithm or ("RSA_2048" if self.backend.type == "osm" else "ECDSA_P256")
+
+    def ca_config(self):
+        """The CA resource's configuration (``mesh_components.ca.CAConfig``) from this spec."""
+        from .ca import CAConfig
+
+        c = self.ca
+        return CAConfig(
+            trust_domain=self.trust_domain, mesh=self.backend.type, clusters=tuple(self.cluster_names()),
+            key_algorithm=self.key_algorithm(), root_validity_days=c.root_validity_days,
+            intermediate_validity_days=c.intermediate_validity_days, rotation_window_days=c.rotation_window_days,
+            mode=c.mode, root_generation=c.root_rotation.generation, rotation_stage=c.root_rotation.stage,
+            overlap_days=c.root_rotation.overlap_days,
+            vault_address=c.vault.address if c.vault else None, vault_mount=c.vault.mount if c.vault else "pki",
+            vault_role=c.vault.role if c.vault else None, mesh_name=self.name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -708,10 +741,10 @@ def check_references(spec: MeshSpec) -> list[Problem]:
         if sum(b.weight for b in t.backends) == 0:
             p.append((f"{base}.backends", "every weight is 0, so no request could be routed; give at least one "
                                           "backend a positive weight"))
-        backend_names = sorted(n for ns, n in list(services) + list(version_backends) if ns == t.namespace)
         _unique(p, f"{base}.backends", [b.service for b in t.backends], "backend")
         for j, b in enumerate(t.backends):
             if (t.namespace, b.service) not in services and (t.namespace, b.service) not in version_backends:
+                backend_names = sorted(n for ns, n in list(services) + list(version_backends) if ns == t.namespace)
                 p.append((f"{base}.backends[{j}].service",
                           _unknown("backend service", b.service, backend_names,
                                    "name a service or a version backend '<service>-<version>'")))
@@ -743,26 +776,33 @@ def check_references(spec: MeshSpec) -> list[Problem]:
             p.append(("mesh.ingress.namespace", f"{ing.namespace!r} is an application namespace; give the "
                                                 f"gateway its own namespace"))
 
-    ca = spec.ca
-    if ca.intermediate_validity_days >= ca.root_validity_days:
-        p.append(("mesh.ca.intermediateValidityDays", f"{ca.intermediate_validity_days} days is not shorter than the "
-                                                      f"root's {ca.root_validity_days}; an intermediate must expire "
-                                                      f"before its root"))
-    if ca.rotation_window_days >= ca.intermediate_validity_days:
-        p.append(("mesh.ca.rotationWindowDays", f"{ca.rotation_window_days} days is not shorter than the "
-                                                f"intermediate validity ({ca.intermediate_validity_days} days), so "
-                                                f"every update would re-issue; use a smaller window"))
-    if ca.mode == "vault" and ca.vault is None:
+    if spec.ca.mode == "vault" and spec.ca.vault is None:
         p.append(("mesh.ca.vault", "mode 'vault' needs vault.address (and vault.mount) of the PKI engine"))
-    if spec.backend.type == "linkerd" and ca.key_algorithm != "ECDSA_P256":
-        p.append(("mesh.ca.keyAlgorithm", f"Linkerd accepts only ECDSA P-256 identity certificates; "
-                                          f"use keyAlgorithm: ECDSA_P256"))
+    else:
+        taken = {path for path, _ in p}
+        p += [(path, m) for path, m in ca_problems(spec) if path not in taken]
     if spec.backend.type == "osm" and len(spec.clusters) > 1:
         p.append(("mesh.clusters", "OSM runs in one cluster only (it has no multi-cluster support); "
                                    "use istio or linkerd for several clusters"))
     if spec.backend.type != "istio" and spec.backend.istio != IstioOptions():
         p.append(("mesh.backend.istio", f"Istio options given but the backend is {spec.backend.type!r}"))
     return p
+
+
+_CA_PATHS = {"ca.trustDomain": "mesh.trustDomain", "ca.mesh": "mesh.backend.type", "ca.clusters": "mesh.clusters",
+             "ca.meshName": "mesh.name"}
+
+
+def ca_problems(spec: MeshSpec) -> list[Problem]:
+    """The CA's own checks (``ca.validate_ca_config``: key algorithms each mesh accepts, lifetimes,
+    rotation stages), with paths into the mesh spec."""
+    from .ca import validate_ca_config
+
+    out = []
+    for path, message in validate_ca_config(spec.ca_config()):
+        head, sep, rest = path.partition("[")
+        out.append((_CA_PATHS.get(head, f"mesh.{head}") + sep + rest, message))
+    return out
 
 
 def _unique(problems: list[Problem], path: str, names: list[str], what: str) -> None:

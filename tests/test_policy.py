@@ -259,3 +259,27 @@ def test_model_sources_match_smi():
     allowed = {(a.destination.name, src) for a in model.authorizations for src in a.sources}
     assert allowed == {("bookstore", ("bookbuyer", "bookbuyer")), ("bookwarehouse", ("bookstore", "bookstore")),
                        ("mysql", ("bookwarehouse", "bookwarehouse")), ("bookstore", ("mesh-ingress", "ingress-istio"))}
+
+
+def test_target_on_a_port_no_service_exposes_is_refused(tmp_path):
+    (tmp_path / "t.yaml").write_text("""
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: TCPRoute
+metadata: {name: r, namespace: bookwarehouse}
+spec: {matches: {ports: [3307]}}
+---
+apiVersion: access.smi-spec.io/v1alpha2
+kind: TrafficTarget
+metadata: {name: t, namespace: bookwarehouse}
+spec:
+  destination: {kind: ServiceAccount, name: mysql, namespace: bookwarehouse, port: 3307}
+  rules: [{kind: TCPRoute, name: r}]
+  sources: [{kind: ServiceAccount, name: bookwarehouse, namespace: bookwarehouse}]
+""")
+    mesh = dev_mesh()
+    mesh["smiFiles"] = ["t.yaml"]
+    with pytest.raises(SpecError) as err:
+        render_mesh(load_mesh(mesh, base_dir=tmp_path))
+    assert err.value.problems == [("t.yaml#TrafficTarget/bookwarehouse/t",
+                                   "no service running as 'mysql' exposes destination port 3307; "
+                                   "name a port one of them exposes")]

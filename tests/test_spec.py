@@ -36,7 +36,7 @@ def test_defaults():
     m = load_mesh(dev_mesh(), base_dir=ROOT).spec
     web = m.services[0]
     assert web.account == web.name and web.pod_labels() == {"app": web.name}
-    assert m.ca.key_algorithm == "ECDSA_P256"
+    assert m.ca.key_algorithm is None and m.key_algorithm() == "ECDSA_P256"
     assert m.network_of(m.clusters[0]) == "bookstore-dev-network"
 
 

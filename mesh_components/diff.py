@@ -1,0 +1,857 @@
+"""Desired versus live: normalisation, object and Helm release comparison, orphans, report model.
+
+Pure: plain dicts in, frozen dataclasses out; no Kubernetes client, no Pulumi. ``live`` reads the
+clusters, ``intent`` adds the cross-cluster checks, ``drift_cli`` prints the report.
+
+How two objects are compared (:func:`compare_object`)
+----------------------------------------------------
+Objects match on ``(group, kind, namespace, name)``; the API *version* is ignored, so an object
+read at ``v1beta1`` matches one declared at ``v1``.
+
+1. What the API server adds is dropped from the live side (:func:`strip_server_fields`): ``status``
+   and every ``metadata`` field except ``name``, ``namespace``, ``labels`` and ``annotations``
+   (``managedFields``, ``resourceVersion``, ``uid``, ``generation``, ``creationTimestamp``,
+   ``selfLink``, ``ownerReferences``, ``finalizers``...). Of ``labels`` and ``annotations`` only the
+   keys the stack declares are compared: controllers and tools add their own
+   (``kubectl.kubernetes.io/last-applied-configuration``, ``kubernetes.io/metadata.name``,
+   ``deployment.kubernetes.io/revision``), and a key the stack does not own is not drift.
+2. Secret ``stringData`` is folded into ``data`` as base64, as the API server does on write
+   (https://kubernetes.io/docs/concepts/configuration/secret/#restriction-names-data).
+3. Fields the server *defaults* are filled in on both sides from :data:`DEFAULTS` (Kubernetes
+   built-ins, from the API reference, and CRD ``default:`` values from the upstream schemas in
+   ``../shared/crds``, https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#defaulting),
+   so "absent" and "the default" compare equal whichever side holds which.
+4. Fields the server *allocates* (:data:`ALLOCATED`: Service ``clusterIP(s)``, ``ipFamilies``,
+   ``nodePort``...) are dropped from the live side where the stack does not set them.
+5. The rest is compared in full, so a field someone added by hand is drift. ``None``, ``{}``, ``[]``
+   and "absent" are the same value (the API server prunes empty ``omitempty`` fields), but a list
+   item is never "absent": ``rules: [{}]`` (allow all) differs from ``rules: []``. Leaves compare
+   with Python equality (``50 == 50.0``; ``"8080" != 8080``).
+   Lists whose items all carry a unique ``name`` are paired by name (``ports[name=http]``),
+   others by position.
+
+Deploy-time values: a desired value that is a :class:`~mesh_components.slots.Slot`, or a string
+holding ``$(deploy-time:`` (what a slot renders to), is unknown offline: it is never compared. Only
+its absence from the live object is reported.
+
+Field paths read ``spec.rules[0].backendRefs[name=reviews-v2].weight``; keys that are not plain
+identifiers are quoted: ``metadata.labels["app.kubernetes.io/managed-by"]``. Secret ``data``
+values are shown as ``<redacted sha256:…>``, never in clear.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from .meta import MANAGED_BY_LABEL, MANAGED_BY_VALUE, MESH_LABEL
+from .slots import PLACEHOLDER_PREFIX, Slot
+
+__all__ = [
+    "MISSING", "ObjectRef", "FieldChange", "ObjectDrift", "LiveRelease", "ReleaseDrift",
+    "Finding", "ClusterReport", "DriftReport", "DEFAULTS", "ALLOCATED", "object_ref",
+    "group_of", "strip_server_fields", "fold_string_data", "apply_defaults", "drop_allocated",
+    "normalize_pair", "compare_values", "compare_object", "is_owned", "find_orphans",
+    "release_view", "compare_release", "diff_releases", "diff_cluster", "is_unknown", "to_jsonable",
+]
+
+
+class _Missing:
+    """The value of a field that is absent. Falsy, a singleton, prints as ``<absent>``."""
+
+    _instance: "_Missing | None" = None
+
+    def __new__(cls) -> "_Missing":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self):
+        return (_Missing, ())
+
+
+MISSING: Any = _Missing()
+"""Sentinel for an absent field in :class:`FieldChange` (never equal to ``None``)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# report model
+
+
+@dataclass(frozen=True, order=True)
+class ObjectRef:
+    """Identity of a Kubernetes object: ``group`` ("" for core), ``kind``, ``namespace`` ("" when
+    cluster-scoped), ``name``; ``api_version`` is carried for display and not compared."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+    api_version: str = field(default="", compare=False)
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.group, self.kind, self.namespace, self.name)
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.kind} {where} ({self.api_version or self.group or 'v1'})"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"apiVersion": self.api_version, "kind": self.kind, "namespace": self.namespace,
+                "name": self.name}
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One differing field: ``path`` (see module doc), the ``desired`` and ``live`` values; either
+    may be :data:`MISSING` (field absent on that side)."""
+
+    path: str
+    desired: Any
+    live: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"path", "desired"?, "live"?}``: a side that is absent is left out."""
+        out: dict[str, Any] = {"path": self.path}
+        if self.desired is not MISSING:
+            out["desired"] = to_jsonable(self.desired)
+        if self.live is not MISSING:
+            out["live"] = to_jsonable(self.live)
+        return out
+
+
+@dataclass(frozen=True)
+class ObjectDrift:
+    """``state`` is ``missing`` (declared, not in the cluster), ``changed`` (with ``changes``) or
+    ``orphaned`` (owned by the mesh by its labels, no longer declared)."""
+
+    ref: ObjectRef
+    state: str
+    changes: tuple[FieldChange, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {**self.ref.to_dict(), "state": self.state}
+        if self.changes:
+            out["changes"] = [c.to_dict() for c in self.changes]
+        return out
+
+
+@dataclass(frozen=True)
+class LiveRelease:
+    """A Helm release as its storage Secret records it (https://helm.sh/docs/topics/advanced/#storage-backends).
+
+    ``chart``/``chart_version`` from ``chart.metadata``, ``values`` = ``config`` (the user-supplied
+    values), ``status`` = ``info.status``, ``revision`` = ``version``.
+    """
+
+    name: str
+    namespace: str
+    chart: str
+    chart_version: str
+    values: Mapping[str, Any]
+    status: str
+    revision: int
+    app_version: str = ""
+    latest_status: str = ""
+    """Status of the newest revision when it is not the one compared (e.g. ``failed``)."""
+
+
+@dataclass(frozen=True)
+class ReleaseDrift:
+    """A Helm release that is ``missing`` or ``changed`` (chart, version, values or status)."""
+
+    namespace: str
+    name: str
+    state: str
+    changes: tuple[FieldChange, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"namespace": self.namespace, "name": self.name, "state": self.state}
+        if self.changes:
+            out["changes"] = [c.to_dict() for c in self.changes]
+        return out
+
+
+@dataclass(frozen=True)
+class Finding:
+    """An intent-level problem (``mesh_components.intent``): ``check`` id, ``cluster`` (None when it
+    spans clusters), ``subject`` (what it is about) and a ``message`` for people. ``declared``:
+    the stack itself asks for this state, so it is reported but is not drift."""
+
+    check: str
+    cluster: str | None
+    subject: str
+    message: str
+    declared: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.check, self.cluster or "", self.subject)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.check, "cluster": self.cluster, "subject": self.subject,
+                "message": self.message, "declared": self.declared}
+
+
+@dataclass(frozen=True)
+class ClusterReport:
+    """Drift of one cluster. ``notes`` are facts that are not drift (e.g. a kind not served)."""
+
+    cluster: str
+    missing: tuple[ObjectDrift, ...] = ()
+    changed: tuple[ObjectDrift, ...] = ()
+    orphaned: tuple[ObjectDrift, ...] = ()
+    releases: tuple[ReleaseDrift, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.missing) + len(self.changed) + len(self.orphaned) + len(self.releases)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cluster": self.cluster,
+                "missing": [d.to_dict() for d in self.missing],
+                "changed": [d.to_dict() for d in self.changed],
+                "orphaned": [d.to_dict() for d in self.orphaned],
+                "releases": [d.to_dict() for d in self.releases],
+                "notes": list(self.notes)}
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """The whole report: per-cluster drift plus intent findings. ``has_drift`` drives exit code 2."""
+
+    stack: str
+    mesh: str
+    clusters: tuple[ClusterReport, ...]
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def has_drift(self) -> bool:
+        return any(c.count for c in self.clusters) or any(not f.declared for f in self.findings)
+
+    def summary(self) -> dict[str, int]:
+        """Counts: ``missing``, ``changed``, ``orphaned``, ``releases``, ``findings`` (undeclared)."""
+        return {"missing": sum(len(c.missing) for c in self.clusters),
+                "changed": sum(len(c.changed) for c in self.clusters),
+                "orphaned": sum(len(c.orphaned) for c in self.clusters),
+                "releases": sum(len(c.releases) for c in self.clusters),
+                "findings": sum(1 for f in self.findings if not f.declared)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form printed by ``diff --format json`` (documented in ``drift_cli``)."""
+        return {"stack": self.stack, "mesh": self.mesh, "drift": self.has_drift,
+                "summary": self.summary(),
+                "clusters": [c.to_dict() for c in self.clusters],
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` with Slots as their placeholder text and other non-JSON leaves as ``str``."""
+    if isinstance(value, Slot):
+        return value.placeholder()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# identity and ownership
+
+
+def group_of(api_version: str) -> str:
+    """``"security.istio.io/v1"`` -> ``"security.istio.io"``; ``"v1"`` -> ``""`` (core group)."""
+    return api_version.rpartition("/")[0] if "/" in api_version else ""
+
+
+def object_ref(obj: Mapping[str, Any]) -> ObjectRef:
+    """The :class:`ObjectRef` of a Kubernetes object dict (``apiVersion``, ``kind``, ``metadata``)."""
+    meta = obj.get("metadata") or {}
+    api_version = str(obj.get("apiVersion") or "")
+    return ObjectRef(group_of(api_version), str(obj.get("kind") or ""),
+                     str(meta.get("namespace") or ""), str(meta.get("name") or ""), api_version)
+
+
+def is_owned(obj: Mapping[str, Any], mesh: str) -> bool:
+    """True when ``obj`` carries both ownership labels of ``mesh`` (see ``mesh_components.meta``)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and labels.get(MESH_LABEL) == mesh
+
+
+# ---------------------------------------------------------------------------------------------
+# normalisation
+
+_KEEP_META = ("name", "namespace", "labels", "annotations")
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def strip_server_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``obj`` without ``status`` and with ``metadata`` cut to name, namespace, labels
+    and annotations (minus ``kubectl.kubernetes.io/last-applied-configuration``). Shallow: nested
+    values are shared, never mutated.
+
+    Source: https://kubernetes.io/docs/reference/using-api/api-concepts/ (server-populated fields)."""
+    out = {k: v for k, v in obj.items() if k != "status" and k != "metadata"}
+    meta = obj.get("metadata") or {}
+    kept = {k: meta[k] for k in _KEEP_META if meta.get(k) is not None}
+    ann = kept.get("annotations")
+    if ann and _LAST_APPLIED in ann:
+        kept["annotations"] = {k: v for k, v in ann.items() if k != _LAST_APPLIED}
+    out["metadata"] = kept
+    return out
+
+
+def fold_string_data(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """For a Secret, ``stringData`` merged into ``data`` as base64 (``stringData`` wins, as on the
+    server); other objects are returned as they are. Deploy-time values stay as they are."""
+    if obj.get("kind") != "Secret" or group_of(str(obj.get("apiVersion") or "")) or not obj.get("stringData"):
+        return obj
+    data = dict(obj.get("data") or {})
+    for k, v in obj["stringData"].items():
+        data[k] = v if is_unknown(v) or not isinstance(v, str) else base64.b64encode(v.encode()).decode()
+    out = {k: v for k, v in obj.items() if k != "stringData"}
+    out["data"] = data
+    return out
+
+
+Default = Any  # a value, or a callable(parent dict) -> value | MISSING
+
+_SERVICE_PORT_TARGET: Callable[[Mapping[str, Any]], Any] = lambda port: port.get("port", MISSING)
+
+
+def _service_default(field_name: str, value: Any, types: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Any]:
+    def default(spec: Mapping[str, Any]) -> Any:
+        return value if (spec.get("type") or "ClusterIP") in types else MISSING
+    return default
+
+
+def _image_pull_policy(container: Mapping[str, Any]) -> Any:
+    image = str(container.get("image") or "")
+    if "@" in image:
+        return "IfNotPresent"
+    tag = image.rpartition(":")[2] if ":" in image.rpartition("/")[2] else ""
+    return "Always" if tag in ("", "latest") else "IfNotPresent"
+
+
+_POD_TEMPLATE: list[tuple[tuple[str, ...], Default]] = [
+    (("spec", "template", "spec", "restartPolicy"), "Always"),
+    (("spec", "template", "spec", "terminationGracePeriodSeconds"), 30),
+    (("spec", "template", "spec", "dnsPolicy"), "ClusterFirst"),
+    (("spec", "template", "spec", "schedulerName"), "default-scheduler"),
+    (("spec", "template", "spec", "serviceAccount"), lambda s: s.get("serviceAccountName", MISSING)),
+    (("spec", "template", "spec", "containers", "*", "terminationMessagePath"), "/dev/termination-log"),
+    (("spec", "template", "spec", "containers", "*", "terminationMessagePolicy"), "File"),
+    (("spec", "template", "spec", "containers", "*", "imagePullPolicy"), _image_pull_policy),
+    (("spec", "template", "spec", "containers", "*", "ports", "*", "protocol"), "TCP"),
+    (("spec", "template", "spec", "initContainers", "*", "terminationMessagePath"), "/dev/termination-log"),
+    (("spec", "template", "spec", "initContainers", "*", "terminationMessagePolicy"), "File"),
+    (("spec", "template", "spec", "initContainers", "*", "imagePullPolicy"), _image_pull_policy),
+]
+
+_WEBHOOK = [
+    (("webhooks", "*", "failurePolicy"), "Fail"),
+    (("webhooks", "*", "matchPolicy"), "Equivalent"),
+    (("webhooks", "*", "timeoutSeconds"), 10),
+    (("webhooks", "*", "clientConfig", "service", "port"), 443),
+    (("webhooks", "*", "rules", "*", "scope"), "*"),
+]
+
+_ROUTE_PARENT = [
+    (("spec", "parentRefs", "*", "group"), "gateway.networking.k8s.io"),
+    (("spec", "parentRefs", "*", "kind"), "Gateway"),
+]
+_ROUTE_BACKEND = [
+    (("spec", "rules", "*", "backendRefs", "*", "group"), ""),
+    (("spec", "rules", "*", "backendRefs", "*", "kind"), "Service"),
+    (("spec", "rules", "*", "backendRefs", "*", "weight"), 1),
+]
+_HTTP_MATCH_ALL = [{"path": {"type": "PathPrefix", "value": "/"}}]
+_HTTP_ROUTE_RULES = [
+    (("spec", "rules"), [{"matches": _HTTP_MATCH_ALL}]),
+    (("spec", "rules", "*", "matches"), _HTTP_MATCH_ALL),
+    (("spec", "rules", "*", "matches", "*", "path", "type"), "PathPrefix"),
+    (("spec", "rules", "*", "matches", "*", "path", "value"), "/"),
+    (("spec", "rules", "*", "matches", "*", "headers", "*", "type"), "Exact"),
+    (("spec", "rules", "*", "matches", "*", "queryParams", "*", "type"), "Exact"),
+    (("spec", "rules", "*", "filters", "*", "requestRedirect", "statusCode"), 302),
+    (("spec", "rules", "*", "backendRefs", "*", "filters", "*", "requestRedirect", "statusCode"), 302),
+    (("spec", "rules", "*", "filters", "*", "requestMirror", "backendRef", "group"), ""),
+    (("spec", "rules", "*", "filters", "*", "requestMirror", "backendRef", "kind"), "Service"),
+    (("spec", "rules", "*", "filters", "*", "requestMirror", "fraction", "denominator"), 100),
+    (("spec", "rules", "*", "filters", "*", "cors", "maxAge"), 5),
+]
+
+DEFAULTS: dict[tuple[str, str], list[tuple[tuple[str, ...], Default]]] = {
+    # core/v1, https://kubernetes.io/docs/reference/kubernetes-api/service-resources/service-v1/
+    ("", "Service"): [
+        (("spec", "type"), "ClusterIP"),
+        (("spec", "sessionAffinity"), "None"),
+        (("spec", "internalTrafficPolicy"), _service_default("internalTrafficPolicy", "Cluster",
+                                                             ("ClusterIP", "NodePort", "LoadBalancer"))),
+        (("spec", "externalTrafficPolicy"), _service_default("externalTrafficPolicy", "Cluster",
+                                                             ("NodePort", "LoadBalancer"))),
+        (("spec", "allocateLoadBalancerNodePorts"), _service_default("allocateLoadBalancerNodePorts", True,
+                                                                     ("LoadBalancer",))),
+        (("spec", "ports", "*", "protocol"), "TCP"),
+        (("spec", "ports", "*", "targetPort"), _SERVICE_PORT_TARGET),
+    ],
+    # https://kubernetes.io/docs/reference/kubernetes-api/cluster-resources/namespace-v1/
+    ("", "Namespace"): [(("spec",), {"finalizers": ["kubernetes"]}), (("spec", "finalizers"), ["kubernetes"])],
+    # https://kubernetes.io/docs/reference/kubernetes-api/config-and-storage-resources/secret-v1/
+    ("", "Secret"): [(("type",), "Opaque")],
+    # https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/deployment-v1/
+    ("apps", "Deployment"): [
+        (("spec", "replicas"), 1),
+        (("spec", "revisionHistoryLimit"), 10),
+        (("spec", "progressDeadlineSeconds"), 600),
+        (("spec", "strategy"), {"type": "RollingUpdate"}),
+        (("spec", "strategy", "rollingUpdate"),
+         lambda s: {"maxSurge": "25%", "maxUnavailable": "25%"} if s.get("type") == "RollingUpdate" else MISSING),
+        *_POD_TEMPLATE,
+    ],
+    # https://kubernetes.io/docs/reference/kubernetes-api/extend-resources/mutating-webhook-configuration-v1/
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): [
+        *_WEBHOOK, (("webhooks", "*", "reinvocationPolicy"), "Never")],
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): list(_WEBHOOK),
+    # CRD schema defaults: ../shared/crds/gateway-api/standard (Gateway API v1.6.1)
+    ("gateway.networking.k8s.io", "Gateway"): [
+        (("spec", "listeners", "*", "allowedRoutes"), {"namespaces": {"from": "Same"}}),
+        (("spec", "listeners", "*", "allowedRoutes", "namespaces"), {"from": "Same"}),
+        (("spec", "listeners", "*", "allowedRoutes", "namespaces", "from"), "Same"),
+        (("spec", "listeners", "*", "allowedRoutes", "kinds", "*", "group"), "gateway.networking.k8s.io"),
+        (("spec", "listeners", "*", "tls", "mode"), "Terminate"),
+        (("spec", "listeners", "*", "tls", "certificateRefs", "*", "group"), ""),
+        (("spec", "listeners", "*", "tls", "certificateRefs", "*", "kind"), "Secret"),
+        (("spec", "addresses", "*", "type"), "IPAddress"),
+    ],
+    ("gateway.networking.k8s.io", "HTTPRoute"): [*_ROUTE_PARENT, *_HTTP_ROUTE_RULES, *_ROUTE_BACKEND],
+    ("gateway.networking.k8s.io", "GRPCRoute"): [
+        *_ROUTE_PARENT, *_ROUTE_BACKEND,
+        (("spec", "rules", "*", "matches", "*", "method", "type"), "Exact"),
+        (("spec", "rules", "*", "matches", "*", "headers", "*", "type"), "Exact")],
+    ("gateway.networking.k8s.io", "TCPRoute"): [*_ROUTE_PARENT, *_ROUTE_BACKEND],
+    ("gateway.networking.k8s.io", "TLSRoute"): [*_ROUTE_PARENT, *_ROUTE_BACKEND],
+    ("gateway.networking.k8s.io", "UDPRoute"): [*_ROUTE_PARENT, *_ROUTE_BACKEND],
+    # ../shared/crds/linkerd (linkerd2 version-2.20)
+    ("policy.linkerd.io", "HTTPRoute"): [
+        (("spec", "parentRefs", "*", "group"), "policy.linkerd.io"),
+        (("spec", "parentRefs", "*", "kind"), "Gateway"),
+        *_HTTP_ROUTE_RULES[:8], *_ROUTE_BACKEND],
+    ("policy.linkerd.io", "Server"): [(("spec", "proxyProtocol"), "unknown"),
+                                      (("spec", "accessPolicy"), "deny")],
+    ("multicluster.linkerd.io", "Link"): [(("spec", "probeSpec", "failureThreshold"), "3"),
+                                          (("spec", "probeSpec", "timeout"), "30s")],
+    ("workload.linkerd.io", "ExternalWorkload"): [(("spec", "ports", "*", "protocol"), "TCP")],
+}
+"""Server-side defaults per ``(group, kind)``: ``(path, default)`` with ``"*"`` for every list item;
+a callable default gets the parent mapping and returns the value or :data:`MISSING`. Applied in
+order, so a defaulted object gets its own children's defaults (as structural defaulting does)."""
+
+ALLOCATED: dict[tuple[str, str], list[tuple[str, ...]]] = {
+    ("", "Service"): [("spec", "clusterIP"), ("spec", "clusterIPs"), ("spec", "ipFamilies"),
+                      ("spec", "ipFamilyPolicy"), ("spec", "healthCheckNodePort"),
+                      ("spec", "ports", "*", "nodePort")],
+    ("", "ServiceAccount"): [("secrets",)],
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): [
+        ("webhooks", "*", "clientConfig", "caBundle")],
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): [
+        ("webhooks", "*", "clientConfig", "caBundle")],
+}
+"""Fields the server (or a controller) fills with values the stack cannot know: dropped from the
+live side wherever the desired side does not set them (``caBundle``: injected by istiod)."""
+
+
+class _Trie:
+    """Default rules of one kind merged by path prefix, so one walk applies them all."""
+
+    __slots__ = ("defaults", "children", "items")
+
+    def __init__(self) -> None:
+        self.defaults: dict[str, Default] = {}
+        self.children: dict[str, "_Trie"] = {}
+        self.items: "_Trie | None" = None
+
+    def add(self, path: Sequence[str], default: Default) -> None:
+        node = self
+        for key in path[:-1]:
+            if key == "*":
+                node.items = node.items or _Trie()
+                node = node.items
+            else:
+                node = node.children.setdefault(key, _Trie())
+        if path[-1] == "*":
+            raise ValueError(f"a default path ends with a field, not '*': {path}")
+        node.defaults.setdefault(path[-1], default)
+        node.children.setdefault(path[-1], _Trie())  # one dict keeps first-appearance order
+
+
+_TRIES: dict[int, tuple[Any, _Trie]] = {}
+
+
+def _trie_for(rules: list) -> _Trie:
+    cached = _TRIES.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    trie = _Trie()
+    for path, default in rules:
+        trie.add(path, default)
+    _TRIES[id(rules)] = (rules, trie)
+    return trie
+
+
+def _apply_trie(node: Any, trie: _Trie) -> Any:
+    """``node`` with the trie's defaults set where absent, parents before children (structural
+    defaulting order); copies only the containers that change."""
+    if isinstance(node, list):
+        if trie.items is None:
+            return node
+        out = None
+        for idx, item in enumerate(node):
+            new = _apply_trie(item, trie.items)
+            if new is not item:
+                if out is None:
+                    out = list(node)
+                out[idx] = new
+        return node if out is None else out
+    if not isinstance(node, dict):
+        return node
+    out = None
+    for key, child in trie.children.items():
+        value = (out or node).get(key)
+        if value is None and key in trie.defaults:
+            default = trie.defaults[key]
+            value = default(out or node) if callable(default) else default
+            if value is MISSING:
+                continue
+            if out is None:
+                out = dict(node)
+            out[key] = value
+        if value is None or (not child.children and child.items is None):
+            continue
+        new = _apply_trie(value, child)
+        if new is not value:
+            if out is None:
+                out = dict(node)
+            out[key] = new
+    return node if out is None else out
+
+
+def _apply_rules(obj: Any, rules: list) -> Any:
+    return _apply_trie(obj, _trie_for(rules))
+
+
+def apply_defaults(obj: Mapping[str, Any], defaults: Mapping[tuple[str, str], list] | None = None) -> Mapping[str, Any]:
+    """``obj`` with the server defaults of its kind filled in (see :data:`DEFAULTS`); the input is
+    not mutated and is returned as is when its kind has no defaults."""
+    rules = (DEFAULTS if defaults is None else defaults).get(
+        (group_of(str(obj.get("apiVersion") or "")), str(obj.get("kind") or "")))
+    return _apply_rules(obj, rules) if rules else obj
+
+
+def _drop_at(live: Any, desired: Any, path: Sequence[str], i: int) -> Any:
+    key = path[i]
+    if key == "*":
+        if not isinstance(live, list):
+            return live
+        out = None
+        for idx, item in enumerate(live):
+            d_item = desired[idx] if isinstance(desired, list) and idx < len(desired) else MISSING
+            new = _drop_at(item, d_item, path, i + 1)
+            if new is not item:
+                if out is None:
+                    out = list(live)
+                out[idx] = new
+        return live if out is None else out
+    if not isinstance(live, dict) or key not in live:
+        return live
+    d_child = desired.get(key, MISSING) if isinstance(desired, dict) else MISSING
+    if i == len(path) - 1:
+        if d_child is not MISSING and d_child is not None:
+            return live
+        return {k: v for k, v in live.items() if k != key}
+    new_child = _drop_at(live[key], d_child, path, i + 1)
+    if new_child is live[key]:
+        return live
+    new = dict(live)
+    new[key] = new_child
+    return new
+
+
+def drop_allocated(desired: Mapping[str, Any], live: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``live`` without the :data:`ALLOCATED` fields of its kind that ``desired`` does not set."""
+    paths = ALLOCATED.get((group_of(str(live.get("apiVersion") or "")), str(live.get("kind") or "")))
+    for path in paths or ():
+        live = _drop_at(live, desired, path, 0)
+    return live
+
+
+def _keep_declared_keys(desired: Mapping[str, Any], live: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``live`` whose metadata labels/annotations are cut to the keys ``desired`` declares."""
+    d_meta = desired.get("metadata") or {}
+    l_meta = live.get("metadata") or {}
+    new_meta = dict(l_meta)
+    for part in ("labels", "annotations"):
+        declared = d_meta.get(part) or {}
+        have = l_meta.get(part) or {}
+        kept = {k: have[k] for k in declared if k in have}
+        if kept:
+            new_meta[part] = kept
+        else:
+            new_meta.pop(part, None)
+    out = dict(live)
+    out["metadata"] = new_meta
+    return out
+
+
+def normalize_pair(desired: Mapping[str, Any], live: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both sides made comparable (steps 1-4 of the module doc), without ``apiVersion`` and
+    ``metadata.namespace`` (part of the identity); the inputs are not mutated."""
+    kind = (group_of(str(desired.get("apiVersion") or "")), str(desired.get("kind") or ""))
+    d = strip_server_fields(fold_string_data(desired))
+    l = strip_server_fields(fold_string_data(live))
+    d.pop("apiVersion", None)
+    l.pop("apiVersion", None)
+    l = _keep_declared_keys(d, l)
+    d["metadata"] = {k: v for k, v in d["metadata"].items() if k != "namespace"}
+    l["metadata"].pop("namespace", None)
+    rules = DEFAULTS.get(kind)
+    if rules:
+        d = _apply_rules(d, rules)
+        l = _apply_rules(l, rules)
+    for path in ALLOCATED.get(kind, ()):
+        l = _drop_at(l, d, path, 0)
+    return d, l
+
+
+# ---------------------------------------------------------------------------------------------
+# comparison
+
+_IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
+
+
+def _key_path(base: str, key: Any) -> str:
+    key = str(key)
+    if _IDENT.match(key):
+        return f"{base}.{key}" if base else key
+    return f"{base}[{json.dumps(key)}]"
+
+
+def is_unknown(value: Any) -> bool:
+    """True for a deploy-time value: a :class:`Slot` or a string that holds ``$(deploy-time:``."""
+    return isinstance(value, Slot) or (isinstance(value, str) and PLACEHOLDER_PREFIX in value)
+
+
+def _empty(value: Any) -> bool:
+    """Absent, None, ``[]``, or a mapping whose values are all empty (``{"a": {}}``)."""
+    if value is MISSING or value is None:
+        return True
+    if isinstance(value, dict):
+        return all(_empty(v) for v in value.values())
+    return isinstance(value, (list, tuple)) and not value
+
+
+def _names(items: list) -> list | None:
+    """The ``name`` of every item when all are mappings with distinct string names, else None."""
+    names = []
+    for it in items:
+        if not isinstance(it, dict):
+            return None
+        n = it.get("name")
+        if not isinstance(n, str) or is_unknown(n):
+            return None
+        names.append(n)
+    return names if len(set(names)) == len(names) else None
+
+
+def compare_values(desired: Any, live: Any, path: str = "", out: list[FieldChange] | None = None) -> list[FieldChange]:
+    """Every :class:`FieldChange` between ``desired`` and ``live`` under ``path`` (see module doc:
+    empties are equal, deploy-time values are skipped, named lists pair by name)."""
+    if out is None:
+        out = []
+    if is_unknown(desired):
+        if _empty(live):
+            out.append(FieldChange(path, desired, MISSING))
+        return out
+    if _empty(desired) and _empty(live):
+        return out
+    if isinstance(desired, dict) and isinstance(live, dict):
+        if desired == live:
+            return out
+        for k in desired:
+            compare_values(desired[k], live.get(k, MISSING), _key_path(path, k), out)
+        for k in live:
+            if k not in desired and not _empty(live[k]):
+                out.append(FieldChange(_key_path(path, k), MISSING, live[k]))
+        return out
+    if isinstance(desired, (list, tuple)) and isinstance(live, (list, tuple)):
+        if list(desired) == list(live):
+            return out
+        d_names, l_names = _names(list(desired)), _names(list(live))
+        if d_names is not None and l_names is not None:
+            by_name = dict(zip(l_names, live))
+            for n, item in zip(d_names, desired):
+                compare_values(item, by_name.get(n, MISSING), f"{path}[name={n}]", out)
+            seen = set(d_names)
+            for n, item in zip(l_names, live):
+                if n not in seen:
+                    out.append(FieldChange(f"{path}[name={n}]", MISSING, item))
+            return out
+        for idx in range(max(len(desired), len(live))):
+            d_item = desired[idx] if idx < len(desired) else MISSING
+            l_item = live[idx] if idx < len(live) else MISSING
+            if d_item is MISSING:
+                out.append(FieldChange(f"{path}[{idx}]", MISSING, l_item))
+            elif l_item is MISSING:
+                out.append(FieldChange(f"{path}[{idx}]", d_item, MISSING))
+            else:
+                compare_values(d_item, l_item, f"{path}[{idx}]", out)
+        return out
+    if _empty(desired):
+        out.append(FieldChange(path, MISSING, live))
+    elif _empty(live):
+        out.append(FieldChange(path, desired, MISSING))
+    elif desired != live:
+        out.append(FieldChange(path, desired, live))
+    return out
+
+
+def _redact(value: Any) -> Any:
+    if value is MISSING or is_unknown(value):
+        return value
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    digest = hashlib.sha256(json.dumps(to_jsonable(value), sort_keys=True).encode()).hexdigest()[:12]
+    return f"<redacted sha256:{digest}>"
+
+
+def _redact_secret_changes(changes: list[FieldChange]) -> list[FieldChange]:
+    return [FieldChange(c.path, _redact(c.desired), _redact(c.live))
+            if c.path == "data" or c.path.startswith(("data.", "data[")) else c for c in changes]
+
+
+def compare_object(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldChange]:
+    """The field changes from ``desired`` to ``live`` (same object), after :func:`normalize_pair`.
+    Secret ``data`` values come back redacted."""
+    d, l = normalize_pair(desired, live)
+    if d == l:
+        return []
+    changes = compare_values(d, l)
+    if desired.get("kind") == "Secret" and not group_of(str(desired.get("apiVersion") or "")):
+        changes = _redact_secret_changes(changes)
+    return changes
+
+
+# ---------------------------------------------------------------------------------------------
+# Helm releases
+
+
+def release_view(release: Any) -> dict[str, Any]:
+    """A desired release (``render.HelmRelease``, its ``to_dict()``, or a ``helm-releases.yaml``
+    entry) as ``{name, namespace, chart, version, values}``; ``chart`` is cut to its last path
+    segment (``oci://ghcr.io/x/istiod`` -> ``istiod``), as Helm names the chart in its metadata."""
+    get = (lambda k: release.get(k)) if isinstance(release, Mapping) else (lambda k: getattr(release, k, None))
+    chart = str(get("chart") or "")
+    return {"name": str(get("name") or ""), "namespace": str(get("namespace") or ""),
+            "chart": chart.rstrip("/").rpartition("/")[2], "version": str(get("version") or ""),
+            "values": get("values") or {}}
+
+
+def compare_release(desired: Any, live: LiveRelease) -> list[FieldChange]:
+    """Changes between a desired release and the deployed one: ``chart``, ``version``,
+    ``values.<path>`` (user values against the release's ``config``) and ``status`` when the
+    newest revision is not deployed."""
+    d = release_view(desired)
+    out: list[FieldChange] = []
+    if d["chart"] and live.chart and d["chart"] != live.chart:
+        out.append(FieldChange("chart", d["chart"], live.chart))
+    if d["version"] and not is_unknown(d["version"]) and d["version"].lstrip("v") != live.chart_version.lstrip("v"):
+        out.append(FieldChange("version", d["version"], live.chart_version))
+    compare_values(d["values"], live.values, "values", out)
+    if live.status != "deployed" or (live.latest_status and live.latest_status != "deployed"):
+        out.append(FieldChange("status", "deployed", live.latest_status or live.status))
+    return out
+
+
+def diff_releases(desired: Iterable[Any], live: Mapping[tuple[str, str], LiveRelease]) -> list[ReleaseDrift]:
+    """One :class:`ReleaseDrift` per desired release that is missing or differs; ``live`` is keyed
+    by ``(namespace, name)`` (see ``live.releases_from_objects``). Releases installed by hand are
+    not reported: their storage Secret carries no ownership label."""
+    out = []
+    for r in desired:
+        v = release_view(r)
+        found = live.get((v["namespace"], v["name"]))
+        if found is None:
+            out.append(ReleaseDrift(v["namespace"], v["name"], "missing"))
+            continue
+        changes = compare_release(r, found)
+        if changes:
+            out.append(ReleaseDrift(v["namespace"], v["name"], "changed", tuple(changes)))
+    return sorted(out, key=lambda r: (r.namespace, r.name))
+
+
+# ---------------------------------------------------------------------------------------------
+# one cluster
+
+
+def find_orphans(live_objects: Iterable[Mapping[str, Any]], desired_keys: set, mesh: str,
+                 releases: Iterable[str] = ()) -> list[ObjectDrift]:
+    """Live objects owned by ``mesh`` (both ownership labels) whose key is not in ``desired_keys``.
+    Objects Helm installed for one of ``releases`` (annotation ``meta.helm.sh/release-name``)
+    belong to that release and are skipped."""
+    release_names = set(releases)
+    out = []
+    for obj in live_objects:
+        if not is_owned(obj, mesh):
+            continue
+        ref = object_ref(obj)
+        if ref.key in desired_keys:
+            continue
+        ann = (obj.get("metadata") or {}).get("annotations") or {}
+        if ann.get("meta.helm.sh/release-name") in release_names:
+            continue
+        out.append(ObjectDrift(ref, "orphaned"))
+    return sorted(out, key=lambda d: d.ref)
+
+
+def diff_cluster(cluster: str, mesh: str, desired_objects: Iterable[Mapping[str, Any]],
+                 live_objects: Iterable[Mapping[str, Any]], desired_releases: Iterable[Any] = (),
+                 live_releases: Mapping[tuple[str, str], LiveRelease] | None = None,
+                 notes: Iterable[str] = ()) -> ClusterReport:
+    """Compare one cluster. Objects: missing, changed (with field changes) and orphaned; releases
+    are compared only when ``live_releases`` is given (None: not read)."""
+    live_by_key: dict[tuple, Mapping[str, Any]] = {}
+    for obj in live_objects:
+        live_by_key[object_ref(obj).key] = obj
+    missing, changed = [], []
+    desired_keys = set()
+    for obj in desired_objects:
+        ref = object_ref(obj)
+        desired_keys.add(ref.key)
+        live = live_by_key.get(ref.key)
+        if live is None:
+            missing.append(ObjectDrift(ref, "missing"))
+            continue
+        changes = compare_object(obj, live)
+        if changes:
+            changed.append(ObjectDrift(ref, "changed", tuple(changes)))
+    desired_releases = list(desired_releases)
+    orphaned = find_orphans(live_by_key.values(), desired_keys, mesh,
+                            [release_view(r)["name"] for r in desired_releases])
+    releases = diff_releases(desired_releases, live_releases) if live_releases is not None else []
+    return ClusterReport(cluster, tuple(sorted(missing, key=lambda d: d.ref)),
+                         tuple(sorted(changed, key=lambda d: d.ref)), tuple(orphaned),
+                         tuple(releases), tuple(notes))

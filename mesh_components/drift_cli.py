@@ -1,0 +1,389 @@
+"""``python -m mesh_components diff``: desired (the stack, rendered) against live, per cluster.
+
+Usage::
+
+    python -m mesh_components diff STACK [--live DIR | --kubeconfig [CLUSTER=]PATH ...]
+                                   [--context CLUSTER=CONTEXT ...] [--cluster NAME ...]
+                                   [--format text|json|markdown] [--output FILE] [--no-intent]
+
+Live state comes from ``--live DIR`` (one ``kubectl get -o yaml`` dump per cluster, see
+``mesh_components.live``) or from the clusters themselves, one LIST per kind and cluster. The
+kubeconfig of a cluster is, in order: ``--kubeconfig CLUSTER=PATH``; ``--kubeconfig PATH``; the
+stack's ``clusters[i].kubeconfig`` (``file`` or ``env``). Its context: ``--context CLUSTER=CTX``;
+the stack's ``kubeconfig.context``; a context named like the cluster; else the file's current context,
+unless one ``--kubeconfig PATH`` serves several clusters (then a context must be named).
+
+Exit codes: 0 no drift, 2 drift (any difference, or an intent finding the stack does not
+declare), 1 error (bad stack, unreadable dump or cluster): ``path: message`` lines on stderr,
+never a traceback.
+
+JSON (``--format json``): ``{"stack", "mesh", "drift": bool, "summary": {"missing", "changed",
+"orphaned", "releases", "findings"}, "clusters": [{"cluster", "missing": [ref], "changed":
+[ref + "changes": [{"path", "desired"?, "live"?}]], "orphaned": [ref], "releases": [{"namespace",
+"name", "state", "changes"?}], "notes": [str]}], "findings": [{"check", "cluster", "subject",
+"message", "declared"}]}`` where ``ref`` = ``{"apiVersion", "kind", "namespace", "name", "state"}``;
+a side that is absent is left out of a change.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import yaml
+
+from .diff import (MISSING, ClusterReport, DriftReport, FieldChange, ObjectDrift, to_jsonable,
+                   diff_cluster)
+from .errors import MeshError, Problem
+from .intent import ClusterView, check_intent
+from .live import (LiveError, LiveState, client_for, kinds_to_read, kubeconfig_contexts,
+                   read_cluster, read_dump_dir)
+
+__all__ = ["add_parser", "run", "build_report", "read_live_clusters", "resolve_kubeconfigs",
+           "format_text", "format_json", "format_markdown", "FORMATTERS"]
+
+
+# ---------------------------------------------------------------------------------------------
+# argparse
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``diff`` sub-command on ``subparsers`` (from ``add_subparsers()``); sets
+    ``func=run``."""
+    p = subparsers.add_parser(
+        "diff", help="compare the stack with what runs in its clusters (drift report)",
+        description="Compare the stack's desired state with the live clusters or with kubectl "
+                    "dumps. Exit 0: no drift; 2: drift; 1: error.")
+    p.add_argument("stack", help="stack name (stacks/Pulumi.<name>.yaml) or stack file")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--live", metavar="DIR",
+                     help="directory of dumps: DIR/<cluster>.yaml (kind: List or multi-document "
+                          "YAML from 'kubectl get ... -A -o yaml'), or DIR/<cluster>/*.yaml")
+    src.add_argument("--kubeconfig", action="append", default=[], metavar="[CLUSTER=]PATH",
+                     help="kubeconfig for all clusters, or for one (repeatable)")
+    p.add_argument("--context", action="append", default=[], metavar="CLUSTER=CONTEXT",
+                   help="kubeconfig context of a cluster (default: a context named like it)")
+    p.add_argument("--cluster", action="append", default=[], metavar="NAME",
+                   help="only these clusters (repeatable; default: all)")
+    p.add_argument("--format", choices=sorted(FORMATTERS), default="text")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
+    p.add_argument("--no-intent", action="store_true", help="skip the cross-cluster intent checks")
+    p.set_defaults(func=run)
+
+    def error(message: str) -> None:  # usage errors are input errors: exit 1, since 2 means drift
+        p.print_usage(sys.stderr)
+        print(f"diff: {message}", file=sys.stderr)
+        raise SystemExit(1)
+
+    p.error = error  # type: ignore[method-assign]
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def _parts(state: Any) -> tuple[list, list]:
+    if isinstance(state, Mapping):
+        return list(state.get("objects") or []), list(state.get("releases") or [])
+    if isinstance(state, tuple):
+        return list(state[0]), list(state[1])
+    return list(state.objects), list(getattr(state, "releases", []) or [])
+
+
+def build_report(stack: str, mesh: str, desired: Mapping[str, Any], live: Mapping[str, LiveState],
+                 intent: bool = True) -> DriftReport:
+    """The :class:`DriftReport` of ``desired`` (cluster -> ``render.ClusterState``, or
+    ``{"objects", "releases"}``, or ``(objects, releases)``) against ``live`` (cluster ->
+    :class:`LiveState`); clusters absent from ``live`` are skipped. Pure."""
+    clusters: list[ClusterReport] = []
+    d_views, l_views = {}, {}
+    for cluster in desired:
+        if cluster not in live:
+            continue
+        objects, releases = _parts(desired[cluster])
+        state = live[cluster]
+        clusters.append(diff_cluster(cluster, mesh, objects, state.objects, releases,
+                                     state.releases, state.notes))
+        d_views[cluster] = ClusterView(objects, releases)
+        l_views[cluster] = ClusterView(state.objects, list((state.releases or {}).values()),
+                                       state.releases is not None)
+    findings = check_intent(d_views, l_views) if intent else []
+    return DriftReport(stack, mesh, tuple(clusters), tuple(findings))
+
+
+# ---------------------------------------------------------------------------------------------
+# live state
+
+
+def _pairs(values: Iterable[str], what: str) -> tuple[dict[str, str], list[str], list[Problem]]:
+    named, bare, problems = {}, [], []
+    for v in values:
+        if "=" in v and not os.path.exists(v):
+            k, _, rest = v.partition("=")
+            if not k or not rest:
+                problems.append((f"--{what}", f"{v!r}: expected CLUSTER={what.upper()}"))
+            named[k] = rest
+        else:
+            bare.append(v)
+    return named, bare, problems
+
+
+def resolve_kubeconfigs(clusters: list[Any], kubeconfig_args: list[str], context_args: list[str],
+                        environ: Mapping[str, str] = os.environ,
+                        known: Iterable[str] | None = None) -> dict[str, tuple[Any, str | None]]:
+    """cluster name -> ``(kubeconfig path or parsed mapping, context or None)`` following the
+    order in the module doc. ``clusters`` are the spec's ``Cluster`` models. Raises
+    :class:`LiveError` naming every cluster that has no usable kubeconfig or context."""
+    problems: list[Problem] = []
+    by_cluster, bare, p1 = _pairs(kubeconfig_args, "kubeconfig")
+    contexts, bare_ctx, p2 = _pairs(context_args, "context")
+    problems += p1 + p2
+    problems += [("--context", f"{c!r}: expected CLUSTER=CONTEXT") for c in bare_ctx]
+    if len(bare) > 1:
+        problems.append(("--kubeconfig", "give one PATH for all clusters, or CLUSTER=PATH per cluster"))
+    names = list(known) if known is not None else [c.name for c in clusters]
+    for unknown in sorted((set(by_cluster) | set(contexts)) - set(names)):
+        problems.append((f"--kubeconfig/--context {unknown}", f"no cluster {unknown!r} in the stack "
+                                                              f"(clusters: {', '.join(names)})"))
+    out: dict[str, tuple[Any, str | None]] = {}
+    for i, c in enumerate(clusters):
+        src = getattr(c, "kubeconfig", None)
+        where = f"mesh.clusters[{i}].kubeconfig"
+        config: Any = by_cluster.get(c.name) or (bare[0] if bare else None)
+        shared = c.name not in by_cluster and bool(bare)
+        context = contexts.get(c.name) or (getattr(src, "context", None) if src else None)
+        if config is None and src is not None:
+            if getattr(src, "file", None):
+                config = os.path.expandvars(os.path.expanduser(src.file))
+            elif getattr(src, "env", None):
+                text = environ.get(src.env)
+                if not text:
+                    problems.append((where, f"environment variable {src.env} is not set; pass --kubeconfig"))
+                    continue
+                config = text if os.path.exists(text) else yaml.safe_load(text)
+            else:
+                problems.append((where, f"cluster {c.name!r} gets its kubeconfig from a stack reference, "
+                                        f"which diff cannot read; pass --kubeconfig {c.name}=PATH"))
+                continue
+        if config is None:
+            problems.append((where, f"no kubeconfig for cluster {c.name!r}: pass --kubeconfig or "
+                                    f"--live, or set kubeconfig.file in the stack"))
+            continue
+        if context is None and not isinstance(config, Mapping):
+            try:
+                available, _current = kubeconfig_contexts(config)
+            except LiveError as e:
+                problems += e.problems
+                continue
+            if c.name in available:
+                context = c.name
+            elif shared and len(clusters) > 1:
+                problems.append((str(config), f"no context for cluster {c.name!r}: pass --context "
+                                              f"{c.name}=CONTEXT (contexts: {', '.join(available) or 'none'})"))
+                continue
+        out[c.name] = (config, context)
+    if problems:
+        raise LiveError(problems)
+    return out
+
+
+def read_live_clusters(kubeconfigs: Mapping[str, tuple[Any, str | None]], desired: Mapping[str, Any],
+                       client_factory: Callable[..., Any] = client_for) -> dict[str, LiveState]:
+    """Read every cluster of ``kubeconfigs`` (one LIST per kind: the kinds its desired objects use
+    plus ``live.WATCHED_KINDS``). Raises :class:`LiveError` with the problems of all clusters."""
+    out: dict[str, LiveState] = {}
+    problems: list[Problem] = []
+    for cluster, (config, context) in kubeconfigs.items():
+        objects, _ = _parts(desired[cluster])
+        try:
+            client = client_factory(config, context)
+            try:
+                out[cluster] = read_cluster(client, kinds_to_read(objects),
+                                            declared_kinds=[(o.get("apiVersion"), o.get("kind")) for o in objects])
+            finally:
+                close = getattr(client, "close", None)
+                if close:
+                    close()
+        except LiveError as e:
+            problems += [(f"cluster {cluster}: {p}", m) for p, m in e.problems]
+    if problems:
+        raise LiveError(problems)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# formatters
+
+
+def _value(v: Any, limit: int = 120) -> str:
+    if v is MISSING:
+        return "<absent>"
+    text = json.dumps(to_jsonable(v), sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _change_line(c: FieldChange) -> str:
+    if c.desired is MISSING:
+        return f"{c.path}: not declared, live {_value(c.live)}"
+    if c.live is MISSING:
+        return f"{c.path}: desired {_value(c.desired)}, absent in cluster"
+    return f"{c.path}: desired {_value(c.desired)}, live {_value(c.live)}"
+
+
+def _headline(report: DriftReport) -> str:
+    s = report.summary()
+    total = sum(s.values())
+    return (f"{'DRIFT' if report.has_drift else 'no drift'}: {s['missing']} missing, {s['changed']} changed, "
+            f"{s['orphaned']} orphaned, {s['releases']} Helm release(s), {s['findings']} intent finding(s)"
+            + (f" ({total} in all)" if total else ""))
+
+
+def format_text(report: DriftReport) -> str:
+    """The report for people: one block per cluster, one line per object, indented field changes."""
+    lines = [f"drift report for stack {report.stack} (mesh {report.mesh})", _headline(report), ""]
+    for c in report.clusters:
+        if not c.count:
+            lines.append(f"cluster {c.cluster}: no drift")
+        else:
+            lines.append(f"cluster {c.cluster}: {c.count} difference(s)")
+        for d in (*c.missing, *c.changed, *c.orphaned):
+            label = {"missing": "missing in cluster", "changed": "changed",
+                     "orphaned": "orphaned (owned, not declared)"}[d.state]
+            lines.append(f"  {label:<31} {d.ref}")
+            lines += [f"      {_change_line(ch)}" for ch in d.changes]
+        for r in c.releases:
+            lines.append(f"  {'helm release ' + r.state:<31} {r.namespace}/{r.name}")
+            lines += [f"      {_change_line(ch)}" for ch in r.changes]
+        lines += [f"  note: {n}" for n in c.notes]
+    live = [f for f in report.findings if not f.declared]
+    declared = [f for f in report.findings if f.declared]
+    if live:
+        lines += ["", "intent findings:"]
+        lines += [f"  [{f.check}] {f.cluster or 'all clusters'}: {f.subject}: {f.message}" for f in live]
+    if declared:
+        lines += ["", "declared by the stack (not drift):"]
+        lines += [f"  [{f.check}] {f.cluster or 'all clusters'}: {f.subject}: {f.message}" for f in declared]
+    return "\n".join(lines) + "\n"
+
+
+def format_json(report: DriftReport) -> str:
+    """The report for machines: :meth:`DriftReport.to_dict` as indented JSON (schema in the module doc)."""
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_code(text: str) -> str:
+    return "`" + _md(text).replace("`", "'") + "`"
+
+
+def _md_ref(d: ObjectDrift) -> str:
+    where = f"{d.ref.namespace}/{d.ref.name}" if d.ref.namespace else d.ref.name
+    return f"| {d.state} | {d.ref.kind} | {_md_code(where)} | {d.ref.api_version} |"
+
+
+def format_markdown(report: DriftReport) -> str:
+    """The report as a pull-request comment: a summary line, a table per cluster with drift, the
+    field changes in collapsible ``<details>`` blocks, then the intent findings."""
+    icon = ":warning:" if report.has_drift else ":white_check_mark:"
+    out = [f"## {icon} Mesh drift: stack `{report.stack}` (mesh `{report.mesh}`)", "", f"**{_headline(report)}**", ""]
+    for c in report.clusters:
+        if not c.count:
+            out += [f"### Cluster `{c.cluster}`: no drift", ""]
+        else:
+            out += [f"### Cluster `{c.cluster}`: {c.count} difference(s)", "",
+                    "| State | Kind | Object | API version |", "| --- | --- | --- | --- |"]
+            out += [_md_ref(d) for d in (*c.missing, *c.changed, *c.orphaned)]
+            out += [f"| helm release {r.state} | Helm release | {_md_code(r.namespace + '/' + r.name)} | |"
+                    for r in c.releases]
+            out.append("")
+            for d in (*c.changed, *c.releases):
+                name = (f"{d.ref.kind} {d.ref.namespace}/{d.ref.name}" if isinstance(d, ObjectDrift)
+                        else f"Helm release {d.namespace}/{d.name}")
+                if not d.changes:
+                    continue
+                out += [f"<details><summary>{_md(name)}: {len(d.changes)} field(s)</summary>", "",
+                        "| Field | Desired | Live |", "| --- | --- | --- |"]
+                out += [f"| {_md_code(ch.path)} | {_md_code(_value(ch.desired, 80))} | {_md_code(_value(ch.live, 80))} |"
+                        for ch in d.changes]
+                out += ["", "</details>", ""]
+        out += [f"> note: {_md(n)}" for n in c.notes]
+        if c.notes:
+            out.append("")
+    if report.findings:
+        out += ["### Intent findings", "", "| Check | Cluster | Subject | Finding |", "| --- | --- | --- | --- |"]
+        out += [f"| {f.check}{' (declared)' if f.declared else ''} | {f.cluster or 'all'} | {_md(f.subject)} | {_md(f.message)} |"
+                for f in report.findings]
+        out.append("")
+    return "\n".join(out)
+
+
+FORMATTERS: dict[str, Callable[[DriftReport], str]] = {
+    "text": format_text, "json": format_json, "markdown": format_markdown}
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+
+
+def _print_problems(problems: Iterable[Problem], stream: Any) -> None:
+    for path, message in problems:
+        print(f"{path}: {message}", file=stream)
+
+
+def _desired(stack: str) -> tuple[Any, str, dict[str, Any]]:
+    """``(spec, mesh name, cluster -> ClusterState)`` of a stack; raises MeshError (SpecError,
+    TranslationError) for bad input."""
+    from .render import render_mesh
+    from .spec import load_stack
+
+    loaded = load_stack(stack)
+    spec = getattr(loaded, "spec", loaded)
+    return spec, spec.name, render_mesh(loaded)
+
+
+def run(args: argparse.Namespace, stdout: Any = None, stderr: Any = None) -> int:
+    """Run ``diff`` with parsed ``args``; returns the exit code (0 no drift, 2 drift, 1 error)."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    try:
+        spec, mesh, desired = _desired(args.stack)
+        clusters = list(spec.clusters)
+        all_names = [c.name for c in clusters]
+        wanted = list(getattr(args, "cluster", None) or [])
+        unknown = [c for c in wanted if c not in {x.name for x in clusters}]
+        if unknown:
+            raise MeshError([("--cluster", f"no cluster {c!r} in the stack (clusters: "
+                                           f"{', '.join(x.name for x in clusters)})") for c in unknown])
+        if wanted:
+            clusters = [c for c in clusters if c.name in wanted]
+        names = [c.name for c in clusters]
+        desired = {c: desired[c] for c in names if c in desired}
+        if args.live:
+            live = read_dump_dir(args.live, names)
+        else:
+            kubeconfigs = resolve_kubeconfigs(clusters, list(args.kubeconfig or []), list(args.context or []),
+                                              known=all_names)
+            live = read_live_clusters(kubeconfigs, desired)
+        report = build_report(args.stack, mesh, desired, live, intent=not getattr(args, "no_intent", False))
+        text = FORMATTERS[getattr(args, "format", None) or "text"](report)
+        if getattr(args, "output", None):
+            Path(args.output).write_text(text)
+        else:
+            stdout.write(text)
+        return 2 if report.has_drift else 0
+    except MeshError as e:
+        _print_problems(e.problems, stderr)
+        return 1
+    except OSError as e:
+        _print_problems([(getattr(e, "filename", None) or args.stack, e.strerror or str(e))], stderr)
+        return 1
+    except Exception as e:  # never a traceback for the user; the message names the failure
+        _print_problems([(args.stack, f"internal error: {type(e).__name__}: {e}")], stderr)
+        return 1

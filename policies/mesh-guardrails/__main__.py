@@ -1,0 +1,20 @@
+"""The mesh-guardrails CrossGuard policy pack (run by the Pulumi CLI, never imported by tests:
+``PolicyPack()`` starts the analyzer's gRPC server and blocks).
+
+Usage: ``pulumi preview --policy-pack policies/mesh-guardrails`` (see README.md). The rules live in
+``mesh_guardrails.py``, pure functions the tests call directly.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+
+from mesh_guardrails import build_policies  # noqa: E402
+
+PolicyPack(
+    name="mesh-guardrails",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=build_policies(),
+)

@@ -1,0 +1,456 @@
+"""Deploy-time guardrails for the service mesh: pure validators, and the CrossGuard policies that wrap them.
+
+Every validator is a plain function; none imports ``pulumi_policy`` at module level, so tests call
+them directly. Resource validators take ``(resource_type, props, config)`` and return a list of
+violation messages (empty: compliant); stack validators take ``(resources, config)`` where
+``resources`` is a list of ``(resource_type, props)`` pairs (or objects with ``resource_type`` and
+``props``). ``config`` is the policy's configuration (``None``: :data:`DEFAULTS`).
+:func:`build_policies` wraps them as ``pulumi_policy`` policies for ``__main__.py``.
+
+Resource types are Pulumi type tokens: Kubernetes objects are ``kubernetes:<group>/<version>:<Kind>``
+(``core`` for the core group; custom resources registered with ``apiextensions.CustomResource`` get
+the same form), Helm releases ``kubernetes:helm.sh/v3:Release``, the mesh CA dynamic resource
+``pulumi-python:dynamic:Resource`` (recognised by its ``key_algorithm`` input).
+Sources: https://www.pulumi.com/docs/iac/using-pulumi/crossguard/ (policy packs),
+https://www.pulumi.com/registry/packages/kubernetes/api-docs/apiextensions/customresource/ (type tokens).
+
+The rules, precisely:
+
+``mtls-strict``
+    An Istio ``PeerAuthentication`` must not set ``mtls.mode`` or any ``portLevelMtls[*].mode`` to
+    PERMISSIVE or DISABLE (UNSET and absent inherit, and are allowed), except in namespaces listed
+    in ``permissiveNamespaces``. A ``linkerd-control-plane`` release must not set
+    ``proxy.defaultInboundPolicy`` to an ``*-unauthenticated`` policy.
+    https://istio.io/latest/docs/reference/config/security/peer_authentication/
+``mtls-mesh-wide-strict`` (stack)
+    For every istiod release there is a mesh-wide PeerAuthentication: in the release namespace
+    (Istio's root namespace, or ``meshConfig.rootNamespace``), without ``selector``, mode STRICT.
+``no-allow-all``
+    An Istio ``AuthorizationPolicy`` with action ALLOW (the default) must not have a rule that
+    matches every source: a rule without ``from``, with an empty ``from``, or with a ``from`` entry
+    whose ``source`` is empty (``rules: [{}]`` is the textbook allow-all). A Linkerd
+    ``AuthorizationPolicy`` must require at least one authentication.
+    https://istio.io/latest/docs/reference/config/security/authorization-policy/
+``no-allow-all-linkerd-network`` (stack)
+    A Linkerd ``AuthorizationPolicy`` whose required authentications are only
+    ``NetworkAuthentication``s, one of which admits ``0.0.0.0/0`` or ``::/0`` with no ``except``,
+    admits unauthenticated traffic from anywhere.
+    https://linkerd.io/2/reference/authorization-policy/
+``no-wildcard-egress``
+    An Istio ``ServiceEntry`` host containing ``*`` needs the annotation
+    ``mesh-components.io/allow-wildcard: "true"`` (the explicit exception).
+``ca-limits``
+    On the CA dynamic resource: ``intermediate_validity_days`` < ``root_validity_days``;
+    ``root_validity_days`` <= ``maxRootValidityDays`` (3650); ``intermediate_validity_days`` <=
+    ``maxIntermediateValidityDays`` (365); RSA keys >= ``minRsaBits`` (2048); ECDSA only on
+    ``allowedEcdsaCurves`` (P256, P384).
+``single-trust-domain`` (stack)
+    Every CA resource (``trust_domain``), istiod release (``meshConfig.trustDomain``, else the
+    ``trustDomain`` of the ``SHARED_MESH_CONFIG`` ConfigMap it names, else ``cluster.local``) and
+    linkerd-control-plane release (``identityTrustDomain``, default ``cluster.local``) names the same
+    trust domain. https://istio.io/latest/docs/reference/config/istio.mesh.v1alpha1/#MeshConfig
+``ingress-tls``
+    A Gateway API ``Gateway`` with a listener of protocol HTTP must also have an HTTPS or TLS
+    listener (Gateways without an HTTP listener - TLS passthrough, HBONE waypoints, TCP - are not
+    plain-HTTP ingress and pass). An Istio ``Gateway`` server on an HTTP port must set
+    ``tls.httpsRedirect: true``. https://gateway-api.sigs.k8s.io/guides/http-redirect-rewrite/
+``ingress-http-redirect-only`` (stack)
+    Every ``HTTPRoute`` attached to an HTTP listener (its parentRef names the Gateway, in the route's
+    namespace unless given, and the listener by ``sectionName``, by ``port``, or neither = every
+    listener) has only rules whose filters are a ``RequestRedirect`` with ``scheme: https`` and
+    no ``backendRefs``.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Callable, Iterable, Mapping
+
+__all__ = [
+    "DEFAULTS", "CONFIG_SCHEMAS", "k8s_kind", "validate_mtls_strict", "validate_no_allow_all",
+    "validate_no_wildcard_egress", "validate_ca_limits", "validate_ingress_tls",
+    "validate_mesh_wide_mtls", "validate_linkerd_network_allow_all", "validate_single_trust_domain",
+    "validate_http_redirect_only", "RESOURCE_VALIDATORS", "STACK_VALIDATORS", "build_policies",
+]
+
+ALLOW_WILDCARD_ANNOTATION = "mesh-components.io/allow-wildcard"
+WEAK_MTLS = ("PERMISSIVE", "DISABLE")
+DEFAULT_TRUST_DOMAIN = "cluster.local"
+
+DEFAULTS: dict[str, Any] = {
+    "permissiveNamespaces": [],
+    "maxRootValidityDays": 3650,
+    "maxIntermediateValidityDays": 365,
+    "minRsaBits": 2048,
+    "allowedEcdsaCurves": ["P256", "P384"],
+}
+"""Configuration defaults (CrossGuard config, per policy, in the policy pack config file)."""
+
+CONFIG_SCHEMAS: dict[str, dict[str, dict[str, Any]]] = {
+    "mtls-strict": {"permissiveNamespaces": {"type": "array", "items": {"type": "string"}, "default": []}},
+    "ca-limits": {
+        "maxRootValidityDays": {"type": "integer", "minimum": 1, "default": 3650},
+        "maxIntermediateValidityDays": {"type": "integer", "minimum": 1, "default": 365},
+        "minRsaBits": {"type": "integer", "minimum": 2048, "default": 2048},
+        "allowedEcdsaCurves": {"type": "array", "items": {"type": "string"}, "default": ["P256", "P384"]},
+    },
+}
+"""JSON schemas of the configurable policies' properties (``PolicyConfigSchema``)."""
+
+_TOKEN = re.compile(r"^kubernetes:(?P<group>[^:]+)/(?P<version>[^/:]+):(?P<kind>[A-Za-z0-9]+)$")
+
+
+def _conf(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {**DEFAULTS, **{k: v for k, v in (config or {}).items() if v is not None}}
+
+
+def k8s_kind(resource_type: str) -> tuple[str, str] | None:
+    """``kubernetes:security.istio.io/v1:PeerAuthentication`` -> ``("security.istio.io", "PeerAuthentication")``;
+    core kinds give group ``""``; None for non-Kubernetes types."""
+    m = _TOKEN.match(resource_type or "")
+    if not m:
+        return None
+    group = m.group("group")
+    return ("" if group == "core" else group, m.group("kind"))
+
+
+def _get(d: Any, *path: Any) -> Any:
+    for p in path:
+        if isinstance(d, Mapping):
+            d = d.get(p)
+        elif isinstance(d, (list, tuple)) and isinstance(p, int) and -len(d) <= p < len(d):
+            d = d[p]
+        else:
+            return None
+    return d
+
+
+def _name(props: Mapping[str, Any]) -> str:
+    ns, name = _get(props, "metadata", "namespace"), _get(props, "metadata", "name")
+    return f"{ns}/{name}" if ns else str(name)
+
+
+def _release(resource_type: str, props: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
+    """``(chart name, values)`` of a Helm release resource (helm.sh v3 Release or v4 Chart)."""
+    if resource_type not in ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"):
+        return None
+    chart = str(props.get("chart") or "").rstrip("/").rpartition("/")[2]
+    return chart, props.get("values") or {}
+
+
+# ---------------------------------------------------------------------------------------------
+# resource validators
+
+
+def validate_mtls_strict(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> list[str]:
+    """``mtls-strict``: PeerAuthentication weaker than STRICT; Linkerd unauthenticated default inbound policy."""
+    cfg = _conf(config)
+    kind = k8s_kind(resource_type)
+    if kind == ("security.istio.io", "PeerAuthentication"):
+        if _get(props, "metadata", "namespace") in cfg["permissiveNamespaces"]:
+            return []
+        out = []
+        mode = _get(props, "spec", "mtls", "mode")
+        if mode in WEAK_MTLS:
+            out.append(f"PeerAuthentication {_name(props)} sets mtls.mode {mode}: mTLS must be STRICT")
+        for port, setting in sorted((_get(props, "spec", "portLevelMtls") or {}).items(), key=lambda kv: str(kv[0])):
+            if _get(setting, "mode") in WEAK_MTLS:
+                out.append(f"PeerAuthentication {_name(props)} sets port {port} to {setting['mode']}: "
+                           f"mTLS must be STRICT on every port")
+        return out
+    rel = _release(resource_type, props)
+    if rel and rel[0] == "linkerd-control-plane":
+        policy = _get(rel[1], "proxy", "defaultInboundPolicy")
+        if isinstance(policy, str) and policy.endswith("-unauthenticated"):
+            return [f"linkerd-control-plane sets proxy.defaultInboundPolicy {policy}: use all-authenticated "
+                    f"or cluster-authenticated so every connection is mTLS"]
+    return []
+
+
+def _matches_every_source(rule: Any) -> bool:
+    if not isinstance(rule, Mapping):
+        return False
+    sources = rule.get("from")
+    if not sources:
+        return True
+    return any(not _get(entry, "source") for entry in sources)
+
+
+def validate_no_allow_all(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> list[str]:
+    """``no-allow-all``: Istio ALLOW rules matching every source; Linkerd policies requiring no authentication."""
+    kind = k8s_kind(resource_type)
+    if kind == ("security.istio.io", "AuthorizationPolicy"):
+        if (_get(props, "spec", "action") or "ALLOW") != "ALLOW":
+            return []
+        return [f"AuthorizationPolicy {_name(props)} rules[{i}] allows every source (no 'from', or an empty "
+                f"source): name the principals or namespaces it admits"
+                for i, rule in enumerate(_get(props, "spec", "rules") or []) if _matches_every_source(rule)]
+    if kind == ("policy.linkerd.io", "AuthorizationPolicy"):
+        if not _get(props, "spec", "requiredAuthenticationRefs"):
+            return [f"AuthorizationPolicy {_name(props)} requires no authentication, so it admits every "
+                    f"client: reference a MeshTLSAuthentication"]
+    return []
+
+
+def validate_no_wildcard_egress(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> list[str]:
+    """``no-wildcard-egress``: ServiceEntry wildcard hosts without the explicit exception annotation."""
+    if k8s_kind(resource_type) != ("networking.istio.io", "ServiceEntry"):
+        return []
+    if str(_get(props, "metadata", "annotations", ALLOW_WILDCARD_ANNOTATION)).lower() == "true":
+        return []
+    return [f"ServiceEntry {_name(props)} opens egress to wildcard host {h!r}: list exact hosts, or annotate "
+            f"{ALLOW_WILDCARD_ANNOTATION}: \"true\" to make the exception explicit"
+            for h in _get(props, "spec", "hosts") or [] if isinstance(h, str) and "*" in h]
+
+
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def validate_ca_limits(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> list[str]:
+    """``ca-limits``: the CA dynamic resource's key algorithm and lifetimes (unknown values pass)."""
+    if resource_type != "pulumi-python:dynamic:Resource" or "key_algorithm" not in props:
+        return []
+    cfg = _conf(config)
+    out = []
+    root, inter = _number(props.get("root_validity_days")), _number(props.get("intermediate_validity_days"))
+    if root is not None and inter is not None and inter >= root:
+        out.append(f"intermediate_validity_days {inter:g} is not shorter than root_validity_days {root:g}: "
+                   f"an intermediate must expire before its root")
+    if root is not None and root > cfg["maxRootValidityDays"]:
+        out.append(f"root_validity_days {root:g} exceeds the limit of {cfg['maxRootValidityDays']} days")
+    if inter is not None and inter > cfg["maxIntermediateValidityDays"]:
+        out.append(f"intermediate_validity_days {inter:g} exceeds the limit of {cfg['maxIntermediateValidityDays']} days")
+    algo = props.get("key_algorithm")
+    if isinstance(algo, str):
+        m = re.fullmatch(r"(?i)(RSA|ECDSA)[-_ ]?P?(\d+)", algo.strip())
+        if not m:
+            out.append(f"key_algorithm {algo!r} is not one of RSA_<bits> or ECDSA_P<curve>")
+        elif m.group(1).upper() == "RSA" and int(m.group(2)) < cfg["minRsaBits"]:
+            out.append(f"key_algorithm {algo}: RSA keys must have at least {cfg['minRsaBits']} bits")
+        elif m.group(1).upper() == "ECDSA" and f"P{m.group(2)}" not in cfg["allowedEcdsaCurves"]:
+            out.append(f"key_algorithm {algo}: ECDSA curve P{m.group(2)} is not allowed "
+                       f"({', '.join(cfg['allowedEcdsaCurves'])})")
+    return out
+
+
+def validate_ingress_tls(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> list[str]:
+    """``ingress-tls``: plain-HTTP listeners only beside an HTTPS/TLS one (Gateway API), or redirecting (Istio)."""
+    kind = k8s_kind(resource_type)
+    if kind == ("gateway.networking.k8s.io", "Gateway"):
+        listeners = _get(props, "spec", "listeners") or []
+        protocols = {str(_get(ln, "protocol") or "").upper() for ln in listeners}
+        if "HTTP" in protocols and not protocols & {"HTTPS", "TLS"}:
+            names = [str(_get(ln, "name")) for ln in listeners if str(_get(ln, "protocol") or "").upper() == "HTTP"]
+            return [f"Gateway {_name(props)} serves plain HTTP ({', '.join(names)}) without an HTTPS or TLS "
+                    f"listener: add one and let HTTP only redirect to it"]
+        return []
+    if kind == ("networking.istio.io", "Gateway"):
+        out = []
+        for i, server in enumerate(_get(props, "spec", "servers") or []):
+            if str(_get(server, "port", "protocol") or "").upper() == "HTTP" and _get(server, "tls", "httpsRedirect") is not True:
+                out.append(f"Gateway {_name(props)} servers[{i}] serves plain HTTP on port "
+                           f"{_get(server, 'port', 'number')}: set tls.httpsRedirect: true")
+        return out
+    return []
+
+
+RESOURCE_VALIDATORS: dict[str, Callable[[str, Mapping[str, Any], Mapping[str, Any] | None], list[str]]] = {
+    "mtls-strict": validate_mtls_strict,
+    "no-allow-all": validate_no_allow_all,
+    "no-wildcard-egress": validate_no_wildcard_egress,
+    "ca-limits": validate_ca_limits,
+    "ingress-tls": validate_ingress_tls,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# stack validators
+
+
+def _pairs(resources: Iterable[Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    out = []
+    for r in resources:
+        if isinstance(r, tuple):
+            out.append((r[0], r[1] or {}))
+        else:
+            out.append((r.resource_type, r.props or {}))
+    return out
+
+
+def _objects(resources: list[tuple[str, Mapping[str, Any]]], group: str, kind: str) -> list[Mapping[str, Any]]:
+    return [p for t, p in resources if k8s_kind(t) == (group, kind)]
+
+
+def validate_mesh_wide_mtls(resources: Iterable[Any], config: Mapping[str, Any] | None = None) -> list[str]:
+    """``mtls-mesh-wide-strict``: every istiod release has a selector-less STRICT PeerAuthentication
+    in its root namespace."""
+    res = _pairs(resources)
+    pas = _objects(res, "security.istio.io", "PeerAuthentication")
+    strict_ns = {_get(p, "metadata", "namespace") for p in pas
+                 if not _get(p, "spec", "selector") and _get(p, "spec", "mtls", "mode") == "STRICT"}
+    out = []
+    for t, p in res:
+        rel = _release(t, p)
+        if not rel or rel[0] != "istiod":
+            continue
+        root = _get(rel[1], "meshConfig", "rootNamespace") or p.get("namespace") or "istio-system"
+        if root not in strict_ns:
+            out.append(f"istiod release {p.get('name') or ''} has no mesh-wide STRICT PeerAuthentication: add one "
+                       f"in namespace {root} without a selector and with mtls.mode STRICT")
+    return out
+
+
+def _open_network(na: Mapping[str, Any]) -> bool:
+    for net in _get(na, "spec", "networks") or []:
+        cidr, exceptions = _get(net, "cidr"), _get(net, "except")
+        try:
+            if ipaddress.ip_network(str(cidr), strict=False).prefixlen == 0 and not exceptions:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def validate_linkerd_network_allow_all(resources: Iterable[Any], config: Mapping[str, Any] | None = None) -> list[str]:
+    """``no-allow-all-linkerd-network``: Linkerd policies authenticated only by an all-addresses network."""
+    res = _pairs(resources)
+    nets = {(_get(n, "metadata", "namespace"), _get(n, "metadata", "name")): n
+            for n in _objects(res, "policy.linkerd.io", "NetworkAuthentication")}
+    out = []
+    for ap in _objects(res, "policy.linkerd.io", "AuthorizationPolicy"):
+        refs = _get(ap, "spec", "requiredAuthenticationRefs") or []
+        if not refs or any(_get(r, "kind") != "NetworkAuthentication" for r in refs):
+            continue
+        for r in refs:
+            na = nets.get((_get(r, "namespace") or _get(ap, "metadata", "namespace"), _get(r, "name")))
+            if na is not None and _open_network(na):
+                out.append(f"AuthorizationPolicy {_name(ap)} admits unauthenticated clients from every address "
+                           f"(NetworkAuthentication {_name(na)} allows 0.0.0.0/0 or ::/0): require a "
+                           f"MeshTLSAuthentication too")
+                break
+    return out
+
+
+def _shared_mesh_trust_domain(res: list[tuple[str, Mapping[str, Any]]], namespace: str, name: str) -> str | None:
+    for cm in _objects(res, "", "ConfigMap"):
+        if (_get(cm, "metadata", "namespace"), _get(cm, "metadata", "name")) == (namespace, name):
+            m = re.search(r"(?m)^trustDomain:\s*['\"]?([^'\"\s]+)", str(_get(cm, "data", "mesh") or ""))
+            return m.group(1) if m else None
+    return None
+
+
+def validate_single_trust_domain(resources: Iterable[Any], config: Mapping[str, Any] | None = None) -> list[str]:
+    """``single-trust-domain``: the CA, every istiod and every Linkerd control plane name one trust domain."""
+    res = _pairs(resources)
+    seen: dict[str, list[str]] = {}
+    for t, p in res:
+        if t == "pulumi-python:dynamic:Resource" and "key_algorithm" in p and isinstance(p.get("trust_domain"), str):
+            seen.setdefault(p["trust_domain"], []).append(f"CA {p.get('mesh_name') or ''}".strip())
+            continue
+        rel = _release(t, p)
+        if not rel:
+            continue
+        chart, values = rel
+        if chart == "istiod":
+            td = _get(values, "meshConfig", "trustDomain")
+            shared = _get(values, "env", "SHARED_MESH_CONFIG") or _get(values, "pilot", "env", "SHARED_MESH_CONFIG")
+            if not td and shared:
+                td = _shared_mesh_trust_domain(res, p.get("namespace") or "istio-system", shared)
+        elif chart == "linkerd-control-plane":
+            td = _get(values, "identityTrustDomain")
+        else:
+            continue
+        where = _get(values, "global", "multiCluster", "clusterName") or p.get("name") or chart
+        seen.setdefault(td if isinstance(td, str) and td else DEFAULT_TRUST_DOMAIN, []).append(f"{chart} {where}")
+    if len(seen) <= 1:
+        return []
+    detail = "; ".join(f"{td}: {', '.join(sorted(who))}" for td, who in sorted(seen.items()))
+    return [f"the mesh spans {len(seen)} trust domains ({detail}): every cluster and the CA must share one, "
+            f"or identities from one cluster are rejected in another"]
+
+
+def _listener_matches(ref: Mapping[str, Any], listener: Mapping[str, Any]) -> bool:
+    section, port = _get(ref, "sectionName"), _get(ref, "port")
+    if section is not None and section != _get(listener, "name"):
+        return False
+    return port is None or port == _get(listener, "port")
+
+
+def _redirect_only(rule: Any) -> bool:
+    if not isinstance(rule, Mapping) or _get(rule, "backendRefs"):
+        return False
+    filters = _get(rule, "filters") or []
+    return bool(filters) and all(_get(f, "type") == "RequestRedirect" and _get(f, "requestRedirect", "scheme") == "https"
+                                 for f in filters)
+
+
+def validate_http_redirect_only(resources: Iterable[Any], config: Mapping[str, Any] | None = None) -> list[str]:
+    """``ingress-http-redirect-only``: routes on plain-HTTP listeners only redirect to https."""
+    res = _pairs(resources)
+    gateways = {(_get(g, "metadata", "namespace"), _get(g, "metadata", "name")): g
+                for g in _objects(res, "gateway.networking.k8s.io", "Gateway")}
+    out = []
+    for route in _objects(res, "gateway.networking.k8s.io", "HTTPRoute"):
+        route_ns = _get(route, "metadata", "namespace")
+        for ref in _get(route, "spec", "parentRefs") or []:
+            if (_get(ref, "group") or "gateway.networking.k8s.io") != "gateway.networking.k8s.io" or \
+                    (_get(ref, "kind") or "Gateway") != "Gateway":
+                continue
+            gw = gateways.get((_get(ref, "namespace") or route_ns, _get(ref, "name")))
+            if gw is None:
+                continue
+            http = [ln for ln in _get(gw, "spec", "listeners") or []
+                    if str(_get(ln, "protocol") or "").upper() == "HTTP" and _listener_matches(ref, ln)]
+            bad = [i for i, rule in enumerate(_get(route, "spec", "rules") or [{}]) if not _redirect_only(rule)]
+            if http and bad:
+                out.append(f"HTTPRoute {_name(route)} serves plain HTTP on Gateway {_name(gw)} listener "
+                           f"{', '.join(str(_get(ln, 'name')) for ln in http)} (rules {bad}): on an HTTP listener a "
+                           f"route may only redirect to https (RequestRedirect scheme: https, no backendRefs)")
+    return out
+
+
+STACK_VALIDATORS: dict[str, Callable[[Iterable[Any], Mapping[str, Any] | None], list[str]]] = {
+    "mtls-mesh-wide-strict": validate_mesh_wide_mtls,
+    "no-allow-all-linkerd-network": validate_linkerd_network_allow_all,
+    "single-trust-domain": validate_single_trust_domain,
+    "ingress-http-redirect-only": validate_http_redirect_only,
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    "mtls-strict": "Mesh traffic must use mutual TLS: no PERMISSIVE or DISABLE PeerAuthentication, no unauthenticated Linkerd default policy.",
+    "no-allow-all": "No access rule may admit every caller (Istio ALLOW rule without sources, Linkerd policy without authentication).",
+    "no-wildcard-egress": "ServiceEntry wildcard hosts need the explicit exception annotation mesh-components.io/allow-wildcard.",
+    "ca-limits": "The mesh CA: intermediate shorter-lived than root, lifetimes within limits, RSA >= 2048 bits.",
+    "ingress-tls": "Ingress serves TLS: an HTTP listener only beside an HTTPS/TLS one; Istio HTTP servers redirect.",
+    "mtls-mesh-wide-strict": "Each Istio control plane has a mesh-wide STRICT PeerAuthentication in its root namespace.",
+    "no-allow-all-linkerd-network": "No Linkerd policy may admit unauthenticated clients from 0.0.0.0/0 or ::/0.",
+    "single-trust-domain": "Every cluster and the CA share one trust domain.",
+    "ingress-http-redirect-only": "Routes on plain-HTTP listeners only redirect to https.",
+}
+
+
+def build_policies() -> list[Any]:
+    """The CrossGuard policies (``ResourceValidationPolicy``/``StackValidationPolicy``, mandatory)
+    wrapping the validators; imports ``pulumi_policy`` here, not at module level."""
+    from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy,
+                               StackValidationPolicy)
+
+    def resource(name: str, fn: Callable) -> Any:
+        def validate(args: Any, report_violation: Callable) -> None:
+            for message in fn(args.resource_type, args.props or {}, args.get_config()):
+                report_violation(message, None)
+        schema = CONFIG_SCHEMAS.get(name)
+        return ResourceValidationPolicy(name=name, description=DESCRIPTIONS[name], validate=validate,
+                                        enforcement_level=EnforcementLevel.MANDATORY,
+                                        config_schema=PolicyConfigSchema(properties=schema) if schema else None)
+
+    def stack(name: str, fn: Callable) -> Any:
+        def validate(args: Any, report_violation: Callable) -> None:
+            for message in fn(args.resources, args.get_config()):
+                report_violation(message, None)
+        return StackValidationPolicy(name=name, description=DESCRIPTIONS[name], validate=validate,
+                                     enforcement_level=EnforcementLevel.MANDATORY)
+
+    return ([resource(n, f) for n, f in RESOURCE_VALIDATORS.items()]
+            + [stack(n, f) for n, f in STACK_VALIDATORS.items()])
