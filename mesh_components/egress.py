@@ -12,7 +12,8 @@ Istio (this module's renderer; https://istio.io/latest/docs/tasks/traffic-manage
 """
 from __future__ import annotations
 
-from .istio import GATEWAY_API, NETWORKING, SECURITY, principal
+from .istio import GATEWAY_API, NETWORKING, SECURITY
+from .istio_policy import principal
 from .meta import k8s_object
 
 EGRESS_NAMESPACE = "mesh-egress"
@@ -27,6 +28,18 @@ def egress_clusters(spec, rule) -> list[str]:
     by_key = spec.services_by_key
     clusters = {c for ref in rule.sources for c in spec.service_clusters(by_key[(ref.namespace, ref.service)])}
     return [c for c in spec.cluster_names() if c in clusters]
+
+
+def egress_objects(spec, cluster: str) -> list[dict]:
+    """The egress objects of ``cluster`` in the spec's mesh (see the module docstring)."""
+    if spec.backend.type == "istio":
+        return istio_egress(spec, cluster)
+    raise_unsupported(spec, "egress rules")
+
+
+def raise_unsupported(spec, what: str):
+    from .errors import SpecError
+    raise SpecError([("mesh.backend.type", f"{what} are not rendered for {spec.backend.type} by this release")])
 
 
 def istio_egress(spec, cluster: str) -> list[dict]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from . import ca, egress, gamma, gateway, istio, smi
+from . import ca, egress, gamma, gateway, istio, istio_policy, smi
 from .errors import SpecError
 from .meta import k8s_object, ownership_labels
 from .slots import Slot, fill
@@ -86,6 +86,13 @@ def gateway_api_crds() -> RemoteManifest:
                                               f"{GATEWAY_API_VERSION}/standard-install.yaml", GATEWAY_API_VERSION)
 
 
+BACKENDS = {"istio": (istio, istio_policy)}
+"""Backend type -> (control-plane module, policy module). A control-plane module has
+``control_plane(spec, cluster, *, ca_values) -> (objects, releases)`` and
+``namespace_labels(spec, namespace)``; a policy module has ``policy_objects(spec, model, cluster)``
+and ``namespace_labels(spec, model, namespace)``."""
+
+
 def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
     """Desired state of every cluster, keyed by cluster name in spec order.
 
@@ -94,37 +101,38 @@ def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
     :class:`~mesh_components.errors.TranslationError` for policy the mesh cannot express exactly.
     """
     spec, documents = (mesh.spec, mesh.smi_documents) if isinstance(mesh, LoadedMesh) else (mesh, ())
-    if spec.backend.type != "istio":
+    if spec.backend.type not in BACKENDS:
         raise SpecError([("mesh.backend.type", f"the {spec.backend.type} backend is not rendered by this release; "
-                                               f"use istio")])
+                                               f"use {' or '.join(sorted(BACKENDS))}")])
+    control, policy = BACKENDS[spec.backend.type]
     model = gamma.build(spec, smi.policy_set(spec, documents), gateway.gateway_identity(spec))
-    waypoints = istio.needs_waypoint(spec, model)
     # both roots are trusted from addNewRoot until removeOldRoot (ca.CAState.multi_root)
     multi_root = spec.ca.root_rotation.stage in ("addNewRoot", "reissueIntermediates")
     states = {}
     for cluster in spec.clusters:
         st = ClusterState(cluster.name)
         material = ca.slot_material(cluster.name)
-        objects, releases = istio.control_plane(spec, cluster,
-                                                ca_values=ca.ca_helm_values("istio", material, multi_root=multi_root))
+        ca_values = ca.ca_helm_values(spec.backend.type, material, multi_root=multi_root)
+        objects, releases = control.control_plane(spec, cluster, ca_values=ca_values)
         st.concerns["control-plane"] = objects
         st.releases = [HelmRelease(**{**r, "depends_on": tuple(r["depends_on"])}) for r in releases]
-        st.concerns["ca"] = ca.ca_objects("istio", material, ownership_labels(spec.name))
-        st.concerns["namespaces"] = app_namespaces(spec, cluster.name, waypoints)
-        st.concerns["policy"] = version_services(spec, cluster.name) + istio.policy_objects(spec, model, cluster.name)
-        st.concerns["egress"] = egress.istio_egress(spec, cluster.name)
+        st.concerns["ca"] = ca.ca_objects(spec.backend.type, material, ownership_labels(spec.name))
+        st.concerns["namespaces"] = app_namespaces(spec, cluster.name, lambda ns: {
+            **control.namespace_labels(spec, ns), **policy.namespace_labels(spec, model, ns)})
+        st.concerns["policy"] = version_services(spec, cluster.name) + policy.policy_objects(spec, model, cluster.name)
+        st.concerns["egress"] = egress.egress_objects(spec, cluster.name)
         st.concerns["gateway"] = gateway.ingress_objects(spec, cluster)
-        if spec.backend.istio.data_plane == "ambient" or any(
+        if spec.backend.type == "istio" and spec.backend.istio.data_plane == "ambient" or any(
                 o["apiVersion"].startswith("gateway.networking.k8s.io/") for o in st.objects):
             st.remote_manifests.append(gateway_api_crds())
         states[cluster.name] = st
     return states
 
 
-def app_namespaces(spec: MeshSpec, cluster: str, waypoints: set[str]) -> list[dict]:
-    """The application namespaces present in ``cluster``, enrolled in the data plane."""
+def app_namespaces(spec: MeshSpec, cluster: str, labels) -> list[dict]:
+    """The application namespaces present in ``cluster``, labelled by ``labels(namespace)``."""
     names = [n.name for n in spec.namespaces] or sorted({s.namespace for s in spec.services})
-    return [k8s_object("v1", "Namespace", ns, None, spec.name, labels=istio.namespace_labels(spec, ns, waypoints))
+    return [k8s_object("v1", "Namespace", ns, None, spec.name, labels=labels(ns))
             for ns in names if cluster in spec.namespace_clusters(ns)]
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mesh_components import gamma, gateway, smi
 from mesh_components.errors import SpecError, TranslationError
-from mesh_components.istio import istio_match, policy_objects
+from mesh_components.istio_policy import istio_match
 from mesh_components.render import render_mesh
 from mesh_components.spec import load_mesh, load_stack
 

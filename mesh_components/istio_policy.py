@@ -1,0 +1,193 @@
+"""Istio policy: the mesh-neutral traffic model (``gamma``) translated into Istio objects, exactly
+or not at all, for the sidecar and ambient data planes.
+
+Upstream behaviour this follows:
+- AuthorizationPolicy: https://istio.io/latest/docs/reference/config/security/authorization-policy/
+  (ALLOW policies make a workload default-deny; paths and header values match exactly, by prefix
+  ``x*``, by suffix ``*x`` or by presence ``*``, never by regex);
+- principals ``<trust-domain>/ns/<namespace>/sa/<service-account>``;
+- ambient: L7 policy is enforced by a waypoint (``targetRefs`` to the Service), L4 policy by
+  ztunnel (``selector``); https://istio.io/latest/docs/ambient/usage/l7-features/ ;
+- GAMMA traffic splitting: Gateway API HTTPRoute with a Service parent,
+  https://istio.io/latest/docs/tasks/traffic-management/traffic-shifting/ .
+"""
+from __future__ import annotations
+
+from .errors import Problem, TranslationError
+from .gamma import Authorization, TrafficModel, WeightedRoute
+from .istio import GATEWAY_API, SECURITY, WAYPOINT
+from .meta import k8s_object
+
+
+# ---------------------------------------------------------------------------------------------
+# exact matching: SMI regexes -> Istio's exact / prefix / suffix / presence strings
+
+_META = set(".^$*+?()[]{}|\\")
+_ANY = object()
+
+
+def istio_match(regex: str) -> str | None:
+    """Translate a full-match regex into an Istio string match, exactly or not at all.
+
+    Returns ``"x"`` (exact), ``"x*"`` (prefix), ``"*x"`` (suffix) or ``None`` (matches anything:
+    ``.*``). Raises ``ValueError`` when no Istio string match admits exactly the same strings.
+    Escaped metacharacters (``\\.``) are literals; ``^`` and ``$`` anchors are accepted (SMI
+    regexes are matched against the whole path, as Envoy's ``safe_regex`` does).
+    """
+    s = regex[1:] if regex.startswith("^") else regex
+    if s.endswith("$") and not s.endswith("\\$"):
+        s = s[:-1]
+    tokens: list = []
+    literal: list[str] = []
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and i + 1 < len(s) and (s[i + 1] in _META or s[i + 1] in "/-_~:@&=,;'\"!%#<> "):
+            literal.append(s[i + 1])
+            i += 2
+        elif c == "." and s[i + 1:i + 2] == "*":
+            if literal:
+                tokens.append("".join(literal))
+                literal = []
+            if not tokens or tokens[-1] is not _ANY:
+                tokens.append(_ANY)
+            i += 2
+        elif c in _META:
+            raise ValueError(f"{regex!r} uses the regex construct {c!r}")
+        else:
+            literal.append(c)
+            i += 1
+    if literal:
+        tokens.append("".join(literal))
+    if tokens == [_ANY]:
+        return None
+    if len(tokens) == 1 and tokens[0] is not _ANY:
+        return tokens[0]
+    if len(tokens) == 2 and tokens[0] is not _ANY and tokens[1] is _ANY:
+        return tokens[0] + "*"
+    if len(tokens) == 2 and tokens[0] is _ANY and tokens[1] is not _ANY:
+        return "*" + tokens[1]
+    raise ValueError(f"{regex!r} is neither an exact string, a prefix nor a suffix")
+
+
+def principal(trust_domain: str, namespace: str, service_account: str) -> str:
+    """Istio principal of a workload identity: ``<trust-domain>/ns/<ns>/sa/<sa>``."""
+    return f"{trust_domain}/ns/{namespace}/sa/{service_account}"
+
+
+def needs_waypoint(spec, model: TrafficModel) -> set[str]:
+    """Namespaces that need a waypoint (ambient only): those with an L7 authorization or a split."""
+    if spec.backend.istio.data_plane != "ambient":
+        return set()
+    return ({a.destination.namespace for a in model.authorizations if a.http}
+            | {r.namespace for r in model.routes})
+
+
+# ---------------------------------------------------------------------------------------------
+# traffic policy
+
+
+def namespace_labels(spec, model: TrafficModel, namespace: str) -> dict[str, str]:
+    """Policy labels of an application namespace: its waypoint, when it needs one (ambient)."""
+    if namespace in needs_waypoint(spec, model):
+        return {"istio.io/use-waypoint": WAYPOINT, "istio.io/ingress-use-waypoint": "true"}
+    return {}
+
+
+def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
+    """AuthorizationPolicies, waypoints and GAMMA HTTPRoutes for ``cluster``.
+
+    Raises :class:`TranslationError` listing every match Istio cannot express exactly.
+    """
+    mesh, td = spec.name, spec.trust_domain
+    waypoints = needs_waypoint(spec, model)
+    objects: list[dict] = []
+    problems: list[Problem] = []
+    for ns in sorted(waypoints):
+        if cluster in spec.namespace_clusters(ns):
+            objects.append(k8s_object(GATEWAY_API, "Gateway", WAYPOINT, ns, mesh,
+                                      labels={"istio.io/waypoint-for": "service"},
+                                      spec={"gatewayClassName": "istio-waypoint",
+                                            "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]}))
+    guarded = set()
+    for a in model.authorizations:
+        if cluster not in a.destination.clusters:
+            continue
+        try:
+            rules = _rules(td, a)
+        except ValueError as e:
+            problems.append((a.origin, str(e)))
+            continue
+        via_waypoint = a.destination.namespace in waypoints
+        objects.append(k8s_object(SECURITY, "AuthorizationPolicy", f"{a.name}-{a.destination.name}",
+                                  a.destination.namespace, mesh,
+                                  spec={**_target(a.destination, via_waypoint), "action": "ALLOW", "rules": rules}))
+        if via_waypoint and a.destination.name not in guarded:
+            # ztunnel admits only the waypoint, so nothing reaches the pods around the policy
+            guarded.add(a.destination.name)
+            objects.append(k8s_object(SECURITY, "AuthorizationPolicy", f"{a.destination.name}-via-waypoint",
+                                      a.destination.namespace, mesh, spec={
+                                          "selector": {"matchLabels": dict(a.destination.pod_labels)},
+                                          "action": "ALLOW",
+                                          "rules": [{"from": [{"source": {"principals": [
+                                              principal(td, a.destination.namespace, WAYPOINT)]}}]}]}))
+    for r in model.routes:
+        if cluster in r.clusters:
+            objects += split_routes(spec, r)
+    if problems:
+        raise TranslationError(problems)
+    return objects
+
+
+def _target(w, via_waypoint: bool) -> dict:
+    if via_waypoint:
+        return {"targetRefs": [{"group": "", "kind": "Service", "name": w.name}]}
+    return {"selector": {"matchLabels": dict(w.pod_labels)}}
+
+
+def _rules(trust_domain: str, a: Authorization) -> list[dict]:
+    sources = [{"source": {"principals": sorted(principal(trust_domain, ns, sa) for ns, sa in a.sources)}}]
+    target_ports = [str(a.destination.target_port(p)) for p in a.ports]
+    rules = []
+    for origin, m in a.http:
+        op: dict = {}
+        if target_ports:
+            op["ports"] = target_ports
+        if not m.any_method:
+            op["methods"] = sorted(set(m.methods))
+        when = []
+        try:
+            if m.path_regex is not None:
+                path = istio_match(m.path_regex)
+                if path is not None:
+                    op["paths"] = [path]
+            for header, value in m.headers:
+                match = istio_match(value)
+                when.append({"key": f"request.headers[{header}]", "values": [match if match is not None else "*"]})
+        except ValueError as e:
+            raise ValueError(f"{origin}: {e}; Istio AuthorizationPolicy matches paths and header values only "
+                             f"exactly ('/a'), by prefix ('/a.*') or by suffix ('.*a'): rewrite the regex as "
+                             f"one of those, or split it into several matches") from None
+        rule: dict = {"from": sources}
+        if op:
+            rule["to"] = [{"operation": op}]
+        if when:
+            rule["when"] = when
+        rules.append(rule)
+    if a.tcp_ports is not None:
+        rule = {"from": sources}
+        if a.tcp_ports:
+            rule["to"] = [{"operation": {"ports": [str(a.destination.target_port(p)) for p in a.tcp_ports]}}]
+        rules.append(rule)
+    return rules
+
+
+def split_routes(spec, r: WeightedRoute) -> list[dict]:
+    """A GAMMA HTTPRoute per HTTP port of the apex service, weighted across the backends."""
+    out = []
+    for port in r.ports:
+        name = r.name if len(r.ports) == 1 else f"{r.name}-{port}"
+        out.append(k8s_object(GATEWAY_API, "HTTPRoute", name, r.namespace, spec.name, spec={
+            "parentRefs": [{"group": "", "kind": "Service", "name": r.service, "port": port}],
+            "rules": [{"backendRefs": [{"name": b, "port": port, "weight": w} for b, w in r.backends]}]}))
+    return out
