@@ -9,9 +9,20 @@ Istio (this module's renderer; https://istio.io/latest/docs/tasks/traffic-manage
   services see the host;
 - ambient mode: the entry is bound to an egress waypoint (``istio.io/use-waypoint``) and an
   ``AuthorizationPolicy`` on it admits exactly the source identities.
+
+Linkerd (https://linkerd.io/2/features/egress/): an ``EgressNetwork`` with ``trafficPolicy: Deny``
+in each source namespace (it governs that namespace's clients) and a ``TLSRoute`` (by SNI) or
+``HTTPRoute`` (by Host) per destination back to it. It cannot tell clients of one namespace apart,
+so a namespace holding other services is refused unless the rule accepts
+``approximate: namespace``; opaque TCP cannot be limited by host name and is refused.
+
+OSM (https://release-v1-2.docs.openservicemesh.io/docs/guides/traffic_management/egress/): one
+``Egress`` policy per rule and source namespace naming exactly the source service accounts (global
+egress off in the control plane).
 """
 from __future__ import annotations
 
+from .errors import TranslationError
 from .istio import GATEWAY_API, NETWORKING, SECURITY
 from .istio_policy import principal
 from .meta import k8s_object
@@ -31,15 +42,9 @@ def egress_clusters(spec, rule) -> list[str]:
 
 
 def egress_objects(spec, cluster: str) -> list[dict]:
-    """The egress objects of ``cluster`` in the spec's mesh (see the module docstring)."""
-    if spec.backend.type == "istio":
-        return istio_egress(spec, cluster)
-    raise_unsupported(spec, "egress rules")
-
-
-def raise_unsupported(spec, what: str):
-    from .errors import SpecError
-    raise SpecError([("mesh.backend.type", f"{what} are not rendered for {spec.backend.type} by this release")])
+    """The egress objects of ``cluster`` in the spec's mesh (see the module docstring).
+    Raises :class:`TranslationError` for what the mesh cannot allow exactly."""
+    return {"istio": istio_egress, "linkerd": linkerd_egress, "osm": osm_egress}[spec.backend.type](spec, cluster)
 
 
 def istio_egress(spec, cluster: str) -> list[dict]:
@@ -98,3 +103,61 @@ def allowed_egress(spec) -> list[tuple[str, str, str, int]]:
     """The intent as a table: ``(namespace/service, host, protocol, port)`` rows, sorted."""
     return sorted((f"{ref.namespace}/{ref.service}", h, p.protocol, p.port)
                   for r in spec.egress for ref in r.sources for h in r.hosts for p in r.ports)
+
+
+LINKERD_EGRESS_NETWORK = "mesh-egress"
+_LINKERD_POLICY = "policy.linkerd.io"
+
+
+def linkerd_egress(spec, cluster: str) -> list[dict]:
+    """Linkerd egress objects for ``cluster`` (see the module docstring)."""
+    mesh = spec.name
+    rules = [(i, r) for i, r in enumerate(spec.egress) if cluster in egress_clusters(spec, r)]
+    problems = []
+    by_ns: dict[str, list] = {}
+    for i, r in rules:
+        allowed = {(ref.namespace, ref.service) for ref in r.sources}
+        for ns in sorted({ref.namespace for ref in r.sources}):
+            others = sorted(s.name for s in spec.services if s.namespace == ns and (ns, s.name) not in allowed)
+            if others and r.approximate != "namespace":
+                problems.append((f"mesh.egress[{i}].sources", f"Linkerd allows egress per namespace, and {ns} also "
+                                                              f"runs {', '.join(others)}, which would get {r.name} too; "
+                                                              f"move the sources to their own namespace, or set "
+                                                              f"approximate: namespace to accept that"))
+            by_ns.setdefault(ns, []).append(r)
+        for j, p in enumerate(r.ports):
+            if p.protocol == "tcp":
+                problems.append((f"mesh.egress[{i}].ports[{j}]", "Linkerd cannot limit opaque TCP egress to host "
+                                                                 "names; use protocol tls/https or http"))
+    if problems:
+        raise TranslationError(problems)
+    parent = lambda port: {"group": _LINKERD_POLICY, "kind": "EgressNetwork",  # noqa: E731
+                           "name": LINKERD_EGRESS_NETWORK, "port": port}
+    objects = []
+    for ns in sorted(by_ns):
+        objects.append(k8s_object(f"{_LINKERD_POLICY}/v1alpha1", "EgressNetwork", LINKERD_EGRESS_NETWORK, ns, mesh,
+                                  spec={"trafficPolicy": "Deny"}))
+        for r in by_ns[ns]:
+            for p in r.ports:
+                kind = "HTTPRoute" if p.protocol == "http" else "TLSRoute"
+                objects.append(k8s_object(GATEWAY_API, kind, f"{r.name}-{p.port}", ns, mesh, spec={
+                    "parentRefs": [parent(p.port)], "hostnames": list(r.hosts),
+                    "rules": [{"backendRefs": [parent(p.port)]}]}))
+    return objects
+
+
+def osm_egress(spec, cluster: str) -> list[dict]:
+    """OSM ``Egress`` policies for ``cluster``: exactly the source identities, hosts and ports."""
+    by_key = spec.services_by_key
+    objects = []
+    for r in spec.egress:
+        if cluster not in egress_clusters(spec, r):
+            continue
+        for ns in sorted({ref.namespace for ref in r.sources}):
+            accounts = sorted({by_key[(ref.namespace, ref.service)].account for ref in r.sources if ref.namespace == ns})
+            objects.append(k8s_object("policy.openservicemesh.io/v1alpha1", "Egress", r.name, ns, spec.name, spec={
+                "sources": [{"kind": "ServiceAccount", "name": sa, "namespace": ns} for sa in accounts],
+                "hosts": list(r.hosts),
+                "ports": [{"number": p.port, "protocol": "http" if p.protocol == "http" else
+                           "tcp" if p.protocol == "tcp" else "https"} for p in r.ports]}))
+    return objects

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import SpecError
+from .meta import k8s_object
 from .smi import HTTPMatch, PolicySet
 
 
@@ -76,10 +77,12 @@ class WeightedRoute:
 
 @dataclass(frozen=True)
 class TrafficModel:
-    """Everything the renderers translate: authorizations and weighted routes, sorted."""
+    """Everything the renderers translate: authorizations and weighted routes, sorted, and the SMI
+    documents they came from (for meshes that take SMI natively)."""
 
     authorizations: tuple[Authorization, ...]
     routes: tuple[WeightedRoute, ...]
+    policies: PolicySet = PolicySet()
 
 
 def workloads(spec) -> dict[tuple[str, str], Workload]:
@@ -167,9 +170,24 @@ def build(spec, policies: PolicySet, ingress_identity: tuple[str, str] | None = 
                                     apex.clusters, s.origin))
     if problems:
         raise SpecError(problems)
-    return TrafficModel(tuple(auths), tuple(routes))
+    return TrafficModel(tuple(auths), tuple(routes), policies)
 
 
 def destinations_with_policy(model: TrafficModel) -> set[tuple[str, str]]:
     """``(namespace, service)`` of every destination that has an authorization (default deny)."""
     return {(a.destination.namespace, a.destination.name) for a in model.authorizations}
+
+
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+
+
+def split_routes(mesh: str, r: WeightedRoute) -> list[dict]:
+    """A GAMMA HTTPRoute per HTTP port of the apex service, weighted across the backends
+    (https://gateway-api.sigs.k8s.io/mesh/ ; served by Istio and by Linkerd alike)."""
+    out = []
+    for port in r.ports:
+        name = r.name if len(r.ports) == 1 else f"{r.name}-{port}"
+        out.append(k8s_object(GATEWAY_API, "HTTPRoute", name, r.namespace, mesh, spec={
+            "parentRefs": [{"group": "", "kind": "Service", "name": r.service, "port": port}],
+            "rules": [{"backendRefs": [{"name": b, "port": port, "weight": w} for b, w in r.backends]}]}))
+    return out

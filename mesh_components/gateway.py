@@ -16,7 +16,7 @@ GATEWAY_API = "gateway.networking.k8s.io/v1"
 
 def gateway_identity(spec) -> tuple[str, str] | None:
     """The ingress gateway's workload identity ``(namespace, service_account)``, or None."""
-    if spec.ingress is None:
+    if spec.ingress is None or spec.backend.type != "istio":
         return None
     return spec.ingress.namespace, f"{spec.ingress.name}-istio"
 
@@ -32,6 +32,11 @@ def ingress_objects(spec, cluster) -> list[dict]:
     ing = spec.ingress
     if ing is None or cluster.name not in ingress_clusters(spec):
         return []
+    if spec.backend.type != "istio":
+        from .errors import SpecError
+        raise SpecError([("mesh.ingress", f"ingress is served by Istio's Gateway API implementation; for "
+                                          f"{spec.backend.type} it needs Envoy Gateway, which this release does "
+                                          f"not render yet: remove mesh.ingress")])
     mesh, ns = spec.name, ing.namespace
     listeners, http_sections, route_sections = [], [], []
     for i, host in enumerate(ing.hosts):

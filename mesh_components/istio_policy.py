@@ -14,59 +14,32 @@ Upstream behaviour this follows:
 from __future__ import annotations
 
 from .errors import Problem, TranslationError
-from .gamma import Authorization, TrafficModel, WeightedRoute
+from . import gamma
+from .gamma import Authorization, TrafficModel
 from .istio import GATEWAY_API, SECURITY, WAYPOINT
 from .meta import k8s_object
+from .smi import regex_shape
 
 
 # ---------------------------------------------------------------------------------------------
 # exact matching: SMI regexes -> Istio's exact / prefix / suffix / presence strings
 
-_META = set(".^$*+?()[]{}|\\")
-_ANY = object()
-
-
 def istio_match(regex: str) -> str | None:
     """Translate a full-match regex into an Istio string match, exactly or not at all.
 
     Returns ``"x"`` (exact), ``"x*"`` (prefix), ``"*x"`` (suffix) or ``None`` (matches anything:
-    ``.*``). Raises ``ValueError`` when no Istio string match admits exactly the same strings.
-    Escaped metacharacters (``\\.``) are literals; ``^`` and ``$`` anchors are accepted (SMI
-    regexes are matched against the whole path, as Envoy's ``safe_regex`` does).
+    ``.*``). Raises ``ValueError`` when no Istio string match admits exactly the same strings
+    (shapes: :func:`mesh_components.smi.regex_shape`).
     """
-    s = regex[1:] if regex.startswith("^") else regex
-    if s.endswith("$") and not s.endswith("\\$"):
-        s = s[:-1]
-    tokens: list = []
-    literal: list[str] = []
-    i = 0
-    while i < len(s):
-        c = s[i]
-        if c == "\\" and i + 1 < len(s) and (s[i + 1] in _META or s[i + 1] in "/-_~:@&=,;'\"!%#<> "):
-            literal.append(s[i + 1])
-            i += 2
-        elif c == "." and s[i + 1:i + 2] == "*":
-            if literal:
-                tokens.append("".join(literal))
-                literal = []
-            if not tokens or tokens[-1] is not _ANY:
-                tokens.append(_ANY)
-            i += 2
-        elif c in _META:
-            raise ValueError(f"{regex!r} uses the regex construct {c!r}")
-        else:
-            literal.append(c)
-            i += 1
-    if literal:
-        tokens.append("".join(literal))
-    if tokens == [_ANY]:
+    kind, literal = regex_shape(regex)
+    if kind == "any":
         return None
-    if len(tokens) == 1 and tokens[0] is not _ANY:
-        return tokens[0]
-    if len(tokens) == 2 and tokens[0] is not _ANY and tokens[1] is _ANY:
-        return tokens[0] + "*"
-    if len(tokens) == 2 and tokens[0] is _ANY and tokens[1] is not _ANY:
-        return "*" + tokens[1]
+    if kind == "exact":
+        return literal
+    if kind == "prefix":
+        return literal + "*"
+    if kind == "suffix":
+        return "*" + literal
     raise ValueError(f"{regex!r} is neither an exact string, a prefix nor a suffix")
 
 
@@ -133,7 +106,7 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                                               principal(td, a.destination.namespace, WAYPOINT)]}}]}]}))
     for r in model.routes:
         if cluster in r.clusters:
-            objects += split_routes(spec, r)
+            objects += gamma.split_routes(spec.name, r)
     if problems:
         raise TranslationError(problems)
     return objects
@@ -180,14 +153,3 @@ def _rules(trust_domain: str, a: Authorization) -> list[dict]:
             rule["to"] = [{"operation": {"ports": [str(a.destination.target_port(p)) for p in a.tcp_ports]}}]
         rules.append(rule)
     return rules
-
-
-def split_routes(spec, r: WeightedRoute) -> list[dict]:
-    """A GAMMA HTTPRoute per HTTP port of the apex service, weighted across the backends."""
-    out = []
-    for port in r.ports:
-        name = r.name if len(r.ports) == 1 else f"{r.name}-{port}"
-        out.append(k8s_object(GATEWAY_API, "HTTPRoute", name, r.namespace, spec.name, spec={
-            "parentRefs": [{"group": "", "kind": "Service", "name": r.service, "port": port}],
-            "rules": [{"backendRefs": [{"name": b, "port": port, "weight": w} for b, w in r.backends]}]}))
-    return out

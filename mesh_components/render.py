@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from . import ca, egress, gamma, gateway, istio, istio_policy, smi
+from . import ca, egress, gamma, gateway, istio, istio_policy, linkerd_policy, osm_policy, smi
 from .errors import SpecError
 from .meta import k8s_object, ownership_labels
 from .slots import Slot, fill
@@ -86,11 +86,36 @@ def gateway_api_crds() -> RemoteManifest:
                                               f"{GATEWAY_API_VERSION}/standard-install.yaml", GATEWAY_API_VERSION)
 
 
-BACKENDS = {"istio": (istio, istio_policy)}
-"""Backend type -> (control-plane module, policy module). A control-plane module has
-``control_plane(spec, cluster, *, ca_values) -> (objects, releases)`` and
-``namespace_labels(spec, namespace)``; a policy module has ``policy_objects(spec, model, cluster)``
-and ``namespace_labels(spec, model, namespace)``."""
+CONTROL_PLANES = {"istio": istio}
+"""Backend type -> control-plane module: ``control_plane(spec, cluster, *, ca_values) ->
+(objects, releases)`` and ``namespace_labels(spec, namespace)``."""
+POLICIES = {"istio": istio_policy, "linkerd": linkerd_policy, "osm": osm_policy}
+"""Backend type -> policy module: ``policy_objects(spec, model, cluster)`` and
+``namespace_labels(spec, model, namespace)``."""
+
+
+def traffic_model(mesh: LoadedMesh | MeshSpec) -> gamma.TrafficModel:
+    """The mesh-neutral traffic model of a spec and its SMI documents."""
+    spec, documents = (mesh.spec, mesh.smi_documents) if isinstance(mesh, LoadedMesh) else (mesh, ())
+    return gamma.build(spec, smi.policy_set(spec, documents), gateway.gateway_identity(spec))
+
+
+def translate(mesh: LoadedMesh, to: str) -> dict[str, ClusterState]:
+    """Only the traffic policy of ``mesh`` (SMI from the spec and its files), rendered for the mesh
+    ``to`` (istio|linkerd|osm) in the context of the spec's services and trust domain, per cluster:
+    version Services, access policy and splits in the ``policy`` concern. Raises
+    :class:`~mesh_components.errors.TranslationError` for what ``to`` cannot express exactly."""
+    from .spec import Backend
+
+    spec = mesh.spec.model_copy(update={"backend": Backend(type=to), "ingress": None})
+    model = traffic_model(LoadedMesh(spec, mesh.smi_documents))
+    states = {}
+    for cluster in spec.clusters:
+        st = ClusterState(cluster.name)
+        st.concerns["policy"] = version_services(spec, cluster.name) + POLICIES[to].policy_objects(
+            spec, model, cluster.name)
+        states[cluster.name] = st
+    return states
 
 
 def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
@@ -100,12 +125,12 @@ def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
     Raises :class:`SpecError` for a backend this release cannot render and
     :class:`~mesh_components.errors.TranslationError` for policy the mesh cannot express exactly.
     """
-    spec, documents = (mesh.spec, mesh.smi_documents) if isinstance(mesh, LoadedMesh) else (mesh, ())
-    if spec.backend.type not in BACKENDS:
+    spec = mesh.spec if isinstance(mesh, LoadedMesh) else mesh
+    if spec.backend.type not in CONTROL_PLANES:
         raise SpecError([("mesh.backend.type", f"the {spec.backend.type} backend is not rendered by this release; "
-                                               f"use {' or '.join(sorted(BACKENDS))}")])
-    control, policy = BACKENDS[spec.backend.type]
-    model = gamma.build(spec, smi.policy_set(spec, documents), gateway.gateway_identity(spec))
+                                               f"use {' or '.join(sorted(CONTROL_PLANES))}")])
+    control, policy = CONTROL_PLANES[spec.backend.type], POLICIES[spec.backend.type]
+    model = traffic_model(mesh)
     # both roots are trusted from addNewRoot until removeOldRoot (ca.CAState.multi_root)
     multi_root = spec.ca.root_rotation.stage in ("addNewRoot", "reissueIntermediates")
     states = {}

@@ -122,6 +122,82 @@ class PolicySet:
 
 
 # ---------------------------------------------------------------------------------------------
+# the shape of SMI regexes
+
+_META = set(".^$*+?()[]{}|\\")
+_ESCAPABLE = _META | set("/-_~:@&=,;'\"!%#<> ")
+_ANY = object()
+
+
+def regex_shape(regex: str) -> tuple[str, str | None]:
+    """Classify a full-match regex (SMI ``pathRegex`` and header values are matched against the
+    whole value, as Envoy's ``safe_regex`` does) by the strings it admits:
+
+    ``("exact", s)`` only ``s``; ``("prefix", s)`` strings starting with ``s`` (``s.*``);
+    ``("suffix", s)`` strings ending with ``s`` (``.*s``); ``("any", None)`` every string
+    (``.*``); ``("regex", None)`` anything else. Escaped metacharacters (``\\.``) are literals and
+    ``^``/``$`` anchors are accepted.
+    """
+    s = regex[1:] if regex.startswith("^") else regex
+    if s.endswith("$") and not s.endswith("\\$"):
+        s = s[:-1]
+    tokens: list = []
+    literal: list[str] = []
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and i + 1 < len(s) and s[i + 1] in _ESCAPABLE:
+            literal.append(s[i + 1])
+            i += 2
+        elif c == "." and s[i + 1:i + 2] == "*":
+            if literal:
+                tokens.append("".join(literal))
+                literal = []
+            if not tokens or tokens[-1] is not _ANY:
+                tokens.append(_ANY)
+            i += 2
+        elif c in _META:
+            return "regex", None
+        else:
+            literal.append(c)
+            i += 1
+    if literal:
+        tokens.append("".join(literal))
+    if tokens == [_ANY]:
+        return "any", None
+    if len(tokens) == 1:
+        return "exact", tokens[0]
+    if not tokens:
+        return "exact", ""
+    if len(tokens) == 2 and tokens[1] is _ANY:
+        return "prefix", tokens[0]
+    if len(tokens) == 2 and tokens[0] is _ANY:
+        return "suffix", tokens[1]
+    return "regex", None
+
+
+def literal_prefix(regex: str) -> str:
+    """The literal text every string the regex admits starts with (may be empty)."""
+    s = regex[1:] if regex.startswith("^") else regex
+    out: list[str] = []
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and i + 1 < len(s) and s[i + 1] in _ESCAPABLE:
+            out.append(s[i + 1])
+            i += 2
+            continue
+        if c in _META:
+            # a quantifier applies to the previous literal, which is then not certain
+            if c in "*?{" and out:
+                out.pop()
+            break
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
 # reading files
 
 

@@ -350,6 +350,9 @@ class EgressRule(Base):
     ports: list[EgressPort] = Field(min_length=1)
     sources: list[ServiceRef] = Field(min_length=1)
     allow_wildcard: bool = False
+    approximate: Literal["namespace"] | None = None
+    """Accept, on purpose, a mesh that can only allow egress per namespace (Linkerd's
+    EgressNetwork): every workload of the sources' namespaces may then reach the hosts."""
 
 
 class IngressRoute(Base):
