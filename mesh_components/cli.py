@@ -43,6 +43,19 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_translate(args) -> int:
+    from .render import translate, write_tree
+    from .spec import load_stack, load_stack_with_files
+
+    loaded = load_stack_with_files(args.stack, args.files) if args.files else load_stack(args.stack)
+    states = translate(loaded, args.to)
+    files = write_tree(states, Path(args.out))
+    for name, st in states.items():
+        print(f"{args.out}/{name}: {len(st.objects)} {args.to} objects")
+    print(f"wrote {len(files)} files")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mesh_components",
                                      description="Validate and render a service mesh stack without the Pulumi CLI.")
@@ -55,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (DIR/<cluster>/...)")
     p.add_argument("--include-secrets", action="store_true", help="write secret values instead of redacting them")
     p.set_defaults(func=cmd_render)
+    p = sub.add_parser("translate", help="translate SMI files for another mesh, in a stack's context")
+    p.add_argument("--to", required=True, choices=["istio", "linkerd", "osm"], help="target mesh")
+    p.add_argument("--stack", required=True, metavar="STACK",
+                   help="stack whose services, clusters and trust domain give the context")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (DIR/<cluster>/...)")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="SMI files or folders (default: the stack's own smiFiles); the stack's inline rules join them")
+    p.set_defaults(func=cmd_translate)
     for optional in ("drift_cli",):
         try:
             module = __import__(f"{__package__}.{optional}", fromlist=["add_parser"])

@@ -14,11 +14,14 @@ Upstream behaviour this follows:
 from __future__ import annotations
 
 from .errors import Problem, TranslationError
-from . import gamma
+from . import gamma, resilience
 from .gamma import Authorization, TrafficModel
 from .istio import GATEWAY_API, SECURITY, WAYPOINT
 from .meta import k8s_object
-from .smi import regex_shape
+from .smi import literal_prefix, regex_shape
+
+APPROXIMATED = "mesh-components.io/approximated"
+"""Annotation listing the approximations a user accepted on purpose for this object."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,14 +89,16 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
     for a in model.authorizations:
         if cluster not in a.destination.clusters:
             continue
+        notes: list[str] = []
         try:
-            rules = _rules(td, a)
+            rules = _rules(td, a, notes)
         except ValueError as e:
             problems.append((a.origin, str(e)))
             continue
         via_waypoint = a.destination.namespace in waypoints
         objects.append(k8s_object(SECURITY, "AuthorizationPolicy", f"{a.name}-{a.destination.name}",
                                   a.destination.namespace, mesh,
+                                  annotations={APPROXIMATED: "; ".join(notes)} if notes else None,
                                   spec={**_target(a.destination, via_waypoint), "action": "ALLOW", "rules": rules}))
         if via_waypoint and a.destination.name not in guarded:
             # ztunnel admits only the waypoint, so nothing reaches the pods around the policy
@@ -104,9 +109,11 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                                           "action": "ALLOW",
                                           "rules": [{"from": [{"source": {"principals": [
                                               principal(td, a.destination.namespace, WAYPOINT)]}}]}]}))
+    routed = resilience.istio_virtual_services(spec)
     for r in model.routes:
-        if cluster in r.clusters:
+        if cluster in r.clusters and (r.namespace, r.service) not in routed:
             objects += gamma.split_routes(spec.name, r)
+    objects += resilience.istio_objects(spec, model, cluster)
     if problems:
         raise TranslationError(problems)
     return objects
@@ -118,7 +125,8 @@ def _target(w, via_waypoint: bool) -> dict:
     return {"selector": {"matchLabels": dict(w.pod_labels)}}
 
 
-def _rules(trust_domain: str, a: Authorization) -> list[dict]:
+def _rules(trust_domain: str, a: Authorization, notes: list[str]) -> list[dict]:
+    """Istio rules of one authorization; accepted approximations are appended to ``notes``."""
     sources = [{"source": {"principals": sorted(principal(trust_domain, ns, sa) for ns, sa in a.sources)}}]
     target_ports = [str(a.destination.target_port(p)) for p in a.ports]
     rules = []
@@ -130,7 +138,11 @@ def _rules(trust_domain: str, a: Authorization) -> list[dict]:
             op["methods"] = sorted(set(m.methods))
         when = []
         try:
-            if m.path_regex is not None:
+            if m.path_regex is not None and m.approximate == "prefix" and regex_shape(m.path_regex)[0] == "regex":
+                # accepted on purpose by the user: wider, and said so on the object
+                op["paths"] = [literal_prefix(m.path_regex) + "*"]
+                notes.append(f"{origin}: pathRegex {m.path_regex!r} as prefix {op['paths'][0]!r}")
+            elif m.path_regex is not None:
                 path = istio_match(m.path_regex)
                 if path is not None:
                     op["paths"] = [path]
@@ -140,7 +152,8 @@ def _rules(trust_domain: str, a: Authorization) -> list[dict]:
         except ValueError as e:
             raise ValueError(f"{origin}: {e}; Istio AuthorizationPolicy matches paths and header values only "
                              f"exactly ('/a'), by prefix ('/a.*') or by suffix ('.*a'): rewrite the regex as "
-                             f"one of those, or split it into several matches") from None
+                             f"one of those, split it into several matches, or accept its literal prefix on "
+                             f"purpose with approximate: prefix") from None
         rule: dict = {"from": sources}
         if op:
             rule["to"] = [{"operation": op}]

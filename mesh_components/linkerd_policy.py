@@ -25,7 +25,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from . import gamma
+from . import gamma, resilience
 from .errors import Problem, TranslationError
 from .gamma import TrafficModel, Workload
 from .meta import k8s_object
@@ -201,9 +201,15 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
             continue
         for port, target, protocol, port_name in w.ports:
             objects += _server_objects(spec, w, port, target, protocol, port_name, by_dest[key], problems)
+    try:
+        routed, replaced = resilience.linkerd_objects(spec, model, cluster)
+    except TranslationError as e:
+        problems += e.problems
+        routed, replaced = [], set()
     for r in model.routes:
-        if cluster in r.clusters:
+        if cluster in r.clusters and r.name not in replaced:
             objects += gamma.split_routes(spec.name, r)
+    objects += routed
     if problems:
         raise TranslationError(sorted(set(problems)))
     return objects

@@ -11,6 +11,7 @@ Docs: https://release-v1-2.docs.openservicemesh.io/docs/guides/traffic_managemen
 """
 from __future__ import annotations
 
+from . import resilience
 from .errors import Problem, TranslationError
 from .gamma import TrafficModel
 from .meta import k8s_object
@@ -78,5 +79,5 @@ def smi_objects(spec, policies: PolicySet, cluster: str) -> list[dict]:
 
 
 def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
-    """The SMI objects of ``cluster`` (see :func:`smi_objects`)."""
-    return smi_objects(spec, model.policies, cluster)
+    """The SMI objects of ``cluster`` (see :func:`smi_objects`) and per-service resilience."""
+    return smi_objects(spec, model.policies, cluster) + resilience.osm_objects(spec, model, cluster)

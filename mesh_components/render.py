@@ -151,7 +151,59 @@ def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
                 o["apiVersion"].startswith("gateway.networking.k8s.io/") for o in st.objects):
             st.remote_manifests.append(gateway_api_crds())
         states[cluster.name] = st
+    apply_overrides(spec, states)
     return states
+
+
+def _same_object(obj: dict, o) -> bool:
+    meta = obj["metadata"]
+    return (obj["kind"] == o.kind and meta["name"] == o.name and meta.get("namespace") == o.namespace
+            and (o.api_version is None or obj["apiVersion"] == o.api_version))
+
+
+def apply_overrides(spec: MeshSpec, states: dict[str, ClusterState]) -> None:
+    """Apply ``spec.overrides`` (RFC 6902 JSON Patch, via the ``jsonpatch`` library) to the
+    generated objects in place; ``kind: HelmRelease`` patches a release's ``/values``. Raises
+    :class:`SpecError` for an override that matches nothing, a patch that fails (including a
+    failed ``test``) or one that would rename the object."""
+    import jsonpatch
+    import jsonpointer
+
+    problems = []
+    for i, o in enumerate(spec.overrides):
+        where = f"mesh.overrides[{i}]"
+        hits = 0
+        for c in o.clusters or spec.cluster_names():
+            st = states.get(c)
+            if st is None:
+                problems.append((f"{where}.clusters", f"unknown cluster {c!r}"))
+                continue
+            try:
+                if o.kind == "HelmRelease":
+                    for j, rel in enumerate(st.releases):
+                        if rel.name == o.name and (o.namespace is None or rel.namespace == o.namespace):
+                            hits += 1
+                            values = jsonpatch.apply_patch({"values": rel.values}, o.patch)["values"]
+                            st.releases[j] = HelmRelease(**{**rel.__dict__, "values": values})
+                    continue
+                for objs in st.concerns.values():
+                    for j, obj in enumerate(objs):
+                        if _same_object(obj, o):
+                            hits += 1
+                            patched = jsonpatch.apply_patch(obj, o.patch)
+                            if not _same_object(patched, o) or patched["apiVersion"] != obj["apiVersion"]:
+                                problems.append((f"{where}.patch", "an override may not change apiVersion, kind, "
+                                                                   "metadata.name or metadata.namespace"))
+                                continue
+                            objs[j] = patched
+            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
+                problems.append((f"{where}.patch", f"{e} (on {o.kind} {o.namespace or '-'}/{o.name} in cluster {c})"))
+        if not hits and not any(p[0].startswith(where) for p in problems):
+            problems.append((where, f"no generated {o.kind} {o.namespace + '/' if o.namespace else ''}{o.name} in "
+                                    f"clusters {', '.join(o.clusters or spec.cluster_names())}; "
+                                    f"`python -m mesh_components render` shows what is generated"))
+    if problems:
+        raise SpecError(problems)
 
 
 def app_namespaces(spec: MeshSpec, cluster: str, labels) -> list[dict]:

@@ -9,7 +9,7 @@ traffic-split). Every document keeps ``origin`` (``file#Kind/namespace/name``) s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -37,6 +37,8 @@ class HTTPMatch:
     methods: tuple[str, ...] = ("*",)
     path_regex: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    approximate: str | None = None
+    """A named approximation the user accepts for this match (``prefix``), or None: exact only."""
 
     @property
     def any_method(self) -> bool:
@@ -280,7 +282,33 @@ def parse_document(doc: Any, where: str):
               "TrafficSplit": _split}[kind]
     model, probs = parser(body, name, namespace, origin, version)
     problems += probs
+    if kind == "HTTPRouteGroup" and model is not None:
+        model, probs = _approximations(model, meta.get("annotations"), origin)
+        problems += probs
     return (model if not problems else None), problems
+
+
+APPROXIMATE_ANNOTATION = "mesh-components.io/approximate"
+"""HTTPRouteGroup annotation accepting named approximations: ``"<match>=prefix[,<match>=prefix]"``."""
+
+
+def _approximations(group: "HTTPRouteGroup", annotations: Any, origin: str):
+    raw = (annotations or {}).get(APPROXIMATE_ANNOTATION) if isinstance(annotations, dict) else None
+    if raw is None:
+        return group, []
+    where = f"{origin}.metadata.annotations[{APPROXIMATE_ANNOTATION}]"
+    wanted: dict[str, str] = {}
+    for item in str(raw).split(","):
+        name, _, value = item.strip().partition("=")
+        if value != "prefix":
+            return group, [(where, f"{item.strip()!r}: write <match>=prefix (the only named approximation)")]
+        wanted[name] = value
+    names = {m.name for m in group.matches}
+    unknown = sorted(set(wanted) - names)
+    if unknown:
+        return group, [(where, f"names match {unknown[0]!r}, which the group does not have ({', '.join(sorted(names))})")]
+    matches = tuple(replace(m, approximate=wanted.get(m.name)) for m in group.matches)
+    return replace(group, matches=matches), []
 
 
 def _list(value: Any, path: str, problems: list[Problem], required: bool = False) -> list:
@@ -442,7 +470,7 @@ def from_spec(spec) -> list:
         rules = []
         if r.http:
             matches = tuple(HTTPMatch(m.name or f"match-{j}", tuple(m.methods), m.path_regex,
-                                      tuple(sorted(m.headers.items())))
+                                      tuple(sorted(m.headers.items())), m.approximate)
                             for j, m in enumerate(r.http))
             docs.append(HTTPRouteGroup(r.name, r.namespace, matches, f"{origin}.http"))
             rules.append(RuleRef("HTTPRouteGroup", r.name))

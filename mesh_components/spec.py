@@ -240,6 +240,47 @@ class ServiceVersion(Base):
         return dict(self.labels) or {"version": self.name}
 
 
+Duration = Annotated[str, Field(pattern=r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")]
+"""A duration such as ``250ms``, ``5s`` or ``1m30s`` (Go/Gateway API style)."""
+
+
+class Retries(Base):
+    """Retry failed requests: ``attempts`` extra tries, each within ``perTryTimeout``, on the
+    conditions in ``retryOn`` (Envoy ``retry_on`` names: 5xx, gateway-error, reset, connect-failure...)."""
+
+    attempts: int = Field(ge=1, le=10)
+    per_try_timeout: Duration | None = None
+    retry_on: list[str] = ["5xx"]
+
+
+class CircuitBreaker(Base):
+    """Connection-pool limits towards the service (Envoy circuit breakers)."""
+
+    max_connections: int | None = Field(None, ge=1)
+    max_pending_requests: int | None = Field(None, ge=1)
+    max_requests: int | None = Field(None, ge=1)
+
+
+class OutlierDetection(Base):
+    """Eject an endpoint after ``consecutiveErrors`` 5xx/gateway errors, checked every
+    ``interval``, for at least ``baseEjectionTime``, at most ``maxEjectionPercent`` percent of them."""
+
+    consecutive_errors: int = Field(5, ge=1)
+    interval: Duration = "10s"
+    base_ejection_time: Duration = "30s"
+    max_ejection_percent: int = Field(50, ge=1, le=100)
+
+
+class Resilience(Base):
+    """What SMI lacks, per service: request ``timeout``, ``retries``, ``circuitBreaker`` and
+    ``outlierDetection``; each mesh renders what it can and refuses the rest (see ``resilience``)."""
+
+    timeout: Duration | None = None
+    retries: Retries | None = None
+    circuit_breaker: CircuitBreaker | None = None
+    outlier_detection: OutlierDetection | None = None
+
+
 class Service(Base):
     """A mesh service: its pods (``labels``, default ``app: <name>``), the service account they run
     as (default ``<name>``), ports, versions and clusters (default: its namespace's clusters)."""
@@ -251,6 +292,7 @@ class Service(Base):
     ports: list[ServicePort] = Field(min_length=1)
     versions: list[ServiceVersion] = []
     clusters: list[str] | None = None
+    resilience: Resilience | None = None
 
     @property
     def account(self) -> str:
@@ -285,6 +327,9 @@ class HttpMatch(Base):
     methods: list[str] = ["*"]
     path_regex: str | None = None
     headers: dict[str, str] = {}
+    approximate: Literal["prefix"] | None = None
+    """Accept, on purpose, translating a ``pathRegex`` a mesh cannot match exactly by its literal
+    prefix (wider: every path starting with it). Shown on the rendered object as an annotation."""
 
 
 class TcpMatch(Base):
@@ -386,6 +431,19 @@ class Ingress(Base):
 # the mesh
 
 
+class Override(Base):
+    """An explicit change to a generated object: RFC 6902 JSON Patch operations (``add``,
+    ``remove``, ``replace``, ``move``, ``copy``, ``test``) applied to the object named by
+    ``apiVersion``/``kind``/``namespace``/``name`` in ``clusters`` (default: every cluster)."""
+
+    kind: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    namespace: str | None = None
+    api_version: str | None = None
+    clusters: list[str] | None = None
+    patch: list[dict[str, Any]] = Field(min_length=1)
+
+
 class MeshSpec(Base):
     """The whole mesh: see the module docstring and README for the YAML form."""
 
@@ -401,6 +459,7 @@ class MeshSpec(Base):
     egress: list[EgressRule] = []
     ingress: Ingress | None = None
     smi_files: list[str] = []
+    overrides: list[Override] = []
 
     # convenience lookups (pure, derived)
     def cluster_names(self) -> list[str]:
@@ -544,6 +603,19 @@ def load_stack(ref: str, root: Path | None = None) -> "LoadedMesh":
     if len(docs) != 1:
         raise SpecError([(str(path), "a stack file holds exactly one YAML document")])
     data = mesh_config_from_stack(docs[0], str(path))
+    return load_mesh(data, base_dir=project_root_for(path))
+
+
+def load_stack_with_files(ref: str, files: list[str], root: Path | None = None) -> "LoadedMesh":
+    """:func:`load_stack`, with ``files`` (paths as given, relative to the working folder)
+    replacing the stack's own ``smiFiles``."""
+    path = resolve_stack_file(ref, root)
+    if not path.exists():
+        return load_stack(ref, root)  # raises the usual "no such stack" problem
+    docs = load_yaml_documents(path)
+    data = mesh_config_from_stack(docs[0] if docs else None, str(path))
+    if isinstance(data, dict):
+        data = {**data, "smiFiles": [str(Path(f).resolve()) for f in files]}
     return load_mesh(data, base_dir=project_root_for(path))
 
 

@@ -1,0 +1,195 @@
+"""No cliffs past SMI: per-service timeouts, retries, circuit breaking and outlier detection,
+rendered the way each mesh takes them, and refused where a mesh has no equivalent.
+
+- Istio: ``DestinationRule`` (``trafficPolicy.connectionPool``, ``outlierDetection``;
+  https://istio.io/latest/docs/reference/config/networking/destination-rule/) and, for timeouts
+  and retries, a ``VirtualService`` (https://istio.io/latest/docs/reference/config/networking/virtual-service/)
+  which then also carries the service's traffic split (one routing object per host).
+- Linkerd: a GAMMA ``HTTPRoute`` on the Service with ``timeouts.request`` and the
+  ``retry.linkerd.io/*`` annotations (https://linkerd.io/2/reference/retries/,
+  https://linkerd.io/2/reference/timeouts/); it has no connection-pool limits, and its failure
+  accrual is a Service annotation on a Service the application owns: both refused.
+- OSM v1.2: ``UpstreamTrafficSetting`` connection settings and one ``Retry`` per calling identity
+  (https://release-v1-2.docs.openservicemesh.io/docs/guides/traffic_management/); no request timeout
+  and no outlier detection in its API: refused.
+"""
+from __future__ import annotations
+
+from .errors import Problem, TranslationError
+from .gamma import GATEWAY_API, TrafficModel, WeightedRoute
+from .meta import k8s_object
+
+NETWORKING = "networking.istio.io/v1"
+OSM_POLICY = "policy.openservicemesh.io/v1alpha1"
+LINKERD_RETRY_ON = {"5xx", "gateway-error"}
+
+
+def host(namespace: str, service: str) -> str:
+    return f"{service}.{namespace}.svc.cluster.local"
+
+
+def _services(spec, cluster: str):
+    for i, s in enumerate(spec.services):
+        if s.resilience is not None and cluster in spec.service_clusters(s):
+            yield i, s
+
+
+def _split_of(model: TrafficModel, s) -> WeightedRoute | None:
+    return next((r for r in model.routes if (r.namespace, r.service) == (s.namespace, s.name)), None)
+
+
+def istio_virtual_services(spec) -> set[tuple[str, str]]:
+    """``(namespace, service)`` of services whose routing Istio renders as a VirtualService (they
+    have a timeout or retries), so their split is not also rendered as a GAMMA HTTPRoute."""
+    return {(s.namespace, s.name) for s in spec.services
+            if s.resilience and (s.resilience.timeout or s.resilience.retries)}
+
+
+def istio_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
+    """DestinationRules and VirtualServices for the services with ``resilience`` in ``cluster``."""
+    out = []
+    for _, s in _services(spec, cluster):
+        r, h = s.resilience, host(s.namespace, s.name)
+        policy: dict = {}
+        if r.circuit_breaker:
+            cb = r.circuit_breaker
+            pool: dict = {}
+            if cb.max_connections:
+                pool["tcp"] = {"maxConnections": cb.max_connections}
+            http = {k: v for k, v in (("http1MaxPendingRequests", cb.max_pending_requests),
+                                      ("http2MaxRequests", cb.max_requests)) if v}
+            if http:
+                pool["http"] = http
+            policy["connectionPool"] = pool
+        if r.outlier_detection:
+            od = r.outlier_detection
+            policy["outlierDetection"] = {"consecutive5xxErrors": od.consecutive_errors, "interval": od.interval,
+                                          "baseEjectionTime": od.base_ejection_time,
+                                          "maxEjectionPercent": od.max_ejection_percent}
+        if policy:
+            out.append(k8s_object(NETWORKING, "DestinationRule", s.name, s.namespace, spec.name,
+                                  spec={"host": h, "trafficPolicy": policy}))
+        if (s.namespace, s.name) in istio_virtual_services(spec):
+            split = _split_of(model, s)
+            try:
+                route = ([{"destination": {"host": host(s.namespace, b)}, "weight": w}
+                          for b, w in _percent(split.backends)] if split else [{"destination": {"host": h}}])
+            except ValueError as e:
+                raise TranslationError([(split.origin, f"{e}; with a timeout or retries Istio routes this service "
+                                                       f"with a VirtualService: give every backend at least 1%")])
+            http_route: dict = {"route": route}
+            if r.timeout:
+                http_route["timeout"] = r.timeout
+            if r.retries:
+                retries: dict = {"attempts": r.retries.attempts, "retryOn": ",".join(r.retries.retry_on)}
+                if r.retries.per_try_timeout:
+                    retries["perTryTimeout"] = r.retries.per_try_timeout
+                http_route["retries"] = retries
+            out.append(k8s_object(NETWORKING, "VirtualService", s.name, s.namespace, spec.name,
+                                  spec={"hosts": [h], "http": [http_route]}))
+    return out
+
+
+def _percent(backends) -> list[tuple[str, int]]:
+    """Relative SMI weights as the integer percentages a VirtualService needs (sum 100, largest
+    remainder first, ties by order); raises ``ValueError`` if a positive weight would round to 0."""
+    total = sum(w for _, w in backends)
+    raw = [(b, w * 100 / total) for b, w in backends]
+    floor = [(b, int(x)) for b, x in raw]
+    left = 100 - sum(p for _, p in floor)
+    order = sorted(range(len(raw)), key=lambda i: (-(raw[i][1] - floor[i][1]), i))
+    bump = set(order[:left])
+    out = [(b, p + (1 if i in bump else 0)) for i, (b, p) in enumerate(floor)]
+    if any(p == 0 and w > 0 for (_, p), (_, w) in zip(out, backends)):
+        raise ValueError("a backend's weight is below 1 percent, which a VirtualService cannot express")
+    return out
+
+
+def linkerd_objects(spec, model: TrafficModel, cluster: str) -> tuple[list[dict], set[str]]:
+    """GAMMA HTTPRoutes carrying timeouts and retries for ``cluster``, and the names of splits they
+    replace (a split's weights move into the route). Raises :class:`TranslationError` for circuit
+    breakers, outlier detection and retry conditions Linkerd lacks."""
+    problems: list[Problem] = []
+    out, replaced = [], set()
+    for i, s in _services(spec, cluster):
+        r, base = s.resilience, f"mesh.services[{i}].resilience"
+        if r.circuit_breaker:
+            problems.append((f"{base}.circuitBreaker", "Linkerd has no connection-pool limits; remove it for "
+                                                       "this mesh (Linkerd sheds load with its own queues)"))
+        if r.outlier_detection:
+            problems.append((f"{base}.outlierDetection", "Linkerd's failure accrual is set by annotating the "
+                                                         "Service (balancer.linkerd.io/failure-accrual), which the "
+                                                         "application owns; annotate it there and remove this"))
+        if r.retries:
+            bad = sorted(set(r.retries.retry_on) - LINKERD_RETRY_ON)
+            if bad:
+                problems.append((f"{base}.retries.retryOn", f"Linkerd retries only on {sorted(LINKERD_RETRY_ON)}, "
+                                                            f"not {bad}; use those conditions"))
+        if not (r.timeout or r.retries):
+            continue
+        http_ports = [p for p in s.ports if p.is_http]
+        if not http_ports:
+            problems.append((base, "timeouts and retries apply to HTTP; the service has no HTTP port"))
+            continue
+        split = _split_of(model, s)
+        annotations = {}
+        if r.retries:
+            annotations = {"retry.linkerd.io/http": ",".join(r.retries.retry_on),
+                           "retry.linkerd.io/limit": str(r.retries.attempts)}
+            if r.retries.per_try_timeout:
+                annotations["retry.linkerd.io/timeout"] = r.retries.per_try_timeout
+        for p in http_ports:
+            backends = split.backends if split else ((s.name, 1),)
+            rule: dict = {"backendRefs": [{"name": b, "port": p.port, **({"weight": w} if split else {})}
+                                          for b, w in backends]}
+            if r.timeout:
+                rule["timeouts"] = {"request": r.timeout}
+            name = (split.name if split else s.name) + ("" if len(http_ports) == 1 else f"-{p.port}")
+            out.append(k8s_object(GATEWAY_API, "HTTPRoute", name, s.namespace, spec.name, annotations=annotations or None,
+                                  spec={"parentRefs": [{"group": "", "kind": "Service", "name": s.name, "port": p.port}],
+                                        "rules": [rule]}))
+        if split:
+            replaced.add(split.name)
+    if problems:
+        raise TranslationError(problems)
+    return out, replaced
+
+
+def osm_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
+    """UpstreamTrafficSettings and Retries for ``cluster``. Raises :class:`TranslationError` for
+    timeouts and outlier detection, which OSM v1.2 cannot express."""
+    problems: list[Problem] = []
+    out = []
+    for i, s in _services(spec, cluster):
+        r, base = s.resilience, f"mesh.services[{i}].resilience"
+        if r.timeout:
+            problems.append((f"{base}.timeout", "OSM v1.2 has no request timeout setting; remove it for this mesh"))
+        if r.outlier_detection:
+            problems.append((f"{base}.outlierDetection", "OSM v1.2 has no outlier detection; remove it for this mesh"))
+        if r.circuit_breaker:
+            cb = r.circuit_breaker
+            settings: dict = {}
+            if cb.max_connections:
+                settings["tcp"] = {"maxConnections": cb.max_connections}
+            http = {k: v for k, v in (("maxPendingRequests", cb.max_pending_requests),
+                                      ("maxRequests", cb.max_requests)) if v}
+            if http:
+                settings["http"] = http
+            out.append(k8s_object(OSM_POLICY, "UpstreamTrafficSetting", s.name, s.namespace, spec.name,
+                                  spec={"host": host(s.namespace, s.name), "connectionSettings": settings}))
+        if r.retries and not r.retries.per_try_timeout:
+            problems.append((f"{base}.retries.perTryTimeout", "OSM's Retry needs a per-try timeout; set one"))
+        elif r.retries:
+            callers = sorted({src for a in model.authorizations
+                              if (a.destination.namespace, a.destination.name) == (s.namespace, s.name)
+                              for src in a.sources})
+            for ns, sa in callers:
+                out.append(k8s_object(OSM_POLICY, "Retry", f"{sa}-to-{s.name}", ns, spec.name, spec={
+                    "source": {"kind": "ServiceAccount", "name": sa, "namespace": ns},
+                    "destinations": [{"kind": "Service", "name": s.name, "namespace": s.namespace}],
+                    "retryPolicy": {"retryOn": ",".join(r.retries.retry_on),
+                                    "perTryTimeout": r.retries.per_try_timeout,
+                                    "numRetries": r.retries.attempts, "retryBackoffBaseInterval": "25ms"}}))
+    if problems:
+        raise TranslationError(problems)
+    return out
