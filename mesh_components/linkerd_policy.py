@@ -22,14 +22,13 @@ https://linkerd.io/2/reference/httproute/, linkerd2-proxy ``linkerd/http/route``
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 from . import gamma, resilience
 from .errors import Problem, TranslationError
 from .gamma import TrafficModel, Workload
 from .meta import k8s_object
-from .smi import HTTPMatch, literal_prefix, regex_shape
+from .smi import HTTPMatch, may_overlap, regex_shape
 
 POLICY_V1BETA3 = "policy.linkerd.io/v1beta3"
 POLICY_V1ALPHA1 = "policy.linkerd.io/v1alpha1"
@@ -49,7 +48,7 @@ def namespace_labels(spec, model: TrafficModel, namespace: str) -> dict[str, str
 @dataclass(frozen=True)
 class RouteMatch:
     """One Linkerd route's match: ``methods`` (None: any), path ``(type, value)`` (None: any),
-    headers ``((name, type, value), ...)``; ``regex`` keeps the SMI path regex for overlap checks."""
+    headers ``((name, type, value), ...)``; ``regex`` keeps the SMI path regex."""
 
     methods: frozenset[str] | None
     path: tuple[str, str] | None
@@ -84,29 +83,6 @@ def route_match(m: HTTPMatch) -> RouteMatch:
                        (name.lower(), "RegularExpression", _anchored(value)))
     methods = None if m.any_method else frozenset(m.methods)
     return RouteMatch(methods, path, tuple(sorted(headers)), m.path_regex)
-
-
-def may_overlap(a: RouteMatch, b: RouteMatch) -> bool:
-    """Whether some request could match both ``a`` and ``b`` (conservative: True when unsure)."""
-    if a.methods is not None and b.methods is not None and not (a.methods & b.methods):
-        return False
-    ha = {n: (t, v) for n, t, v in a.headers}
-    for n, t, v in b.headers:
-        if n in ha and ha[n][0] == "Exact" and t == "Exact" and ha[n][1] != v:
-            return False
-    if a.path is None or b.path is None:
-        return True
-    (ta, va), (tb, vb) = a.path, b.path
-    if ta == tb == "Exact":
-        return va == vb
-    if ta == "Exact" or tb == "Exact":
-        exact, rx = (va, b.regex) if ta == "Exact" else (vb, a.regex)
-        try:
-            return re.fullmatch(rx, exact) is not None
-        except re.error:
-            return True
-    pa, pb = literal_prefix(a.regex), literal_prefix(b.regex)
-    return pa.startswith(pb) or pb.startswith(pa)
 
 
 def _short(text: str) -> str:
@@ -146,21 +122,21 @@ def _server_objects(spec, w: Workload, port: int, target: int, protocol: str, po
         "proxyProtocol": PROXY_PROTOCOL[protocol]})]
     tcp_sources = sorted({s for a in auths if a.tcp_ports is not None and (not a.tcp_ports or port in a.tcp_ports)
                           for s in a.sources})
-    routes: dict[str, tuple[RouteMatch, set, list[str]]] = {}
+    routes: dict[str, tuple[RouteMatch, set, list[str], HTTPMatch]] = {}
     if protocol in ("http", "http2", "grpc"):
         for a in auths:
             if port not in a.ports:
                 continue
             for origin, m in a.http:
                 rm = route_match(m)
-                got = routes.setdefault(rm.key(), (rm, set(), []))
+                got = routes.setdefault(rm.key(), (rm, set(), [], m))
                 got[1].update(a.sources)
                 got[2].append(origin)
     if tcp_sources:
         # a TCP rule admits every request on the port; routes only add sources it already has
-        extra = sorted({s for _, srcs, _ in routes.values() for s in srcs} - set(tcp_sources))
+        extra = sorted({s for _, srcs, _, _ in routes.values() for s in srcs} - set(tcp_sources))
         if extra:
-            origins = sorted({o for _, _, os_ in routes.values() for o in os_})
+            origins = sorted({o for _, _, os_, _ in routes.values() for o in os_})
             problems.append((origins[0], f"port {port} of {w.namespace}/{w.name} has both TCP rules (for "
                                          f"{', '.join(f'{n}/{s}' for n, s in tcp_sources)}) and HTTP matches for other "
                                          f"sources; Linkerd decides a routed request by its route alone, so this "
@@ -169,14 +145,14 @@ def _server_objects(spec, w: Workload, port: int, target: int, protocol: str, po
             return objects
         return objects + _auth(mesh, td, server, w.namespace, "Server", server, tcp_sources)
     items = sorted(routes.values(), key=lambda r: r[0].key())
-    for i, (a, sa, oa) in enumerate(items):
-        for b, sb, ob in items[i + 1:]:
-            if sa != sb and may_overlap(a, b):
+    for i, (_, sa, oa, ma) in enumerate(items):
+        for _, sb, ob, mb in items[i + 1:]:
+            if sa != sb and may_overlap(ma, mb):
                 problems.append((oa[0], f"overlaps {ob[0]} on port {port} of {w.namespace}/{w.name} with different "
                                         f"sources; Linkerd picks one route per request, so the union of their sources "
                                         f"cannot be expressed exactly: make the matches disjoint (different paths, "
                                         f"methods or exact header values) or give them the same sources"))
-    for rm, sources, _ in items:
+    for rm, sources, _, _ in items:
         name = f"{server}-{_short(rm.key())}"
         objects.append(_route_object(mesh, name, w.namespace, server, rm))
         objects += _auth(mesh, td, name, w.namespace, "HTTPRoute", name, sorted(sources))

@@ -9,6 +9,7 @@ traffic-split). Every document keeps ``origin`` (``file#Kind/namespace/name``) s
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
@@ -197,6 +198,42 @@ def literal_prefix(regex: str) -> str:
         out.append(c)
         i += 1
     return "".join(out)
+
+
+def may_overlap(a: HTTPMatch, b: HTTPMatch) -> bool:
+    """Whether some HTTP request could satisfy both matches (conservative: True when unsure).
+
+    Disjoint when their method sets do not meet, when both require the same header to equal
+    different literals, when two literal paths differ, when a literal path does not satisfy the
+    other's regex, or when two regexes start with incompatible literal prefixes.
+    """
+    if not a.any_method and not b.any_method and not (set(a.methods) & set(b.methods)):
+        return False
+    literal_headers = {n.lower(): regex_shape(v) for n, v in a.headers}
+    for n, v in b.headers:
+        mine = literal_headers.get(n.lower())
+        theirs = regex_shape(v)
+        if mine and mine[0] == theirs[0] == "exact" and mine[1] != theirs[1]:
+            return False
+    if a.path_regex is None or b.path_regex is None:
+        return True
+    (ka, la), (kb, lb) = regex_shape(a.path_regex), regex_shape(b.path_regex)
+    if ka == kb == "exact":
+        return la == lb
+    if ka == "exact" or kb == "exact":
+        literal, other = (la, b.path_regex) if ka == "exact" else (lb, a.path_regex)
+        try:
+            return re.fullmatch(other, literal) is not None
+        except re.error:
+            return True
+    pa, pb = literal_prefix(a.path_regex), literal_prefix(b.path_regex)
+    return pa.startswith(pb) or pb.startswith(pa)
+
+
+def match_key(m: HTTPMatch) -> tuple:
+    """What makes two matches the same route: methods, path regex and headers (not the name)."""
+    return (None if m.any_method else tuple(sorted(set(m.methods))), m.path_regex or ".*",
+            tuple(sorted((n.lower(), v) for n, v in m.headers)))
 
 
 # ---------------------------------------------------------------------------------------------
