@@ -15,7 +15,13 @@ def synthetic_mesh(services: int, clusters: int = 3, data_plane: str = "sidecar"
     mesh: dict = {
         "name": f"synthetic-{services}",
         "backend": {"type": "istio", "istio": {"dataPlane": data_plane}},
-        "clusters": [{"name": c, "cloud": CLOUDS[i % len(CLOUDS)], "region": f"region-{i}", "network": f"net-{i}"}
+        "clusters": [{"name": c, "cloud": CLOUDS[i % len(CLOUDS)], "region": f"region-{i}", "network": f"net-{i}",
+                      # multi-cluster: kubeconfigs build the remote secrets; AWS east-west gateways need
+                      # static addresses (TEST-NET here)
+                      "kubeconfig": {"stackReference": f"acme/platform/{c}"},
+                      **({"eastWestGateway": {"addresses": [f"203.0.113.{i + 1}"], "subnets": [f"subnet-{i}"],
+                                              "eipAllocations": [f"eipalloc-{i}"]}}
+                         if CLOUDS[i % len(CLOUDS)] == "aws" and clusters > 1 else {})}
                      for i, c in enumerate(cluster_names)],
         "namespaces": [{"name": f"ns{n}"} for n in range((services + 9) // 10)],
         "services": [], "accessRules": [], "trafficSplits": [], "egress": [],

@@ -8,6 +8,9 @@ per cluster and on that cluster's own kubernetes Provider:
 - ``SmiPolicies``: translated access policy, waypoints, traffic splits, version Services;
 - ``EgressRules``: ServiceEntries, Sidecars, egress waypoint policy;
 - ``EnvoyGateway``: the ingress Gateway and its routes;
+- ``MultiClusterLinks`` (several clusters only): the credentials other clusters read this one
+  with, this cluster's remote secrets / Links to the others (kubeconfigs built from each target's
+  kubeconfig input and a token read back from it, :class:`ClusterOutputs`), exported Services;
 
 plus one mesh-wide ``MeshCertificateAuthority`` (a dynamic resource). Custom resources depend on
 the releases and manifests that define their CRDs (pulumi-kubernetes#2881), and every child is
@@ -23,13 +26,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
+from . import multicluster as mc
 from .egress import allowed_egress
 from .render import ClusterState, HelmRelease, render_mesh
-from .slots import Slot, fill
+from .slots import Slot, fill, iter_slots
 from .spec import KubeconfigSource, LoadedMesh, MeshSpec, expand_path
 
 Lookup = Callable[[Slot], Any]
-_CRD_GROUP_SUFFIXES = (".istio.io", "gateway.networking.k8s.io")
+_CRD_GROUP_SUFFIXES = (".istio.io", "gateway.networking.k8s.io", ".linkerd.io", ".smi-spec.io", ".openservicemesh.io")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -57,11 +61,14 @@ def kubeconfig_input(source: KubeconfigSource | None, cluster: str) -> Any:
     return pulumi.StackReference(source.stack_reference).get_output(source.output)
 
 
-def cluster_providers(name: str, spec: MeshSpec, parent: pulumi.Resource | None = None) -> dict[str, k8s.Provider]:
-    """One kubernetes Provider per cluster, named ``<name>-<cluster>-k8s``, kubeconfig kept secret."""
+def cluster_providers(name: str, spec: MeshSpec, parent: pulumi.Resource | None = None,
+                      kubeconfigs: Mapping[str, Any] | None = None) -> dict[str, k8s.Provider]:
+    """One kubernetes Provider per cluster, named ``<name>-<cluster>-k8s``, kubeconfig kept secret.
+    ``kubeconfigs``: cluster -> kubeconfig input already read (default: read with
+    :func:`kubeconfig_input`)."""
     providers = {}
     for c in spec.clusters:
-        kc = kubeconfig_input(c.kubeconfig, c.name)
+        kc = kubeconfigs[c.name] if kubeconfigs is not None else kubeconfig_input(c.kubeconfig, c.name)
         providers[c.name] = k8s.Provider(
             f"{name}-{c.name}-k8s",
             kubeconfig=Output.secret(kc) if kc is not None else None,
@@ -97,6 +104,8 @@ def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOption
                                       data=o.get("data"), opts=secret_opts)
         if kind == "ConfigMap":
             return k8s.core.v1.ConfigMap(name, metadata=meta, data=o.get("data"), opts=opts)
+        if kind == "Service" and mc.is_patch(obj):
+            return k8s.core.v1.ServicePatch(name, metadata=meta, opts=opts)
         if kind == "Service":
             return k8s.core.v1.Service(name, metadata=meta, spec=o.get("spec"), opts=opts)
         if kind == "ServiceAccount":
@@ -117,12 +126,13 @@ def needs_crds(obj: dict) -> bool:
 
 def register_objects(prefix: str, objects: Sequence[dict], lookup: Lookup, *, parent: pulumi.Resource,
                      provider: k8s.Provider, namespaces: dict[str, pulumi.Resource],
-                     crds: Sequence[pulumi.Resource] = ()) -> list[pulumi.Resource]:
+                     crds: Sequence[pulumi.Resource] = (), after: Sequence[pulumi.Resource] = ()) -> list[pulumi.Resource]:
     """Register ``objects`` in order. Namespaces are registered first and recorded in
-    ``namespaces``; a namespaced object depends on its namespace, a custom resource on ``crds``."""
+    ``namespaces``; a namespaced object depends on its namespace, a custom resource on ``crds``,
+    every object on ``after``."""
     made = []
     for obj in sorted(objects, key=lambda o: o["kind"] != "Namespace"):
-        deps: list[pulumi.Resource] = []
+        deps: list[pulumi.Resource] = list(after)
         ns = obj["metadata"].get("namespace")
         if ns in namespaces:
             deps.append(namespaces[ns])
@@ -162,6 +172,7 @@ class ControlPlane(pulumi.ComponentResource):
             made[rel.name] = _release(name, rel, lookup, ResourceOptions(parent=self, provider=provider, depends_on=deps))
         self.releases = list(made.values())
         self.crds = self.releases + self.manifests
+        self.namespaces = namespaces
         register_objects(name, crs, lookup, parent=self, provider=provider, namespaces=namespaces, crds=self.crds)
         self.register_outputs({"releases": {r.name: r.version for r in state.releases}})
 
@@ -226,6 +237,125 @@ class EnvoyGateway(_ObjectsComponent):
                 "hosts": sorted({lst["hostname"] for o in gw for lst in o["spec"]["listeners"] if "hostname" in lst})}
 
 
+class MultiClusterLinks(pulumi.ComponentResource):
+    """One cluster's multi-cluster wiring (type ``mesh:index:MultiClusterLinks``), registered after
+    every cluster's control plane, in two phases: :meth:`__init__` registers what needs no other
+    cluster (the token Secrets other clusters read this one with, exported-Service label patches),
+    :meth:`link` what reads other clusters (remote secrets, Linkerd credentials and Links).
+    Outputs: ``peers`` (the clusters this one reads)."""
+
+    def __init__(self, name: str, state: ClusterState, lookup: Lookup, provider: k8s.Provider,
+                 namespaces: dict[str, pulumi.Resource], after: Sequence[pulumi.Resource],
+                 opts: ResourceOptions | None = None):
+        super().__init__("mesh:index:MultiClusterLinks", name, None, opts)
+        objects = state.concerns["multicluster"]
+        self._args = (name, lookup, provider, namespaces, after)
+        self._later = [o for o in objects if any(True for _ in iter_slots(o))]
+        local = [o for o in objects if not any(True for _ in iter_slots(o))]
+        self.local = register_objects(name, local, lookup, parent=self, provider=provider, namespaces=namespaces,
+                                      after=after)
+        self.peers = sorted({o["metadata"]["name"] for o in objects if o["kind"] == "Link"} |
+                            {o["metadata"]["annotations"]["networking.istio.io/cluster"] for o in objects
+                             if o["kind"] == "Secret" and "networking.istio.io/cluster" in (
+                                 o["metadata"].get("annotations") or {})})
+
+    def link(self) -> "MultiClusterLinks":
+        """Register the objects that carry other clusters' deploy-time values; then the outputs."""
+        name, lookup, provider, namespaces, after = self._args
+        self.resources = self.local + register_objects(name, self._later, lookup, parent=self, provider=provider,
+                                                       namespaces=namespaces, after=after)
+        self.register_outputs({"peers": self.peers})
+        return self
+
+
+class ClusterOutputs:
+    """Deploy-time values of source ``cluster`` slots (:mod:`mesh_components.multicluster`):
+
+    - ``reader_kubeconfig/<reader>`` of cluster B: a kubeconfig for B (server and CA from B's
+      kubeconfig input, CA falling back to the token Secret's ``ca.crt``) with the token of the
+      Secret :func:`~mesh_components.multicluster.reader_token` names, read back from B once B's
+      control plane and tokens exist (``Secret.get``);
+    - ``gateway_address`` of B: the load-balancer address of B's ``linkerd-gateway`` Service.
+
+    Each read is registered once, on B's provider; values stay Pulumi secrets.
+    """
+
+    def __init__(self, name: str, spec: MeshSpec, providers: Mapping[str, k8s.Provider],
+                 kubeconfigs: Mapping[str, Any], parent: pulumi.Resource):
+        self.name, self.spec, self.providers, self.kubeconfigs, self.parent = name, spec, providers, kubeconfigs, parent
+        self.ready: dict[str, list[pulumi.Resource]] = {}
+        self._cache: dict[Slot, Any] = {}
+
+    def __call__(self, slot: Slot) -> Any:
+        if slot not in self._cache:
+            reader = mc.reader_of(slot)
+            if reader is not None:
+                self._cache[slot] = self._reader_kubeconfig(slot.cluster, reader)
+            elif slot.source == "cluster" and slot.key == mc.GATEWAY_KEY:
+                self._cache[slot] = self._gateway_address(slot.cluster)
+            else:
+                raise KeyError(f"no producer for deploy-time value {slot.placeholder()}")
+        return self._cache[slot]
+
+    def _after_ready(self, target: str, ident: str) -> Output:
+        deps = self.ready.get(target, [])
+        # a custom resource's id resolves once it exists (a component's urn at registration)
+        return Output.all(*[d.id if isinstance(d, pulumi.CustomResource) else d.urn for d in deps]).apply(
+            lambda _: ident)
+
+    def _reader_kubeconfig(self, target: str, reader: str) -> Output:
+        ns, secret = mc.reader_token(self.spec, reader)
+        token = k8s.core.v1.Secret.get(f"{self.name}-{target}-token-for-{reader}", self._after_ready(target, f"{ns}/{secret}"),
+                                       opts=ResourceOptions(parent=self.parent, provider=self.providers[target]))
+        source = next(c.kubeconfig for c in self.spec.clusters if c.name == target)
+        context = source.context if source else None
+
+        def build(args):
+            kubeconfig, data = args
+            try:
+                server, ca_data = mc.server_and_ca(kubeconfig, context)
+                value, token_ca = mc.decode_token_secret(data)
+            except ValueError as e:
+                raise pulumi.RunError(f"cluster {target}: cannot build the kubeconfig {reader} reads it with: {e}")
+            return mc.reader_kubeconfig(target, server, ca_data or token_ca, value)
+        return Output.secret(Output.all(self.kubeconfigs[target], token.data).apply(build))
+
+    def _gateway_address(self, target: str) -> Output:
+        svc = k8s.core.v1.Service.get(f"{self.name}-{target}-linkerd-gateway",
+                                      self._after_ready(target, f"{mc.LINKERD_MC_NAMESPACE}/{mc.LINKERD_GATEWAY}"),
+                                      opts=ResourceOptions(parent=self.parent, provider=self.providers[target]))
+
+        def address(status):
+            ingress = _field(_field(status, "load_balancer", "loadBalancer"), "ingress") or []
+            found = [a for i in ingress for a in [_field(i, "ip") or _field(i, "hostname")] if a]
+            if not found:
+                raise pulumi.RunError(f"cluster {target}: {mc.LINKERD_MC_NAMESPACE}/{mc.LINKERD_GATEWAY} has no "
+                                      f"load-balancer address yet; run the update again, or give the cluster "
+                                      f"eastWestGateway.addresses")
+            return ",".join(found)
+        return svc.status.apply(address)
+
+
+def _field(obj: Any, *names: str) -> Any:
+    """A field of a typed Pulumi output object or of a plain dict, by any of ``names``."""
+    for n in names:
+        value = getattr(obj, n, None) if not isinstance(obj, dict) or hasattr(type(obj), n) else None
+        if value is None and isinstance(obj, dict):
+            value = obj.get(n)
+        if value is not None:
+            return value
+    return None
+
+
+def mesh_lookup(*lookups: Lookup) -> Lookup:
+    """A lookup that asks ``ca`` slots of the first and every other source of the second."""
+    ca, clusters = lookups
+
+    def lookup(slot: Slot):
+        return ca(slot) if slot.source == "ca" else clusters(slot)
+    return lookup
+
+
 def ca_lookup(authority) -> Lookup:
     """Slot -> Output of the ``MeshCertificateAuthority``: mesh-wide bundle, per-cluster material."""
     def lookup(slot: Slot):
@@ -257,10 +387,15 @@ class ServiceMesh(pulumi.ComponentResource):
 
         spec = mesh.spec
         states = render_mesh(mesh)
-        self.providers = dict(providers) if providers else cluster_providers(name, spec, parent=self)
+        # read once: a second StackReference of the same stack would collide (one URN)
+        kubeconfigs = ({c.name: kubeconfig_input(c.kubeconfig, c.name) for c in spec.clusters}
+                       if not providers or len(spec.clusters) > 1 else {})
+        self.providers = dict(providers) if providers else cluster_providers(name, spec, parent=self,
+                                                                             kubeconfigs=kubeconfigs)
         self.ca = MeshCertificateAuthority(f"{name}-ca", spec.ca_config(), **dict(ca_secrets or {}),
                                            opts=ResourceOptions(parent=self))
-        lookup = ca_lookup(self.ca)
+        cluster_outputs = ClusterOutputs(name, spec, self.providers, kubeconfigs, parent=self)
+        lookup = mesh_lookup(ca_lookup(self.ca), cluster_outputs)
         clusters: dict[str, Any] = {}
         self.components: dict[str, dict[str, pulumi.ComponentResource]] = {}
         for cluster in spec.clusters:
@@ -279,6 +414,19 @@ class ServiceMesh(pulumi.ComponentResource):
                 "releases": {r.name: f"{r.chart}@{r.version}" for r in st.releases},
                 "objects": len(st.objects),
             }
+        links = {}
+        for cluster in spec.clusters:  # after every control plane: each reads the others
+            c, st = cluster.name, states[cluster.name]
+            if not st.concerns["multicluster"]:
+                continue
+            parts = self.components[c]
+            links[c] = MultiClusterLinks(f"{name}-{c}-multicluster", st, lookup, self.providers[c],
+                                         parts["control_plane"].namespaces, parts["control_plane"].crds,
+                                         opts=ResourceOptions(parent=self, providers=[self.providers[c]]))
+            cluster_outputs.ready[c] = parts["control_plane"].crds + links[c].local
+        for c, component in links.items():
+            self.components[c]["multicluster"] = component.link()
+            clusters[c]["peers"] = component.peers
         self.root_fingerprint = self.ca.root_fingerprint
         self.ca_stage = self.ca.stage
         self.clusters = clusters

@@ -33,3 +33,11 @@ def k8s_object(api_version: str, kind: str, name: str, namespace: str | None, me
     if annotations:
         metadata["annotations"] = dict(annotations)
     return {"apiVersion": api_version, "kind": kind, "metadata": metadata, **body}
+
+
+def deep_merge(a: dict, b: dict) -> dict:
+    """``a`` with ``b`` merged in: nested mappings merge key by key, anything else in ``b`` wins."""
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

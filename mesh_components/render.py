@@ -21,13 +21,14 @@ from typing import Any
 
 import yaml
 
-from . import ca, egress, gamma, gateway, istio, istio_policy, linkerd_policy, osm_policy, smi
+from . import (ca, egress, gamma, gateway, istio, istio_policy, linkerd, linkerd_policy, multicluster, osm,
+               osm_policy, smi)
 from .errors import SpecError
 from .meta import k8s_object, ownership_labels
 from .slots import Slot, fill
 from .spec import GATEWAY_API_VERSION, LoadedMesh, MeshSpec
 
-CONCERNS = ("namespaces", "ca", "control-plane", "policy", "egress", "gateway")
+CONCERNS = ("namespaces", "ca", "control-plane", "policy", "egress", "gateway", "multicluster")
 """Object groups in apply order; each maps to one Pulumi component."""
 REDACTED = "<redacted: render with --include-secrets to show>"
 MARKER = ".mesh-render"
@@ -86,9 +87,10 @@ def gateway_api_crds() -> RemoteManifest:
                                               f"{GATEWAY_API_VERSION}/standard-install.yaml", GATEWAY_API_VERSION)
 
 
-CONTROL_PLANES = {"istio": istio}
+CONTROL_PLANES = {"istio": istio, "linkerd": linkerd, "osm": osm}
 """Backend type -> control-plane module: ``control_plane(spec, cluster, *, ca_values) ->
-(objects, releases)`` and ``namespace_labels(spec, namespace)``."""
+(objects, releases)``, ``namespace_labels(spec, namespace)``, ``needs_gateway_api(spec)`` and,
+optionally, ``namespace_annotations(spec, namespace)``."""
 POLICIES = {"istio": istio_policy, "linkerd": linkerd_policy, "osm": osm_policy}
 """Backend type -> policy module: ``policy_objects(spec, model, cluster)`` and
 ``namespace_labels(spec, model, namespace)``."""
@@ -142,16 +144,22 @@ def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
         st.concerns["control-plane"] = objects
         st.releases = [HelmRelease(**{**r, "depends_on": tuple(r["depends_on"])}) for r in releases]
         st.concerns["ca"] = ca.ca_objects(spec.backend.type, material, ownership_labels(spec.name))
+        annotations = getattr(control, "namespace_annotations", None)
         st.concerns["namespaces"] = app_namespaces(spec, cluster.name, lambda ns: {
-            **control.namespace_labels(spec, ns), **policy.namespace_labels(spec, model, ns)})
+            **control.namespace_labels(spec, ns), **policy.namespace_labels(spec, model, ns)},
+            (lambda ns: annotations(spec, ns)) if annotations else None)
         st.concerns["policy"] = version_services(spec, cluster.name) + policy.policy_objects(spec, model, cluster.name)
         st.concerns["egress"] = egress.egress_objects(spec, cluster.name)
         st.concerns["gateway"] = gateway.ingress_objects(spec, cluster)
-        if spec.backend.type == "istio" and spec.backend.istio.data_plane == "ambient" or any(
+        st.concerns["multicluster"] = multicluster.objects(spec, cluster.name)
+        if control.needs_gateway_api(spec) or any(
                 o["apiVersion"].startswith("gateway.networking.k8s.io/") for o in st.objects):
             st.remote_manifests.append(gateway_api_crds())
         states[cluster.name] = st
     apply_overrides(spec, states)
+    problems = multicluster.check_mesh_identity(spec, states)
+    if problems:
+        raise SpecError(problems)
     return states
 
 
@@ -206,10 +214,12 @@ def apply_overrides(spec: MeshSpec, states: dict[str, ClusterState]) -> None:
         raise SpecError(problems)
 
 
-def app_namespaces(spec: MeshSpec, cluster: str, labels) -> list[dict]:
-    """The application namespaces present in ``cluster``, labelled by ``labels(namespace)``."""
+def app_namespaces(spec: MeshSpec, cluster: str, labels, annotations=None) -> list[dict]:
+    """The application namespaces present in ``cluster``, labelled by ``labels(namespace)`` and,
+    when given, annotated by ``annotations(namespace)`` (Linkerd and OSM enrol by annotation)."""
     names = [n.name for n in spec.namespaces] or sorted({s.namespace for s in spec.services})
-    return [k8s_object("v1", "Namespace", ns, None, spec.name, labels=labels(ns))
+    return [k8s_object("v1", "Namespace", ns, None, spec.name, labels=labels(ns),
+                       annotations=annotations(ns) if annotations else None)
             for ns in names if cluster in spec.namespace_clusters(ns)]
 
 

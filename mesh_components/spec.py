@@ -117,6 +117,31 @@ class KubeconfigSource(Base):
         return self
 
 
+class EastWestGateway(Base):
+    """Pre-allocated addresses for a cluster's east-west gateway load balancer (Istio's
+    ``istio-eastwestgateway``, Linkerd's ``linkerd-gateway``).
+
+    Load balancers that hand out host names break cross-network discovery (istio#29359,
+    linkerd2#5343), so peers are given these IPv4 ``addresses`` directly (Istio
+    ``global.meshNetworks`` gateways, the Linkerd ``Link`` gateway address), and the cloud is asked
+    for exactly them:
+
+    - aws (AWS Load Balancer Controller NLB): ``subnets`` lists the NLB's subnets, one address per
+      subnet in the same order; internet-facing NLBs take ``eipAllocations`` (the Elastic IPs that
+      hold ``addresses``, annotation ``aws-load-balancer-eip-allocations``), internal ones
+      (``internalLoadBalancers: true``) take ``addresses`` as private IPv4 addresses
+      (``aws-load-balancer-private-ipv4-addresses``);
+      https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations/
+    - azure: one address (annotation ``service.beta.kubernetes.io/azure-load-balancer-ipv4``),
+      https://learn.microsoft.com/azure/aks/static-ip ;
+    - gcp and onprem: one address (Service ``loadBalancerIP``), https://cloud.google.com/kubernetes-engine/docs/concepts/service-load-balancer-parameters .
+    """
+
+    addresses: list[str] = Field(min_length=1)
+    subnets: list[str] = []
+    eip_allocations: list[str] = []
+
+
 class Cluster(Base):
     """One Kubernetes cluster of the mesh.
 
@@ -131,26 +156,80 @@ class Cluster(Base):
     kubeconfig: KubeconfigSource | None = None
     internal_load_balancers: bool = False
     """Ask the cloud for internal (VPC-only) load balancers for the gateways of this cluster."""
+    east_west_gateway: EastWestGateway | None = None
+    """Static addresses of this cluster's east-west (cross-network) gateway; see :class:`EastWestGateway`."""
 
 
 # ---------------------------------------------------------------------------------------------
 # backend and CA
 
 
+ChartVersion = Annotated[str, Field(pattern=r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")]
+
+
+class IstioRevision(Base):
+    """One installed istiod revision: ``name`` (``istio.io/rev``, e.g. ``1-30``) and the chart
+    ``version`` it runs (default: ``backend.version``, else the pinned Istio version)."""
+
+    name: DnsLabel
+    version: ChartVersion | None = None
+
+
 class IstioOptions(Base):
     """Istio options: data plane ``sidecar`` (Envoy per pod) or ``ambient`` (ztunnel + waypoints),
-    and an optional control-plane ``revision`` (https://istio.io/latest/docs/setup/upgrade/canary/)."""
+    and the control-plane revisions (https://istio.io/latest/docs/setup/upgrade/canary/).
+
+    - ``revision``: one revision, as before (istiod release ``istiod``, namespaces labelled
+      ``istio.io/rev: <revision>``);
+    - ``revisions`` + ``tag``: canary upgrades. Each revision is its own istiod release
+      ``istiod-<name>``; namespaces are labelled ``istio.io/rev: <tag>`` and the istiod of
+      ``tagRevision`` serves the tag (chart value ``revisionTags``). Upgrade in two updates: add the
+      new revision and point ``tagRevision`` at it (the old one keeps serving pods not yet
+      restarted), restart workloads, then remove the old revision.
+    """
 
     data_plane: Literal["sidecar", "ambient"] = "sidecar"
     revision: DnsLabel | None = None
+    revisions: list[IstioRevision] = []
+    tag: DnsLabel | None = None
+    tag_revision: DnsLabel | None = None
+
+
+class FailoverRegion(Base):
+    """Istio ``localityLbSetting.failover`` entry: traffic from ``from`` fails over to ``to`` (regions)."""
+
+    from_: str = Field(alias="from", min_length=1)
+    to: str = Field(min_length=1)
+
+
+class LocalityFailover(Base):
+    """Locality-aware routing with failover across zones and regions: requests stay in the caller's
+    zone, then region, and move on when outlier detection ejects the local endpoints.
+
+    Istio: ``localityLbSetting`` with ``outlierDetection`` in a DestinationRule per service
+    (https://istio.io/latest/docs/tasks/traffic-management/locality-load-balancing/failover/);
+    ``services`` none: every service of the mesh (and the mesh-wide ``localityLbSetting``), else
+    only those listed. ``failover`` orders regions explicitly (default: Istio's own order).
+    Outlier detection: eject after ``consecutive5xxErrors`` errors, checked every
+    ``intervalSeconds``, for at least ``baseEjectionSeconds``. Linkerd and OSM have no equivalent
+    and refuse it.
+    """
+
+    services: list["ServiceRef"] | None = None
+    failover: list[FailoverRegion] = []
+    consecutive_5xx_errors: int = Field(5, ge=1, le=1000, alias="consecutive5xxErrors")
+    interval_seconds: int = Field(10, ge=1, le=3600)
+    base_ejection_seconds: int = Field(30, ge=1, le=86400)
 
 
 class Backend(Base):
-    """The mesh implementation and its pinned version (default: the charts in ../shared/charts)."""
+    """The mesh implementation and its pinned version (default: the charts in ../shared/charts),
+    its Istio options and, optionally, locality-aware failover."""
 
     type: Literal["istio", "linkerd", "osm"]
-    version: str | None = None
+    version: ChartVersion | None = None
     istio: IstioOptions = IstioOptions()
+    locality_failover: LocalityFailover | None = None
 
     @property
     def chart_version(self) -> str:
@@ -861,6 +940,146 @@ def check_references(spec: MeshSpec) -> list[Problem]:
                                    "use istio or linkerd for several clusters"))
     if spec.backend.type != "istio" and spec.backend.istio != IstioOptions():
         p.append(("mesh.backend.istio", f"Istio options given but the backend is {spec.backend.type!r}"))
+    p += control_plane_problems(spec)
+    return p
+
+
+def is_multi_network(spec: MeshSpec) -> bool:
+    """True when the clusters span several networks, so they talk through east-west gateways."""
+    return len({spec.network_of(c) for c in spec.clusters}) > 1
+
+
+def control_plane_problems(spec: MeshSpec) -> list[Problem]:
+    """Cross-field problems of the control-plane and multi-cluster settings: Istio revisions and
+    tags, kubeconfigs for remote secrets, network topologies each mesh supports, east-west gateway
+    addresses per cloud, and locality failover. ``(path, message)`` pairs; empty when valid."""
+    p: list[Problem] = []
+    kind = spec.backend.type
+    opts = spec.backend.istio
+    base = "mesh.backend.istio"
+    names = [r.name for r in opts.revisions]
+    if opts.revision and opts.revisions:
+        p.append((f"{base}.revisions", f"give either 'revision' (one revision) or 'revisions' (canary upgrades), "
+                                       f"not both; list {opts.revision!r} in revisions and remove 'revision'"))
+    _unique(p, f"{base}.revisions", names, "revision")
+    if opts.tag and not opts.revisions:
+        p.append((f"{base}.tag", "a revision tag points at one of 'revisions'; list the revisions "
+                                 "(e.g. revisions: [{name: 1-30}]) or remove 'tag'"))
+    elif opts.tag in names:
+        p.append((f"{base}.tag", f"tag {opts.tag!r} is also a revision name (both become Service "
+                                 f"istiod-{opts.tag}); pick another tag, e.g. 'stable'"))
+    if opts.tag_revision and not opts.tag:
+        p.append((f"{base}.tagRevision", "tagRevision needs a 'tag' (the label namespaces use, e.g. stable)"))
+    elif opts.tag_revision and opts.revisions and opts.tag_revision not in names:
+        p.append((f"{base}.tagRevision", _unknown("revision", opts.tag_revision, names, "list it in revisions")))
+    if len(opts.revisions) > 1 and not opts.tag:
+        p.append((f"{base}.tag", f"revisions {', '.join(names)} are installed side by side; name the revision "
+                                 f"tag namespaces use (e.g. tag: stable) and the revision serving it (tagRevision)"))
+    elif len(opts.revisions) > 1 and not opts.tag_revision:
+        p.append((f"{base}.tagRevision", f"say which of {', '.join(names)} serves tag {opts.tag!r}"))
+
+    multi_cluster, multi_network = len(spec.clusters) > 1, is_multi_network(spec)
+    if multi_cluster:
+        for i, c in enumerate(spec.clusters):
+            if c.kubeconfig is None:
+                p.append((f"mesh.clusters[{i}].kubeconfig",
+                          "a multi-cluster mesh builds the other clusters' credentials for this cluster from its "
+                          "kubeconfig (API server and CA); give file, env or stackReference"))
+    if kind == "istio" and opts.data_plane == "ambient" and multi_cluster:
+        seen: dict[str, str] = {}
+        for i, c in enumerate(spec.clusters):
+            net = spec.network_of(c)
+            if net in seen:
+                p.append((f"mesh.clusters[{i}].network",
+                          f"Istio ambient multi-cluster supports only clusters on separate networks (multi-primary, "
+                          f"multi-network; https://istio.io/latest/docs/ambient/install/multicluster/), and "
+                          f"{c.name!r} shares network {net!r} with {seen[net]!r}; give each cluster its own network"))
+            seen.setdefault(net, c.name)
+    gateways = kind in ("istio", "linkerd") and multi_network
+    for i, c in enumerate(spec.clusters):
+        path = f"mesh.clusters[{i}].eastWestGateway"
+        ew = c.east_west_gateway
+        if ew is None:
+            if gateways and c.cloud == "aws":
+                p.append((path, "AWS load balancers hand out host names, which cross-network discovery handles "
+                                "badly (istio#29359, linkerd2#5343); give the east-west gateway static addresses: "
+                                "eastWestGateway: {addresses: [<IPv4 per subnet>], subnets: [<subnet ids>], "
+                                "eipAllocations: [<eipalloc ids>]} (eipAllocations only for internet-facing NLBs)"))
+            continue
+        if not gateways:
+            p.append((path, "this mesh has no east-west gateway (clusters on separate networks need one); "
+                            "remove eastWestGateway"))
+            continue
+        p += _east_west_problems(path, c, ew)
+
+    lf = spec.backend.locality_failover
+    if lf is not None:
+        path = "mesh.backend.localityFailover"
+        if kind != "istio":
+            what = ("open-source Linkerd has no locality-aware failover (zone-aware balancing is Buoyant "
+                    "Enterprise's HAZL)" if kind == "linkerd" else "OSM has no locality-aware routing")
+            p.append((path, f"{what}; remove localityFailover or use the istio backend"))
+        elif opts.data_plane == "ambient":
+            p.append((path, "in ambient mode a DestinationRule (locality and outlier detection) applies only at a "
+                            "waypoint, and ztunnel does not fail over by locality; remove localityFailover or use "
+                            "dataPlane: sidecar"))
+        services = spec.services_by_key
+        for j, ref in enumerate(lf.services or []):
+            if (ref.namespace, ref.service) not in services:
+                p.append((f"{path}.services[{j}]", _unknown("service", f"{ref.namespace}/{ref.service}",
+                                                             sorted(f"{a}/{b}" for a, b in services))))
+        wanted = None if lf.services is None else {(r.namespace, r.service) for r in lf.services}
+        for i, s in enumerate(spec.services):
+            r = s.resilience
+            if kind == "istio" and r and (r.outlier_detection or r.circuit_breaker) and (
+                    wanted is None or (s.namespace, s.name) in wanted):
+                p.append((f"mesh.services[{i}].resilience", f"service {s.name!r} gets a DestinationRule from its "
+                                                            f"resilience and one from localityFailover, and Istio "
+                                                            f"honours one per host; leave it out of "
+                                                            f"localityFailover.services or drop its outlierDetection "
+                                                            f"and circuitBreaker"))
+        regions = sorted({c.region for c in spec.clusters})
+        for j, f in enumerate(lf.failover):
+            for key, region in (("from", f.from_), ("to", f.to)):
+                if region not in regions:
+                    p.append((f"{path}.failover[{j}].{key}", _unknown("region", region, regions,
+                                                                       "name the region of a cluster in mesh.clusters")))
+            if f.from_ == f.to:
+                p.append((f"{path}.failover[{j}]", f"fails over from {f.from_!r} to itself; name another region"))
+    return p
+
+
+def _east_west_problems(path: str, c: Cluster, ew: EastWestGateway) -> list[Problem]:
+    import ipaddress
+
+    p: list[Problem] = []
+    for j, a in enumerate(ew.addresses):
+        try:
+            ipaddress.IPv4Address(a)
+        except ValueError:
+            p.append((f"{path}.addresses[{j}]", f"{a!r} is not an IPv4 address; peers dial these addresses "
+                                                f"(a host name is what this setting avoids)"))
+    if c.cloud == "aws":
+        if len(ew.subnets) != len(ew.addresses):
+            p.append((f"{path}.subnets", f"an AWS NLB takes one static address per subnet: give {len(ew.addresses)} "
+                                         f"subnet id(s), in the order of addresses"))
+        if c.internal_load_balancers and ew.eip_allocations:
+            p.append((f"{path}.eipAllocations", "an internal NLB has no Elastic IPs; remove eipAllocations "
+                                                "(addresses are its private IPv4 addresses)"))
+        elif not c.internal_load_balancers and len(ew.eip_allocations) != len(ew.addresses):
+            p.append((f"{path}.eipAllocations", f"an internet-facing NLB takes its static addresses as Elastic IP "
+                                                f"allocations: give {len(ew.addresses)} eipalloc id(s), the EIPs "
+                                                f"holding addresses, in the same order (or set internalLoadBalancers)"))
+        for j, e in enumerate(ew.eip_allocations):
+            if not e.startswith("eipalloc-"):
+                p.append((f"{path}.eipAllocations[{j}]", f"{e!r} is not an Elastic IP allocation id (eipalloc-...)"))
+        return p
+    if len(ew.addresses) != 1:
+        p.append((f"{path}.addresses", f"a {c.cloud} load balancer takes one static address; give exactly one"))
+    for key in ("subnets", "eip_allocations"):
+        if getattr(ew, key):
+            field = "eipAllocations" if key == "eip_allocations" else key
+            p.append((f"{path}.{field}", f"{field} applies to aws only; remove it for a {c.cloud} cluster"))
     return p
 
 

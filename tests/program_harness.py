@@ -3,10 +3,14 @@
 ``run_program(config)`` returns the list of :class:`Registration` (type, name, parent URN,
 provider reference, dependencies, inputs, which inputs were secret, additional secret outputs) in
 registration order. The mocks answer like a fresh ``pulumi up``: inputs become outputs; the CA
-dynamic resource gets real-looking PEM outputs; StackReferences return a kubeconfig.
+dynamic resource gets real-looking PEM outputs; StackReferences return a kubeconfig. Reads
+(``Resource.get``) are answered as the cluster would: a Secret with a service-account token
+(``token-<name>``) and ``ca.crt``, a Service with a load-balancer IP; ``run_program(..., reads=[])``
+collects them as :class:`Read` records.
 """
 from __future__ import annotations
 
+import base64
 import json
 import runpy
 from dataclasses import dataclass
@@ -40,8 +44,28 @@ class Registration:
     additional_secret_outputs: list[str]
 
 
+@dataclass
+class Read:
+    type: str
+    name: str
+    id: str
+    provider: str
+    parent: str
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
 class Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.resource_id and args.typ.startswith("kubernetes:"):  # a read of live state (Resource.get)
+            outputs = dict(args.inputs)
+            if args.typ == "kubernetes:core/v1:Secret":
+                outputs["data"] = {"token": _b64(f"token-{args.resource_id}"), "ca.crt": _b64("fake-ca")}
+            if args.typ == "kubernetes:core/v1:Service":
+                outputs["status"] = {"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}}
+            return [args.resource_id, outputs]
         outputs = dict(args.inputs)
         if args.typ == "pulumi-python:dynamic:Resource":
             clusters = outputs.get("clusters") or []
@@ -66,6 +90,13 @@ class RecordingMonitor(pmocks.MockMonitor):
     def __init__(self, mocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.reads: list[Read] = []
+
+    def ReadResource(self, request):
+        response = super().ReadResource(request)
+        self.reads.append(Read(type=request.type, name=request.name, id=request.id, provider=request.provider,
+                               parent=request.parent))
+        return response
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
@@ -109,8 +140,9 @@ def stack_config(stack: str) -> dict:
     return {k: json.dumps(v) if isinstance(v, (dict, list)) else str(v) for k, v in data.items()}
 
 
-def run_program(config: dict, stack: str = "test") -> list[Registration]:
-    """Run ``__main__.py`` with ``config`` under mocks; return its registrations in order."""
+def run_program(config: dict, stack: str = "test", reads: list | None = None) -> list[Registration]:
+    """Run ``__main__.py`` with ``config`` under mocks; return its registrations in order.
+    ``reads``, when given, receives the program's reads (:class:`Read`) in order."""
     mocks = Mocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="service-mesh", stack=stack, preview=False, monitor=monitor)
@@ -121,4 +153,6 @@ def run_program(config: dict, stack: str = "test") -> list[Registration]:
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
     program()
+    if reads is not None:
+        reads.extend(monitor.reads)
     return monitor.registrations

@@ -244,8 +244,10 @@ def test_multi_network_gets_east_west_gateway_and_network_labels():
         assert gw["spec"]["servers"][0]["tls"] == {"mode": "AUTO_PASSTHROUGH"}
         network = find(objs, "Namespace", "istio-system")["metadata"]["labels"]["topology.istio.io/network"]
         istiod = next(r for r in st_.releases if r.chart == "istiod")
+        networks = istiod.values["global"].pop("meshNetworks")  # the AWS gateway's static addresses
         assert istiod.values["global"] == {"meshID": "bookstore-prod", "multiCluster": {"clusterName": name},
                                            "network": network}
+        assert networks["aws-us-east-1"]["gateways"][0] == {"address": "203.0.113.10", "port": 15443}
         ew = next(r for r in st_.releases if r.name == "istio-eastwestgateway")
         assert ew.values["networkGateway"] == network
     assert len({find(s.objects, "Namespace", "istio-system")["metadata"]["labels"]["topology.istio.io/network"]

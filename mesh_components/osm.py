@@ -1,0 +1,58 @@
+"""Open Service Mesh control plane (v1.2.4, archived upstream): the ``osm`` Helm release and its
+namespace, per cluster (policy translation lives in ``osm_policy``).
+
+Upstream behaviour this follows: ../shared/charts/osm (chart 1.2.4 from
+https://openservicemesh.github.io/osm), https://release-v1-2.docs.openservicemesh.io/docs/guides/install/
+and the OSM v1.2.4 sources: ``osm-bootstrap`` installs the SMI and OSM CRDs it serves
+(``cmd/osm-bootstrap/crds``) at start, so custom resources wait for the release; the ``tresor``
+certificate provider loads an existing ``osm-ca-bundle`` Secret instead of minting its own
+(``pkg/certificate/castorage/k8s``), which is how the mesh CA (RSA, ``ca.ca_objects("osm", ...)``)
+reaches it; ``osm namespace add`` labels a namespace ``openservicemesh.io/monitored-by: <mesh>`` and
+annotates it ``openservicemesh.io/sidecar-injection: enabled``.
+
+What OSM cannot do is refused at validation (``spec.check_references``): several clusters, Istio
+options, locality failover.
+"""
+from __future__ import annotations
+
+from .ca import OSM_NAMESPACE
+from .meta import deep_merge, k8s_object
+
+REPOSITORY = "https://openservicemesh.github.io/osm"
+
+
+def needs_gateway_api(spec) -> bool:
+    """OSM v1.2 reads SMI, not the Gateway API."""
+    return False
+
+
+def control_plane(spec, cluster, *, ca_values: dict | None = None) -> tuple[list[dict], list[dict]]:
+    """Objects and Helm releases of OSM in ``cluster``: ``(objects, releases)``.
+
+    One release ``osm`` in ``osm-system`` with ``osm.meshName`` = the mesh name (the namespace
+    label value), ``osm.trustDomain``, permissive traffic policy off (SMI default deny, as the
+    other meshes render it), global egress off (only the spec's egress rules leave the mesh) and
+    the CA values of ``ca.ca_helm_values("osm", ...)``. The namespace is labelled
+    ``openservicemesh.io/ignore`` so OSM never injects its own control plane.
+    """
+    ca_values = ca_values or {}
+    objects = [k8s_object("v1", "Namespace", OSM_NAMESPACE, None, spec.name,
+                          labels={"openservicemesh.io/ignore": "true"})]
+    values = deep_merge({"osm": {
+        "meshName": spec.name,
+        "trustDomain": spec.trust_domain,
+        "enablePermissiveTrafficPolicy": False,
+        "enableEgress": False,
+    }}, ca_values.get("osm", {}))
+    return objects, [{"name": "osm", "namespace": OSM_NAMESPACE, "repository": REPOSITORY, "chart": "osm",
+                      "version": spec.backend.chart_version, "values": values, "depends_on": []}]
+
+
+def namespace_labels(spec, namespace: str) -> dict[str, str]:
+    """``openservicemesh.io/monitored-by: <mesh name>``: the namespace belongs to this mesh."""
+    return {"openservicemesh.io/monitored-by": spec.name}
+
+
+def namespace_annotations(spec, namespace: str) -> dict[str, str]:
+    """``openservicemesh.io/sidecar-injection: enabled``: OSM injects Envoy into new pods."""
+    return {"openservicemesh.io/sidecar-injection": "enabled"}
