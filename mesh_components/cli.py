@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="SMI files or folders (default: the stack's own smiFiles); the stack's inline rules join them")
     p.set_defaults(func=cmd_translate)
-    for optional in ("drift_cli",):
+    for optional in ("drift_cli", "graph_cli"):
         try:
             module = __import__(f"{__package__}.{optional}", fromlist=["add_parser"])
         except ImportError:

@@ -126,11 +126,15 @@ def _target(w, via_waypoint: bool) -> dict:
 
 
 def _rules(trust_domain: str, a: Authorization, notes: list[str]) -> list[dict]:
-    """Istio rules of one authorization; accepted approximations are appended to ``notes``."""
+    """Istio rules of one authorization; accepted approximations are appended to ``notes``. No
+    sources, or nothing to match, gives no rules: an ALLOW policy without rules admits nothing
+    (an empty ``principals`` list would instead admit every caller)."""
+    if not a.sources:
+        return []
     sources = [{"source": {"principals": sorted(principal(trust_domain, ns, sa) for ns, sa in a.sources)}}]
     target_ports = [str(a.destination.target_port(p)) for p in a.ports]
     rules = []
-    for origin, m in a.http:
+    for origin, m in a.http if target_ports else ():  # HTTP matches on no HTTP port admit nothing
         op: dict = {}
         if target_ports:
             op["ports"] = target_ports

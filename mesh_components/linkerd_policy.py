@@ -144,7 +144,8 @@ def _server_objects(spec, w: Workload, port: int, target: int, protocol: str, po
                                          f"serve the HTTP matches on another port"))
             return objects
         return objects + _auth(mesh, td, server, w.namespace, "Server", server, tcp_sources)
-    items = sorted(routes.values(), key=lambda r: r[0].key())
+    # a route nobody may use is not rendered (the request is refused without it all the same)
+    items = sorted((r for r in routes.values() if r[1]), key=lambda r: r[0].key())
     for i, (_, sa, oa, ma) in enumerate(items):
         for _, sb, ob, mb in items[i + 1:]:
             if sa != sb and may_overlap(ma, mb):

@@ -57,6 +57,8 @@ def _target_objects(spec, auths: list[Authorization], routes: dict, problems: li
     first = auths[0]
     ns, sa, name, mesh = first.destination.namespace, first.destination.service_account, first.name, spec.name
     sources = sorted(first.sources)
+    if not sources:
+        return []  # OSM reads a TrafficTarget without sources as "any source"; SMI admits nobody
     matches: dict[str, HTTPMatch] = {}
     tcp_ports: set[int] = set()
     catch_all_ports: set[int] = set()

@@ -1,0 +1,86 @@
+"""``python -m mesh_components graph``: who may talk to whom, as a Mermaid or Graphviz DOT diagram.
+
+Usage::
+
+    python -m mesh_components graph STACK [--format mermaid|dot] [-o FILE] [--strict]
+
+The diagram (see :mod:`mesh_components.graph`) goes to stdout, or to FILE with ``-o``. Rules that
+admit nothing and rules shadowed by others are printed to stderr as ``warning: <origin>: <kind>:
+<message>`` lines and kept in the diagram as comments; a final summary line on stderr counts them.
+
+Exit codes: 0 (warnings or not), 2 with ``--strict`` when there is any warning, 1 invalid input
+or usage (``path: message`` lines on stderr, never a traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import MeshError
+
+__all__ = ["add_parser", "run", "graph_of"]
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``graph`` sub-command on ``subparsers``; sets ``func=run``."""
+    p = subparsers.add_parser(
+        "graph", help="draw who may talk to whom (Mermaid or Graphviz DOT), flag dead and shadowed rules",
+        description="Draw the allowed calls of a stack: services by namespace, access-rule routes, "
+                    "egress hosts, the ingress gateway and traffic splits. Warns about rules that "
+                    "admit nothing or are shadowed by others. Exit 0; 2 with --strict and warnings; "
+                    "1 invalid input.")
+    p.add_argument("stack", metavar="STACK", help="stack name (stacks/Pulumi.<name>.yaml) or stack file")
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="diagram language (default mermaid)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the diagram here instead of stdout")
+    p.add_argument("--strict", action="store_true", help="exit 2 when there is any warning")
+    p.set_defaults(func=run)
+
+    def error(message: str) -> None:  # usage errors are input errors: exit 1, since 2 means warnings
+        p.print_usage(sys.stderr)
+        print(f"graph: {message}", file=sys.stderr)
+        raise SystemExit(1)
+
+    p.error = error  # type: ignore[method-assign]
+    return p
+
+
+def graph_of(loaded):
+    """The :class:`~mesh_components.graph.Graph` of a loaded stack (``spec.LoadedMesh``), with its
+    findings. Raises :class:`MeshError` for policy the mesh-neutral model refuses."""
+    from . import gamma, graph, smi
+    from .gateway import gateway_identity
+
+    spec = loaded.spec
+    policies = smi.policy_set(spec, loaded.smi_documents)
+    identity = gateway_identity(spec)
+    model = gamma.build(spec, policies, identity)
+    findings = graph.analyse(spec, policies, model)
+    return graph.build_graph(spec, model, findings, identity)
+
+
+def run(args: argparse.Namespace, stdout: Any = None, stderr: Any = None) -> int:
+    """Run ``graph`` with parsed ``args``; returns 0, or 2 with ``--strict`` and warnings. Invalid
+    input raises :class:`MeshError` (the CLI prints ``path: message`` lines and exits 1)."""
+    from .graph import RENDERERS
+    from .spec import load_stack
+
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    g = graph_of(load_stack(args.stack))
+    text = RENDERERS[getattr(args, "format", None) or "mermaid"](g)
+    where = ""
+    if getattr(args, "output", None):
+        try:
+            Path(args.output).write_text(text)
+        except OSError as e:
+            raise MeshError([(args.output, f"cannot write: {e.strerror or e}")]) from None
+        where = f"; wrote {args.output}"
+    else:
+        stdout.write(text)
+    for f in g.findings:
+        print(f"warning: {f.line()}", file=stderr)
+    counts = ", ".join(f"{what} {n}" for what, n in g.counts.items())
+    print(f"graph {args.stack}: {counts}; warnings {len(g.findings)}{where}", file=stderr)
+    return 2 if getattr(args, "strict", False) and g.findings else 0
