@@ -28,6 +28,18 @@ def host(namespace: str, service: str) -> str:
     return f"{service}.{namespace}.svc.cluster.local"
 
 
+def _connection_limits(cb, pending_key: str, requests_key: str) -> dict:
+    """``{tcp: {maxConnections}, http: {<pending_key>, <requests_key>}}`` with only what is set:
+    Istio's ``connectionPool`` and OSM's ``connectionSettings`` differ only in the HTTP key names."""
+    out: dict = {}
+    if cb.max_connections:
+        out["tcp"] = {"maxConnections": cb.max_connections}
+    http = {k: v for k, v in ((pending_key, cb.max_pending_requests), (requests_key, cb.max_requests)) if v}
+    if http:
+        out["http"] = http
+    return out
+
+
 def _services(spec, cluster: str):
     for i, s in enumerate(spec.services):
         if s.resilience is not None and cluster in spec.service_clusters(s):
@@ -52,15 +64,8 @@ def istio_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
         r, h = s.resilience, host(s.namespace, s.name)
         policy: dict = {}
         if r.circuit_breaker:
-            cb = r.circuit_breaker
-            pool: dict = {}
-            if cb.max_connections:
-                pool["tcp"] = {"maxConnections": cb.max_connections}
-            http = {k: v for k, v in (("http1MaxPendingRequests", cb.max_pending_requests),
-                                      ("http2MaxRequests", cb.max_requests)) if v}
-            if http:
-                pool["http"] = http
-            policy["connectionPool"] = pool
+            policy["connectionPool"] = _connection_limits(r.circuit_breaker, "http1MaxPendingRequests",
+                                                          "http2MaxRequests")
         if r.outlier_detection:
             od = r.outlier_detection
             policy["outlierDetection"] = {"consecutive5xxErrors": od.consecutive_errors, "interval": od.interval,
@@ -167,14 +172,7 @@ def osm_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
         if r.outlier_detection:
             problems.append((f"{base}.outlierDetection", "OSM v1.2 has no outlier detection; remove it for this mesh"))
         if r.circuit_breaker:
-            cb = r.circuit_breaker
-            settings: dict = {}
-            if cb.max_connections:
-                settings["tcp"] = {"maxConnections": cb.max_connections}
-            http = {k: v for k, v in (("maxPendingRequests", cb.max_pending_requests),
-                                      ("maxRequests", cb.max_requests)) if v}
-            if http:
-                settings["http"] = http
+            settings = _connection_limits(r.circuit_breaker, "maxPendingRequests", "maxRequests")
             out.append(k8s_object(OSM_POLICY, "UpstreamTrafficSetting", s.name, s.namespace, spec.name,
                                   spec={"host": host(s.namespace, s.name), "connectionSettings": settings}))
         if r.retries and not r.retries.per_try_timeout:
