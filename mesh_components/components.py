@@ -27,13 +27,15 @@ import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
 from . import multicluster as mc
-from .egress import allowed_egress
+from .egress import CONFIG_SOURCE, allowed_egress, egress_summary
+from .gateway import ingress_summary
 from .render import ClusterState, HelmRelease, render_mesh
 from .slots import Slot, fill, iter_slots
 from .spec import KubeconfigSource, LoadedMesh, MeshSpec, expand_path
 
 Lookup = Callable[[Slot], Any]
-_CRD_GROUP_SUFFIXES = (".istio.io", "gateway.networking.k8s.io", ".linkerd.io", ".smi-spec.io", ".openservicemesh.io")
+_CRD_GROUP_SUFFIXES = (".istio.io", "gateway.networking.k8s.io", ".linkerd.io", ".smi-spec.io", ".openservicemesh.io",
+                       ".envoyproxy.io", "cert-manager.io")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,20 +169,23 @@ class ControlPlane(pulumi.ComponentResource):
         self.manifests = [k8s.yaml.v2.ConfigFile(f"{name}-{m.name}", file=m.url, opts=child)
                           for m in state.remote_manifests]
         made: dict[str, pulumi.Resource] = {}
-        for rel in state.releases:
+        for rel in (r for r in state.releases if r.concern == "control-plane"):
             deps = [made[d] for d in rel.depends_on] + before_istiod + self.manifests
             made[rel.name] = _release(name, rel, lookup, ResourceOptions(parent=self, provider=provider, depends_on=deps))
         self.releases = list(made.values())
         self.crds = self.releases + self.manifests
         self.namespaces = namespaces
         register_objects(name, crs, lookup, parent=self, provider=provider, namespaces=namespaces, crds=self.crds)
-        self.register_outputs({"releases": {r.name: r.version for r in state.releases}})
+        self.register_outputs({"releases": {r.name: r.version for r in state.releases if r.concern == "control-plane"}})
 
 
 def _release(prefix: str, rel: HelmRelease, lookup: Lookup, opts: ResourceOptions) -> k8s.helm.v3.Release:
+    # an OCI registry is not a chart repository: Helm takes the chart as oci://<registry>/<chart>
+    oci = rel.repository.startswith("oci://")
     return k8s.helm.v3.Release(f"{prefix}-{rel.name}", k8s.helm.v3.ReleaseArgs(
-        name=rel.name, namespace=rel.namespace, chart=rel.chart, version=rel.version,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=rel.repository),
+        name=rel.name, namespace=rel.namespace, version=rel.version,
+        chart=f"{rel.repository}/{rel.chart}" if oci else rel.chart,
+        repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=rel.repository),
         values=fill(rel.values, lookup)), opts=opts)
 
 
@@ -215,26 +220,105 @@ class SmiPolicies(_ObjectsComponent):
                                                  for o in objects if o["kind"] == "AuthorizationPolicy")}
 
 
-class EgressRules(_ObjectsComponent):
-    """One cluster's egress allow-list (type ``mesh:index:EgressRules``)."""
+class _ReleasingComponent(_ObjectsComponent):
+    """An objects component that also installs its concern's Helm releases (``HelmRelease.concern``):
+    its namespaces first, then the releases (after the control plane's releases and manifests),
+    then the other objects, custom resources after the CRDs those releases install."""
+
+    def __init__(self, name: str, state: ClusterState, lookup: Lookup, provider: k8s.Provider,
+                 namespaces: dict[str, pulumi.Resource], crds: Sequence[pulumi.Resource],
+                 opts: ResourceOptions | None = None):
+        pulumi.ComponentResource.__init__(self, self.TYPE, name, None, opts)
+        objects = state.concerns[self.CONCERN]
+        own_ns = [o for o in objects if o["kind"] == "Namespace" and o["apiVersion"] == "v1"]
+        rest = [o for o in objects if not (o["kind"] == "Namespace" and o["apiVersion"] == "v1")]
+        made_ns = register_objects(name, own_ns, lookup, parent=self, provider=provider, namespaces=namespaces)
+        self.releases: dict[str, pulumi.Resource] = {}
+        for rel in (r for r in state.releases if r.concern == self.CONCERN):
+            deps = list(crds) + made_ns + [self.releases[d] for d in rel.depends_on if d in self.releases]
+            self.releases[rel.name] = _release(name, rel, lookup,
+                                               ResourceOptions(parent=self, provider=provider, depends_on=deps))
+        self.resources = made_ns + list(self.releases.values()) + self._register(
+            name, rest, lookup, provider, namespaces, list(crds) + list(self.releases.values()))
+        self.register_outputs(self.outputs(objects))
+
+    def _register(self, name: str, objects: list[dict], lookup: Lookup, provider: k8s.Provider,
+                  namespaces: dict[str, pulumi.Resource], crds: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        return register_objects(name, objects, lookup, parent=self, provider=provider, namespaces=namespaces, crds=crds)
+
+
+class EgressRules(_ReleasingComponent):
+    """One cluster's egress allow-list (type ``mesh:index:EgressRules``): ServiceEntries, the Istio
+    egress gateway release and its routing, policy and credential objects, Sidecars, waypoint
+    policy, Linkerd EgressNetworks or OSM Egress policies. Outputs: ``objects``,
+    ``service_entries``, ``egress_gateway`` (the release, or None)."""
 
     TYPE, CONCERN = "mesh:index:EgressRules", "egress"
 
     def outputs(self, objects):
         return {"objects": len(objects),
-                "service_entries": sorted(o["metadata"]["name"] for o in objects if o["kind"] == "ServiceEntry")}
+                "service_entries": sorted(o["metadata"]["name"] for o in objects if o["kind"] == "ServiceEntry"),
+                "egress_gateway": next(iter(self.releases), None)}
 
 
-class EnvoyGateway(_ObjectsComponent):
-    """One cluster's north-south Envoy gateway (type ``mesh:index:EnvoyGateway``)."""
+class _CustomResourceWithStatus(k8s.apiextensions.CustomResource):
+    """``apiextensions.CustomResource`` that also resolves the object's ``status`` as an output (as
+    the typed resources do for theirs): the live status read back after create, update and every
+    refresh. ``status`` is output-only; nothing is sent for it."""
+
+    status: pulumi.Output[Any]
+
+    def _internal_init(self, resource_name, api_version, kind, opts=None, metadata=None, spec=None, __props__=None):
+        from pulumi_kubernetes import _utilities
+        from pulumi_kubernetes.apiextensions.CustomResource import CustomResourceArgs
+
+        opts = opts or ResourceOptions()
+        if opts.version is None:
+            opts.version = _utilities.get_version()
+        props = CustomResourceArgs.__new__(CustomResourceArgs)
+        props.__dict__.update({"api_version": api_version, "kind": kind, "metadata": metadata, "spec": spec,
+                               "status": None})
+        pulumi.CustomResource.__init__(self, f"kubernetes:{api_version}:{kind}", resource_name, props, opts)
+
+
+def gateway_addresses(status: Any) -> list[str]:
+    """``status.addresses[].value`` of a Gateway API Gateway (a dict or typed output), sorted; empty
+    until the controller has published an address (e.g. a load balancer still pending)."""
+    addresses = _field(status, "addresses") or []
+    return sorted({str(_field(a, "value")) for a in addresses if _field(a, "value")})
+
+
+class EnvoyGateway(_ReleasingComponent):
+    """One cluster's north-south Envoy gateway (type ``mesh:index:EnvoyGateway``): Envoy Gateway or
+    cert-manager releases, GatewayClass, EnvoyProxy, the Gateway, routes, ReferenceGrants,
+    certificates. Outputs: ``objects``, ``gateways``, ``hosts`` and ``addresses`` (the Gateway's
+    ``status.addresses``, refreshed on every update)."""
 
     TYPE, CONCERN = "mesh:index:EnvoyGateway", "gateway"
+
+    def _register(self, name, objects, lookup, provider, namespaces, crds):
+        is_gateway = lambda o: o["kind"] == "Gateway" and o["apiVersion"].startswith("gateway.networking.k8s.io/")  # noqa: E731
+        made = register_objects(name, [o for o in objects if not is_gateway(o)], lookup, parent=self,
+                                provider=provider, namespaces=namespaces, crds=crds)
+        self.gateways = []
+        for obj in (o for o in objects if is_gateway(o)):
+            o = fill(obj, lookup)
+            ns = o["metadata"].get("namespace")
+            deps = ([namespaces[ns]] if ns in namespaces else []) + list(crds)
+            self.gateways.append(_CustomResourceWithStatus(
+                resource_name(name, obj), api_version=o["apiVersion"], kind=o["kind"], metadata=o["metadata"],
+                spec=o.get("spec"), opts=ResourceOptions(parent=self, provider=provider, depends_on=deps)))
+        self.addresses = (Output.all(*[g.status for g in self.gateways]).apply(
+            lambda statuses: sorted({a for s in statuses for a in gateway_addresses(s)}))
+            if self.gateways else Output.from_input([]))
+        return made + self.gateways
 
     def outputs(self, objects):
         gw = [o for o in objects if o["kind"] == "Gateway"]
         return {"objects": len(objects),
                 "gateways": sorted(f"{o['metadata']['namespace']}/{o['metadata']['name']}" for o in gw),
-                "hosts": sorted({lst["hostname"] for o in gw for lst in o["spec"]["listeners"] if "hostname" in lst})}
+                "hosts": sorted({lst["hostname"] for o in gw for lst in o["spec"]["listeners"] if "hostname" in lst}),
+                "addresses": self.addresses}
 
 
 class MultiClusterLinks(pulumi.ComponentResource):
@@ -356,6 +440,26 @@ def mesh_lookup(*lookups: Lookup) -> Lookup:
     return lookup
 
 
+def config_secret_lookup(inner: Lookup, config: pulumi.Config | None = None) -> Lookup:
+    """A lookup for slots of source ``config`` (egress credentials, ``egress.credential_objects``):
+    the Pulumi secret config value named by the slot's key (``pulumi config set --secret <key>
+    <value>``), kept a secret; every other slot goes to ``inner``. Raises ``pulumi.RunError`` naming
+    the key and the command when the value is not set."""
+    cache: dict[str, Any] = {}
+
+    def lookup(slot: Slot):
+        if slot.source != CONFIG_SOURCE:
+            return inner(slot)
+        if slot.key not in cache:
+            value = (config or pulumi.Config()).get_secret(slot.key)
+            if value is None:
+                raise pulumi.RunError(f"secret config {slot.key!r} is not set (an egress credential names it): run "
+                                      f"`pulumi config set --secret {slot.key} <header value>`")
+            cache[slot.key] = Output.secret(value)
+        return cache[slot.key]
+    return lookup
+
+
 def ca_lookup(authority) -> Lookup:
     """Slot -> Output of the ``MeshCertificateAuthority``: mesh-wide bundle, per-cluster material."""
     def lookup(slot: Slot):
@@ -376,8 +480,11 @@ class ServiceMesh(pulumi.ComponentResource):
     ``kubeconfig``). ``ca_secrets``: secret inputs of the CA (``root_cert_pem``, ``root_key_pem``,
     ``intermediates``, ``vault_token``) as Pulumi secrets, for the byoRoot/intermediateOnly/vault modes.
 
-    Outputs: ``root_fingerprint``, ``ca_stage``, ``clusters`` (per cluster: network, releases,
-    authorization policies, service entries, gateways, hosts) and ``allowed_egress``.
+    Outputs: ``root_fingerprint``, ``ca_stage``, ``clusters`` (per cluster: network, cloud,
+    releases, object count, ``egress`` (``egress.egress_summary``: what enforces it and, per rule,
+    hosts, ports, sources and path), ``ingress`` where a gateway runs (``gateway.ingress_summary``
+    plus ``addresses``, the Gateway's published addresses), ``peers``) and ``allowed_egress`` (the
+    intent table, ``egress.allowed_egress``).
     """
 
     def __init__(self, name: str, mesh: LoadedMesh, *, providers: Mapping[str, k8s.Provider] | None = None,
@@ -395,7 +502,7 @@ class ServiceMesh(pulumi.ComponentResource):
         self.ca = MeshCertificateAuthority(f"{name}-ca", spec.ca_config(), **dict(ca_secrets or {}),
                                            opts=ResourceOptions(parent=self))
         cluster_outputs = ClusterOutputs(name, spec, self.providers, kubeconfigs, parent=self)
-        lookup = mesh_lookup(ca_lookup(self.ca), cluster_outputs)
+        lookup = config_secret_lookup(mesh_lookup(ca_lookup(self.ca), cluster_outputs))
         clusters: dict[str, Any] = {}
         self.components: dict[str, dict[str, pulumi.ComponentResource]] = {}
         for cluster in spec.clusters:
@@ -413,7 +520,11 @@ class ServiceMesh(pulumi.ComponentResource):
                 "cloud": cluster.cloud,
                 "releases": {r.name: f"{r.chart}@{r.version}" for r in st.releases},
                 "objects": len(st.objects),
+                "egress": egress_summary(spec, c),
             }
+            ingress = ingress_summary(spec, c)
+            if ingress is not None:
+                clusters[c]["ingress"] = {**ingress, "addresses": parts["gateway"].addresses}
         links = {}
         for cluster in spec.clusters:  # after every control plane: each reads the others
             c, st = cluster.name, states[cluster.name]

@@ -1,37 +1,83 @@
-"""Egress: what may leave the mesh, from the spec's named external destinations.
+"""Egress: what may leave the mesh, from the spec's named external destinations (``mesh.egress``),
+compiled for each mesh from one intent: exact hosts, ports and protocols, and the services that may
+reach each destination.
 
-Istio (this module's renderer; https://istio.io/latest/docs/tasks/traffic-management/egress/):
+Istio (https://istio.io/latest/docs/tasks/traffic-management/egress/):
+
 - mesh-wide ``outboundTrafficPolicy: REGISTRY_ONLY`` (set by ``istio.control_plane``), so only
-  hosts with a ServiceEntry leave the mesh;
-- one ``ServiceEntry`` per rule in the ``mesh-egress`` namespace, MESH_EXTERNAL, DNS resolution;
-- sidecar mode: the entry is exported only to the source services' namespaces, and every other
-  service of those namespaces gets a ``Sidecar`` that hides external entries, so exactly the listed
-  services see the host;
+  hosts with a ServiceEntry leave the mesh; one ``ServiceEntry`` per rule in ``mesh-egress``,
+  MESH_EXTERNAL, DNS resolution;
+- sidecar mode: the entry is exported only to the source services' namespaces (and to
+  ``mesh-egress``, where the egress gateway runs); every other service of those namespaces gets a
+  ``Sidecar`` that hides external entries. Traffic is forced through the egress gateway
+  (the ``gateway`` chart, release ``istio-egressgateway`` in ``mesh-egress``, ``service.type:
+  ClusterIP``; https://istio.io/latest/docs/tasks/traffic-management/egress/egress-gateway/):
+  per rule an Istio ``Gateway`` (one server per host and port, ``ISTIO_MUTUAL``), per host a
+  ``VirtualService`` bound to ``mesh`` (sidecar -> gateway subset) and to the gateway (gateway ->
+  host), and one ``DestinationRule`` for the gateway whose subsets set ``ISTIO_MUTUAL`` with the
+  host as SNI. The sidecar-to-gateway hop is therefore always mutual TLS, also for TLS passthrough
+  and TCP (the application's stream is carried inside it), so the gateway knows the caller: an
+  ``AuthorizationPolicy`` on the gateway admits exactly the source principals
+  ``<trust-domain>/ns/<ns>/sa/<sa>`` to exactly the rule's hosts (``hosts`` for HTTP, the
+  ``connection.sni`` of the mesh hop for TLS and TCP) and ports. Rules with a ``*.`` wildcard
+  (``allowWildcard``) cannot go through the gateway (it must resolve each name, or it forwards to
+  itself; see the warning in the egress-gateway task) and leave directly from the source sidecars,
+  scoped by ``exportTo`` and the ``Sidecar`` objects as before;
 - ambient mode: the entry is bound to an egress waypoint (``istio.io/use-waypoint``) and an
-  ``AuthorizationPolicy`` on it admits exactly the source identities.
+  ``AuthorizationPolicy`` on it (``targetRefs`` the ServiceEntry) admits exactly the source
+  identities on the rule's ports;
+- TLS origination (``tlsOrigination``, both modes): the ServiceEntry port is the application port
+  (HTTP or TCP) with ``targetPort`` the destination port, and a ``DestinationRule`` seen only in
+  ``mesh-egress`` (the gateway or waypoint) opens TLS (``SIMPLE``, or ``MUTUAL`` with
+  ``credentialName``, a Secret in ``mesh-egress``);
+  https://istio.io/latest/docs/tasks/traffic-management/egress/egress-gateway-tls-origination/ ;
+- credential injection (``credential``, sidecar mode): see :func:`credential_objects`.
 
 Linkerd (https://linkerd.io/2/features/egress/): an ``EgressNetwork`` with ``trafficPolicy: Deny``
 in each source namespace (it governs that namespace's clients) and a ``TLSRoute`` (by SNI) or
 ``HTTPRoute`` (by Host) per destination back to it. It cannot tell clients of one namespace apart,
 so a namespace holding other services is refused unless the rule accepts
-``approximate: namespace``; opaque TCP cannot be limited by host name and is refused.
+``approximate: namespace``; opaque TCP cannot be limited by host name and is refused; Linkerd
+neither originates TLS nor changes request headers, so ``tlsOrigination`` and ``credential`` are
+refused.
 
 OSM (https://release-v1-2.docs.openservicemesh.io/docs/guides/traffic_management/egress/): one
-``Egress`` policy per rule and source namespace naming exactly the source service accounts (global
-egress off in the control plane).
+``Egress`` policy per rule and source namespace naming exactly the source service accounts, with
+global egress off in the control plane (``osm.enableEgress: false``, ``mesh_components.osm``).
+OSM matches TCP egress by destination IP range only (hosts are ignored for ``tcp``:
+openservicemesh/osm v1.2.4 ``pkg/catalog/egress.go``), so TCP rules are refused rather than opened
+to every address; TLS origination and credentials are refused too.
 """
 from __future__ import annotations
 
-from .errors import TranslationError
+import hashlib
+
+import yaml
+
+from . import istio
+from .errors import Problem, TranslationError
 from .istio import GATEWAY_API, NETWORKING, SECURITY
 from .istio_policy import principal
 from .meta import k8s_object
+from .slots import Slot
 
 EGRESS_NAMESPACE = "mesh-egress"
 EGRESS_WAYPOINT = "egress-waypoint"
+EGRESS_GATEWAY = "istio-egressgateway"
+"""Release, Deployment, Service and service account of the Istio egress gateway (``gateway`` chart)."""
+EGRESS_GATEWAY_LABELS = {"istio": "egressgateway"}
+"""Pod labels the ``gateway`` chart gives release ``istio-egressgateway`` (release name minus ``istio-``)."""
+EGRESS_GATEWAY_HOST = f"{EGRESS_GATEWAY}.{EGRESS_NAMESPACE}.svc.cluster.local"
+CREDENTIALS_DIR = "/etc/mesh-egress/credentials"
+"""Where the egress gateway mounts each rule's credential (``<dir>/<rule>/credential``, ``sds.yaml``)."""
 ALLOW_WILDCARD = "mesh-components.io/allow-wildcard"
 """Annotation marking a wildcard host as allowed on purpose (``allowWildcard``); guardrails read it."""
+CONFIG_SOURCE = "config"
+"""Slot source of values read from Pulumi secret config (key: the config key)."""
+ENVOY_FILTER_API = "networking.istio.io/v1alpha3"
+"""EnvoyFilter is served only at v1alpha3 (../shared/crds/istio)."""
 _ISTIO_PROTOCOL = {"http": "HTTP", "https": "TLS", "tls": "TLS", "tcp": "TCP"}
+_ISTIO_RESERVED = range(15000, 15100)
 
 
 def egress_clusters(spec, rule) -> list[str]:
@@ -47,13 +93,151 @@ def egress_objects(spec, cluster: str) -> list[dict]:
     return {"istio": istio_egress, "linkerd": linkerd_egress, "osm": osm_egress}[spec.backend.type](spec, cluster)
 
 
+def egress_releases(spec, cluster: str) -> list[dict]:
+    """Helm releases of the egress concern in ``cluster``: the Istio egress gateway (sidecar mode,
+    when a rule of this cluster goes through it), as dicts ``{name, namespace, repository, chart,
+    version, values, depends_on, concern}`` (see ``render.HelmRelease``). Values: ``service.type:
+    ClusterIP`` with exactly the ports the rules use plus the status port, the revision the data
+    plane runs, and a projected volume per credential rule. Empty for other meshes."""
+    if spec.backend.type != "istio" or spec.backend.istio.data_plane == "ambient":
+        return []
+    rules = gateway_rules(spec, cluster)
+    if not rules:
+        return []
+    rev = istio.injection_revision(spec)
+    holder = istio.istiod_release_name(spec, istio.serving_revision(spec)[0])
+    ports = [{"name": "status-port", "port": 15021, "protocol": "TCP", "targetPort": 15021}]
+    ports += [{"name": name, "port": port, "protocol": "TCP", "targetPort": port}
+              for port, name in sorted(_gateway_ports(rules).items())]
+    values: dict = {**({"revision": rev} if rev else {}), "service": {"type": "ClusterIP", "ports": ports}}
+    creds = [r for r in rules if r.credential]
+    if creds:
+        values["volumes"] = [{"name": _volume(r), "projected": {"sources": [
+            {"secret": {"name": f"{r.name}-credential", "items": [{"key": "credential", "path": "credential"}]}},
+            {"configMap": {"name": f"{r.name}-credential-sds", "items": [{"key": "sds.yaml", "path": "sds.yaml"}]}},
+        ]}} for r in creds]
+        values["volumeMounts"] = [{"name": _volume(r), "mountPath": f"{CREDENTIALS_DIR}/{r.name}", "readOnly": True}
+                                  for r in creds]
+    return [{"name": EGRESS_GATEWAY, "namespace": EGRESS_NAMESPACE, "repository": istio.REPOSITORY,
+             "chart": "gateway", "version": istio.serving_revision(spec)[1], "values": values,
+             "depends_on": [holder], "concern": "egress"}]
+
+
+def gateway_rules(spec, cluster: str) -> list:
+    """The rules of ``cluster`` that leave through the Istio egress gateway: every exact-host rule
+    in sidecar mode (wildcard rules leave from the sidecars)."""
+    if spec.backend.type != "istio" or spec.backend.istio.data_plane == "ambient":
+        return []
+    return [r for r in spec.egress if cluster in egress_clusters(spec, r) and not r.has_wildcard]
+
+
+def _volume(rule) -> str:
+    return "cred-" + hashlib.sha256(rule.name.encode()).hexdigest()[:12]
+
+
+def _gateway_port_name(p) -> str:
+    kind = "http2" if p.is_http else "tls" if p.protocol in ("https", "tls") else "tcp"
+    return f"{kind}-{p.app_port}"
+
+
+def _gateway_ports(rules) -> dict[int, str]:
+    return {p.app_port: _gateway_port_name(p) for r in rules for p in r.ports}
+
+
+def _subset(rule, i: int) -> str:
+    """Per-host object name: the rule's name, suffixed with the host's index when it has several."""
+    return rule.name if len(rule.hosts) == 1 else f"{rule.name}-{i}"
+
+
+def _rule_index(spec, rule) -> int:
+    return next(i for i, r in enumerate(spec.egress) if r.name == rule.name)
+
+
+def _se_ports(rule) -> list[dict]:
+    out = []
+    for p in rule.ports:
+        if p.tls_origination:
+            kind = "http" if p.is_http else "tcp"
+            out.append({"number": p.app_port, "name": f"{kind}-{p.app_port}", "protocol": kind.upper(),
+                        "targetPort": p.port})
+        else:
+            out.append({"number": p.port, "name": f"{p.protocol}-{p.port}", "protocol": _ISTIO_PROTOCOL[p.protocol]})
+    return out
+
+
+def _principals(spec, rule) -> list[str]:
+    by_key = spec.services_by_key
+    return sorted({principal(spec.trust_domain, ref.namespace, by_key[(ref.namespace, ref.service)].account)
+                   for ref in rule.sources})
+
+
+def _origination_rules(mesh: str, rule) -> list[dict]:
+    """A DestinationRule per host of ``rule`` that opens TLS on its ``tlsOrigination`` ports, seen
+    only in ``mesh-egress`` (the egress gateway or waypoint), never by the applications."""
+    ports = [p for p in rule.ports if p.tls_origination]
+    if not ports:
+        return []
+    out = []
+    for i, h in enumerate(rule.hosts):
+        settings = []
+        for p in ports:
+            o = p.tls_origination
+            tls = {"mode": o.mode, "sni": o.sni or h}
+            if o.credential_name:
+                tls["credentialName"] = o.credential_name
+            settings.append({"port": {"number": p.app_port}, "tls": tls})
+        out.append(k8s_object(NETWORKING, "DestinationRule", f"{_subset(rule, i)}-tls-origination", EGRESS_NAMESPACE,
+                              mesh, spec={"host": h, "exportTo": ["."], "trafficPolicy": {"portLevelSettings": settings}}))
+    return out
+
+
+def _istio_problems(spec, rules, ambient: bool) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[int, tuple[str, str]] = {}
+    tcp_seen: dict[int, str] = {}
+    for r in rules:
+        i = _rule_index(spec, r)
+        if r.credential and ambient:
+            problems.append((f"mesh.egress[{i}].credential",
+                             "credential injection is rendered on the Istio egress gateway (sidecar mode); an ambient "
+                             "egress waypoint serves every destination on Istio-internal listeners that no stable API "
+                             "patches per destination, and its pods cannot mount the credential; use dataPlane: "
+                             "sidecar, or let the application send the header"))
+        for j, p in enumerate(r.ports):
+            if ambient or r.has_wildcard:
+                continue
+            if p.app_port in _ISTIO_RESERVED:
+                problems.append((f"mesh.egress[{i}].ports[{j}]", f"port {p.app_port} is reserved for Istio's own "
+                                                                 f"listeners on the egress gateway (15000-15099); "
+                                                                 f"call the destination on another port"))
+            name = _gateway_port_name(p)
+            other = seen.setdefault(p.app_port, (name, r.name))
+            if other[0] != name:
+                problems.append((f"mesh.egress[{i}].ports[{j}]", f"port {p.app_port} is {name.split('-')[0]} here but "
+                                                                 f"{other[0].split('-')[0]} in rule {other[1]!r}; the "
+                                                                 f"egress gateway Service has one protocol per port: "
+                                                                 f"use another port for one of them"))
+            if p.protocol == "tcp":
+                owner = tcp_seen.setdefault(p.app_port, r.name)
+                if owner != r.name:
+                    problems.append((f"mesh.egress[{i}].ports[{j}]",
+                                     f"opaque TCP on port {p.app_port} is also routed for rule {owner!r}; a sidecar "
+                                     f"cannot tell TCP destinations on one port apart by name, so give one of them "
+                                     f"another port"))
+    return problems
+
+
 def istio_egress(spec, cluster: str) -> list[dict]:
-    """Istio egress objects for ``cluster`` (empty when no egress rule has a source there)."""
-    rules = [r for r in spec.egress if cluster in egress_clusters(spec, r)] if spec.egress else []
+    """Istio egress objects for ``cluster`` (empty when no egress rule has a source there); see
+    the module docstring. Raises :class:`TranslationError` for credentials in ambient mode,
+    Istio's reserved ports, and ports whose protocol differs between rules."""
+    rules = [r for r in spec.egress if cluster in egress_clusters(spec, r)]
     if not rules:
         return []
     mesh, ambient = spec.name, spec.backend.istio.data_plane == "ambient"
-    by_key = spec.services_by_key
+    problems = _istio_problems(spec, rules, ambient)
+    if problems:
+        raise TranslationError(problems)
     objects = [k8s_object("v1", "Namespace", EGRESS_NAMESPACE, None, mesh)]
     if ambient:
         objects.append(k8s_object(GATEWAY_API, "Gateway", EGRESS_WAYPOINT, EGRESS_NAMESPACE, mesh,
@@ -62,27 +246,157 @@ def istio_egress(spec, cluster: str) -> list[dict]:
                                         "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]}))
     for r in rules:
         source_ns = sorted({ref.namespace for ref in r.sources})
+        via_gateway = not ambient and not r.has_wildcard
         objects.append(k8s_object(NETWORKING, "ServiceEntry", r.name, EGRESS_NAMESPACE, mesh,
                                   labels={"istio.io/use-waypoint": EGRESS_WAYPOINT} if ambient else None,
                                   annotations={ALLOW_WILDCARD: "true"} if r.allow_wildcard else None, spec={
             "hosts": list(r.hosts),
-            "exportTo": ["*"] if ambient else source_ns,
+            "exportTo": ["*"] if ambient else source_ns + (["."] if via_gateway else []),
             "location": "MESH_EXTERNAL",
-            "ports": [{"number": p.port, "name": f"{p.protocol}-{p.port}", "protocol": _ISTIO_PROTOCOL[p.protocol]}
-                      for p in r.ports],
-            "resolution": "NONE" if any(h.startswith("*.") for h in r.hosts) else "DNS",
+            "ports": _se_ports(r),
+            "resolution": "NONE" if r.has_wildcard else "DNS",
         }))
         if ambient:
-            sources = sorted(principal(spec.trust_domain, ref.namespace, by_key[(ref.namespace, ref.service)].account)
-                             for ref in r.sources)
             objects.append(k8s_object(SECURITY, "AuthorizationPolicy", r.name, EGRESS_NAMESPACE, mesh, spec={
                 "targetRefs": [{"group": "networking.istio.io", "kind": "ServiceEntry", "name": r.name}],
                 "action": "ALLOW",
-                "rules": [{"from": [{"source": {"principals": sources}}],
-                           "to": [{"operation": {"ports": [str(p.port) for p in r.ports]}}]}]}))
+                "rules": [{"from": [{"source": {"principals": _principals(spec, r)}}],
+                           "to": [{"operation": {"ports": [str(p.app_port) for p in r.ports]}}]}]}))
+        if ambient or via_gateway:
+            objects += _origination_rules(mesh, r)
     if not ambient:
+        objects += egress_gateway_objects(spec, gateway_rules(spec, cluster))
         objects += _hide_from_other_services(spec, rules, cluster)
     return objects
+
+
+def egress_gateway_objects(spec, rules) -> list[dict]:
+    """The routing and policy that force ``rules`` through the egress gateway (sidecar mode).
+
+    Per rule: an Istio ``Gateway`` named after the rule (a server per host and application port:
+    ``HTTPS`` for HTTP ports, ``TLS`` otherwise, all ``tls.mode: ISTIO_MUTUAL``), an
+    ``AuthorizationPolicy`` on the gateway pods (``istio: egressgateway``) admitting the source
+    principals to the hosts (``hosts``, with and without ``:port``, on HTTP ports;
+    ``connection.sni`` on TLS and TCP ports) and ports, and the credential objects
+    (:func:`credential_objects`); per host a ``VirtualService`` (``mesh`` -> gateway subset,
+    gateway -> host); one ``DestinationRule`` ``istio-egressgateway`` with an ``ISTIO_MUTUAL``
+    subset per host (SNI = host). Object names: the rule's name, ``-<i>`` per host when it has
+    several."""
+    if not rules:
+        return []
+    mesh = spec.name
+    objects: list[dict] = []
+    subsets = []
+    all_ns: set[str] = set()
+    for r in rules:
+        source_ns = sorted({ref.namespace for ref in r.sources})
+        all_ns.update(source_ns)
+        gw_ref = f"{EGRESS_NAMESPACE}/{r.name}"
+        servers = []
+        for i, h in enumerate(r.hosts):
+            n = _subset(r, i)
+            http, tls, tcp = [], [], []
+            for p in r.ports:
+                a = p.app_port
+                servers.append({"port": {"number": a, "name": f"{_gateway_port_name(p)}-{i}",
+                                         "protocol": "HTTPS" if p.is_http else "TLS"},
+                                "hosts": [h], "tls": {"mode": "ISTIO_MUTUAL"}})
+                to_gateway = {"destination": {"host": EGRESS_GATEWAY_HOST, "subset": n, "port": {"number": a}}}
+                to_host = {"destination": {"host": h, "port": {"number": a}}}
+                if p.is_http:
+                    http += [{"match": [{"gateways": ["mesh"], "port": a}], "route": [to_gateway]},
+                             {"match": [{"gateways": [gw_ref], "port": a}], "route": [to_host]}]
+                elif p.protocol in ("https", "tls"):
+                    tls.append({"match": [{"gateways": ["mesh"], "port": a, "sniHosts": [h]}], "route": [to_gateway]})
+                    tcp.append({"match": [{"gateways": [gw_ref], "port": a}], "route": [to_host]})
+                else:
+                    tcp += [{"match": [{"gateways": ["mesh"], "port": a}], "route": [to_gateway]},
+                            {"match": [{"gateways": [gw_ref], "port": a}], "route": [to_host]}]
+            vs: dict = {"hosts": [h], "gateways": ["mesh", gw_ref], "exportTo": source_ns + ["."]}
+            for key, routes in (("http", http), ("tls", tls), ("tcp", tcp)):
+                if routes:
+                    vs[key] = routes
+            objects.append(k8s_object(NETWORKING, "VirtualService", n, EGRESS_NAMESPACE, mesh, spec=vs))
+            subsets.append({"name": n, "trafficPolicy": {"portLevelSettings": [
+                {"port": {"number": p.app_port}, "tls": {"mode": "ISTIO_MUTUAL", "sni": h}} for p in r.ports]}})
+        objects.append(k8s_object(NETWORKING, "Gateway", r.name, EGRESS_NAMESPACE, mesh, spec={
+            "selector": dict(EGRESS_GATEWAY_LABELS), "servers": servers}))
+        who = lambda: [{"source": {"principals": _principals(spec, r)}}]  # noqa: E731 (a fresh list per rule)
+        rules_ = []
+        http_ports = [p.app_port for p in r.ports if p.is_http]
+        if http_ports:
+            hosts = list(r.hosts) + [f"{h}:{a}" for h in r.hosts for a in http_ports]
+            rules_.append({"from": who(), "to": [{"operation": {"hosts": hosts, "ports": [str(a) for a in http_ports]}}]})
+        l4_ports = [str(p.app_port) for p in r.ports if not p.is_http]
+        if l4_ports:
+            rules_.append({"from": who(), "to": [{"operation": {"ports": l4_ports}}],
+                           "when": [{"key": "connection.sni", "values": list(r.hosts)}]})
+        objects.append(k8s_object(SECURITY, "AuthorizationPolicy", r.name, EGRESS_NAMESPACE, mesh, spec={
+            "selector": {"matchLabels": dict(EGRESS_GATEWAY_LABELS)}, "action": "ALLOW", "rules": rules_}))
+        objects += credential_objects(mesh, r)
+    objects.append(k8s_object(NETWORKING, "DestinationRule", EGRESS_GATEWAY, EGRESS_NAMESPACE, mesh, spec={
+        "host": EGRESS_GATEWAY_HOST, "exportTo": sorted(all_ns), "subsets": subsets}))
+    return objects
+
+
+def credential_objects(mesh: str, rule) -> list[dict]:
+    """The header injection of ``rule.credential`` at the egress gateway (empty without one).
+
+    The value never enters a custom resource: Secret ``<rule>-credential`` (key ``credential``,
+    a deploy-time :class:`~mesh_components.slots.Slot` filled from the Pulumi secret config key
+    ``credential.secretConfig``) and ConfigMap ``<rule>-credential-sds`` (key ``sds.yaml``, an SDS
+    ``DiscoveryResponse`` holding a generic secret whose value is read from the file
+    ``credential``) are mounted together into the gateway pods (:func:`egress_releases`), and an
+    ``EnvoyFilter`` inserts Envoy's ``credential_injector`` HTTP filter (generic credential,
+    ``overwrite: true``, so an application-sent value is replaced) before the router on the filter
+    chain of each host and HTTP port of the rule, after the gateway's authorization. Envoy reads the
+    secret through file-based SDS (``path_config_source`` with ``watched_directory``, so a rotated
+    Secret is picked up). Upstream: https://www.envoyproxy.io/docs/envoy/latest/configuration/http/http_filters/credential_injector_filter
+    (filter and ``envoy.http.injected_credentials.generic`` are built into istio/proxy 1.30)."""
+    cred = rule.credential
+    if cred is None:
+        return []
+    directory = f"{CREDENTIALS_DIR}/{rule.name}"
+    secret_name = f"{rule.name}-credential"
+    sds = {"resources": [{
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+        "name": secret_name,
+        "generic_secret": {"secret": {"filename": f"{directory}/credential"}},
+    }]}
+    patches = []
+    for h in rule.hosts:
+        for p in rule.ports:
+            if not p.is_http:
+                continue
+            patches.append({
+                "applyTo": "HTTP_FILTER",
+                "match": {"context": "GATEWAY", "listener": {"portNumber": p.app_port, "filterChain": {
+                    "sni": h, "filter": {"name": "envoy.filters.network.http_connection_manager",
+                                         "subFilter": {"name": "envoy.filters.http.router"}}}}},
+                "patch": {"operation": "INSERT_BEFORE", "value": {
+                    "name": "envoy.filters.http.credential_injector",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.credential_injector.v3"
+                                 ".CredentialInjector",
+                        "overwrite": True,
+                        "credential": {
+                            "name": "envoy.http.injected_credentials.generic",
+                            "typed_config": {
+                                "@type": "type.googleapis.com/envoy.extensions.http.injected_credentials.generic.v3"
+                                         ".Generic",
+                                "header": cred.header,
+                                "credential": {"name": secret_name, "sds_config": {"path_config_source": {
+                                    "path": f"{directory}/sds.yaml",
+                                    "watched_directory": {"path": directory}}}}}}}}}})
+    return [
+        k8s_object("v1", "Secret", secret_name, EGRESS_NAMESPACE, mesh, type="Opaque",
+                   stringData={"credential": Slot(CONFIG_SOURCE, cred.secret_config, None, secret=True)}),
+        k8s_object("v1", "ConfigMap", f"{rule.name}-credential-sds", EGRESS_NAMESPACE, mesh,
+                   data={"sds.yaml": yaml.safe_dump(sds, sort_keys=False)}),
+        k8s_object(ENVOY_FILTER_API, "EnvoyFilter", f"{rule.name}-credential", EGRESS_NAMESPACE,
+                   mesh, spec={"workloadSelector": {"labels": dict(EGRESS_GATEWAY_LABELS)},
+                               "configPatches": patches}),
+    ]
 
 
 def _hide_from_other_services(spec, rules, cluster: str) -> list[dict]:
@@ -99,21 +413,65 @@ def _hide_from_other_services(spec, rules, cluster: str) -> list[dict]:
     return out
 
 
+def protocol_label(port) -> str:
+    """How a port leaves the mesh, for tables: ``http``, ``https``, ``tls``, ``tcp``, or
+    ``http+tls``/``tcp+tls`` with TLS origination."""
+    return f"{port.protocol}+tls" if port.tls_origination else port.protocol
+
+
 def allowed_egress(spec) -> list[tuple[str, str, str, int]]:
-    """The intent as a table: ``(namespace/service, host, protocol, port)`` rows, sorted."""
-    return sorted((f"{ref.namespace}/{ref.service}", h, p.protocol, p.port)
+    """The intent as a table: ``(namespace/service, host, protocol, port)`` rows, sorted; ``port``
+    is the destination port (what leaves the mesh), ``protocol`` as :func:`protocol_label`."""
+    return sorted((f"{ref.namespace}/{ref.service}", h, protocol_label(p), p.port)
                   for r in spec.egress for ref in r.sources for h in r.hosts for p in r.ports)
+
+
+def egress_summary(spec, cluster: str) -> dict:
+    """What leaves ``cluster`` and how, for stack outputs: ``{"enforcedBy", "rules"}`` with
+    ``enforcedBy`` one of ``istio-egressgateway``, ``egress-waypoint``, ``sidecar`` (Istio without
+    gateway rules), ``EgressNetwork`` (Linkerd), ``Egress`` (OSM) or None (no rule here), and per
+    rule ``{name, hosts, ports, sources, via}`` (``via``: ``mesh-egress/istio-egressgateway`` or
+    ``direct``)."""
+    rules = [r for r in spec.egress if cluster in egress_clusters(spec, r)]
+    kind = spec.backend.type
+    ambient = kind == "istio" and spec.backend.istio.data_plane == "ambient"
+    through = {r.name for r in gateway_rules(spec, cluster)}
+    enforced = (None if not rules else {"linkerd": "EgressNetwork", "osm": "Egress"}.get(kind)
+                or (EGRESS_WAYPOINT if ambient else EGRESS_GATEWAY if through else "sidecar"))
+    return {"enforcedBy": enforced, "rules": [{
+        "name": r.name, "hosts": list(r.hosts),
+        "ports": [f"{protocol_label(p)}:{p.port}" for p in r.ports],
+        "sources": sorted(f"{ref.namespace}/{ref.service}" for ref in r.sources),
+        "via": f"{EGRESS_NAMESPACE}/{EGRESS_GATEWAY}" if r.name in through else
+               f"{EGRESS_NAMESPACE}/{EGRESS_WAYPOINT}" if ambient else "direct"} for r in rules]}
 
 
 LINKERD_EGRESS_NETWORK = "mesh-egress"
 _LINKERD_POLICY = "policy.linkerd.io"
 
 
+def _origination_and_credential_problems(spec, rules, mesh_name: str) -> list[Problem]:
+    problems = []
+    for i, r in rules:
+        for j, p in enumerate(r.ports):
+            if p.tls_origination:
+                problems.append((f"mesh.egress[{i}].ports[{j}].tlsOrigination",
+                                 f"{mesh_name} cannot originate TLS for egress traffic: let the application speak TLS "
+                                 f"(protocol https on port {p.port}) or use the istio backend"))
+        if r.credential:
+            problems.append((f"mesh.egress[{i}].credential",
+                             f"{mesh_name} cannot add request headers to egress traffic, so the credential would have "
+                             f"to live in the application; remove credential or use the istio backend (sidecar mode)"))
+    return problems
+
+
 def linkerd_egress(spec, cluster: str) -> list[dict]:
-    """Linkerd egress objects for ``cluster`` (see the module docstring)."""
+    """Linkerd egress objects for ``cluster`` (see the module docstring). Raises
+    :class:`TranslationError` for shared namespaces (unless ``approximate: namespace``), opaque
+    TCP, TLS origination and credentials."""
     mesh = spec.name
     rules = [(i, r) for i, r in enumerate(spec.egress) if cluster in egress_clusters(spec, r)]
-    problems = []
+    problems = _origination_and_credential_problems(spec, rules, "Linkerd")
     by_ns: dict[str, list] = {}
     for i, r in rules:
         allowed = {(ref.namespace, ref.service) for ref in r.sources}
@@ -147,17 +505,27 @@ def linkerd_egress(spec, cluster: str) -> list[dict]:
 
 
 def osm_egress(spec, cluster: str) -> list[dict]:
-    """OSM ``Egress`` policies for ``cluster``: exactly the source identities, hosts and ports."""
+    """OSM ``Egress`` policies for ``cluster``: exactly the source identities, hosts and ports.
+    Raises :class:`TranslationError` for TCP (OSM ignores hosts there), TLS origination and
+    credentials."""
     by_key = spec.services_by_key
+    rules = [(i, r) for i, r in enumerate(spec.egress) if cluster in egress_clusters(spec, r)]
+    problems = _origination_and_credential_problems(spec, rules, "OSM")
+    for i, r in rules:
+        for j, p in enumerate(r.ports):
+            if p.protocol == "tcp":
+                problems.append((f"mesh.egress[{i}].ports[{j}]",
+                                 "OSM matches TCP egress by destination IP range only and ignores host names, so this "
+                                 "port would be open to every address; use protocol tls/https or http"))
+    if problems:
+        raise TranslationError(problems)
     objects = []
-    for r in spec.egress:
-        if cluster not in egress_clusters(spec, r):
-            continue
+    for _, r in rules:
         for ns in sorted({ref.namespace for ref in r.sources}):
             accounts = sorted({by_key[(ref.namespace, ref.service)].account for ref in r.sources if ref.namespace == ns})
             objects.append(k8s_object("policy.openservicemesh.io/v1alpha1", "Egress", r.name, ns, spec.name, spec={
                 "sources": [{"kind": "ServiceAccount", "name": sa, "namespace": ns} for sa in accounts],
                 "hosts": list(r.hosts),
-                "ports": [{"number": p.port, "protocol": "http" if p.protocol == "http" else
-                           "tcp" if p.protocol == "tcp" else "https"} for p in r.ports]}))
+                "ports": [{"number": p.port, "protocol": "http" if p.protocol == "http" else "https"}
+                          for p in r.ports]}))
     return objects

@@ -1,43 +1,74 @@
-"""North-south ingress through Envoy: Gateway API objects served by the mesh's own implementation.
+"""North-south ingress through Envoy: Gateway API objects served by Istio's own implementation or
+by Envoy Gateway (``mesh.ingress.implementation``), for every mesh.
 
-With Istio, a Gateway of class ``istio`` makes istiod deploy an Envoy gateway (Deployment and
-Service ``<gateway>-istio``, service account of the same name) and program it from HTTPRoutes
-(https://istio.io/latest/docs/tasks/traffic-management/ingress/gateway-api/). Cloud load-balancer
-settings go on ``spec.infrastructure.annotations`` (Gateway API v1.1+), which Istio copies to the
-Service. With ``tls``, HTTP listeners only redirect to HTTPS (301).
+- ``istio`` (istio backend only; the default there): a Gateway of class ``istio`` makes istiod
+  deploy an Envoy gateway (Deployment and Service ``<gateway>-istio``, service account of the same
+  name) and program it from HTTPRoutes
+  (https://istio.io/latest/docs/tasks/traffic-management/ingress/gateway-api/). Cloud load-balancer
+  settings go on ``spec.infrastructure.annotations`` (Gateway API v1.1+), which Istio copies to the
+  Service.
+- ``envoy-gateway`` (the default, and the only choice, for linkerd and osm): Envoy Gateway
+  v1.9.0, see :mod:`mesh_components.envoy_gateway` for the install, the EnvoyProxy (names,
+  ``routingType: Service``, load-balancer annotations) and how its proxies join each mesh.
+
+Both render the same listeners and routes: per host an HTTP listener ``http-<i>`` (port 80) and,
+with ``tls``, an HTTPS listener ``https-<i>`` (port 443) terminating with the Secret
+``tls.secretName``; with ``tls`` the HTTP listeners only redirect to HTTPS (301) and the routes
+attach to the HTTPS listeners. Each route is an HTTPRoute (``PathPrefix``) to a mesh service, with a
+ReferenceGrant in the service's namespace. The certificate comes from the user (the Secret exists)
+or from cert-manager (``tls.issuer``, :mod:`mesh_components.certificates`).
+
+The gateway is a source like any other: :func:`gateway_identity` is the workload identity the
+mesh's access policy admits for each route (``gamma.build``); OSM, whose ingress proxies stay
+outside the mesh, admits them with IngressBackends instead.
 """
 from __future__ import annotations
 
+from . import certificates, envoy_gateway
 from .clouds import load_balancer_annotations
 from .meta import k8s_object
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 
 
-def gateway_identity(spec) -> tuple[str, str] | None:
-    """The ingress gateway's workload identity ``(namespace, service_account)``, or None."""
-    if spec.ingress is None or spec.backend.type != "istio":
+def implementation(spec) -> str | None:
+    """``istio`` or ``envoy-gateway`` (as given, else ``istio`` for the istio backend and
+    ``envoy-gateway`` otherwise); None without ``mesh.ingress``."""
+    ing = spec.ingress
+    if ing is None:
         return None
-    return spec.ingress.namespace, f"{spec.ingress.name}-istio"
+    return ing.implementation or ("istio" if spec.backend.type == "istio" else "envoy-gateway")
+
+
+def gateway_identity(spec) -> tuple[str, str] | None:
+    """The ingress gateway's workload identity ``(namespace, service_account)``, or None (no
+    ingress, or OSM, where the gateway is admitted by IngressBackends rather than by identity)."""
+    impl = implementation(spec)
+    if impl == "istio":
+        return spec.ingress.namespace, f"{spec.ingress.name}-istio"
+    if impl == "envoy-gateway" and spec.backend.type in ("istio", "linkerd"):
+        return envoy_gateway.proxy_identity(spec)
+    return None
+
+
+def gateway_service(spec) -> tuple[str, str] | None:
+    """``(namespace, name)`` of the Service that carries the ingress load-balancer address."""
+    impl = implementation(spec)
+    if impl == "istio":
+        return spec.ingress.namespace, f"{spec.ingress.name}-istio"
+    if impl == "envoy-gateway":
+        return envoy_gateway.NAMESPACE, envoy_gateway.proxy_name(spec)
+    return None
 
 
 def ingress_clusters(spec) -> list[str]:
+    """Clusters that run the ingress gateway: ``ingress.clusters``, else every cluster."""
     if spec.ingress is None:
         return []
     return list(spec.ingress.clusters) if spec.ingress.clusters else spec.cluster_names()
 
 
-def ingress_objects(spec, cluster) -> list[dict]:
-    """Namespace, Gateway, HTTPRoutes and ReferenceGrants of the ingress in ``cluster``."""
-    ing = spec.ingress
-    if ing is None or cluster.name not in ingress_clusters(spec):
-        return []
-    if spec.backend.type != "istio":
-        from .errors import SpecError
-        raise SpecError([("mesh.ingress", f"ingress is served by Istio's Gateway API implementation; for "
-                                          f"{spec.backend.type} it needs Envoy Gateway, which this release does "
-                                          f"not render yet: remove mesh.ingress")])
-    mesh, ns = spec.name, ing.namespace
+def _listeners(ing) -> tuple[list[dict], list[str], list[str]]:
     listeners, http_sections, route_sections = [], [], []
     for i, host in enumerate(ing.hosts):
         listeners.append({"name": f"http-{i}", "hostname": host, "port": 80, "protocol": "HTTP"})
@@ -46,13 +77,35 @@ def ingress_objects(spec, cluster) -> list[dict]:
             listeners.append({"name": f"https-{i}", "hostname": host, "port": 443, "protocol": "HTTPS",
                               "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": ing.tls.secret_name}]}})
             route_sections.append(f"https-{i}")
-    route_sections = route_sections or http_sections
-    gateway_spec: dict = {"gatewayClassName": "istio", "listeners": listeners}
-    annotations = load_balancer_annotations(cluster.cloud, internal=cluster.internal_load_balancers)
-    if annotations:
-        gateway_spec["infrastructure"] = {"annotations": annotations}
-    objects = [k8s_object("v1", "Namespace", ns, None, mesh),
-               k8s_object(GATEWAY_API, "Gateway", ing.name, ns, mesh, spec=gateway_spec)]
+    return listeners, http_sections, route_sections or http_sections
+
+
+def ingress_objects(spec, cluster) -> list[dict]:
+    """Every object of the ingress in ``cluster`` (a ``Cluster``): namespaces, the implementation's
+    infrastructure (Envoy Gateway: GatewayClass, EnvoyProxy), the Gateway, the redirect and service
+    HTTPRoutes, ReferenceGrants, cert-manager issuer and Certificate, and OSM IngressBackends.
+    Empty without ``mesh.ingress`` or outside ``ingress.clusters``. Raises
+    :class:`~mesh_components.errors.TranslationError` for what the mesh cannot admit."""
+    ing = spec.ingress
+    if ing is None or cluster.name not in ingress_clusters(spec):
+        return []
+    impl = implementation(spec)
+    mesh, ns = spec.name, ing.namespace
+    listeners, http_sections, route_sections = _listeners(ing)
+    ports = sorted({ln["port"] for ln in listeners})
+    if impl == "istio":
+        gateway_spec: dict = {"gatewayClassName": "istio", "listeners": listeners}
+        annotations = load_balancer_annotations(cluster.cloud, internal=cluster.internal_load_balancers)
+        if annotations:
+            gateway_spec["infrastructure"] = {"annotations": annotations}
+        infra: list[dict] = []
+    else:
+        gateway_spec = {"gatewayClassName": envoy_gateway.GATEWAY_CLASS, "listeners": listeners,
+                        "infrastructure": {"parametersRef": {"group": "gateway.envoyproxy.io", "kind": "EnvoyProxy",
+                                                             "name": ing.name}}}
+        infra = envoy_gateway.infrastructure_objects(spec, cluster, ports)
+    objects = [k8s_object("v1", "Namespace", ns, None, mesh)] + infra + [
+        k8s_object(GATEWAY_API, "Gateway", ing.name, ns, mesh, spec=gateway_spec)]
     if ing.tls:
         objects.append(k8s_object(GATEWAY_API, "HTTPRoute", f"{ing.name}-https-redirect", ns, mesh, spec={
             "parentRefs": [{"name": ing.name, "sectionName": s} for s in http_sections],
@@ -69,7 +122,35 @@ def ingress_objects(spec, cluster) -> list[dict]:
         objects.append(k8s_object(GATEWAY_API, "ReferenceGrant", f"{ing.name}-from-{ns}", target_ns, mesh, spec={
             "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": ns}],
             "to": [{"group": "", "kind": "Service"}]}))
+    if certificates.needs_cert_manager(spec):
+        objects.append(k8s_object("v1", "Namespace", certificates.CERT_MANAGER_NAMESPACE, None, mesh))
+    objects += certificates.certificate_objects(spec, cluster.name, ing.name, ns)
+    if impl == "envoy-gateway" and spec.backend.type == "osm":
+        objects += envoy_gateway.osm_ingress_backends(spec, cluster.name)
     return objects
+
+
+def ingress_releases(spec, cluster) -> list[dict]:
+    """Helm releases of the ingress in ``cluster`` (release dicts, concern ``gateway``): Envoy
+    Gateway's ``gateway-helm`` for ``envoy-gateway``, cert-manager when ``tls.issuer`` asks for it
+    and ``certManager: install``."""
+    if spec.ingress is None or cluster.name not in ingress_clusters(spec):
+        return []
+    out = [envoy_gateway.release()] if implementation(spec) == "envoy-gateway" else []
+    if certificates.needs_cert_manager(spec):
+        out.append(certificates.cert_manager_release("gateway"))
+    return out
+
+
+def ingress_summary(spec, cluster: str) -> dict | None:
+    """The ingress of ``cluster`` for stack outputs: ``{implementation, gateway, service, hosts,
+    https}`` (``gateway``/``service`` as ``namespace/name``), or None where no gateway runs."""
+    if spec.ingress is None or cluster not in ingress_clusters(spec):
+        return None
+    ing = spec.ingress
+    svc_ns, svc = gateway_service(spec)
+    return {"implementation": implementation(spec), "gateway": f"{ing.namespace}/{ing.name}",
+            "service": f"{svc_ns}/{svc}", "hosts": list(ing.hosts), "https": ing.tls is not None}
 
 
 def ingress_authorizations(spec):

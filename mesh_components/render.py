@@ -47,6 +47,10 @@ class HelmRelease:
     version: str
     values: dict
     depends_on: tuple[str, ...] = ()
+    concern: str = "control-plane"
+    """The concern (:data:`CONCERNS`) whose Pulumi component installs it: ``control-plane``, or
+    ``egress``/``gateway`` for the egress gateway, Envoy Gateway and cert-manager, which install
+    after their namespaces and before their custom resources. Not part of the render output."""
 
     def to_dict(self) -> dict:
         return {"name": self.name, "namespace": self.namespace, "repository": self.repository,
@@ -151,6 +155,8 @@ def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
         st.concerns["policy"] = version_services(spec, cluster.name) + policy.policy_objects(spec, model, cluster.name)
         st.concerns["egress"] = egress.egress_objects(spec, cluster.name)
         st.concerns["gateway"] = gateway.ingress_objects(spec, cluster)
+        st.releases += [HelmRelease(**{**r, "depends_on": tuple(r["depends_on"])})
+                        for r in egress.egress_releases(spec, cluster.name) + gateway.ingress_releases(spec, cluster)]
         st.concerns["multicluster"] = multicluster.objects(spec, cluster.name)
         if control.needs_gateway_api(spec) or any(
                 o["apiVersion"].startswith("gateway.networking.k8s.io/") for o in st.objects):

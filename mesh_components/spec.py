@@ -450,12 +450,64 @@ class TrafficSplit(Base):
     backends: list[SplitBackend] = Field(min_length=1)
 
 
+class EgressTLSOrigination(Base):
+    """TLS opened by the mesh, not by the application: the application speaks plain HTTP (or TCP)
+    to ``appPort`` and the egress gateway (Istio sidecar mode) or egress waypoint (ambient)
+    connects to the destination ``port`` over TLS.
+
+    ``mode``: ``SIMPLE`` (server-authenticated TLS; the server certificate is checked against the
+    system roots, or against ``ca.crt`` of ``credentialName``) or ``MUTUAL`` (client certificate:
+    ``credentialName`` names a Secret in the ``mesh-egress`` namespace with ``tls.crt``,
+    ``tls.key`` and ``ca.crt``). ``sni`` defaults to the host. Istio DestinationRule ``tls``:
+    https://istio.io/latest/docs/tasks/traffic-management/egress/egress-gateway-tls-origination/ .
+    Linkerd and OSM cannot originate TLS and refuse it.
+    """
+
+    app_port: PortNumber = 80
+    mode: Literal["SIMPLE", "MUTUAL"] = "SIMPLE"
+    credential_name: DnsSubdomain | None = None
+    sni: Host | None = None
+
+
 class EgressPort(Base):
-    """An external destination port. ``https``/``tls``: TLS passthrough; ``http``: plain HTTP;
-    ``tcp``: opaque TCP."""
+    """An external destination port. ``https``/``tls``: TLS passthrough (the application speaks
+    TLS); ``http``: plain HTTP; ``tcp``: opaque TCP. With ``tlsOrigination`` (``http`` or
+    ``tcp``), the application speaks plain text to ``tlsOrigination.appPort`` and the mesh opens
+    TLS to ``port``."""
 
     port: PortNumber
     protocol: Literal["http", "https", "tls", "tcp"] = "https"
+    tls_origination: EgressTLSOrigination | None = None
+
+    @property
+    def app_port(self) -> int:
+        """The port the application calls: ``tlsOrigination.appPort``, else ``port``."""
+        return self.tls_origination.app_port if self.tls_origination else self.port
+
+    @property
+    def is_http(self) -> bool:
+        """True when the mesh sees HTTP requests on this port (plain ``http``, with or without TLS
+        origination)."""
+        return self.protocol == "http"
+
+
+HeaderName = Annotated[str, Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", max_length=256)]
+"""An HTTP header field name (RFC 9110 token)."""
+ConfigKey = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=128)]
+"""A Pulumi config key of this project (``pulumi config set --secret <key> ...``)."""
+
+
+class EgressCredential(Base):
+    """Keep an API credential out of the application: the egress gateway sets request header
+    ``header`` (replacing any value the application sent) to the value of the Pulumi secret config
+    key ``secretConfig`` (``pulumi config set --secret <key> 'Bearer ...'``; the whole header
+    value). The value reaches the cluster only as a Kubernetes Secret mounted into the egress
+    gateway, which Envoy's ``credential_injector`` filter reads through file-based SDS; it is never
+    written into a custom resource or into render output. HTTP ports only (the gateway cannot see
+    headers inside the application's own TLS); Istio with sidecars only."""
+
+    header: HeaderName = "Authorization"
+    secret_config: ConfigKey
 
 
 class ServiceRef(Base):
@@ -477,6 +529,12 @@ class EgressRule(Base):
     approximate: Literal["namespace"] | None = None
     """Accept, on purpose, a mesh that can only allow egress per namespace (Linkerd's
     EgressNetwork): every workload of the sources' namespaces may then reach the hosts."""
+    credential: EgressCredential | None = None
+    """Header injected at the egress gateway from a secret (see :class:`EgressCredential`)."""
+
+    @property
+    def has_wildcard(self) -> bool:
+        return any(h.startswith("*.") for h in self.hosts)
 
 
 class IngressRoute(Base):
@@ -488,22 +546,62 @@ class IngressRoute(Base):
     port: PortNumber
 
 
+class AcmeIssuer(Base):
+    """An ACME account (Let's Encrypt by default) whose HTTP-01 challenges cert-manager answers
+    through this gateway (solver ``http01.gatewayHTTPRoute``,
+    https://cert-manager.io/docs/configuration/acme/http01/#configuring-the-http-01-gateway-api-solver)."""
+
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    server: str = Field("https://acme-v02.api.letsencrypt.org/directory", pattern=r"^https://\S+$")
+
+
+class CertificateIssuer(Base):
+    """The cert-manager issuer that signs the listener certificate.
+
+    - only ``name`` (and ``kind``): an issuer that already exists in the cluster;
+    - ``acme``: a ``ClusterIssuer`` of that name is rendered (ACME, HTTP-01 through the gateway);
+    - ``meshCA: true``: an ``Issuer`` of that name in the gateway namespace, signing with the
+      cluster's mesh intermediate CA (clients must trust the mesh root: internal use).
+    """
+
+    name: DnsSubdomain
+    kind: Literal["ClusterIssuer", "Issuer"] | None = None
+    acme: AcmeIssuer | None = None
+    mesh_ca: bool = Field(False, alias="meshCA")
+
+    @property
+    def issuer_kind(self) -> str:
+        """``kind`` as given, else ``Issuer`` for the mesh CA and ``ClusterIssuer`` otherwise."""
+        return self.kind or ("Issuer" if self.mesh_ca else "ClusterIssuer")
+
+
 class IngressTLS(Base):
-    """TLS for the HTTPS listener: an existing ``kubernetes.io/tls`` Secret in the gateway namespace."""
+    """TLS for the HTTPS listeners: the ``kubernetes.io/tls`` Secret ``secretName`` in the gateway
+    namespace, supplied by the user, or written there by cert-manager when ``issuer`` is given
+    (a ``Certificate`` for every ingress host)."""
 
     secret_name: DnsSubdomain
+    issuer: CertificateIssuer | None = None
 
 
 class Ingress(Base):
-    """The north-south gateway: a Gateway API ``Gateway`` (Istio's own implementation) with an HTTP
-    listener (redirecting to HTTPS when ``tls`` is set) and HTTPRoutes to mesh services."""
+    """The north-south gateway: a Gateway API ``Gateway`` with HTTP listeners (redirecting to HTTPS
+    when ``tls`` is set), HTTPS listeners and HTTPRoutes to mesh services.
+
+    ``implementation``: ``istio`` (Istio's own Gateway API implementation; the default for the
+    istio backend) or ``envoy-gateway`` (Envoy Gateway ``gateway-helm`` v1.9.0; the default, and the
+    only choice, for linkerd and osm). ``certManager``: ``install`` the cert-manager chart where a
+    ``tls.issuer`` needs it, or ``external`` when the cluster already runs cert-manager.
+    """
 
     name: DnsLabel = "ingress"
     namespace: DnsLabel = "mesh-ingress"
+    implementation: Literal["istio", "envoy-gateway"] | None = None
     hosts: list[Host] = Field(min_length=1)
     routes: list[IngressRoute] = Field(min_length=1)
     tls: IngressTLS | None = None
     clusters: list[str] | None = None
+    cert_manager: Literal["install", "external"] = "install"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -929,6 +1027,7 @@ def check_references(spec: MeshSpec) -> list[Problem]:
         if ing.namespace in declared_ns:
             p.append(("mesh.ingress.namespace", f"{ing.namespace!r} is an application namespace; give the "
                                                 f"gateway its own namespace"))
+    p += egress_problems(spec) + ingress_problems(spec)
 
     if spec.ca.mode == "vault" and spec.ca.vault is None:
         p.append(("mesh.ca.vault", "mode 'vault' needs vault.address (and vault.mount) of the PKI engine"))
@@ -947,6 +1046,79 @@ def check_references(spec: MeshSpec) -> list[Problem]:
 def is_multi_network(spec: MeshSpec) -> bool:
     """True when the clusters span several networks, so they talk through east-west gateways."""
     return len({spec.network_of(c) for c in spec.clusters}) > 1
+
+
+def egress_problems(spec: MeshSpec) -> list[Problem]:
+    """Cross-field problems of ``mesh.egress`` that hold for every mesh: one rule per host, TLS
+    origination only where the application speaks plain text, application ports unique per rule,
+    ``MUTUAL`` origination with a client certificate, credentials only on HTTP ports, exact hosts
+    for origination and credentials. ``(path, message)`` pairs; empty when valid. What a mesh
+    cannot do is refused by its renderer (``mesh_components.egress``)."""
+    p: list[Problem] = []
+    owner: dict[str, str] = {}
+    for i, e in enumerate(spec.egress):
+        base = f"mesh.egress[{i}]"
+        for j, h in enumerate(e.hosts):
+            if h in owner and owner[h] != e.name:
+                p.append((f"{base}.hosts[{j}]", f"host {h!r} is also in egress rule {owner[h]!r}; a mesh holds one "
+                                                f"ServiceEntry per host, so put all its ports and sources in one rule"))
+            owner.setdefault(h, e.name)
+        app_ports = [pt.app_port for pt in e.ports]
+        for j, pt in enumerate(e.ports):
+            o = pt.tls_origination
+            if o is None:
+                continue
+            path = f"{base}.ports[{j}].tlsOrigination"
+            if pt.protocol in ("https", "tls"):
+                p.append((path, f"protocol {pt.protocol!r} means the application already speaks TLS (passthrough); "
+                                f"for TLS opened by the mesh use protocol http (or tcp) with tlsOrigination, "
+                                f"else remove tlsOrigination"))
+            if app_ports.count(o.app_port) > 1 or any(q.port == o.app_port for k, q in enumerate(e.ports) if k != j):
+                p.append((f"{path}.appPort", f"application port {o.app_port} is used twice in this rule; "
+                                             f"give each port its own appPort"))
+            if o.mode == "MUTUAL" and not o.credential_name:
+                p.append((f"{path}.credentialName", "MUTUAL TLS origination needs the client certificate: name a "
+                                                    "Secret in namespace mesh-egress with tls.crt, tls.key and ca.crt"))
+            if e.has_wildcard:
+                p.append((path, "TLS origination needs exact hosts (the mesh resolves and verifies each name); "
+                                "list the hosts instead of a '*.' wildcard"))
+        if e.credential is not None:
+            plain = [f"{pt.port}/{pt.protocol}" for pt in e.ports if not pt.is_http]
+            if plain:
+                p.append((f"{base}.credential", f"a header can only be injected into HTTP requests, and ports "
+                                                f"{', '.join(plain)} carry the application's own TLS or opaque TCP; "
+                                                f"use protocol http (with tlsOrigination for an https API) or move "
+                                                f"those ports to another rule"))
+            if e.has_wildcard:
+                p.append((f"{base}.credential", "an injected credential goes to exact hosts only; list the hosts "
+                                                "instead of a '*.' wildcard"))
+    return p
+
+
+def ingress_problems(spec: MeshSpec) -> list[Problem]:
+    """Cross-field problems of ``mesh.ingress``: the implementation the backend can run, issuer
+    settings, name lengths. ``(path, message)`` pairs; empty when valid."""
+    ing = spec.ingress
+    if ing is None:
+        return []
+    p: list[Problem] = []
+    if ing.implementation == "istio" and spec.backend.type != "istio":
+        p.append(("mesh.ingress.implementation", f"Istio's Gateway API implementation needs the istio backend; for "
+                                                 f"{spec.backend.type} use implementation: envoy-gateway"))
+    if len(ing.name) > 57:
+        p.append(("mesh.ingress.name", "at most 57 characters: the gateway's Service and service account are named "
+                                       "'<name>-envoy' or '<name>-istio' (a 63-character DNS label)"))
+    issuer = ing.tls.issuer if ing.tls else None
+    if issuer is not None:
+        path = "mesh.ingress.tls.issuer"
+        if issuer.acme is not None and issuer.mesh_ca:
+            p.append((path, "give either acme (a public ACME CA) or meshCA: true (the mesh CA), not both"))
+        if issuer.acme is not None and issuer.kind == "Issuer":
+            p.append((f"{path}.kind", "the ACME issuer is rendered as a ClusterIssuer; remove kind or set ClusterIssuer"))
+        if issuer.mesh_ca and issuer.kind == "ClusterIssuer":
+            p.append((f"{path}.kind", "the mesh-CA issuer is a namespaced Issuer beside the gateway (its CA Secret stays "
+                                      "in the gateway namespace); remove kind or set Issuer"))
+    return p
 
 
 def control_plane_problems(spec: MeshSpec) -> list[Problem]:

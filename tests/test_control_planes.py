@@ -208,12 +208,13 @@ def test_locality_failover_per_service_and_mesh_wide():
         "loadBalancer": {"localityLbSetting": {"enabled": True,
                                                "failover": [{"from": "us-east-1", "to": "us-central1"}]}},
         "outlierDetection": {"consecutive5xxErrors": 3, "interval": "10s", "baseEjectionTime": "30s"}}}
-    assert len([o for o in st.objects if o["kind"] == "DestinationRule"]) == len(mesh["services"])
+    assert len([o for o in st.concerns["control-plane"] if o["kind"] == "DestinationRule"]) == len(mesh["services"])
     shared = find(st.objects, "ConfigMap", "istio-mesh-components", "istio-system")["data"]["mesh"]
     assert "localityLbSetting:\n  enabled: true\n  failover:\n  - from: us-east-1\n    to: us-central1\n" in shared
     mesh["backend"]["localityFailover"]["services"] = [{"service": "bookstore", "namespace": "bookstore"}]
     st = render(mesh)["prod-gcp"]
-    assert [o["metadata"]["name"] for o in st.objects if o["kind"] == "DestinationRule"] == ["bookstore-locality"]
+    assert [o["metadata"]["name"] for o in st.concerns["control-plane"] if o["kind"] == "DestinationRule"] == [
+        "bookstore-locality"]
     assert "localityLbSetting" not in find(st.objects, "ConfigMap", "istio-mesh-components", "istio-system")["data"]["mesh"]
 
 

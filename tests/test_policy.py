@@ -227,7 +227,7 @@ def test_header_match_translates_to_when_conditions():
 def test_egress_is_exact_per_service():
     side = objects_of("staging", "staging-use1")
     se = find(side, "ServiceEntry", "book-publisher-api", "mesh-egress")
-    assert se["spec"]["hosts"] == ["api.bookpublisher.example.com"] and se["spec"]["exportTo"] == ["bookwarehouse"]
+    assert se["spec"]["hosts"] == ["api.bookpublisher.example.com"] and se["spec"]["exportTo"] == ["bookwarehouse", "."]
     hide = find(side, "Sidecar", "mysql-no-egress", "bookwarehouse")
     assert hide["spec"]["workloadSelector"] == {"labels": {"app": "mysql"}}
     amb = objects_of("dev")

@@ -48,7 +48,7 @@ def test_bad_revision_settings_name_the_field(istio, path, fragment):
 
 def test_single_revision_renders_as_before():
     st = render(stack_mesh("staging"))["staging-use1"]
-    assert [r.name for r in st.releases] == ["istio-base", "istiod"]
+    assert [r.name for r in st.releases if r.concern == "control-plane"] == ["istio-base", "istiod"]
     assert release(st, "istio-base").values == {"defaultRevision": "1-30"}
     assert release(st, "istiod").values["revision"] == "1-30" and "revisionTags" not in release(st, "istiod").values
     assert find(st.objects, "Namespace", "bookstore")["metadata"]["labels"]["istio.io/rev"] == "1-30"
@@ -56,7 +56,7 @@ def test_single_revision_renders_as_before():
 
 def test_revisions_side_by_side_with_a_tag():
     st = render(staging(revisions=[OLD, NEW], tag="stable", tagRevision="1-30"))["staging-use1"]
-    assert [(r.name, r.version) for r in st.releases] == [
+    assert [(r.name, r.version) for r in st.releases if r.concern == "control-plane"] == [
         ("istio-base", "1.30.3"), ("istiod-1-29", "1.29.4"), ("istiod-1-30", "1.30.3")]
     old, new = release(st, "istiod-1-29"), release(st, "istiod-1-30")
     assert old.values["revision"] == "1-29" and "revisionTags" not in old.values
@@ -122,5 +122,5 @@ def test_mocked_program_registers_one_release_per_revision(monkeypatch):
     mesh = staging(revisions=[OLD, NEW], tag="stable", tagRevision="1-30")
     set_kube_env(monkeypatch, mesh)
     regs = program(mesh, base="staging")
-    names = sorted(r.inputs["name"] for r in by_type(regs, RELEASE))
+    names = sorted(r.inputs["name"] for r in by_type(regs, RELEASE) if "-control-plane-" in r.name)
     assert names == sorted(["istio-base", "istiod-1-29", "istiod-1-30"] * 2)
