@@ -4,7 +4,6 @@ policy under the identity its proxies really run as; load-balancer settings per 
 in the stack outputs; the upstream schema and chart checks."""
 from __future__ import annotations
 
-import copy
 import subprocess
 
 import pulumi
