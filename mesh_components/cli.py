@@ -13,6 +13,17 @@ from pathlib import Path
 from .errors import MeshError
 
 
+def usage_errors_exit_1(parser: argparse.ArgumentParser, command: str) -> None:
+    """Make ``parser``'s usage errors exit 1 (bad input), for commands whose exit 2 means
+    something else (drift for ``diff``, warnings for ``graph --strict``)."""
+    def error(message: str) -> None:
+        parser.print_usage(sys.stderr)
+        print(f"{command}: {message}", file=sys.stderr)
+        raise SystemExit(1)
+
+    parser.error = error  # type: ignore[method-assign]
+
+
 def _print_problems(err: MeshError) -> None:
     for path, message in err.problems:
         print(f"{path}: {message}", file=sys.stderr)

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
+from .cli import usage_errors_exit_1
 from .diff import (MISSING, ClusterReport, DriftReport, FieldChange, ObjectDrift, to_jsonable,
                    diff_cluster)
 from .errors import MeshError, Problem
@@ -73,12 +74,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-intent", action="store_true", help="skip the cross-cluster intent checks")
     p.set_defaults(func=run)
 
-    def error(message: str) -> None:  # usage errors are input errors: exit 1, since 2 means drift
-        p.print_usage(sys.stderr)
-        print(f"diff: {message}", file=sys.stderr)
-        raise SystemExit(1)
-
-    p.error = error  # type: ignore[method-assign]
+    usage_errors_exit_1(p, "diff")  # 2 means drift
     return p
 
 

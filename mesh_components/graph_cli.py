@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .cli import usage_errors_exit_1
 from .errors import MeshError
 
 __all__ = ["add_parser", "run", "graph_of"]
@@ -37,12 +38,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 2 when there is any warning")
     p.set_defaults(func=run)
 
-    def error(message: str) -> None:  # usage errors are input errors: exit 1, since 2 means warnings
-        p.print_usage(sys.stderr)
-        print(f"graph: {message}", file=sys.stderr)
-        raise SystemExit(1)
-
-    p.error = error  # type: ignore[method-assign]
+    usage_errors_exit_1(p, "graph")  # 2 means warnings
     return p
 
 
