@@ -94,23 +94,35 @@ def test_upgrade_is_two_updates_in_the_mocked_program(monkeypatch):
         set_kube_env(monkeypatch, mesh)
         runs.append({(r.type, r.name): r for r in program(mesh, base="staging") if r.type != "pulumi:pulumi:Stack"})
 
-    def istiods(regs):
-        return {r.inputs["name"]: r for r in regs.values() if r.type == RELEASE and r.inputs["chart"] == "istiod"}
+    clusters = ("staging-use1", "staging-usw2")
+
+    def istiods(regs, cluster):
+        """One cluster's istiod releases by release name. Both clusters hold releases of the same
+        name, so keying the whole program by name would depend on registration order."""
+        prefix = f"bookstore-staging-{cluster}-"
+        found = [r for r in regs.values() if r.type == RELEASE and r.inputs["chart"] == "istiod"
+                 and r.name.startswith(prefix)]
+        assert len({r.inputs["name"] for r in found}) == len(found), [r.name for r in found]
+        return {r.inputs["name"]: r for r in found}
 
     step0, step1, step2 = runs
     # step 1 adds exactly the new istiod release per cluster and removes nothing
     assert set(step0) <= set(step1)
     added = set(step1) - set(step0)
-    assert added == {(RELEASE, f"bookstore-staging-{c}-control-plane-istiod-1-30") for c in ("staging-use1", "staging-usw2")}
-    assert set(istiods(step1)) == {"istiod-1-29", "istiod-1-30"}
-    old1, new1 = istiods(step1)["istiod-1-29"], istiods(step1)["istiod-1-30"]
-    assert old1.inputs["version"] == "1.29.4" and "revisionTags" not in old1.inputs["values"]
-    assert new1.inputs["values"]["revisionTags"] == ["stable"] and old1.urn in new1.dependencies
+    assert added == {(RELEASE, f"bookstore-staging-{c}-control-plane-istiod-1-30") for c in clusters}
+    for c in clusters:
+        assert set(istiods(step1, c)) == {"istiod-1-29", "istiod-1-30"}
+        old1, new1 = istiods(step1, c)["istiod-1-29"], istiods(step1, c)["istiod-1-30"]
+        assert old1.inputs["version"] == "1.29.4" and "revisionTags" not in old1.inputs["values"]
+        # the new revision waits for the old one in its own cluster
+        assert new1.inputs["values"]["revisionTags"] == ["stable"] and old1.urn in new1.dependencies
     # step 2 removes exactly the old istiod release per cluster
     assert set(step2) <= set(step1)
     removed = set(step1) - set(step2)
-    assert removed == {(RELEASE, f"bookstore-staging-{c}-control-plane-istiod-1-29") for c in ("staging-use1", "staging-usw2")}
-    assert istiods(step2)["istiod-1-30"].inputs["values"]["revisionTags"] == ["stable"]
+    assert removed == {(RELEASE, f"bookstore-staging-{c}-control-plane-istiod-1-29") for c in clusters}
+    for c in clusters:
+        assert set(istiods(step2, c)) == {"istiod-1-30"}
+        assert istiods(step2, c)["istiod-1-30"].inputs["values"]["revisionTags"] == ["stable"]
     # namespaces never change: they name the tag, not a revision
     namespaces = [{k: r.inputs for k, r in run.items() if r.type == "kubernetes:core/v1:Namespace"} for run in runs]
     assert namespaces[0] == namespaces[1] == namespaces[2]
