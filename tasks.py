@@ -4,6 +4,8 @@
     python3 tasks.py render [STACK]   # make .venv, install, render STACK (default dev) into out/STACK
                                       # and check it against ../shared/tools when they are there
     python3 tasks.py test [PYTEST ARGS]
+    python3 tasks.py shuffle [N] [PYTEST ARGS]  # N runs (default 20), each in its own random test order
+                                      # and Hypothesis seed, two workers: finds order-dependent tests
 
 The virtual environment lives in .venv (the one Pulumi.yaml names) and is re-installed when
 pyproject.toml changes.
@@ -58,9 +60,26 @@ def test(*args: str) -> int:
     return 1 if code == 5 else code  # 5: no test ran, which is a failure here
 
 
+def shuffle(runs: str = "20", *args: str) -> int:
+    """Run the suite ``runs`` times, each with another pytest-randomly order seed and Hypothesis
+    seed (seeds 1..N, printed, so a failure is replayed with the same two flags), on two workers.
+    Stops at the first failing run."""
+    ensure_venv()
+    if not runs.isdigit() or int(runs) < 1:
+        sys.exit(f"usage: python3 tasks.py shuffle [N] [PYTEST ARGS]  (N must be a positive whole number, got {runs!r})")
+    for seed in range(1, int(runs) + 1):
+        code = run(str(PY), "-m", "pytest", "-q", "-p", "randomly", "-p", "no:cacheprovider", "-n", "2",
+                   f"--randomly-seed={seed}", f"--hypothesis-seed={seed}", *args)
+        if code:
+            print(f"shuffle: run {seed} failed; replay it with --randomly-seed={seed} --hypothesis-seed={seed}")
+            return 1
+    print(f"shuffle: {runs} runs in random order passed")
+    return 0
+
+
 if __name__ == "__main__":
     job, *rest = sys.argv[1:] or ["test"]
-    jobs = {"render": render, "test": test}
+    jobs = {"render": render, "test": test, "shuffle": shuffle}
     if job not in jobs:
-        sys.exit(f"usage: python3 tasks.py render [STACK] | test [PYTEST ARGS]  (got {job!r})")
+        sys.exit(f"usage: python3 tasks.py render [STACK] | test [PYTEST ARGS] | shuffle [N]  (got {job!r})")
     sys.exit(jobs[job](*rest))
