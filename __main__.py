@@ -8,6 +8,7 @@ from pathlib import Path
 import pulumi
 
 from mesh_components import ServiceMesh
+from mesh_components.components import STABLE_NAME, rename_aliases
 from mesh_components.errors import MeshError
 from mesh_components.spec import CONFIG_KEY, load_mesh
 
@@ -28,7 +29,9 @@ elif ca.mode == "vault":
     ca_secrets = {"vault_token": config.require_secret(ca.vault.token_config)}
 
 try:
-    service_mesh = ServiceMesh(mesh.spec.name, mesh, ca_secrets=ca_secrets)
+    # a stable name, so renaming mesh.name replaces nothing; aliased from the mesh.name it used to be
+    service_mesh = ServiceMesh(STABLE_NAME, mesh, ca_secrets=ca_secrets,
+                               opts=pulumi.ResourceOptions(aliases=rename_aliases(mesh.spec.name)))
 except MeshError as err:  # a policy the mesh cannot express exactly
     raise pulumi.RunError("the mesh cannot be rendered:\n" + str(err)) from None
 

@@ -832,6 +832,54 @@ def check_stage_transition(old_generation: int, old_stage: str, new_generation: 
                            f"at addNewRoot can be abandoned, by setting generation {g0 - 1} with stage none")])
 
 
+def transition_problems(cfg: CAConfig, *, prev_mode: str, prev_generation: int, prev_stage: str,
+                        now: _dt.datetime, stage_since: _dt.datetime | None = None,
+                        prev_root_fingerprint: str | None = None,
+                        supplied: SuppliedMaterial | None = None) -> list[tuple[str, str]]:
+    """Problems with moving from the CA last applied (``prev_*``) to ``cfg`` at ``now``, as ``(path, message)``.
+
+    Empty when the move is allowed. Pure. :func:`plan_changes` calls it with the stored state and
+    the provider's ``check`` calls it with the last applied inputs, so a refused move is a check
+    failure before any diff (see :mod:`mesh_components.ca_provider`). The checks, in order:
+    leaving intermediateOnly; :func:`check_stage_transition`; a mode switch without a new root
+    generation; ``removeOldRoot`` sooner than ``overlap_days`` after ``reissueIntermediates``
+    was applied (``stage_since``; skipped when ``None``); a byoRoot root that differs from
+    ``prev_root_fingerprint``, the root of ``cfg.root_generation`` already in use. intermediateOnly
+    targets have no stages, so nothing is checked for them.
+    """
+    P = FIELD_PATHS
+    G, S = cfg.root_generation, cfg.rotation_stage
+    if cfg.mode == "intermediateOnly":
+        return []
+    if prev_mode == "intermediateOnly":
+        return [(P["mode"], f"switching from intermediateOnly to {cfg.mode} would replace the trust roots in one "
+                            "step; create a new CA resource instead")]
+    try:
+        check_stage_transition(prev_generation, prev_stage, G, S)
+    except CAError as e:
+        return e.problems
+    if prev_mode != cfg.mode and G == prev_generation:
+        return [(P["mode"], f"switching mode from {prev_mode} to {cfg.mode} brings a new root; do it as a rotation: "
+                            f"set generation {G + 1} with stage addNewRoot")]
+    if S == "removeOldRoot" and prev_stage == "reissueIntermediates" and G == prev_generation and stage_since:
+        ready = _utc(stage_since) + _dt.timedelta(days=cfg.overlap_days)
+        if _utc(now) < ready:
+            return [(P["rotation_stage"],
+                     f"removeOldRoot must wait {cfg.overlap_days} days after reissueIntermediates (applied "
+                     f"{iso(stage_since)}), so workloads pick up the new intermediates; apply it after "
+                     f"{iso(ready)}, or lower overlapDays")]
+    root = (supplied or SuppliedMaterial()).root_cert_pem
+    if cfg.mode == "byoRoot" and prev_root_fingerprint and root:
+        try:
+            differs = fingerprint(root) != prev_root_fingerprint
+        except CAError as e:
+            return e.problems
+        if differs:
+            return [(P["root_cert_pem"], f"the supplied root differs from root generation {G} already in use; a new "
+                                         f"root needs a staged rotation: set generation {G + 1} with stage addNewRoot")]
+    return []
+
+
 @dataclass(frozen=True)
 class Reissue:
     """One intermediate to (re-)issue and why."""
@@ -906,6 +954,36 @@ def _due(rec: IntermediateRecord, cfg: CAConfig, signer_not_after: _dt.datetime,
     return f"inside the {cfg.rotation_window_days}-day rotation window: expires {iso(rec.not_after)}"
 
 
+def due_notices(cfg: CAConfig, state: CAState, now: _dt.datetime) -> list[str]:
+    """What time has made due in ``state`` by ``now`` but no update has applied yet, one sentence each.
+
+    Pure; the provider's ``read`` prints these on refresh, and the next ``pulumi up`` applies them
+    (managed, byoRoot, vault: re-issues the intermediates inside their rotation window) or asks
+    for them (intermediateOnly: new intermediates; any mode: a root near its expiry needs a staged
+    rotation). Empty when nothing is due.
+    """
+    now = _utc(now)
+    window = _dt.timedelta(days=cfg.rotation_window_days)
+    out: list[str] = []
+    if state.mode == "intermediateOnly":
+        for c in sorted(state.intermediates):
+            rec = state.intermediates[c]
+            if now >= rec.not_after - window:
+                out.append(f"the supplied intermediate of {c} expires {iso(rec.not_after)}; supply a new one")
+        return out
+    signer = state.root(state.signer_generation)
+    for c in sorted(state.intermediates):
+        rec = state.intermediates[c]
+        why = _due(rec, cfg, signer.not_after if signer else rec.not_after, now)
+        if why:
+            out.append(f"the intermediate of {c} is {why}; the next `pulumi up` re-issues it")
+    newest = state.root(state.root_generation)
+    if newest is not None and now >= newest.not_after - window:
+        out.append(f"root g{state.root_generation} expires {iso(newest.not_after)}; start a staged rotation: set "
+                   f"generation {state.root_generation + 1} with stage addNewRoot")
+    return out
+
+
 def plan_changes(cfg: CAConfig, state: CAState | None, now: _dt.datetime,
                  supplied: SuppliedMaterial | None = None) -> Plan:
     """What must change so that ``state`` matches ``cfg`` at time ``now``. Pure and cheap (no signing, no I/O).
@@ -930,27 +1008,13 @@ def plan_changes(cfg: CAConfig, state: CAState | None, now: _dt.datetime,
         return Plan(stage=S, root_generation=G, signer_generation=G, add_root_generation=G,
                     reissue=tuple(Reissue(c, "new cluster") for c in cfg.clusters), stage_changed=True,
                     notices=(stage_description(S, G),) if S not in SINGLE_ROOT_STAGES else ())
-    if state.mode == "intermediateOnly" and cfg.mode != "intermediateOnly":
-        raise CAError([(FIELD_PATHS["mode"], f"switching from intermediateOnly to {cfg.mode} would replace the "
-                                             "trust roots in one step; create a new CA resource instead")])
-    check_stage_transition(state.root_generation, state.stage, G, S)
-    if state.mode != cfg.mode and G == state.root_generation:
-        raise CAError([(FIELD_PATHS["mode"], f"switching mode from {state.mode} to {cfg.mode} brings a new root; do it "
-                                             f"as a rotation: set generation {G + 1} with stage addNewRoot")])
     existing = {r.generation: r for r in state.roots}
-    if (S == "removeOldRoot" and state.stage == "reissueIntermediates" and G == state.root_generation
-            and any(g < G for g in existing)):
-        ready = state.stage_applied_at + _dt.timedelta(days=cfg.overlap_days)
-        if now < ready:
-            raise CAError([(FIELD_PATHS["rotation_stage"],
-                            f"removeOldRoot must wait {cfg.overlap_days} days after reissueIntermediates (applied "
-                            f"{iso(state.stage_applied_at)}), so workloads pick up the new intermediates; apply it "
-                            f"after {iso(ready)}, or lower overlapDays")])
-    if cfg.mode == "byoRoot" and G in existing:
-        if fingerprint(supplied.root_cert_pem) != existing[G].fingerprint:
-            raise CAError([(FIELD_PATHS["root_cert_pem"],
-                            f"the supplied root differs from root generation {G} already in use; a new root needs a "
-                            f"staged rotation: set generation {G + 1} with stage addNewRoot")])
+    problems = transition_problems(
+        cfg, prev_mode=state.mode, prev_generation=state.root_generation, prev_stage=state.stage, now=now,
+        stage_since=state.stage_applied_at if any(g < G for g in existing) else None,
+        prev_root_fingerprint=existing[G].fingerprint if G in existing else None, supplied=supplied)
+    if problems:
+        raise CAError(problems)
     add = None if G in existing else G
     older = sorted(g for g in existing if g < G)
     old = older[-1] if older else None

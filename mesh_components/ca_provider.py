@@ -5,9 +5,11 @@ fields as snake_case keys (``trust_domain``, ``mesh``, ``clusters``, ``key_algor
 ``root_validity_days``, ``intermediate_validity_days``, ``rotation_window_days``, ``mode``,
 ``root_generation``, ``rotation_stage``, ``overlap_days``, ``vault_*``, ``mesh_name``), so a
 policy pack can read them. They also include the secret inputs ``root_cert_pem``, ``root_key_pem``,
-``intermediates`` and ``vault_token``, and ``stage_plan``, a sentence ``check`` computes that says
-what the requested stage does. It shows in ``pulumi preview`` when the stage changes. The Python
-SDK's ``DiffResult`` carries no detailed diff, so a preview cannot show per-property reasons.
+``intermediates`` and ``vault_token``, and three inputs ``check`` adds: ``stage_plan`` (a sentence
+saying what the requested stage does; it shows in ``pulumi preview`` when the stage changes),
+``as_of`` (the time of this check, ISO UTC) and ``stage_since`` (the ``as_of`` at which the
+current mode/generation/stage was first checked). The Python SDK's ``DiffResult`` carries no
+detailed diff, so a preview cannot show per-property reasons.
 
 Outputs (besides the config echo): ``root_cert_pem`` (the root that signs now), ``trust_bundle_pem``
 (every trusted root), ``root_fingerprint`` (sha256 hex), ``root_not_after``, ``stage``,
@@ -18,16 +20,58 @@ roots are trusted), ``intermediates`` (cluster -> ``{cert_pem, chain_pem, key_pe
 here), ``notices`` and ``last_change``. ``intermediates`` and ``roots`` hold private keys and are
 listed in ``additional_secret_outputs`` (pulumi/pulumi#3012), so they are encrypted in state.
 
-Dynamic-provider rules (https://www.pulumi.com/docs/iac/concepts/resources/dynamic-providers/ and
-the issues named in DESIGN.md): the provider is importable and importing this module creates no
-resources. It captures only an optional clock (tests inject one to travel in time); the Vault
-client and its HTTP session are built inside each method. Inputs arrive as plaintext. ``update``
-returns every output. ``read`` rebuilds the outputs from state and returns
-``ReadResult(id, outs, inputs)`` for refresh.
+How the engine drives this provider (pulumi/pulumi at 1b5949891b, v3.260.0-dev, the newest stored
+source; the dynamic-provider host ``pulumi/dynamic/__main__.py`` of the installed SDK 3.272.0):
+
+* **Refresh** calls ``Read`` with the stored outputs, then ``Diff(olds=refreshed outputs,
+  news=stored inputs)``; the refresh reports a change unless that diff is ``DIFF_NONE``
+  (``pkg/resource/deploy/step.go`` lines 1580, 1699-1715, 1533; with
+  ``PULUMI_ENABLE_LEGACY_REFRESH_DIFF`` it compares the outputs instead, line 1528). When the
+  ReadResponse has no inputs, the engine keeps the stored ones (step.go 1622-1623), and the host
+  sends inputs only when ``ReadResult.inputs is not None`` (``__main__.py`` 248). So ``read``
+  returns the stored outputs unchanged and **no inputs**: the stored inputs, secret ones included,
+  stay as the last update checked them (inputs returned by ``read`` would replace them, and ``read``
+  never sees the secret inputs: the host hands it only the outputs, ``__main__.py`` 233).
+* **Rotation is decided at check time, not at diff time.** ``check`` stamps ``as_of``; ``diff``,
+  ``create`` and ``update`` plan at ``news["as_of"]``, never at the real clock. On ``pulumi up``
+  and ``preview`` the engine runs ``Check`` first (``step_generator.go`` 1334-1337), so the stamp
+  is fresh and an intermediate inside its rotation window is re-issued. On refresh, ``Diff``
+  gets the stored inputs, whose ``as_of`` is the last update's, when nothing was due, so
+  ``pulumi refresh --expect-no-changes`` stays quiet inside a rotation window. A no-change update
+  stores the new inputs with the old outputs (``SameStep``, step.go 179), which keeps the pair
+  consistent. What time has made due is printed by ``read`` on stderr, which the engine shows
+  for dynamic providers (``sdk/go/common/resource/plugin/plugin.go`` 324, 356) and which appears
+  in ``notices``/``last_change`` once ``up`` applies it.
+* **Errors**: the host turns any exception into a gRPC error carrying the whole traceback
+  (``__main__.py`` 81-88). ``check`` therefore catches every user mistake, including the ones
+  that need the last applied CA (a skipped stage, an early ``removeOldRoot``, a swapped BYO root,
+  a mode switch), and returns them as ``CheckFailure("path: message")``; it compares against
+  the old inputs, which the engine passes as ``olds``. ``diff`` never raises. ``create``,
+  ``update`` and ``read`` raise :class:`~mesh_components.ca.CAError` (e.g. Vault refusing)
+  from their own frame, so the message ends a three-frame traceback.
+* Secrets reach the provider unwrapped: the host answers ``Configure`` with ``acceptSecrets:
+  false`` (``__main__.py`` 214), and the engine re-marks the properties that were secret by name
+  (``pkg/resource/plugin/provider_plugin.go`` 1658).
+
+**The pickled path is an API.** The SDK stores ``dill.dumps(provider, recurse=True)`` of
+``MeshCAProvider`` in every stack's state (the ``__provider`` property, ``pulumi/dynamic/dynamic.py``
+279-318 and 354-375), and dill pickles the class by reference: ``mesh_components.ca_provider.MeshCAProvider``.
+Refresh, update and destroy of an existing stack load that blob (``__main__.py`` 46-78). So:
+never rename or move this class or module; if it has to move, keep a re-export here. Instance
+attributes of an old blob are restored without ``__init__``: every attribute needs a class-level
+default, and methods must accept old state (``tests/test_ca_provider.py`` loads a blob frozen at
+state version 1).
+
+Other dynamic-provider rules (https://www.pulumi.com/docs/iac/concepts/resources/dynamic-providers/
+and the issues named in DESIGN.md): importing this module creates no resources. The provider
+captures only an optional clock (tests inject one to travel in time); the Vault client and its
+HTTP session are built inside each method. ``update`` returns every output.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import sys
 import uuid
 from typing import Any, Callable, Mapping, Optional
 
@@ -36,9 +80,10 @@ from pulumi import Output, ResourceOptions
 from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider,
                             UpdateResult)
 
-from .ca import (CONFIG_FIELDS, FIELD_PATHS, CAConfig, CAError, CAState, ClusterCAMaterial, IntermediateRecord,
-                 Plan, RootRecord, SuppliedMaterial, apply_plan, check_stage_transition, fingerprint, iso,
-                 parse_iso, plan_changes, stage_description, validate_ca_config, validate_supplied)
+from .ca import (CLOCK_SKEW, CONFIG_FIELDS, FIELD_PATHS, CAConfig, CAError, CAState, ClusterCAMaterial,
+                 IntermediateRecord, Plan, RootRecord, SuppliedMaterial, apply_plan, due_notices, fingerprint, iso,
+                 parse_iso, plan_changes, stage_description, transition_problems, validate_ca_config,
+                 validate_supplied)
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 """``pulumi.runtime.rpc.UNKNOWN``: how an unknown value (during preview) reaches a dynamic provider."""
@@ -51,6 +96,12 @@ OUTPUTS = ("root_cert_pem", "trust_bundle_pem", "root_fingerprint", "root_not_af
            "intermediate_certs", "intermediate_chains", "intermediate_fingerprints", "roots", "notices",
            "last_change", "state_version")
 STATE_VERSION = 1
+AS_OF = "as_of"
+"""Input ``check`` adds: the time of the check (ISO UTC). ``diff``/``create``/``update`` plan at it (module docstring)."""
+STAGE_SINCE = "stage_since"
+"""Input ``check`` adds: the ``as_of`` at which the current (mode, generation, stage) was first checked."""
+PROVIDER_KEY = "__provider"
+"""Where the SDK puts the pickled provider (``pulumi/dynamic/dynamic.py`` ``PROVIDER_KEY``)."""
 
 
 def _utcnow() -> _dt.datetime:
@@ -126,6 +177,24 @@ def state_from_outputs(outs: Mapping[str, Any] | None) -> CAState | None:
                    signer_generation=int(outs["signer_generation"]), intermediates=inter)
 
 
+def last_write_time(state: CAState) -> _dt.datetime:
+    """When the provider last wrote ``state``, as far as the certificates tell: the latest of
+    ``stage_applied_at`` and every intermediate's ``not_before`` plus :data:`~mesh_components.ca.CLOCK_SKEW`.
+    The decision time of a ``diff`` whose inputs carry no ``as_of`` (state checked before ``as_of`` existed)."""
+    times = [state.stage_applied_at]
+    times += [r.cert.not_valid_before_utc + CLOCK_SKEW for r in state.intermediates.values()]
+    return max(times)
+
+
+def _parse_time(v: Any) -> _dt.datetime | None:
+    if not isinstance(v, str) or not v or v == UNKNOWN:
+        return None
+    try:
+        return parse_iso(v)
+    except ValueError:
+        return None
+
+
 def _property_for(path: str) -> str:
     for f, p in FIELD_PATHS.items():
         if path == p or path.startswith(p + "[") or path.startswith(p + "."):
@@ -133,11 +202,50 @@ def _property_for(path: str) -> str:
     return path.split(".")[-1]
 
 
+def _failures(problems: list[tuple[str, str]]) -> list[CheckFailure]:
+    return [CheckFailure(_property_for(path), f"{path}: {msg}") for path, msg in problems]
+
+
+def _short_errors(method: Callable) -> Callable:
+    """Re-raise :class:`CAError` from the provider method's own frame, without the frames below it.
+
+    The SDK's host puts ``traceback.format_exc()`` into the gRPC error the engine shows
+    (``pulumi/dynamic/__main__.py`` 81-88, SDK 3.272.0); this keeps that to three frames (the
+    host's two and this one) above the ``path: message`` line, whatever depth the error came from.
+    """
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except CAError as e:
+            raise e.with_traceback(None) from None
+    return wrapper
+
+
+def _previous(olds: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The last applied (mode, generation, stage, stage_since, byoRoot root) from the old inputs, or ``None``."""
+    keys = ("mode", "root_generation", "rotation_stage")
+    if not olds or any(olds.get(k) is None or _has_unknown(olds.get(k)) for k in keys):
+        return None
+    try:
+        gen = int(olds["root_generation"])
+    except (TypeError, ValueError):
+        return None
+    return {"mode": olds["mode"], "generation": gen, "stage": olds["rotation_stage"],
+            "stage_since": _parse_time(olds.get(STAGE_SINCE)),
+            "root_fingerprint": _fingerprint_or_none(olds.get("root_cert_pem")) if olds["mode"] == "byoRoot" else None}
+
+
 class MeshCAProvider(ResourceProvider):
     """The dynamic provider. ``clock``: a zero-argument callable returning an aware ``datetime``
-    (default: the real UTC clock). It must be picklable by dill, e.g. a module-level class instance."""
+    (default: the real UTC clock). It must be picklable by dill, e.g. a module-level class instance.
+
+    Pickled by reference into every stack's state: keep ``mesh_components.ca_provider.MeshCAProvider``
+    importable, and give every instance attribute a class-level default (module docstring).
+    """
 
     serialize_as_secret_always = True
+    clock: Optional[Callable[[], _dt.datetime]] = None
 
     def __init__(self, clock: Optional[Callable[[], _dt.datetime]] = None) -> None:
         super().__init__()
@@ -146,7 +254,8 @@ class MeshCAProvider(ResourceProvider):
     # -- helpers (no state kept between calls) -------------------------------------------------
 
     def _now(self) -> _dt.datetime:
-        t = self.clock() if self.clock is not None else _utcnow()
+        clock = getattr(self, "clock", None)
+        t = clock() if clock is not None else _utcnow()
         return t.replace(tzinfo=_dt.timezone.utc) if t.tzinfo is None else t
 
     @staticmethod
@@ -156,13 +265,30 @@ class MeshCAProvider(ResourceProvider):
         from .vault import VaultPKIClient  # built per call: no client captured by the provider
         return VaultPKIClient(address=cfg.vault_address or "", token=supplied.vault_token or "", mount=cfg.vault_mount)
 
+    def decision_time(self, news: Mapping[str, Any], state: CAState | None, *, applying: bool) -> _dt.datetime:
+        """The time a plan for inputs ``news`` is made at: ``news["as_of"]`` (stamped by :meth:`check`).
+
+        Without one, :func:`last_write_time` of ``state`` for a diff (so an unchecked refresh stays
+        quiet) and the provider's clock when ``applying`` (create/update) or when there is no state.
+        """
+        t = _parse_time(news.get(AS_OF))
+        if t is not None:
+            return t
+        if applying or state is None:
+            return self._now()
+        return last_write_time(state)
+
     def plan(self, olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> Plan:
-        """The :class:`~mesh_components.ca.Plan` for stored outputs ``olds`` and inputs ``news`` at the provider's clock."""
-        return plan_changes(config_from_inputs(news), state_from_outputs(olds), self._now(), supplied_from_inputs(news))
+        """The :class:`~mesh_components.ca.Plan` for stored outputs ``olds`` and checked inputs ``news``,
+        at :meth:`decision_time`. Raises :class:`CAError` like :func:`~mesh_components.ca.plan_changes`."""
+        state = state_from_outputs(olds)
+        return plan_changes(config_from_inputs(news), state, self.decision_time(news, state, applying=False),
+                            supplied_from_inputs(news))
 
     def _reconcile(self, olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> dict[str, Any]:
-        cfg, supplied, now = config_from_inputs(news), supplied_from_inputs(news), self._now()
+        cfg, supplied = config_from_inputs(news), supplied_from_inputs(news)
         state = state_from_outputs(olds)
+        now = self.decision_time(news, state, applying=True)
         plan = plan_changes(cfg, state, now, supplied)
         new_state = apply_plan(cfg, state, plan, now, supplied=supplied, signer=self._signer(cfg, supplied))
         return state_to_outputs(cfg, new_state, plan)
@@ -170,89 +296,104 @@ class MeshCAProvider(ResourceProvider):
     # -- ResourceProvider ------------------------------------------------------------------------
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        """Validate the config, the secret inputs and the stage move since the last applied inputs.
+        """Validate the config, the secret inputs and the move from the last applied inputs ``_olds``.
 
-        Problems return as ``CheckFailure(property, "path: message")``, shown without a traceback.
-        Adds ``stage_plan`` to the inputs. Unknown values (preview) skip the checks that need them.
+        Problems return as ``CheckFailure(property, "path: message")``, which the engine shows
+        without a traceback; no exception escapes. Adds ``stage_plan``, ``as_of`` (the provider's
+        clock now) and ``stage_since`` to the inputs. Unknown values (preview) skip the checks that
+        need them. The engine passes the stored inputs as ``_olds`` on every update
+        (``pkg/resource/deploy/step_generator.go`` 1334-1337 at pulumi/pulumi 1b5949891b).
         """
-        olds = _olds or {}
         inputs = dict(news)
-        cfg_part = {k: news.get(k) for k in CONFIG_FIELDS}
-        if _has_unknown(cfg_part):
-            return CheckResult(inputs, [])
+        now = self._now()
+        inputs[AS_OF] = inputs[STAGE_SINCE] = iso(now)
         try:
-            cfg = config_from_inputs(news)
-            problems = validate_ca_config(cfg)
-        except (CAError, TypeError) as e:
-            problems = getattr(e, "problems", [("ca", str(e))])
-            cfg = None
-        if cfg is not None and not problems:
-            if not any(_has_unknown(news.get(k)) for k in SECRET_INPUTS):
-                problems += validate_supplied(cfg, supplied_from_inputs(news))
-            if olds.get("root_generation") is not None and olds.get("rotation_stage") and not _has_unknown(olds):
-                try:
-                    check_stage_transition(int(olds["root_generation"]), olds["rotation_stage"],
-                                           cfg.root_generation, cfg.rotation_stage)
-                except CAError as e:
-                    problems += e.problems
-                same_gen = int(olds["root_generation"]) == cfg.root_generation
-                old_root, new_root = olds.get("root_cert_pem"), news.get("root_cert_pem")
-                if (not problems and cfg.mode == "byoRoot" and olds.get("mode") == "byoRoot" and same_gen
-                        and old_root and new_root and not _has_unknown(new_root)
-                        and _fingerprint_or_none(old_root) not in (None, _fingerprint_or_none(new_root))):
-                    problems.append((FIELD_PATHS["root_cert_pem"],
-                                     f"the supplied root differs from root generation {cfg.root_generation} already in "
-                                     f"use; a new root needs a staged rotation: set generation "
-                                     f"{cfg.root_generation + 1} with stage addNewRoot"))
-            inputs["stage_plan"] = stage_description(cfg.rotation_stage, cfg.root_generation)
-        failures = [CheckFailure(_property_for(path), f"{path}: {msg}") for path, msg in problems]
-        return CheckResult(inputs, failures)
+            problems = self._check(_olds or {}, news, inputs, now)
+        except (CAError, TypeError, ValueError, KeyError) as e:  # a malformed value: a failure, not a traceback
+            problems = getattr(e, "problems", None) or [("ca", f"invalid CA inputs ({type(e).__name__}: {e})")]
+        return CheckResult(inputs, _failures(problems))
+
+    def _check(self, olds: Mapping[str, Any], news: Mapping[str, Any], inputs: dict[str, Any],
+               now: _dt.datetime) -> list[tuple[str, str]]:
+        if _has_unknown({k: news.get(k) for k in CONFIG_FIELDS}):
+            return []
+        cfg = config_from_inputs(news)
+        problems = validate_ca_config(cfg)
+        if problems:
+            return problems
+        inputs["stage_plan"] = stage_description(cfg.rotation_stage, cfg.root_generation)
+        secrets_known = not any(_has_unknown(news.get(k)) for k in SECRET_INPUTS)
+        supplied = supplied_from_inputs(news)
+        if secrets_known:
+            problems += validate_supplied(cfg, supplied)
+        prev = _previous(olds)
+        if prev is None or problems:
+            return problems
+        if (prev["mode"], prev["generation"], prev["stage"]) == (cfg.mode, cfg.root_generation, cfg.rotation_stage) \
+                and prev["stage_since"] is not None:
+            inputs[STAGE_SINCE] = iso(prev["stage_since"])
+        same_gen_byo = prev["mode"] == "byoRoot" and prev["generation"] == cfg.root_generation
+        return transition_problems(
+            cfg, prev_mode=prev["mode"], prev_generation=prev["generation"], prev_stage=prev["stage"], now=now,
+            stage_since=prev["stage_since"], prev_root_fingerprint=prev["root_fingerprint"] if same_gen_byo else None,
+            supplied=supplied if secrets_known else None)
 
     def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
-        """Compare desired inputs ``_news`` with the stored outputs ``_olds`` at the provider's clock.
+        """Compare checked inputs ``_news`` with the stored outputs ``_olds``, at ``_news["as_of"]``.
 
-        Cheap and deterministic: parses the stored certificates but signs nothing and calls nothing
-        remote. Reports a change when :func:`~mesh_components.ca.plan_changes` finds work (an
-        intermediate due, cluster added/removed, key/subject change, a stage to apply) or the
-        config echo differs. Never asks for a replacement: a CA changes in place, stage by stage.
-        Raises :class:`CAError` for a skipped stage or an early ``removeOldRoot``.
+        Cheap and deterministic: a function of its arguments only (no clock), parses the stored
+        certificates but signs nothing and calls nothing remote. Reports a change when
+        :func:`~mesh_components.ca.plan_changes` finds work (an intermediate due at ``as_of``, a
+        cluster added/removed, key/subject change, a stage to apply) or the config echo differs.
+        Never asks for a replacement: a CA changes in place, stage by stage. Never raises: what
+        ``check`` did not catch (inputs checked before it could) reports a change, so the
+        update, which checks the same, names the problem.
         """
         watched = {k: _news.get(k) for k in (*CONFIG_FIELDS, *SECRET_INPUTS)}
         if _has_unknown(watched):
             return DiffResult(changes=True, replaces=[], stables=[], delete_before_replace=False)
-        plan = self.plan(_olds, _news)
         try:
-            config_changed = config_from_inputs(_olds) != config_from_inputs(_news)
+            changes = self.plan(_olds, _news).changes
+        except (CAError, TypeError, ValueError, KeyError):
+            changes = True
+        try:
+            changes = changes or config_from_inputs(_olds) != config_from_inputs(_news)
         except CAError:
-            config_changed = True
-        return DiffResult(changes=plan.changes or config_changed, replaces=[], stables=[],
-                          delete_before_replace=False)
+            changes = True
+        return DiffResult(changes=changes, replaces=[], stables=[], delete_before_replace=False)
 
+    @_short_errors
     def create(self, props: dict[str, Any]) -> CreateResult:
-        """Issue the root (or adopt/fetch it) and one intermediate per cluster. Returns every output."""
+        """Issue the root (or adopt/fetch it) and one intermediate per cluster at ``props["as_of"]``. Returns every output."""
         outs = self._reconcile(None, props)
         return CreateResult(f"{outs['mesh_name']}-ca-{uuid.uuid4().hex[:12]}", outs)
 
+    @_short_errors
     def update(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> UpdateResult:
-        """Apply the plan: stage moves, due re-issues, cluster changes. Returns all outputs (pulumi/pulumi#7809)."""
+        """Apply the plan at ``_news["as_of"]``: stage moves, due re-issues, cluster changes.
+        Returns all outputs (pulumi/pulumi#7809)."""
         return UpdateResult(self._reconcile(_olds, _news))
 
+    @_short_errors
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """Refresh: rebuild the outputs from the certificates in state, and the config inputs from them.
+        """Refresh: the stored outputs ``props``, unchanged, and no inputs (the engine keeps the stored ones).
 
-        There is no remote object to read: the CA lives in the state, so this re-derives
-        fingerprints, expiries and the trust bundle. The returned inputs are the config echo plus
-        ``stage_plan``. Secret inputs stay out, because inputs returned here would be stored
-        without their secret marking.
+        There is no remote object to read: the CA lives in the state. The state is parsed (a
+        corrupt one raises :class:`CAError`), and what the provider's clock says is now due
+        (:func:`~mesh_components.ca.due_notices`) is printed on stderr as ``warning: ...`` lines,
+        which the engine shows for dynamic providers; nothing changes until ``pulumi up``.
+        Returning inputs here would replace the stored inputs with ones lacking the secret
+        inputs, which ``read`` never sees (module docstring).
         """
         state = state_from_outputs(props)
-        if state is None:
-            return ReadResult(id_, dict(props))
-        cfg = config_from_inputs(props)
-        outs = state_to_outputs(cfg, state, None, previous=props)
-        inputs = cfg.to_inputs()
-        inputs["stage_plan"] = stage_description(cfg.rotation_stage, cfg.root_generation)
-        return ReadResult(id_, outs, inputs)
+        if state is not None:
+            try:
+                notes = due_notices(config_from_inputs(props), state, self._now())
+            except CAError:
+                notes = []
+            for note in notes:
+                print(f"warning: mesh CA {id_}: {note}", file=sys.stderr, flush=True)
+        return ReadResult(id_, dict(props))
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         """Nothing to delete remotely: the keys exist only in state, which the engine drops.
@@ -266,7 +407,7 @@ class MeshCAProvider(ResourceProvider):
 def _fingerprint_or_none(pem: Any) -> str | None:
     try:
         return fingerprint(pem)
-    except (CAError, TypeError):
+    except (CAError, TypeError, ValueError):
         return None
 
 

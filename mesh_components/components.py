@@ -29,9 +29,10 @@ from pulumi import Output, ResourceOptions
 from . import multicluster as mc
 from .egress import CONFIG_SOURCE, allowed_egress, egress_summary
 from .gateway import ingress_summary
+from .meta import is_patch
 from .render import ClusterState, HelmRelease, render_mesh
 from .slots import Slot, fill, iter_slots
-from .spec import KubeconfigSource, LoadedMesh, MeshSpec, expand_path
+from .spec import KubeconfigSource, LoadedMesh, MeshSpec, expand_path, minify_kubeconfig
 
 Lookup = Callable[[Slot], Any]
 _CRD_GROUP_SUFFIXES = (".istio.io", "gateway.networking.k8s.io", ".linkerd.io", ".smi-spec.io", ".openservicemesh.io",
@@ -42,35 +43,65 @@ _CRD_GROUP_SUFFIXES = (".istio.io", "gateway.networking.k8s.io", ".linkerd.io", 
 # providers
 
 
-def kubeconfig_input(source: KubeconfigSource | None, cluster: str) -> Any:
+def kubeconfig_input(source: KubeconfigSource | None, cluster: str,
+                     stack_references: dict[str, pulumi.StackReference] | None = None) -> Any:
     """The kubeconfig for ``cluster`` as a Pulumi input (text or secret Output), or None for the
-    ambient kubeconfig. Raises ``pulumi.RunError`` naming the cluster when a file or variable is
-    missing."""
+    ambient kubeconfig. Text read here (``file``, or ``env`` holding the text or a path) is
+    minified to the chosen context (``spec.minify_kubeconfig``): only that context's cluster and
+    user reach the provider's inputs, and so the state, and the text changes only when they do.
+    A ``stackReference`` output is used as its stack publishes it. ``stack_references``: stack name
+    -> the ``StackReference`` already made for it, shared by every cluster that reads that stack
+    (a second one would register the same URN, which the engine rejects) and filled here. Raises
+    ``pulumi.RunError`` naming the cluster when a file or variable is missing or the kubeconfig
+    has no such context."""
     if source is None:
         return None
+    if source.file or source.env:
+        return _minified(_read_kubeconfig(source, cluster), source, cluster)
+    refs = stack_references if stack_references is not None else {}
+    if source.stack_reference not in refs:
+        refs[source.stack_reference] = pulumi.StackReference(source.stack_reference)
+    return refs[source.stack_reference].get_output(source.output)
+
+
+def _read_kubeconfig(source: KubeconfigSource, cluster: str) -> str:
     if source.file:
         path = expand_path(source.file)
         if not path.exists():
             raise pulumi.RunError(f"cluster {cluster}: kubeconfig file {path} does not exist "
                                   f"(mesh.clusters[].kubeconfig.file)")
         return path.read_text()
-    if source.env:
-        value = os.environ.get(source.env)
-        if not value:
-            raise pulumi.RunError(f"cluster {cluster}: environment variable {source.env} is not set; export the "
-                                  f"kubeconfig text or its path in it")
-        return value if "apiVersion" in value or "\n" in value else expand_path(value).read_text()
-    return pulumi.StackReference(source.stack_reference).get_output(source.output)
+    value = os.environ.get(source.env)
+    if not value:
+        raise pulumi.RunError(f"cluster {cluster}: environment variable {source.env} is not set; export the "
+                              f"kubeconfig text or its path in it")
+    return value if "apiVersion" in value or "\n" in value else expand_path(value).read_text()
+
+
+def _minified(text: str, source: KubeconfigSource, cluster: str) -> str:
+    try:
+        return minify_kubeconfig(text, source.context)
+    except ValueError as e:
+        where = source.file or f"${source.env}"
+        raise pulumi.RunError(f"cluster {cluster}: kubeconfig {where}: {e} (mesh.clusters[].kubeconfig)") from None
+
+
+def kubeconfig_inputs(spec: MeshSpec) -> dict[str, Any]:
+    """Cluster name -> :func:`kubeconfig_input` of every cluster of ``spec``, with one
+    ``StackReference`` per referenced stack."""
+    refs: dict[str, pulumi.StackReference] = {}
+    return {c.name: kubeconfig_input(c.kubeconfig, c.name, refs) for c in spec.clusters}
 
 
 def cluster_providers(name: str, spec: MeshSpec, parent: pulumi.Resource | None = None,
                       kubeconfigs: Mapping[str, Any] | None = None) -> dict[str, k8s.Provider]:
     """One kubernetes Provider per cluster, named ``<name>-<cluster>-k8s``, kubeconfig kept secret.
     ``kubeconfigs``: cluster -> kubeconfig input already read (default: read with
-    :func:`kubeconfig_input`)."""
+    :func:`kubeconfig_inputs`)."""
+    kubeconfigs = kubeconfigs if kubeconfigs is not None else kubeconfig_inputs(spec)
     providers = {}
     for c in spec.clusters:
-        kc = kubeconfigs[c.name] if kubeconfigs is not None else kubeconfig_input(c.kubeconfig, c.name)
+        kc = kubeconfigs[c.name]
         providers[c.name] = k8s.Provider(
             f"{name}-{c.name}-k8s",
             kubeconfig=Output.secret(kc) if kc is not None else None,
@@ -92,22 +123,58 @@ def resource_name(prefix: str, obj: dict) -> str:
     return f"{prefix}-{kind}-{ns}-{obj['metadata']['name']}"
 
 
+NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
+MESH_NAMESPACE_OPTIONS = ResourceOptions(retain_on_delete=True)
+"""Options of the namespaces the mesh creates (istio-system, linkerd, mesh-egress, mesh-ingress,
+envoy-gateway-system, ...). ``retain_on_delete``: deleting a namespace deletes everything in it,
+including what other tools put there (Kiali, Prometheus and user Secrets commonly live in
+``istio-system``), while everything the mesh puts there is its own resource, deleted one by one on
+``pulumi destroy`` (Helm releases uninstall). So a destroy, or a replacement (an explicitly named
+Namespace is replaced delete-first), only forgets the namespace object and never cascades into
+objects the stack does not declare. Cost: after ``pulumi destroy`` the emptied namespaces remain
+(``kubectl delete namespace ...`` if wanted), and creating them again fails with AlreadyExists on
+pulumi-kubernetes >= 4.29 (CHANGELOG 4.29.0, #2926) until they are deleted.
+https://www.pulumi.com/docs/iac/concepts/options/retainondelete/"""
+
+
+def patch_options(kind: str) -> ResourceOptions:
+    """Options of the patch of an application object of ``kind``. A ``NamespacePatch`` carries an
+    alias to the ``Namespace`` type earlier releases registered application namespaces as, under
+    the same name: a stack upgraded from them then updates that state in place into the patch
+    (the engine finds old state through a type alias: pulumi/pulumi
+    ``pkg/resource/deploy/step_generator.go`` ``getOldResource``/``collapseAliasToUrn``; the
+    provider keeps the stored field manager, ``provider/pkg/provider/provider.go``
+    ``fieldManagerName``) instead of creating a patch and deleting the Namespace, which would
+    delete the application's namespace and every workload in it."""
+    if kind == "Namespace":
+        return ResourceOptions(aliases=[pulumi.Alias(type_=NAMESPACE_TYPE)])
+    return ResourceOptions()
+
+
 def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOptions) -> pulumi.CustomResource:
     """Register one Kubernetes object dict (slots filled from ``lookup``) as a Pulumi resource:
-    typed classes for the core kinds, ``apiextensions.CustomResource`` for the rest."""
+    typed classes for the core kinds, ``apiextensions.CustomResource`` for the rest. Patches of
+    application objects (``meta.is_patch``: namespaces, exported Services) register as
+    ``NamespacePatch``/``ServicePatch`` (Server-Side Apply patches: relinquish their fields on
+    delete, never delete the object; pulumi-kubernetes ``provider/pkg/await/await.go``
+    ``Deletion``), namespaces the mesh creates as ``Namespace`` with
+    :data:`MESH_NAMESPACE_OPTIONS`."""
     o = fill(obj, lookup)
     name, api, kind, meta = resource_name(prefix, obj), o["apiVersion"], o["kind"], o["metadata"]
     if api == "v1":
+        if kind == "Namespace" and is_patch(obj):
+            return k8s.core.v1.NamespacePatch(name, metadata=meta,
+                                              opts=ResourceOptions.merge(opts, patch_options(kind)))
         if kind == "Namespace":
-            return k8s.core.v1.Namespace(name, metadata=meta, opts=opts)
+            return k8s.core.v1.Namespace(name, metadata=meta, opts=ResourceOptions.merge(opts, MESH_NAMESPACE_OPTIONS))
         if kind == "Secret":
             secret_opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["stringData", "data"]))
             return k8s.core.v1.Secret(name, metadata=meta, type=o.get("type"), string_data=o.get("stringData"),
                                       data=o.get("data"), opts=secret_opts)
         if kind == "ConfigMap":
             return k8s.core.v1.ConfigMap(name, metadata=meta, data=o.get("data"), opts=opts)
-        if kind == "Service" and mc.is_patch(obj):
-            return k8s.core.v1.ServicePatch(name, metadata=meta, opts=opts)
+        if kind == "Service" and is_patch(obj):
+            return k8s.core.v1.ServicePatch(name, metadata=meta, opts=ResourceOptions.merge(opts, patch_options(kind)))
         if kind == "Service":
             return k8s.core.v1.Service(name, metadata=meta, spec=o.get("spec"), opts=opts)
         if kind == "ServiceAccount":
@@ -116,6 +183,8 @@ def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOption
     extra = set(o) - {"apiVersion", "kind", "metadata", "spec"}
     if extra:
         raise ValueError(f"{kind} {meta['name']}: top-level fields {sorted(extra)} need a typed resource")
+    if api == "networking.k8s.io/v1" and kind == "NetworkPolicy":  # built in, not a CRD (ambient egress)
+        return k8s.networking.v1.NetworkPolicy(name, metadata=meta, spec=o.get("spec"), opts=opts)
     return k8s.apiextensions.CustomResource(name, api_version=api, kind=kind, metadata=meta, spec=o.get("spec"),
                                             opts=opts)
 
@@ -250,7 +319,8 @@ class _ReleasingComponent(_ObjectsComponent):
 class EgressRules(_ReleasingComponent):
     """One cluster's egress allow-list (type ``mesh:index:EgressRules``): ServiceEntries, the Istio
     egress gateway release and its routing, policy and credential objects, Sidecars, waypoint
-    policy, Linkerd EgressNetworks or OSM Egress policies. Outputs: ``objects``,
+    policy and, ambient, the egress NetworkPolicy of each application namespace, Linkerd
+    EgressNetworks or OSM Egress policies. Outputs: ``objects``,
     ``service_entries``, ``egress_gateway`` (the release, or None)."""
 
     TYPE, CONCERN = "mesh:index:EgressRules", "egress"
@@ -472,8 +542,31 @@ def ca_lookup(authority) -> Lookup:
     return lookup
 
 
+STABLE_NAME = "mesh"
+"""The name the program (``__main__.py``) gives its one ``ServiceMesh``, whatever ``mesh.name``
+is: URNs hold resource names, so a name built from ``mesh.name`` made a rename of the mesh replace
+every resource, the CA (its root of trust) included. See :func:`rename_aliases`."""
+
+
+def rename_aliases(mesh_name: str) -> list[pulumi.Alias]:
+    """Aliases for the program's ``ServiceMesh`` from the name releases before :data:`STABLE_NAME`
+    gave it: ``mesh.name``. One alias on the component is enough: the engine derives every
+    descendant's old URN from it, replacing the component's new name by its old one where a child's
+    name starts with its parent's name (pulumi/pulumi ``pkg/resource/deploy/step_generator.go``
+    ``generateAliases``/``inheritedChildAlias``), as every name below ``ServiceMesh`` does, down to
+    the CRDs a ``yaml/v2.ConfigFile`` names ``<its name>:<object>`` (pulumi-kubernetes
+    ``provider/pkg/provider/yaml/v2/configfile.go``, ``yaml.go``). A stack upgraded from those
+    releases with its ``mesh.name`` unchanged so keeps every resource; later renames touch no URN.
+    https://www.pulumi.com/docs/iac/concepts/options/aliases/"""
+    return [pulumi.Alias(name=mesh_name)] if mesh_name != STABLE_NAME else []
+
+
 class ServiceMesh(pulumi.ComponentResource):
     """The whole mesh across its clusters (type ``mesh:index:ServiceMesh``).
+
+    ``name`` prefixes every descendant's name (``<name>-<cluster>-<component>``, objects
+    ``<component name>-<kind>-<namespace>-<name>``), so aliases given to the component in ``opts``
+    carry over to all of them (:func:`rename_aliases`).
 
     ``mesh``: a validated :class:`LoadedMesh` (``spec.load_mesh`` / ``spec.load_stack``).
     ``providers``: cluster name -> kubernetes Provider (default: made from each cluster's
@@ -494,9 +587,8 @@ class ServiceMesh(pulumi.ComponentResource):
 
         spec = mesh.spec
         states = render_mesh(mesh)
-        # read once: a second StackReference of the same stack would collide (one URN)
-        kubeconfigs = ({c.name: kubeconfig_input(c.kubeconfig, c.name) for c in spec.clusters}
-                       if not providers or len(spec.clusters) > 1 else {})
+        # read once, for the providers and the kubeconfigs other clusters read this one with
+        kubeconfigs = kubeconfig_inputs(spec) if not providers or len(spec.clusters) > 1 else {}
         self.providers = dict(providers) if providers else cluster_providers(name, spec, parent=self,
                                                                              kubeconfigs=kubeconfigs)
         self.ca = MeshCertificateAuthority(f"{name}-ca", spec.ca_config(), **dict(ca_secrets or {}),

@@ -25,7 +25,10 @@ Istio (https://istio.io/latest/docs/tasks/traffic-management/egress/):
   scoped by ``exportTo`` and the ``Sidecar`` objects as before;
 - ambient mode: the entry is bound to an egress waypoint (``istio.io/use-waypoint``) and an
   ``AuthorizationPolicy`` on it (``targetRefs`` the ServiceEntry) admits exactly the source
-  identities on the rule's ports;
+  identities on the rule's ports; the waypoint denies what no entry's policy allows. REGISTRY_ONLY
+  binds sidecars only: ztunnel sends a destination it does not know on as plain TCP, so a
+  Kubernetes ``NetworkPolicy`` in every application namespace keeps everything else in the
+  cluster (:func:`ambient_egress_fences`);
 - TLS origination (``tlsOrigination``, both modes): the ServiceEntry port is the application port
   (HTTP or TCP) with ``targetPort`` the destination port, and a ``DestinationRule`` seen only in
   ``mesh-egress`` (the gateway or waypoint) opens TLS (``SIMPLE``, or ``MUTUAL`` with
@@ -57,7 +60,7 @@ import yaml
 from . import istio
 from .errors import Problem, TranslationError
 from .istio import GATEWAY_API, NETWORKING, SECURITY
-from .istio_policy import principal
+from .istio_policy import principal, waypoint_default_deny
 from .meta import k8s_object
 from .slots import Slot
 
@@ -78,6 +81,10 @@ ENVOY_FILTER_API = "networking.istio.io/v1alpha3"
 """EnvoyFilter is served only at v1alpha3 (../shared/crds/istio)."""
 _ISTIO_PROTOCOL = {"http": "HTTP", "https": "TLS", "tls": "TLS", "tcp": "TCP"}
 _ISTIO_RESERVED = range(15000, 15100)
+NETWORK_POLICY_API = "networking.k8s.io/v1"
+EGRESS_FENCE = "mesh-egress-allow-list"
+"""Name of the egress NetworkPolicy of each application namespace in ambient mode."""
+HBONE_PORT = 15008
 
 
 def egress_clusters(spec, rule) -> list[str]:
@@ -227,14 +234,79 @@ def _istio_problems(spec, rules, ambient: bool) -> list[Problem]:
     return problems
 
 
+def ambient_egress_fences(spec, cluster: str) -> list[dict]:
+    """A default-deny egress ``NetworkPolicy`` (:data:`EGRESS_FENCE`) per application namespace of
+    ``cluster`` (ambient mode), which lets pods reach only the cluster itself: kube-dns (UDP and TCP
+    53), every pod of the cluster on every port, and, with several networks, the other networks'
+    east-west gateways on HBONE 15008. The egress waypoint is a pod of the cluster, so the allowed
+    destinations leave through it and its AuthorizationPolicies; anything else is dropped.
+
+    Why (upstream): ztunnel has no registry-only mode; a destination it knows no upstream for is
+    sent on as plain TCP (istio/ztunnel 1.30.3 ``src/proxy/outbound.rs:599-629``, test
+    ``build_request_unknown_dest`` 925-942; istio#54281), and mesh config
+    ``outboundTrafficPolicy`` is read by sidecars only. Ambient never bypasses NetworkPolicy, and
+    in-pod redirection makes ztunnel's connections leave from the pod, so the pod's egress policy
+    governs them: HBONE is TCP 15008 to the destination pod or waypoint
+    (https://istio.io/latest/docs/ambient/usage/networkpolicy/). Kubelet probes arrive SNATed from
+    169.254.7.127 (same page); they are ingress, and this policy has ``policyTypes: [Egress]``
+    only, so probes and replies to inbound connections are untouched. ServiceEntry hosts resolve
+    to addresses ztunnel knows because ztunnel captures DNS (istio/istio 1.30.3
+    ``manifests/charts/istio-cni/values.yaml:70`` ``ambient.dnsCapture: true``); kube-dns is
+    matched by ``k8s-app: kube-dns`` in ``kube-system``
+    (https://kubernetes.io/docs/tasks/administer-cluster/dns-debugging-resolution/) and namespaces
+    by the automatic ``kubernetes.io/metadata.name`` label. Pods of other clusters on the same
+    network are not modelled: ambient multi-cluster needs separate networks (``spec``). Host-network
+    addresses (the API server, nodes) are outside every pod selector; a workload that calls them
+    needs an ``overrides`` patch adding an ``ipBlock``, which then counts as egress.
+
+    Raises :class:`TranslationError` when another network's east-west gateway has no static
+    addresses (``clusters[].eastWestGateway.addresses``): cross-network HBONE goes to that
+    gateway's address, which must then be named."""
+    from ipaddress import ip_address
+
+    from .render import app_namespaces  # render imports this module
+
+    me = next(c for c in spec.clusters if c.name == cluster)
+    problems: list[Problem] = []
+    gateways: list[str] = []
+    for i, c in enumerate(spec.clusters):
+        if spec.network_of(c) == spec.network_of(me):
+            continue
+        if c.east_west_gateway is None:
+            problems.append((f"mesh.clusters[{i}].eastWestGateway",
+                             f"in ambient mode egress is enforced by a NetworkPolicy in every application namespace "
+                             f"(ztunnel has no registry-only mode), and cross-network HBONE from {cluster} goes to "
+                             f"{c.name}'s east-west gateway, which the policy must name by address: give it static "
+                             f"addresses (eastWestGateway: {{addresses: [...]}})"))
+            continue
+        gateways += [f"{a}/{ip_address(a).max_prefixlen}" for a in c.east_west_gateway.addresses]
+    if problems:
+        raise TranslationError(problems)
+    rules: list[dict] = [
+        {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                 "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+        {"to": [{"namespaceSelector": {}}]},  # every pod here: HBONE to meshed pods and waypoints, TCP to the rest
+    ]
+    if gateways:
+        rules.append({"to": [{"ipBlock": {"cidr": g}} for g in sorted(set(gateways))],
+                      "ports": [{"protocol": "TCP", "port": HBONE_PORT}]})
+    namespaces = [o["metadata"]["name"] for o in app_namespaces(spec, cluster, lambda ns: {})]
+    return [k8s_object(NETWORK_POLICY_API, "NetworkPolicy", EGRESS_FENCE, ns, spec.name, spec={
+        "podSelector": {}, "policyTypes": ["Egress"], "egress": rules}) for ns in namespaces]
+
+
 def istio_egress(spec, cluster: str) -> list[dict]:
-    """Istio egress objects for ``cluster`` (empty when no egress rule has a source there); see
-    the module docstring. Raises :class:`TranslationError` for credentials in ambient mode,
-    Istio's reserved ports, and ports whose protocol differs between rules."""
+    """Istio egress objects for ``cluster`` (in sidecar mode empty when no egress rule has a
+    source there; in ambient mode always the :func:`ambient_egress_fences`); see the module
+    docstring. Raises :class:`TranslationError` for credentials in ambient mode, Istio's reserved
+    ports, ports whose protocol differs between rules, and east-west gateways without static
+    addresses in ambient multi-network meshes."""
+    mesh, ambient = spec.name, spec.backend.istio.data_plane == "ambient"
+    fences = ambient_egress_fences(spec, cluster) if ambient else []
     rules = [r for r in spec.egress if cluster in egress_clusters(spec, r)]
     if not rules:
-        return []
-    mesh, ambient = spec.name, spec.backend.istio.data_plane == "ambient"
+        return fences
     problems = _istio_problems(spec, rules, ambient)
     if problems:
         raise TranslationError(problems)
@@ -244,6 +316,7 @@ def istio_egress(spec, cluster: str) -> list[dict]:
                                   labels={"istio.io/waypoint-for": "service"},
                                   spec={"gatewayClassName": "istio-waypoint",
                                         "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]}))
+        objects.append(waypoint_default_deny(mesh, EGRESS_NAMESPACE, EGRESS_WAYPOINT))
     for r in rules:
         source_ns = sorted({ref.namespace for ref in r.sources})
         via_gateway = not ambient and not r.has_wildcard
@@ -267,7 +340,7 @@ def istio_egress(spec, cluster: str) -> list[dict]:
     if not ambient:
         objects += egress_gateway_objects(spec, gateway_rules(spec, cluster))
         objects += _hide_from_other_services(spec, rules, cluster)
-    return objects
+    return objects + fences
 
 
 def egress_gateway_objects(spec, rules) -> list[dict]:

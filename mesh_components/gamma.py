@@ -9,7 +9,9 @@ Semantics (SMI traffic-access-control, https://github.com/servicemeshinterface/s
 request from identity *s* to port *p* of a pod running as *d* is allowed iff some Authorization
 for *d* lists *s* and either one of its ``http`` matches matches the request (on ``ports``) or
 ``tcp_ports`` admits *p*. A destination with at least one Authorization denies everything else
-(default deny); a destination with none is not restricted by this layer.
+(default deny); a destination with none is not restricted by this layer. A TrafficTarget naming
+both a TCPRoute and HTTPRouteGroup matches admits the matches on the TCPRoute's ports (AND, as in
+the SMI spec's L7 example and OSM; see :func:`_scoped_http_ports`), never the whole port.
 GAMMA: https://gateway-api.sigs.k8s.io/mesh/
 """
 from __future__ import annotations
@@ -47,9 +49,10 @@ class Authorization:
     """Who may call one destination service, and how.
 
     ``sources``: ``(namespace, service_account)`` pairs. ``ports``: service ports the HTTP matches
-    apply on (the destination port, else the service's HTTP ports). ``http``: allowed HTTP matches
-    (each with its ``origin`` for errors). ``tcp_ports``: service ports allowed at L4 (``None``:
-    no TCP rule; empty tuple: every port).
+    apply on (the destination port, else the service's HTTP ports; with a TCPRoute in the same
+    TrafficTarget, only its ports). ``http``: allowed HTTP matches (each with its ``origin`` for
+    errors). ``tcp_ports``: service ports allowed at L4, whole (``None``: no TCP-only rule -- a
+    TCPRoute beside HTTP matches only scopes them; empty tuple: every port).
     """
 
     name: str
@@ -61,10 +64,22 @@ class Authorization:
     tcp_ports: tuple[int, ...] | None
 
 
+HTTP_PROTOCOLS = ("http", "http2", "grpc")
+"""Spec port protocols a GAMMA HTTPRoute routes (``Workload.http_ports``)."""
+
+
 @dataclass(frozen=True)
 class WeightedRoute:
-    """A weighted split of requests to ``service`` across ``backends`` ``(service, weight)``,
-    per HTTP ``ports`` of the apex service (a GAMMA HTTPRoute with a Service parent)."""
+    """A weighted split of requests to ``service`` (the SMI root) across ``backends``
+    ``(service, weight)`` as declared (weights exact integers, smi.normalise_weights).
+
+    ``ports``: the root's HTTP ports. ``port_backends``: for EVERY port of the root ``(port,
+    protocol, backends)``, the backends that serve that port number: SMI traffic-split v1alpha1
+    "Ports": "There *must* be a match between a port on the *root* service and a port on every
+    destination backend service. If they do not match, the backend service is not included",
+    as OSM v1.2.4 does (pkg/catalog/outbound_traffic_policies.go: a backend without the port is
+    "ignored"). A split covers every port of the root, TCP ports too.
+    """
 
     name: str
     namespace: str
@@ -73,6 +88,16 @@ class WeightedRoute:
     backends: tuple[tuple[str, int], ...]
     clusters: tuple[str, ...]
     origin: str
+    port_backends: tuple[tuple[int, str, tuple[tuple[str, int], ...]], ...] = ()
+
+    @property
+    def tcp_ports(self) -> tuple[int, ...]:
+        """The root's ports that are not HTTP (the split covers them too)."""
+        return tuple(p for p, proto, _ in self.port_backends if proto not in HTTP_PROTOCOLS)
+
+    def backends_on(self, port: int) -> tuple[tuple[str, int], ...]:
+        """The backends that serve ``port`` of the root, with their weights."""
+        return next((b for p, _, b in self.port_backends if p == port), self.backends)
 
 
 @dataclass(frozen=True)
@@ -130,11 +155,18 @@ def build(spec, policies: PolicySet, ingress_identity: tuple[str, str] | None = 
                 route = policies.tcp_route(t.namespace, r.name)
                 tcp = () if tcp == () or not route.ports else tuple(sorted(set(tcp or ()) | set(route.ports)))
         before = len(auths)
+        has_http = any(r.kind == "HTTPRouteGroup" for r in t.rules)
         for w in sorted(dests, key=lambda w: w.name):
             service_ports = {p for p, *_ in w.ports}
+            if t.destination_port is not None and t.destination_port not in service_ports:
+                continue  # this service does not expose the destination port
+            if has_http and tcp is not None:
+                # TCPRoute + HTTPRouteGroup: the TCPRoute's ports scope the HTTP matches (AND)
+                scoped = _scoped_http_ports(t, w, tcp, problems)
+                if scoped is not None:
+                    auths.append(Authorization(t.name, t.origin, w, t.sources, scoped, tuple(http), None))
+                continue
             if t.destination_port is not None:
-                if t.destination_port not in service_ports:
-                    continue  # this service does not expose the destination port
                 ports = (t.destination_port,)
                 # a TCPRoute that lists ports admits the destination port only if it lists it
                 tcp_here = None if tcp is None or (tcp and t.destination_port not in tcp) else ports
@@ -160,17 +192,59 @@ def build(spec, policies: PolicySet, ingress_identity: tuple[str, str] | None = 
             auths.append(Authorization(f"{spec.ingress.name}-route-{i}", origin, w, (ingress_identity,),
                                        (rt.port,), tuple((origin, m) for m in matches), None))
     routes = []
+    served = backend_ports(spec)
     for s in policies.splits:
         apex = by_key[(s.namespace, s.service)]
-        if not apex.http_ports:
-            problems.append((s.origin, f"service {s.service!r} has no HTTP port; weighted routing is rendered as a "
-                                       f"GAMMA HTTPRoute, so give the service an http, http2 or grpc port"))
-            continue
+        per_port = []
+        for port, _, proto, _ in apex.ports:
+            here = tuple((b, w) for b, w in s.backends if port in served.get((s.namespace, b), ()))
+            if not any(w for _, w in here):
+                # every backend with weight lacks the port: SMI excludes them, leaving nothing to serve it
+                problems.append((f"{s.origin}.spec.backends",
+                                 f"no backend with a positive weight has port {port} of service {s.service!r} "
+                                 f"(SMI sends a root port only to backends with the same port number); give a "
+                                 f"backend port {port} or split a service without it"))
+            per_port.append((port, proto, here))
         routes.append(WeightedRoute(s.name, s.namespace, s.service, apex.http_ports, s.backends,
-                                    apex.clusters, s.origin))
+                                    apex.clusters, s.origin, tuple(per_port)))
     if problems:
         raise SpecError(problems)
     return TrafficModel(tuple(auths), tuple(routes), policies)
+
+
+def _scoped_http_ports(t, w: Workload, tcp: tuple[int, ...], problems: list) -> tuple[int, ...] | None:
+    """Service ports of ``w`` on which the HTTP matches of TrafficTarget ``t`` apply when ``t``
+    also names TCPRoutes with ports ``tcp`` (empty: every port): the TCPRoute scopes the matches
+    (AND), it does not open its ports besides them. None (with a problem recorded) when refused.
+
+    Upstream: smi-spec apis/traffic-access/v1alpha3/traffic-access.md, "Example implementation
+    for L7": TrafficTarget ``api-service-metrics`` names TCPRoute ``api-service-port`` (8080) and
+    the HTTPRouteGroup match ``metrics``, and the spec's table lets prometheus do GET /metrics
+    only, not use the whole port. OSM v1.2.4 enforces that reading: pkg/envoy/lds/inmesh.go
+    ``getInboundHTTPFilters`` puts the L4 RBAC filter built from TCPRoute ports
+    (pkg/envoy/lds/rbac.go ``buildRBACPolicyFromTrafficTarget``) in front of the HTTP routes,
+    which come from HTTPRouteGroup matches alone (pkg/catalog/inbound_traffic_policies.go).
+    Refused where the reading is ambiguous: a listed (or, with empty ports, any) port that is not
+    an HTTP port -- SMI does not say whether it opens at L4 (OSM: yes) or only carries the HTTP
+    matches (which an opaque connection never satisfies).
+    """
+    exposed = [p for p, *_ in w.ports]
+    here = [p for p in (tcp or exposed) if p in exposed
+            and (t.destination_port is None or p == t.destination_port)]
+    opaque = [p for p in here if p not in w.http_ports]
+    if opaque:
+        problems.append((t.origin, f"names HTTP matches and a TCPRoute whose ports include non-HTTP port(s) "
+                                   f"{opaque} of service {w.name!r} ({'every port' if not tcp else f'ports {list(tcp)}'}); "
+                                   f"SMI does not say whether those ports open for TCP or only carry the HTTP matches: "
+                                   f"split it into two TrafficTargets, one naming the TCPRoute of the TCP ports, one "
+                                   f"naming the HTTPRouteGroup with a TCPRoute that lists only HTTP ports "
+                                   f"{list(w.http_ports)}"))
+        return None
+    if tcp and not any(p in exposed for p in tcp):
+        problems.append((t.origin, f"TCP ports {list(tcp)} are not exposed by service {w.name!r} "
+                                   f"(ports {sorted(exposed)}); name a port the service exposes"))
+        return None
+    return tuple(here)
 
 
 def destinations_with_policy(model: TrafficModel) -> set[tuple[str, str]]:
@@ -181,13 +255,50 @@ def destinations_with_policy(model: TrafficModel) -> set[tuple[str, str]]:
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 
 
+def backend_ports(spec) -> dict[tuple[str, str], frozenset[int]]:
+    """The port numbers each possible split backend serves, keyed by ``(namespace, name)``: every
+    spec service, and every version Service ``<service>-<version>`` (render.version_services,
+    which copies its service's ports). A service of that name wins over a version Service."""
+    out: dict[tuple[str, str], frozenset[int]] = {}
+    for s in spec.services:
+        for v in s.versions:
+            out[(s.namespace, f"{s.name}-{v.name}")] = frozenset(p.port for p in s.ports)
+    for s in spec.services:
+        out[(s.namespace, s.name)] = frozenset(p.port for p in s.ports)
+    return out
+
+
+def tcp_split_problems(mesh_name: str, r: WeightedRoute) -> list:
+    """``[(path, message)]`` refusing a split whose root has a port that is not HTTP, for a mesh
+    whose splits are GAMMA HTTPRoutes: Istio 1.30.3 and Linkerd edge-26.8.3 would leave it unsplit.
+
+    Both read Gateway API TCPRoute only at ``v1alpha2`` (istio pkg/config/schema/gvk/resources.gen.go
+    ``TCPRoute ... Version: "v1alpha2"``; linkerd2 Cargo.lock gateway-api 0.21.0, whose
+    apis/experimental/tcproutes.rs binds ``version = "v1alpha2"``), which the pinned Gateway API
+    v1.6.1 standard CRDs no longer serve (gateway.networking.k8s.io_tcproutes.yaml: v1alpha2
+    ``served: false``), and a GAMMA HTTPRoute routes only HTTP ports.
+    """
+    if not r.tcp_ports:
+        return []
+    return [(f"{r.origin}.spec.service",
+             f"service {r.namespace}/{r.service} has TCP port(s) {list(r.tcp_ports)}, which an SMI split covers "
+             f"too; {mesh_name} splits only HTTP ports here (it reads Gateway API TCPRoute at v1alpha2, which "
+             f"Gateway API v1.6.1 no longer serves): split a service whose ports are all HTTP, or move the TCP "
+             f"port to a Service of its own")]
+
+
 def split_routes(mesh: str, r: WeightedRoute) -> list[dict]:
-    """A GAMMA HTTPRoute per HTTP port of the apex service, weighted across the backends
-    (https://gateway-api.sigs.k8s.io/mesh/ ; served by Istio and by Linkerd alike)."""
+    """A GAMMA HTTPRoute per HTTP port of the apex service, weighted across the backends that
+    serve that port (https://gateway-api.sigs.k8s.io/mesh/ ; served by Istio and by Linkerd alike).
+
+    A backendRef to a Service port that does not exist is answered with 500 for its share
+    (Gateway API HTTPBackendRef; istio pilot route.go ``ClusterNotFoundResponseCode``), so such
+    backends are left out, as SMI says (:class:`WeightedRoute`). Callers refuse roots with TCP
+    ports first (:func:`tcp_split_problems`)."""
     out = []
     for port in r.ports:
         name = r.name if len(r.ports) == 1 else f"{r.name}-{port}"
         out.append(k8s_object(GATEWAY_API, "HTTPRoute", name, r.namespace, mesh, spec={
             "parentRefs": [{"group": "", "kind": "Service", "name": r.service, "port": port}],
-            "rules": [{"backendRefs": [{"name": b, "port": port, "weight": w} for b, w in r.backends]}]}))
+            "rules": [{"backendRefs": [{"name": b, "port": port, "weight": w} for b, w in r.backends_on(port)]}]}))
     return out

@@ -14,7 +14,10 @@ allowed, one line per HTTP match (``METHODS PATH-REGEX [header: regex] :PORTS``)
 (``tcp:PORTS``); egress hosts are nodes of their own (edges ``protocol:port`` from the source
 services); the ingress gateway is a node with edges ``host+pathPrefix :port`` to routed services;
 traffic splits are dashed edges from the apex service to its backends (``weight (share%)``).
-Everything is sorted, so the same stack gives the same bytes.
+Callers that ``mesh.overrides`` let in (read back from the rendered objects after the overrides,
+:mod:`mesh_components.override_access`) are red ``override`` edges, with an ``override-widens``
+finding; an override that changes access objects otherwise is an ``override-changes-access``
+finding. Everything is sorted, so the same stack gives the same bytes.
 """
 from __future__ import annotations
 
@@ -38,7 +41,8 @@ class Finding:
     """A warning about the policy. ``kind``: ``admits-nothing`` (a rule or part of one can never
     match a request), ``shadowed`` (a whole Authorization adds nothing: every request it admits is
     admitted by other Authorizations of the same destination), ``redundant-match`` (one HTTP match or
-    TCP rule of an Authorization adds nothing). ``origin`` names the document at fault; ``others``
+    TCP rule of an Authorization adds nothing), ``override-widens`` / ``override-changes-access``
+    (:func:`override_findings`). ``origin`` names the document at fault; ``others``
     the documents that already admit what it admits (for the shadow kinds)."""
 
     origin: str
@@ -301,6 +305,27 @@ def analyse(spec, policies: PolicySet, model: TrafficModel) -> list[Finding]:
     return sorted(set(admits_nothing(spec, policies, model) + shadowed(model)))
 
 
+def override_findings(changed, widenings) -> list[Finding]:
+    """Findings for overrides of access-policy objects (``override_access.override_report``):
+    ``override-widens`` when an override lets a caller in that the access rules do not (per
+    destination and cluster), else ``override-changes-access``: the object is no longer the exact
+    translation of the access rules, so its effect is the reviewer's to check."""
+    out: list[Finding] = []
+    wide = {(w.override, w.cluster) for w in widenings}
+    for w in widenings:
+        out.append(Finding(f"mesh.overrides[{w.override}]", "override-widens",
+                           f"in cluster {w.cluster}, {', '.join(w.objects)} now admits {w.caller.text} to "
+                           f"{w.destination[0]}/{w.destination[1]}, which no access rule admits; widen the access "
+                           f"rules instead, or remove the override"))
+    for i, cluster, objects in changed:
+        if (i, cluster) not in wide:
+            out.append(Finding(f"mesh.overrides[{i}]", "override-changes-access",
+                               f"in cluster {cluster}, changes {', '.join(objects)}, so what it admits is no longer "
+                               f"the exact translation of the access rules; check it by hand, or express the "
+                               f"change as an access rule"))
+    return sorted(set(out))
+
+
 # ---------------------------------------------------------------------------------------------
 # the graph model
 
@@ -321,8 +346,9 @@ class Node:
 
 @dataclass(frozen=True, order=True)
 class Edge:
-    """A directed edge; ``kind``: ``allow`` (an access rule), ``ingress``, ``egress`` or ``split``
-    (dashed); ``lines``: what it carries, sorted (one route, port set or weight per line)."""
+    """A directed edge; ``kind``: ``allow`` (an access rule), ``ingress``, ``egress``, ``split``
+    (dashed) or ``override`` (a caller an override lets in, red); ``lines``: what it carries,
+    sorted (one route, port set or weight per line)."""
 
     source: str
     target: str
@@ -360,10 +386,13 @@ def _share(weight: int, total: int) -> str:
     return f"{weight} ({round(weight * 100 / total, 1):g}%)" if total else str(weight)
 
 
-def build_graph(spec, model: TrafficModel, findings=(), ingress_identity: tuple[str, str] | None = None) -> Graph:
+def build_graph(spec, model: TrafficModel, findings=(), ingress_identity: tuple[str, str] | None = None,
+                widenings=()) -> Graph:
     """The :class:`Graph` of ``spec`` and its ``model``; ``findings`` become notes.
     ``ingress_identity``: the gateway's ``(namespace, service_account)`` (``gateway.gateway_identity``),
-    drawn as the ingress node when an access rule names it as a source."""
+    drawn as the ingress node when an access rule names it as a source. ``widenings``
+    (:class:`~mesh_components.override_access.Widening`): callers an override lets in, drawn as
+    ``override`` edges (from the caller's service, an identity, a namespace or an "any" node)."""
     nodes: dict[str, Node] = {}
     edges: dict[tuple[str, str, str], set[str]] = {}
     guarded = {_dest(a) for a in model.authorizations}
@@ -416,6 +445,19 @@ def build_graph(spec, model: TrafficModel, findings=(), ingress_identity: tuple[
             for src in callers(identity):
                 edges.setdefault((src, target, "allow"), set()).update(lines)
 
+    for w in widenings:
+        c = w.caller
+        if c.kind == "identity":
+            sources = callers(tuple(c.value))
+        else:
+            nid = safe_id("any", c.kind, str(c.value))
+            label = f"any workload of namespace {c.value}" if c.kind == "namespace" else f"callers matching {c.text}"
+            nodes.setdefault(nid, Node(c.value if c.kind == "namespace" else None, nid, "identity", label))
+            sources = [nid]
+        line = f"mesh.overrides[{w.override}] in {w.cluster}: {c.text} ({', '.join(w.objects)})"
+        for src in sources:
+            edges.setdefault((src, service_node(*w.destination), "override"), set()).add(line)
+
     for rule in spec.egress:
         for host in rule.hosts:
             hid = safe_id("ext", host)
@@ -441,6 +483,8 @@ def build_graph(spec, model: TrafficModel, findings=(), ingress_identity: tuple[
               "ingress routes": sum(1 for e in edge_list if e.kind == "ingress"),
               "egress edges": sum(1 for e in edge_list if e.kind == "egress"),
               "split backends": sum(1 for e in edge_list if e.kind == "split")}
+    if widenings:
+        counts["override edges"] = sum(1 for e in edge_list if e.kind == "override")
     return Graph(spec.name, tuple(sorted(nodes.values(), key=lambda n: (n.group or "", n.id))), edge_list,
                  tuple(sorted(findings)), counts)
 
@@ -453,7 +497,7 @@ _MERMAID_ENTITIES = {'"': "#quot;", "#": "#35;", "&": "#amp;", "<": "#lt;", ">":
                      "`": "#96;"}
 _MERMAID_SHAPES = {"service": '["{}"]', "version": '(["{}"])', "external": '>"{}"]', "ingress": '{{{{"{}"}}}}',
                    "identity": '(("{}"))'}
-_MERMAID_ARROWS = {"allow": "-->", "ingress": "==>", "egress": "-->", "split": "-.->"}
+_MERMAID_ARROWS = {"allow": "-->", "ingress": "==>", "egress": "-->", "split": "-.->", "override": "--x"}
 
 
 def mermaid_text(text: str) -> str:
@@ -549,6 +593,8 @@ def render_dot(graph: Graph) -> str:
             attrs.append("penwidth=2")
         elif e.kind == "egress":
             attrs.append('color="#b26b00"')
+        elif e.kind == "override":
+            attrs.append('color="#c00000", style=bold')
         out.append(f"    {dot_string(e.source)} -> {dot_string(e.target)} [{', '.join(attrs)}];")
     out.append("}")
     return "\n".join(out) + "\n"

@@ -5,7 +5,8 @@ Usage::
     python -m mesh_components graph STACK [--format mermaid|dot] [-o FILE] [--strict]
 
 The diagram (see :mod:`mesh_components.graph`) goes to stdout, or to FILE with ``-o``. Rules that
-admit nothing and rules shadowed by others are printed to stderr as ``warning: <origin>: <kind>:
+admit nothing, rules shadowed by others and overrides that change access policy (read from the
+rendered objects after ``mesh.overrides``) are printed to stderr as ``warning: <origin>: <kind>:
 <message>`` lines and kept in the diagram as comments; a final summary line on stderr counts them.
 
 Exit codes: 0 (warnings or not), 2 with ``--strict`` when there is any warning, 1 invalid input
@@ -30,7 +31,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "graph", help="draw who may talk to whom (Mermaid or Graphviz DOT), flag dead and shadowed rules",
         description="Draw the allowed calls of a stack: services by namespace, access-rule routes, "
                     "egress hosts, the ingress gateway and traffic splits. Warns about rules that "
-                    "admit nothing or are shadowed by others. Exit 0; 2 with --strict and warnings; "
+                    "admit nothing or are shadowed by others, and about overrides that change access "
+                    "policy (read from the rendered objects). Exit 0; 2 with --strict and warnings; "
                     "1 invalid input.")
     p.add_argument("stack", metavar="STACK", help="stack name (stacks/Pulumi.<name>.yaml) or stack file")
     p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="diagram language (default mermaid)")
@@ -44,8 +46,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def graph_of(loaded):
     """The :class:`~mesh_components.graph.Graph` of a loaded stack (``spec.LoadedMesh``), with its
-    findings. Raises :class:`MeshError` for policy the mesh-neutral model refuses."""
-    from . import gamma, graph, smi
+    findings. With ``mesh.overrides``, the graph also reads what is deployed: the stack is rendered
+    with and without its overrides (``render.render_mesh``) and every caller an override lets in
+    is drawn and reported (:func:`mesh_components.override_access.override_report`). Raises
+    :class:`MeshError` for policy the mesh-neutral model refuses (and, with overrides, for what
+    the mesh cannot render)."""
+    from . import gamma, graph, override_access, smi
     from .gateway import gateway_identity
 
     spec = loaded.spec
@@ -53,7 +59,16 @@ def graph_of(loaded):
     identity = gateway_identity(spec)
     model = gamma.build(spec, policies, identity)
     findings = graph.analyse(spec, policies, model)
-    return graph.build_graph(spec, model, findings, identity)
+    widenings: list = []
+    if spec.overrides:
+        from .render import render_mesh
+        from .spec import LoadedMesh
+
+        deployed = render_mesh(loaded)
+        base = render_mesh(LoadedMesh(spec.model_copy(update={"overrides": []}), loaded.smi_documents))
+        changed, widenings = override_access.override_report(spec, base, deployed)
+        findings = sorted(set(findings) | set(graph.override_findings(changed, widenings)))
+    return graph.build_graph(spec, model, findings, identity, widenings)
 
 
 def run(args: argparse.Namespace, stdout: Any = None, stderr: Any = None) -> int:

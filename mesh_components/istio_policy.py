@@ -4,10 +4,16 @@ or not at all, for the sidecar and ambient data planes.
 Upstream behaviour this follows:
 - AuthorizationPolicy: https://istio.io/latest/docs/reference/config/security/authorization-policy/
   (ALLOW policies make a workload default-deny; paths and header values match exactly, by prefix
-  ``x*``, by suffix ``*x`` or by presence ``*``, never by regex);
+  ``x*``, by suffix ``*x`` or by presence ``*``, never by regex; ``*``, and in paths ``{``/``}``
+  (1.22+ URI templates), cannot be escaped, so SMI literal text holding them is refused:
+  :func:`istio_literal_problem`); a TCPRoute beside HTTP matches only scopes them to its ports
+  (``gamma``), so such a rule gets no port-wide L4 rule;
 - principals ``<trust-domain>/ns/<namespace>/sa/<service-account>``;
 - ambient: L7 policy is enforced by a waypoint (``targetRefs`` to the Service), L4 policy by
-  ztunnel (``selector``); https://istio.io/latest/docs/ambient/usage/l7-features/ ;
+  ztunnel (``selector``); https://istio.io/latest/docs/ambient/usage/l7-features/ . A policy
+  names every Service of its destination (the per-version ones too, :func:`service_refs`), each
+  waypoint denies by default (:func:`waypoint_default_deny`), so a Service nobody declared is
+  closed, and services without access rules stay open there (:func:`_unrestricted_services`);
 - GAMMA traffic splitting: Gateway API HTTPRoute with a Service parent,
   https://istio.io/latest/docs/tasks/traffic-management/traffic-shifting/ .
 """
@@ -27,17 +33,44 @@ APPROXIMATED = "mesh-components.io/approximated"
 # ---------------------------------------------------------------------------------------------
 # exact matching: SMI regexes -> Istio's exact / prefix / suffix / presence strings
 
-def istio_match(regex: str) -> str | None:
+def istio_literal_problem(literal: str, field: str = "path") -> str | None:
+    """Why ``literal`` (text an SMI regex requires verbatim) cannot appear in an Istio ``paths``
+    (``field="path"``) or header ``values`` (``field="header"``) string, or None.
+
+    Istio gives ``*`` meaning at either end (prefix, suffix, presence) and has no escape for it
+    (istio 1.30.3 pilot/pkg/security/authz/matcher/string.go ``StringMatcherWithPrefix``,
+    matcher/header.go ``HeaderMatcher``); in paths ``{*}``/``{**}`` are URI templates and any other
+    ``{`` or ``}`` fails validation (pkg/config/security/security.go ``ContainsPathTemplate``,
+    ``CheckValidPathTemplate``); an empty value fails validation (``CheckEmptyValues``), which
+    would leave the workload with no ALLOW policy at all. Header values take ``{``/``}`` verbatim
+    (``HeaderMatcher`` builds an exact, prefix or suffix match, no template).
+    """
+    reserved = "*{}" if field == "path" else "*"
+    bad = sorted({c for c in literal if c in reserved})
+    if bad:
+        return (f"its literal text {literal!r} contains {' '.join(repr(c) for c in bad)}, which Istio reads as a "
+                f"wildcard{' or URI template' if field == 'path' else ''} with no way to escape it")
+    return None
+
+
+def istio_match(regex: str, field: str = "path") -> str | None:
     """Translate a full-match regex into an Istio string match, exactly or not at all.
 
     Returns ``"x"`` (exact), ``"x*"`` (prefix), ``"*x"`` (suffix) or ``None`` (matches anything:
     ``.*``). Raises ``ValueError`` when no Istio string match admits exactly the same strings
-    (shapes: :func:`mesh_components.smi.regex_shape`).
+    (shapes: :func:`mesh_components.smi.regex_shape`): also when the literal text holds a
+    character Istio gives meaning (:func:`istio_literal_problem`, ``field`` ``path`` or
+    ``header``) or is empty.
     """
     kind, literal = regex_shape(regex)
     if kind == "any":
         return None
+    problem = istio_literal_problem(literal, field) if literal is not None else None
+    if problem:
+        raise ValueError(f"{regex!r}: {problem}")
     if kind == "exact":
+        if literal == "":
+            raise ValueError(f"{regex!r} admits only the empty string, and Istio rejects an empty value")
         return literal
     if kind == "prefix":
         return literal + "*"
@@ -85,6 +118,8 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                                       labels={"istio.io/waypoint-for": "service"},
                                       spec={"gatewayClassName": "istio-waypoint",
                                             "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]}))
+            objects.append(waypoint_default_deny(mesh, ns, WAYPOINT))
+            objects += _unrestricted_services(spec, model, ns, cluster)
     guarded = set()
     for a in model.authorizations:
         if cluster not in a.destination.clusters:
@@ -99,10 +134,11 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
         objects.append(k8s_object(SECURITY, "AuthorizationPolicy", f"{a.name}-{a.destination.name}",
                                   a.destination.namespace, mesh,
                                   annotations={APPROXIMATED: "; ".join(notes)} if notes else None,
-                                  spec={**_target(a.destination, via_waypoint), "action": "ALLOW", "rules": rules}))
-        if via_waypoint and a.destination.name not in guarded:
+                                  spec={**_target(spec, a.destination, via_waypoint), "action": "ALLOW",
+                                        "rules": rules}))
+        if via_waypoint and (a.destination.namespace, a.destination.name) not in guarded:
             # ztunnel admits only the waypoint, so nothing reaches the pods around the policy
-            guarded.add(a.destination.name)
+            guarded.add((a.destination.namespace, a.destination.name))
             objects.append(k8s_object(SECURITY, "AuthorizationPolicy", f"{a.destination.name}-via-waypoint",
                                       a.destination.namespace, mesh, spec={
                                           "selector": {"matchLabels": dict(a.destination.pod_labels)},
@@ -111,6 +147,7 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                                               principal(td, a.destination.namespace, WAYPOINT)]}}]}]}))
     routed = resilience.istio_virtual_services(spec)
     for r in model.routes:
+        problems += gamma.tcp_split_problems("Istio", r) if cluster in r.clusters else []
         if cluster in r.clusters and (r.namespace, r.service) not in routed:
             objects += gamma.split_routes(spec.name, r)
     objects += resilience.istio_objects(spec, model, cluster)
@@ -119,10 +156,73 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
     return objects
 
 
-def _target(w, via_waypoint: bool) -> dict:
+def _target(spec, w, via_waypoint: bool) -> dict:
     if via_waypoint:
-        return {"targetRefs": [{"group": "", "kind": "Service", "name": w.name}]}
+        return {"targetRefs": service_refs(spec, w.namespace, w.name)}
     return {"selector": {"matchLabels": dict(w.pod_labels)}}
+
+
+def service_names(spec, namespace: str, service: str) -> list[str]:
+    """Every Service we know to select the pods of spec service ``namespace/service``: the
+    application's own Service and the per-version Services ``<service>-<version>`` that
+    ``render.version_services`` creates for splits (their selectors add the version labels to the
+    service's pod labels, so they select a subset of the same pods)."""
+    s = spec.services_by_key.get((namespace, service))
+    return [service] + [f"{service}-{v.name}" for v in (s.versions if s else ())]
+
+
+def service_refs(spec, namespace: str, service: str) -> list[dict]:
+    """``targetRefs`` naming every Service of :func:`service_names`.
+
+    At a waypoint a policy attaches only to the Service it names (istio/istio 1.30.3
+    ``pilot/pkg/model/policyattachment.go:154-163``: a Service targetRef matches only the chain of
+    the Service with that name), and ``istio.io/use-waypoint`` on the namespace sends every
+    Service through the waypoint, so a per-version Service left out would reach the policed pods
+    unchecked (ztunnel sees only the waypoint's identity)."""
+    return [{"group": "", "kind": "Service", "name": n} for n in service_names(spec, namespace, service)]
+
+
+def waypoint_default_deny(mesh: str, namespace: str, waypoint: str) -> dict:
+    """An ALLOW AuthorizationPolicy without rules targeting the waypoint Gateway
+    ``namespace/waypoint``: traffic to a Service that no other policy names is denied there.
+
+    Upstream (istio/istio 1.30.3): a Gateway targetRef attaches to every chain of that waypoint
+    (``pilot/pkg/model/policyattachment.go:194-197``, matched by the pods'
+    ``gateway.networking.k8s.io/gateway-name``), next to the Service-targeted policies of the chain
+    (``pilot/pkg/networking/core/listener_waypoint.go:872-879`` and ``networkfilter.go:136-139``
+    build authz per Service; ``pilot/pkg/model/authorization.go:84-113`` lists both). All ALLOW
+    policies of a chain go into one RBAC ALLOW filter whose policies are alternatives (``pilot/pkg/security/authz/builder/
+    builder.go:135,205-299``); a policy without rules adds a policy that never matches (294-299).
+    So this denies only what no Service policy allows. It would also act at the HBONE termination
+    layer (L4, before any Service policy) if istiod ran with
+    ``ENABLE_LAYERED_WAYPOINT_AUTHORIZATION_POLICIES=true`` (``pilot/pkg/features/ambient.go:84``,
+    default false, ``listener_waypoint.go:276-280``): we never set it."""
+    return k8s_object(SECURITY, "AuthorizationPolicy", f"{waypoint}-default-deny", namespace, mesh, spec={
+        "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": waypoint}],
+        "action": "ALLOW"})
+
+
+UNRESTRICTED = "mesh-components.io/unrestricted"
+"""Annotation on the policy that keeps a service without access rules open behind a waypoint."""
+
+
+def _unrestricted_services(spec, model: TrafficModel, namespace: str, cluster: str) -> list[dict]:
+    """Per spec service of ``namespace`` (a waypoint namespace) in ``cluster`` that no access rule
+    names: an ALLOW policy for any mesh identity on its Services (:func:`service_refs`). The
+    waypoint's default deny (:func:`waypoint_default_deny`) would otherwise close it, and a
+    destination without authorizations is not restricted (``gamma``). A waypoint receives only
+    HBONE, mutual TLS from ztunnel, so every caller there has a principal: ``principals: ["*"]``
+    admits every caller, as no policy would."""
+    policed = gamma.destinations_with_policy(model)
+    out = []
+    for s in spec.services:
+        if s.namespace != namespace or (s.namespace, s.name) in policed or cluster not in spec.service_clusters(s):
+            continue
+        out.append(k8s_object(SECURITY, "AuthorizationPolicy", f"{s.name}-unrestricted", namespace, spec.name,
+                              annotations={UNRESTRICTED: "no access rule names this service"}, spec={
+                                  "targetRefs": service_refs(spec, namespace, s.name), "action": "ALLOW",
+                                  "rules": [{"from": [{"source": {"principals": ["*"]}}]}]}))
+    return out
 
 
 def _rules(trust_domain: str, a: Authorization, notes: list[str]) -> list[dict]:
@@ -144,6 +244,9 @@ def _rules(trust_domain: str, a: Authorization, notes: list[str]) -> list[dict]:
         try:
             if m.path_regex is not None and m.approximate == "prefix" and regex_shape(m.path_regex)[0] == "regex":
                 # accepted on purpose by the user: wider, and said so on the object
+                problem = istio_literal_problem(literal_prefix(m.path_regex))
+                if problem:
+                    raise ValueError(f"approximate prefix of {m.path_regex!r}: {problem}")
                 op["paths"] = [literal_prefix(m.path_regex) + "*"]
                 notes.append(f"{origin}: pathRegex {m.path_regex!r} as prefix {op['paths'][0]!r}")
             elif m.path_regex is not None:
@@ -151,7 +254,7 @@ def _rules(trust_domain: str, a: Authorization, notes: list[str]) -> list[dict]:
                 if path is not None:
                     op["paths"] = [path]
             for header, value in m.headers:
-                match = istio_match(value)
+                match = istio_match(value, "header")
                 when.append({"key": f"request.headers[{header}]", "values": [match if match is not None else "*"]})
         except ValueError as e:
             raise ValueError(f"{origin}: {e}; Istio AuthorizationPolicy matches paths and header values only "

@@ -1,6 +1,9 @@
 """Linkerd control plane: Helm releases in install order and the namespaces they run in, per
 cluster, with the mesh CA's trust anchor and issuer, and multi-cluster links (policy translation
-lives in ``linkerd_policy``).
+lives in ``linkerd_policy``); and what the deployment around the policy decides: each policed
+namespace's default inbound policy, the kubelet-probe routes a routed ``Server`` needs, which
+services another cluster calls (the only ones exported) and the refusal of rules a multicluster
+gateway would widen (issue 10, points 11 and 12; sources beside each function).
 
 Upstream behaviour this follows: ../shared/charts/linkerd-control-plane/INSTALL-FACTS.md (charts
 2026.8.3 from https://helm.linkerd.io/edge; ``linkerd-crds`` -> ``linkerd-control-plane`` ->
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 from . import multicluster as mc
 from .clouds import east_west_service
+from .errors import Problem
 from .meta import deep_merge, k8s_object
 
 REPOSITORY = "https://helm.linkerd.io/edge"
@@ -87,3 +91,191 @@ def namespace_annotations(spec, namespace: str) -> dict[str, str]:
     """``linkerd.io/inject: enabled``: the proxy injector adds a proxy to every new pod of the
     namespace (https://linkerd.io/2/features/proxy-injection/)."""
     return {"linkerd.io/inject": "enabled"}
+
+
+# ---------------------------------------------------------------------------------------------
+# default inbound policy (issue 10, point 11)
+#
+# Upstream, linkerd/linkerd2 at edge-26.8.3:
+# - charts/linkerd-control-plane/values.yaml:247-251: ``proxy.defaultInboundPolicy`` defaults to
+#   ``all-unauthenticated``: a port no Server selects admits every client, meshed or not.
+# - policy-controller/k8s/index/src/inbound/workload.rs:185-195: the policy controller reads the
+#   pod's ``config.linkerd.io/default-inbound-policy`` annotation; controller/proxy-injector/
+#   webhook.go:106-108 with pkg/inject/inject.go:174-189 (ProxyAnnotations, :43 and :74, lists it)
+#   copy it from the namespace onto every pod injected after it is set (older pods keep theirs
+#   until restarted).
+# - policy-controller/k8s/index/src/defaults.rs:83-104: ``deny`` carries no authorization at all.
+# - policy-controller/k8s/index/src/inbound/index.rs:1753-1790 and 2241-2300: every port without a
+#   Server (and, index.rs:1997-2018, every Server without HTTPRoutes) also gets a ``probe`` route:
+#   ``GET`` + ``Exact`` path for each httpGet probe path of the pod spec, authorized unauthenticated
+#   from ``policyController.probeNetworks`` (values.yaml:93-98, default 0.0.0.0/0 and ::/0) -
+#   whatever the default policy, ``deny`` included. A Server WITH HTTPRoutes gets only its routes
+#   (index.rs:2014-2016 returns before the default routes are added), so its probes are refused
+#   unless a route admits them: :func:`probe_objects` renders exactly that route, nothing else.
+
+DEFAULT_POLICY_ANNOTATION = "config.linkerd.io/default-inbound-policy"
+PROBE_NETWORKS = ("0.0.0.0/0", "::/0")
+"""``policyController.probeNetworks`` of the linkerd-control-plane chart (values.yaml:93-98)."""
+PROBE_ANNOTATION = "mesh-components.io/kubelet-probes"
+"""Marks the route, NetworkAuthentication and AuthorizationPolicy that admit kubelet probes (the
+``no-allow-all-linkerd-network`` guardrail accepts these, and only for GET + Exact matches)."""
+_POLICY_GROUP = "policy.linkerd.io"
+
+
+def policed_namespaces(model) -> set[str]:
+    """Namespaces holding the destination of at least one Authorization of ``model``."""
+    return {a.destination.namespace for a in model.authorizations}
+
+
+def default_inbound_policy(spec, model, namespace: str) -> str | None:
+    """The ``config.linkerd.io/default-inbound-policy`` of ``namespace``: its
+    ``mesh.namespaces[].defaultInboundPolicy``, else ``deny`` when it holds a destination with an
+    access rule (SMI default deny then covers undeclared ports and workloads without a Server
+    too), else None (the cluster default stays)."""
+    declared = next((n.default_inbound_policy for n in spec.namespaces if n.name == namespace), None)
+    if declared is not None:
+        return declared
+    return "deny" if namespace in policed_namespaces(model) else None
+
+
+def policy_namespace_annotations(spec, model, namespace: str) -> dict[str, str]:
+    """``{config.linkerd.io/default-inbound-policy: ...}`` for a namespace that needs one, else ``{}``."""
+    policy = default_inbound_policy(spec, model, namespace)
+    return {DEFAULT_POLICY_ANNOTATION: policy} if policy else {}
+
+
+def default_policy_problems(spec, model) -> list[Problem]:
+    """A spec service with no access rule in a namespace that defaults to ``deny`` only because
+    another service there has one: the annotation is per namespace (we never edit the
+    application's workloads), so it would close a service the spec leaves unrestricted. Refused,
+    naming the service and the two ways out."""
+    policed = {(a.destination.namespace, a.destination.name) for a in model.authorizations}
+    declared = {n.name for n in spec.namespaces if n.default_inbound_policy is not None}
+    problems: list[Problem] = []
+    for i, s in enumerate(spec.services):
+        ns = s.namespace
+        if (ns, s.name) in policed or ns in declared or ns not in policed_namespaces(model):
+            continue
+        problems.append((f"mesh.services[{i}]", f"{ns}/{s.name} has no access rule, but namespace {ns!r} holds "
+                                                f"destinations that do, so Linkerd's default inbound policy "
+                                                f"there becomes 'deny' ({DEFAULT_POLICY_ANNOTATION}, per "
+                                                f"namespace) and would close {s.name} to every caller: give it "
+                                                f"an access rule, or set defaultInboundPolicy on namespace "
+                                                f"{ns!r} in mesh.namespaces (e.g. all-unauthenticated keeps "
+                                                f"{s.name} open, and every undeclared port of the namespace too)"))
+    return problems
+
+
+def probe_objects(spec, objects: list[dict]) -> list[dict]:
+    """A route admitting the kubelet's probes for every policy.linkerd.io ``Server`` in
+    ``objects`` that has ``HTTPRoute``s attached and whose port declares ``probePaths``:
+    ``HTTPRoute <server>-probes`` (one ``GET`` + ``Exact`` match per path, the shape of the policy
+    controller's own probe route, index.rs:2258-2298), a ``NetworkAuthentication`` of the chart's
+    probe networks and the ``AuthorizationPolicy`` joining them, all marked :data:`PROBE_ANNOTATION`.
+    Servers without routes get the controller's probe route anyway: nothing is rendered for them."""
+    from .linkerd_policy import POLICY_V1ALPHA1, POLICY_V1BETA3
+
+    routed = {(r["metadata"]["namespace"], ref.get("name")) for r in objects
+              if r["kind"] == "HTTPRoute" and r["apiVersion"].startswith(_POLICY_GROUP + "/")
+              for ref in r["spec"].get("parentRefs") or [] if ref.get("kind") == "Server"}
+    out: list[dict] = []
+    for srv in objects:
+        if srv["kind"] != "Server" or not srv["apiVersion"].startswith(_POLICY_GROUP + "/"):
+            continue
+        ns, name = srv["metadata"]["namespace"], srv["metadata"]["name"]
+        if (ns, name) not in routed:
+            continue
+        labels = (srv["spec"].get("podSelector") or {}).get("matchLabels") or {}
+        paths = sorted({path for s in spec.services if s.namespace == ns and s.pod_labels() == labels
+                        for p in s.ports if (p.target_port or p.port) == srv["spec"].get("port")
+                        for path in p.probe_paths})
+        if not paths:
+            continue
+        probe, mark = f"{name}-probes", {PROBE_ANNOTATION: "true"}
+        out += [
+            k8s_object(POLICY_V1BETA3, "HTTPRoute", probe, ns, spec.name, annotations=mark, spec={
+                "parentRefs": [{"group": _POLICY_GROUP, "kind": "Server", "name": name}],
+                "rules": [{"matches": [{"path": {"type": "Exact", "value": p}, "method": "GET"} for p in paths]}]}),
+            k8s_object(POLICY_V1ALPHA1, "NetworkAuthentication", probe, ns, spec.name, annotations=mark, spec={
+                "networks": [{"cidr": c} for c in PROBE_NETWORKS]}),
+            k8s_object(POLICY_V1ALPHA1, "AuthorizationPolicy", probe, ns, spec.name, annotations=mark, spec={
+                "targetRef": {"group": _POLICY_GROUP, "kind": "HTTPRoute", "name": probe},
+                "requiredAuthenticationRefs": [{"group": _POLICY_GROUP, "kind": "NetworkAuthentication",
+                                                "name": probe}]}),
+        ]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# multicluster: who calls across clusters (issue 10, point 12)
+#
+# Gateway mode (clusters on several networks): a call to a mirrored service enters the target
+# cluster through its ``linkerd-gateway`` - a pod running only the proxy (multicluster/charts/
+# linkerd-multicluster/templates/gateway.yaml:34-36,56,71 at edge-26.8.3) - which forwards it as
+# itself: the destination sees the gateway's identity, not the caller's ("Lost Identity",
+# https://linkerd.io/2023/09/12/linkerd-214/). The gateway admits any meshed identity from any
+# network (templates/gateway-policy.yaml: MeshTLSAuthentication ``any-meshed`` identities '*',
+# NetworkAuthentication 0.0.0.0/0, ::/0), and reaches services it does not export
+# (linkerd/linkerd2#4452, closed wontfix). Admitting the gateway therefore admits every meshed
+# workload of every linked cluster: such a rule is refused. Pod-to-pod (remote discovery, one
+# flat network) keeps the caller's identity (https://linkerd.io/2/tasks/pod-to-pod-multicluster/),
+# so rules hold as written there.
+
+
+def identity_clusters(spec, identity: tuple[str, str]) -> tuple[str, ...]:
+    """Clusters a caller ``(namespace, service_account)`` runs in: those of the spec services
+    running as it; for the ingress gateway's identity the ingress clusters; otherwise every
+    cluster of its namespace (we cannot know better, so we assume it may run anywhere there)."""
+    from .gateway import gateway_identity
+
+    names = spec.cluster_names()
+    found = [c for s in spec.services if (s.namespace, s.account) == identity for c in spec.service_clusters(s)]
+    if found:
+        return tuple(c for c in names if c in found)
+    if spec.ingress is not None and identity == gateway_identity(spec):
+        return tuple(spec.ingress.clusters or names)
+    return tuple(spec.namespace_clusters(identity[0]))
+
+
+def cross_cluster_calls(spec, model) -> list[tuple]:
+    """Every declared call that must cross clusters: ``(authorization, source, caller cluster)``
+    where the source runs in a cluster the destination service does not run in (Linkerd sends a
+    call to a local service locally; only a destination missing from the caller's cluster is
+    reached through a mirror). Sorted by origin, source, cluster."""
+    out = []
+    for a in model.authorizations:
+        for src in a.sources:
+            out += [(a, src, c) for c in identity_clusters(spec, src) if c not in a.destination.clusters]
+    return sorted(out, key=lambda t: (t[0].origin, t[1], t[2], t[0].destination.namespace, t[0].destination.name))
+
+
+def exported_services(spec, model) -> set[tuple[str, str]]:
+    """``(namespace, name)`` of the services some other cluster calls (:func:`cross_cluster_calls`):
+    the only ones to export (``mirror.linkerd.io/exported``); every other service stays unmirrored."""
+    return {(a.destination.namespace, a.destination.name) for a, _, _ in cross_cluster_calls(spec, model)}
+
+
+def cross_cluster_problems(spec, model) -> list[Problem]:
+    """In gateway mode, one problem per rule with a cross-cluster call (see the comment above):
+    the call could only be admitted by admitting the target's linkerd-gateway identity, i.e.
+    every meshed workload of every linked cluster."""
+    if len(spec.clusters) < 2 or not mc.linkerd_gateway_mode(spec):
+        return []
+    gateway = f"{mc.LINKERD_GATEWAY}.{MC_NAMESPACE}.serviceaccount.identity.{NAMESPACE}.{spec.trust_domain}"
+    by_origin: dict[str, list[tuple]] = {}
+    for a, src, c in cross_cluster_calls(spec, model):
+        by_origin.setdefault(a.origin, []).append((a, src, c))
+    problems: list[Problem] = []
+    for origin, calls in sorted(by_origin.items()):
+        a, src, c = calls[0]
+        dest = f"{a.destination.namespace}/{a.destination.name}"
+        problems.append((origin, f"source {src[0]}/{src[1]} runs in cluster {c}, where {dest} does not run "
+                                 f"(it runs in {', '.join(a.destination.clusters)}); these clusters are on "
+                                 f"different networks, so Linkerd links them through the target's "
+                                 f"linkerd-gateway and {dest} sees the call as the gateway's identity {gateway}, "
+                                 f"not the caller's. Admitting that identity would admit every meshed workload of "
+                                 f"every linked cluster, so the rule cannot be met exactly: run {a.destination.name} "
+                                 f"in cluster {c} too (mesh.services[].clusters), or put the clusters on one flat "
+                                 f"network (the same mesh.clusters[].network) so Linkerd links them pod to pod and "
+                                 f"keeps the caller's identity"))
+    return problems

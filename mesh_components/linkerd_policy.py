@@ -16,8 +16,13 @@ https://linkerd.io/2/reference/httproute/, linkerd2-proxy ``linkerd/http/route``
 - path matches: ``Exact`` for literal regexes, otherwise ``RegularExpression`` wrapped as
   ``^(?:re)$`` (the proxy accepts a regex match only when it spans the whole path); methods are one
   match each; header regexes likewise anchored;
-- L4 rules (SMI TCPRoute) authorize the Server itself; they cannot be combined with HTTP routes on
-  the same port for other sources, because a routed request is decided by its route alone.
+- L4 rules (a TrafficTarget with TCPRoutes only) authorize the Server itself; they cannot be
+  combined with HTTP routes on the same port for other sources, because a routed request is
+  decided by its route alone. A TCPRoute beside HTTPRouteGroup matches in one TrafficTarget only
+  scopes the matches to its ports (``gamma``: SMI's L7 example, OSM), so it gives no Server
+  authorization;
+- overlap is judged per top-level regex alternative (``/a/.*|/b/.*`` overlaps ``/b/x``), on match
+  content, never on match names (``smi.may_overlap``).
 """
 from __future__ import annotations
 
@@ -43,6 +48,21 @@ def identity(trust_domain: str, namespace: str, service_account: str) -> str:
 def namespace_labels(spec, model: TrafficModel, namespace: str) -> dict[str, str]:
     """Linkerd policy needs no namespace labels."""
     return {}
+
+
+def namespace_annotations(spec, model: TrafficModel, namespace: str) -> dict[str, str]:
+    """``config.linkerd.io/default-inbound-policy`` where the namespace needs one
+    (:func:`mesh_components.linkerd.policy_namespace_annotations`)."""
+    from .linkerd import policy_namespace_annotations
+
+    return policy_namespace_annotations(spec, model, namespace)
+
+
+def deployment_problems(spec, model: TrafficModel) -> list[Problem]:
+    """What the namespaces' default inbound policy would close (:func:`mesh_components.linkerd.default_policy_problems`)."""
+    from .linkerd import default_policy_problems
+
+    return default_policy_problems(spec, model)
 
 
 @dataclass(frozen=True)
@@ -72,7 +92,10 @@ def route_match(m: HTTPMatch) -> RouteMatch:
     path = None
     if m.path_regex is not None:
         kind, literal = regex_shape(m.path_regex)
-        if kind == "exact":
+        # the policy controller refuses an Exact path that is not absolute (edge-26.8.3
+        # policy-controller/k8s/index/src/routes/http.rs path_match), so '' or 'books' stay regexes,
+        # which match no request path, as the SMI regex does
+        if kind == "exact" and literal.startswith("/"):
             path = ("Exact", literal)
         elif kind != "any":
             path = ("RegularExpression", _anchored(m.path_regex))
@@ -178,12 +201,17 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
             continue
         for port, target, protocol, port_name in w.ports:
             objects += _server_objects(spec, w, port, target, protocol, port_name, by_dest[key], problems)
+    from . import linkerd  # the deployment's part: default inbound policy, probes, multicluster identity
+
+    objects += linkerd.probe_objects(spec, objects)
+    problems += linkerd.cross_cluster_problems(spec, model)
     try:
         routed, replaced = resilience.linkerd_objects(spec, model, cluster)
     except TranslationError as e:
         problems += e.problems
         routed, replaced = [], set()
     for r in model.routes:
+        problems += gamma.tcp_split_problems("Linkerd", r) if cluster in r.clusters else []
         if cluster in r.clusters and r.name not in replaced:
             objects += gamma.split_routes(spec.name, r)
     objects += routed

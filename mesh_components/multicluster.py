@@ -19,6 +19,8 @@ gets credentials to read the target's API server:
   ``linkerd``, and a ``Link`` named after the target. Clusters on one network link pod to pod
   (remote discovery, services labelled ``mirror.linkerd.io/exported: remote-discovery``); on
   several networks through each target's ``linkerd-gateway`` (``mirror.linkerd.io/exported: "true"``).
+  Only services another cluster calls are exported; in gateway mode such calls are refused, since
+  the callee sees the gateway's identity (``mesh_components.linkerd``, issue 10 point 12).
 
 The kubeconfig, the target's gateway address (when not static) and the token exist only at deploy
 time: they are :class:`~mesh_components.slots.Slot` placeholders (:func:`reader_kubeconfig_slot`,
@@ -37,7 +39,7 @@ from typing import Any
 import yaml
 
 from .errors import Problem
-from .meta import k8s_object
+from .meta import PATCH_ANNOTATION, is_patch, k8s_object, k8s_patch  # noqa: F401 (re-exported)
 from .slots import Slot
 from .spec import MeshSpec, is_multi_network
 
@@ -54,10 +56,6 @@ CLUSTER_DOMAIN = "cluster.local"
 """Kubernetes DNS domain of every cluster (``clusterDomain`` of the Linkerd charts)."""
 EXPORT_LABEL = "mirror.linkerd.io/exported"
 ISTIO_GLOBAL_LABEL = "istio.io/global"
-PATCH_ANNOTATION = "pulumi.com/patchForce"
-"""Marks an object as a server-side-apply patch of an object the application owns (Pulumi
-``*Patch`` resources); rendered output shows it as the partial object to apply with
-``kubectl apply --server-side``."""
 READER_KEY = "reader_kubeconfig"
 GATEWAY_KEY = "gateway_address"
 
@@ -122,14 +120,14 @@ def gateway_address(spec: MeshSpec, target: str) -> Any:
 # objects
 
 
-def objects(spec: MeshSpec, cluster: str) -> list[dict]:
+def objects(spec: MeshSpec, cluster: str, model=None) -> list[dict]:
     """The multi-cluster objects of ``cluster``: the tokens other clusters read it with, its own
     credentials for (and Links to) every other cluster, and its exported Services. Empty for a
-    single cluster."""
+    single cluster. ``model`` (``gamma.TrafficModel``) decides which services Linkerd exports."""
     if not pairs(spec):
         return []
     if spec.backend.type == "linkerd":
-        return linkerd_objects(spec, cluster)
+        return linkerd_objects(spec, cluster, model)
     return istio_objects(spec, cluster)
 
 
@@ -154,9 +152,10 @@ def istio_objects(spec: MeshSpec, cluster: str) -> list[dict]:
     return out
 
 
-def linkerd_objects(spec: MeshSpec, cluster: str) -> list[dict]:
+def linkerd_objects(spec: MeshSpec, cluster: str, model=None) -> list[dict]:
     """Linkerd credentials and Links of ``cluster`` towards every other cluster, and the export
-    label patches of its services (see the module docstring)."""
+    label patches of the services another cluster calls (``linkerd.exported_services`` of
+    ``model``; none without a model)."""
     mesh, gateway_mode = spec.name, linkerd_gateway_mode(spec)
     out = []
     for reader, target in pairs(spec):
@@ -190,22 +189,20 @@ def linkerd_objects(spec: MeshSpec, cluster: str) -> list[dict]:
             })
         out.append(k8s_object("multicluster.linkerd.io/v1alpha3", "Link", target, LINKERD_MC_NAMESPACE, mesh,
                               spec=link))
-    out += export_patches(spec, cluster, {EXPORT_LABEL: "true" if gateway_mode else "remote-discovery"})
+    from .linkerd import exported_services  # only what another cluster calls (issue 10, point 12)
+
+    wanted = exported_services(spec, model) if model is not None else set()
+    out += [p for p in export_patches(spec, cluster, {EXPORT_LABEL: "true" if gateway_mode else "remote-discovery"})
+            if (p["metadata"]["namespace"], p["metadata"]["name"]) in wanted]
     return out
 
 
 def export_patches(spec: MeshSpec, cluster: str, labels: dict[str, str]) -> list[dict]:
-    """A label patch (``metadata`` only, :data:`PATCH_ANNOTATION`) on the application's Service of
+    """A label patch (``metadata`` only, ``meta.k8s_patch``: no ownership labels) on the application's Service of
     every spec service running in ``cluster``: the application owns the Service, the mesh owns only
     these labels. The Service must exist when the patch is applied."""
-    return [k8s_object("v1", "Service", s.name, s.namespace, spec.name, labels=labels,
-                       annotations={PATCH_ANNOTATION: "true"})
+    return [k8s_patch("v1", "Service", s.name, s.namespace, labels=labels)
             for s in spec.services if cluster in spec.service_clusters(s)]
-
-
-def is_patch(obj: dict) -> bool:
-    """True for an object rendered by :func:`export_patches`."""
-    return (obj["metadata"].get("annotations") or {}).get(PATCH_ANNOTATION) == "true"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,10 @@ manifests (the Gateway API CRD release). Values known only at deploy time are
 Render layout (../shared/DESIGN.md): ``DIR/<cluster>/`` with one YAML file per object, named
 ``<namespace>--<kind>[.<group>]--<name>.yaml`` (``_cluster`` for cluster-scoped objects),
 ``helm-releases.yaml`` (a list of ``{name, namespace, repository, chart, version, values}``) and
-``remote-manifests.yaml``. The same spec gives the same bytes.
+``remote-manifests.yaml``. The same spec gives the same bytes. Objects the application owns (its
+namespaces, Services exported to other clusters) are rendered as patches: partial objects holding
+only the fields the mesh sets, annotated ``mesh-components.io/patch: "true"``
+(``meta.k8s_patch``), to apply with ``kubectl apply --server-side``, never to create.
 """
 from __future__ import annotations
 
@@ -23,8 +26,8 @@ import yaml
 
 from . import (ca, egress, gamma, gateway, istio, istio_policy, linkerd, linkerd_policy, multicluster, osm,
                osm_policy, smi)
-from .errors import SpecError
-from .meta import k8s_object, ownership_labels
+from .errors import SpecError, TranslationError
+from .meta import k8s_object, k8s_patch, ownership_labels
 from .slots import Slot, fill
 from .spec import GATEWAY_API_VERSION, LoadedMesh, MeshSpec
 
@@ -96,8 +99,10 @@ CONTROL_PLANES = {"istio": istio, "linkerd": linkerd, "osm": osm}
 (objects, releases)``, ``namespace_labels(spec, namespace)``, ``needs_gateway_api(spec)`` and,
 optionally, ``namespace_annotations(spec, namespace)``."""
 POLICIES = {"istio": istio_policy, "linkerd": linkerd_policy, "osm": osm_policy}
-"""Backend type -> policy module: ``policy_objects(spec, model, cluster)`` and
-``namespace_labels(spec, model, namespace)``."""
+"""Backend type -> policy module: ``policy_objects(spec, model, cluster)``,
+``namespace_labels(spec, model, namespace)`` and, optionally, ``namespace_annotations(spec, model,
+namespace)`` and ``deployment_problems(spec, model)`` (what the deployment around the policy objects,
+not they, would make inexact; checked by :func:`render_mesh`, not by :func:`translate`)."""
 
 
 def traffic_model(mesh: LoadedMesh | MeshSpec) -> gamma.TrafficModel:
@@ -137,6 +142,9 @@ def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
                                                f"use {' or '.join(sorted(CONTROL_PLANES))}")])
     control, policy = CONTROL_PLANES[spec.backend.type], POLICIES[spec.backend.type]
     model = traffic_model(mesh)
+    deployment_problems = getattr(policy, "deployment_problems", None)  # e.g. Linkerd's per-namespace default
+    if deployment_problems is not None and (problems := deployment_problems(spec, model)):
+        raise TranslationError(problems)
     # both roots are trusted from addNewRoot until removeOldRoot (ca.CAState.multi_root)
     multi_root = spec.ca.root_rotation.stage in ("addNewRoot", "reissueIntermediates")
     states = {}
@@ -149,15 +157,17 @@ def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
         st.releases = [HelmRelease(**{**r, "depends_on": tuple(r["depends_on"])}) for r in releases]
         st.concerns["ca"] = ca.ca_objects(spec.backend.type, material, ownership_labels(spec.name))
         annotations = getattr(control, "namespace_annotations", None)
+        policy_annotations = getattr(policy, "namespace_annotations", None)  # Linkerd's default inbound policy
         st.concerns["namespaces"] = app_namespaces(spec, cluster.name, lambda ns: {
             **control.namespace_labels(spec, ns), **policy.namespace_labels(spec, model, ns)},
-            (lambda ns: annotations(spec, ns)) if annotations else None)
+            (lambda ns: {**(annotations(spec, ns) if annotations else {}),
+                         **(policy_annotations(spec, model, ns) if policy_annotations else {})}))
         st.concerns["policy"] = version_services(spec, cluster.name) + policy.policy_objects(spec, model, cluster.name)
         st.concerns["egress"] = egress.egress_objects(spec, cluster.name)
         st.concerns["gateway"] = gateway.ingress_objects(spec, cluster)
         st.releases += [HelmRelease(**{**r, "depends_on": tuple(r["depends_on"])})
                         for r in egress.egress_releases(spec, cluster.name) + gateway.ingress_releases(spec, cluster)]
-        st.concerns["multicluster"] = multicluster.objects(spec, cluster.name)
+        st.concerns["multicluster"] = multicluster.objects(spec, cluster.name, model)
         if control.needs_gateway_api(spec) or any(
                 o["apiVersion"].startswith("gateway.networking.k8s.io/") for o in st.objects):
             st.remote_manifests.append(gateway_api_crds())
@@ -167,6 +177,17 @@ def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
     if problems:
         raise SpecError(problems)
     return states
+
+
+def _unshared(value):
+    """``value`` with every dict and list copied afresh: renderers may put one dict in several
+    places (e.g. the same ``from`` in two rules), and deepcopy would keep them one object, so a
+    patch of ``/spec/rules/0`` would change ``rules[1]`` too."""
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshared(v) for v in value]
+    return value
 
 
 def _same_object(obj: dict, o) -> bool:
@@ -197,14 +218,14 @@ def apply_overrides(spec: MeshSpec, states: dict[str, ClusterState]) -> None:
                     for j, rel in enumerate(st.releases):
                         if rel.name == o.name and (o.namespace is None or rel.namespace == o.namespace):
                             hits += 1
-                            values = jsonpatch.apply_patch({"values": rel.values}, o.patch)["values"]
+                            values = jsonpatch.apply_patch({"values": _unshared(rel.values)}, o.patch)["values"]
                             st.releases[j] = HelmRelease(**{**rel.__dict__, "values": values})
                     continue
                 for objs in st.concerns.values():
                     for j, obj in enumerate(objs):
                         if _same_object(obj, o):
                             hits += 1
-                            patched = jsonpatch.apply_patch(obj, o.patch)
+                            patched = jsonpatch.apply_patch(_unshared(obj), o.patch)
                             if not _same_object(patched, o) or patched["apiVersion"] != obj["apiVersion"]:
                                 problems.append((f"{where}.patch", "an override may not change apiVersion, kind, "
                                                                    "metadata.name or metadata.namespace"))
@@ -221,11 +242,13 @@ def apply_overrides(spec: MeshSpec, states: dict[str, ClusterState]) -> None:
 
 
 def app_namespaces(spec: MeshSpec, cluster: str, labels, annotations=None) -> list[dict]:
-    """The application namespaces present in ``cluster``, labelled by ``labels(namespace)`` and,
-    when given, annotated by ``annotations(namespace)`` (Linkerd and OSM enrol by annotation)."""
+    """Patches (``meta.k8s_patch``) of the application namespaces present in ``cluster``: only
+    the labels ``labels(namespace)`` and, when given, the annotations ``annotations(namespace)``
+    (Linkerd and OSM enrol by annotation). The application owns its namespaces: the mesh never
+    creates or deletes them, and carries no ownership labels on them."""
     names = [n.name for n in spec.namespaces] or sorted({s.namespace for s in spec.services})
-    return [k8s_object("v1", "Namespace", ns, None, spec.name, labels=labels(ns),
-                       annotations=annotations(ns) if annotations else None)
+    return [k8s_patch("v1", "Namespace", ns, None, labels=labels(ns),
+                      annotations=annotations(ns) if annotations else None)
             for ns in names if cluster in spec.namespace_clusters(ns)]
 
 

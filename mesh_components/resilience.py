@@ -75,39 +75,40 @@ def istio_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
             out.append(k8s_object(NETWORKING, "DestinationRule", s.name, s.namespace, spec.name,
                                   spec={"host": h, "trafficPolicy": policy}))
         if (s.namespace, s.name) in istio_virtual_services(spec):
-            split = _split_of(model, s)
-            try:
-                route = ([{"destination": {"host": host(s.namespace, b)}, "weight": w}
-                          for b, w in _percent(split.backends)] if split else [{"destination": {"host": h}}])
-            except ValueError as e:
-                raise TranslationError([(split.origin, f"{e}; with a timeout or retries Istio routes this service "
-                                                       f"with a VirtualService: give every backend at least 1%")])
-            http_route: dict = {"route": route}
-            if r.timeout:
-                http_route["timeout"] = r.timeout
-            if r.retries:
-                retries: dict = {"attempts": r.retries.attempts, "retryOn": ",".join(r.retries.retry_on)}
-                if r.retries.per_try_timeout:
-                    retries["perTryTimeout"] = r.retries.per_try_timeout
-                http_route["retries"] = retries
+            http_routes = []
+            for match, route in _istio_split_routes(s, _split_of(model, s)):
+                http_route: dict = {**({"match": match} if match else {}), "route": route}
+                if r.timeout:
+                    http_route["timeout"] = r.timeout
+                if r.retries:
+                    retries: dict = {"attempts": r.retries.attempts, "retryOn": ",".join(r.retries.retry_on)}
+                    if r.retries.per_try_timeout:
+                        retries["perTryTimeout"] = r.retries.per_try_timeout
+                    http_route["retries"] = retries
+                http_routes.append(http_route)
             out.append(k8s_object(NETWORKING, "VirtualService", s.name, s.namespace, spec.name,
-                                  spec={"hosts": [h], "http": [http_route]}))
+                                  spec={"hosts": [h], "http": http_routes}))
     return out
 
 
-def _percent(backends) -> list[tuple[str, int]]:
-    """Relative SMI weights as the integer percentages a VirtualService needs (sum 100, largest
-    remainder first, ties by order); raises ``ValueError`` if a positive weight would round to 0."""
-    total = sum(w for _, w in backends)
-    raw = [(b, w * 100 / total) for b, w in backends]
-    floor = [(b, int(x)) for b, x in raw]
-    left = 100 - sum(p for _, p in floor)
-    order = sorted(range(len(raw)), key=lambda i: (-(raw[i][1] - floor[i][1]), i))
-    bump = set(order[:left])
-    out = [(b, p + (1 if i in bump else 0)) for i, (b, p) in enumerate(floor)]
-    if any(p == 0 and w > 0 for (_, p), (_, w) in zip(out, backends)):
-        raise ValueError("a backend's weight is below 1 percent, which a VirtualService cannot express")
-    return out
+def _istio_split_routes(s, split: WeightedRoute | None) -> list[tuple[list | None, list[dict]]]:
+    """``(match, route)`` pairs of a VirtualService for service ``s``: without a split, one route
+    to the service; with one, its weights as written. VirtualService weights are relative (Istio
+    1.30.3 pkg/config/validation/validation.go validateHTTPRouteDestinations asks only weight >= 0
+    and a positive total; pilot/pkg/config/kube/gateway/conversion.go copies Gateway API weights
+    into them unscaled), so no rounding to percentages. A destination without a port is sent to
+    the port the request came in on (pilot route.go processWeightedDestination ``listenerPort``),
+    so where the backends serving each HTTP port differ (SMI leaves out a backend that lacks the
+    port, gamma.WeightedRoute), each port gets its own ``match: [{port}]``."""
+    h = host(s.namespace, s.name)
+    if split is None:
+        return [(None, [{"destination": {"host": h}}])]
+    per_port = [(p, split.backends_on(p)) for p in split.ports]
+    if len({b for _, b in per_port}) <= 1:
+        backends = per_port[0][1] if per_port else split.backends
+        return [(None, [{"destination": {"host": host(s.namespace, b)}, "weight": w} for b, w in backends])]
+    return [([{"port": p}], [{"destination": {"host": host(s.namespace, b)}, "weight": w} for b, w in backends])
+            for p, backends in per_port]
 
 
 def linkerd_objects(spec, model: TrafficModel, cluster: str) -> tuple[list[dict], set[str]]:
@@ -144,7 +145,7 @@ def linkerd_objects(spec, model: TrafficModel, cluster: str) -> tuple[list[dict]
             if r.retries.per_try_timeout:
                 annotations["retry.linkerd.io/timeout"] = r.retries.per_try_timeout
         for p in http_ports:
-            backends = split.backends if split else ((s.name, 1),)
+            backends = split.backends_on(p.port) if split else ((s.name, 1),)
             rule: dict = {"backendRefs": [{"name": b, "port": p.port, **({"weight": w} if split else {})}
                                           for b, w in backends]}
             if r.timeout:
@@ -182,7 +183,10 @@ def osm_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                               if (a.destination.namespace, a.destination.name) == (s.namespace, s.name)
                               for src in a.sources})
             for ns, sa in callers:
-                out.append(k8s_object(OSM_POLICY, "Retry", f"{sa}-to-{s.name}", ns, spec.name, spec={
+                # <source account>.<service>.<service namespace>: service and namespace are DNS labels
+                # (no dots), so the name is unique per (caller, destination) by construction, unlike
+                # "<sa>-to-<service>" ("a-to" + "b" = "a" + "to-b", or one service name in two namespaces)
+                out.append(k8s_object(OSM_POLICY, "Retry", f"{sa}.{s.name}.{s.namespace}", ns, spec.name, spec={
                     "source": {"kind": "ServiceAccount", "name": sa, "namespace": ns},
                     "destinations": [{"kind": "Service", "name": s.name, "namespace": s.namespace}],
                     "retryPolicy": {"retryOn": ",".join(r.retries.retry_on),

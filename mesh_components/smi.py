@@ -26,6 +26,15 @@ READ_VERSIONS = {
     ("TCPRoute", SPECS_GROUP): {"v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"},
     ("TrafficSplit", SPLIT_GROUP): {"v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"},
 }
+PORT_VERSIONS = {
+    ("TrafficTarget", "destination.port"): {"v1alpha1", "v1alpha2"},
+    ("TCPRoute", "matches.ports"): {"v1alpha4"},
+}
+"""The SMI versions whose schema has a port field (smi-sdk-go pkg/apis/access/*/traffic_target.go,
+pkg/apis/specs/*/tcp_route.go); elsewhere the API server prunes it, so it is refused, never honoured."""
+SPLIT_WEIGHT_MAX = 1_000_000
+"""The largest backend weight every mesh takes: Gateway API caps ``backendRefs[].weight`` at 1000000
+(gateway-api v1.6.1 config/crd/standard/gateway.networking.k8s.io_httproutes.yaml)."""
 HTTP_METHODS = {"*", "GET", "HEAD", "PUT", "POST", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 
 
@@ -179,8 +188,44 @@ def regex_shape(regex: str) -> tuple[str, str | None]:
     return "regex", None
 
 
+def alternatives(regex: str) -> list[str]:
+    """The top-level alternatives of a regex (``/a/.*|/b/.*`` -> ``["/a/.*", "/b/.*"]``; one item
+    when there is no ``|`` outside groups and classes). A string full-matches the regex iff it
+    full-matches one of them, so overlap and prefix reasoning must look at each (issue 10.6)."""
+    out, depth, start, i, class_at = [], 0, 0, 0, None
+    while i < len(regex):
+        c = regex[i]
+        if c == "\\":
+            i += 2
+            continue
+        if class_at is not None:
+            # a "]" right after "[" or "[^" is a literal member of the class (RE2 syntax)
+            if c == "]" and i > class_at + 1 and regex[class_at + 1:i] != "^":
+                class_at = None
+        elif c == "[":
+            class_at = i
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            out.append(regex[start:i])
+            start = i + 1
+        i += 1
+    return out + [regex[start:]]
+
+
 def literal_prefix(regex: str) -> str:
-    """The literal text every string the regex admits starts with (may be empty)."""
+    """The literal text every string the regex admits starts with (may be empty); with top-level
+    alternatives, the prefix they all share."""
+    alts = alternatives(regex)
+    if len(alts) > 1:
+        prefixes = [literal_prefix(a) for a in alts]
+        common = prefixes[0]
+        for x in prefixes[1:]:
+            while not x.startswith(common):
+                common = common[:-1]
+        return common
     s = regex[1:] if regex.startswith("^") else regex
     out: list[str] = []
     i = 0
@@ -217,17 +262,63 @@ def may_overlap(a: HTTPMatch, b: HTTPMatch) -> bool:
             return False
     if a.path_regex is None or b.path_regex is None:
         return True
-    (ka, la), (kb, lb) = regex_shape(a.path_regex), regex_shape(b.path_regex)
-    if ka == kb == "exact":
-        return la == lb
-    if ka == "exact" or kb == "exact":
-        literal, other = (la, b.path_regex) if ka == "exact" else (lb, a.path_regex)
-        try:
-            return re.fullmatch(other, literal) is not None
-        except re.error:
-            return True
-    pa, pb = literal_prefix(a.path_regex), literal_prefix(b.path_regex)
-    return pa.startswith(pb) or pb.startswith(pa)
+    # a top-level alternation overlaps when one of its alternatives does (issue 10.6)
+    return any(_paths_may_overlap(x, y) for x in alternatives(a.path_regex) for y in alternatives(b.path_regex))
+
+
+def _paths_may_overlap(x: str, y: str) -> bool:
+    (kx, lx), (ky, ly) = regex_shape(x), regex_shape(y)
+    if kx == ky == "exact":
+        return lx == ly
+    if kx == "exact" or ky == "exact":
+        literal, other = (lx, y) if kx == "exact" else (ly, x)
+        compiled = re2_compile(other)
+        return True if compiled is None else compiled.fullmatch(literal) is not None
+    px, py = literal_prefix(x), literal_prefix(y)
+    return px.startswith(py) or py.startswith(px)
+
+
+def re2_compile(regex: str):
+    """``regex`` compiled by RE2 (the engine of OSM's Envoy ``safe_regex``), or None when RE2
+    refuses it. RE2 runs in linear time, so matching user regexes here cannot be made slow.
+    https://github.com/google/re2/wiki/Syntax ; Python binding ``google-re2`` (PyPI)."""
+    import re2  # google-re2
+
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return re2.compile(regex, options)
+    except re2.error:
+        return None
+
+
+_NOT_RUST = re.compile(r"\\(?:[CQE])")
+"""RE2 escapes that Rust ``regex`` (Linkerd's proxy and policy controller) rejects: ``\\C`` (any byte)
+and ``\\Q...\\E`` (quoting); https://docs.rs/regex/1.13.1/regex/#syntax ."""
+
+
+def regex_problem(regex: str, field: str = "pathRegex") -> str | None:
+    """Why ``regex`` cannot be an SMI ``pathRegex`` (``field``) or header regex (``field="header"``)
+    on every mesh, or None.
+
+    - an empty pathRegex: smi-sdk-go types ``pathRegex`` ``omitempty`` (specs/v1alpha4/http_route.go), so an
+      empty value reads as no pathRegex, and OSM v1.2.4 turns it into ``.*``, every path
+      (pkg/catalog/inbound_traffic_policies.go ``getHTTPPathsPerRoute``); Istio rejects an empty
+      path value (pkg/config/security/security.go ``CheckEmptyValues`` at 1.30.3) -- so it is refused;
+    - RE2 cannot compile it (look-around, back-references, ...): OSM's Envoy compiles
+      ``safe_regex`` with RE2, and Linkerd (policy-controller core/src/routes.rs ``Regex::new``,
+      Rust ``regex`` 1.13 at edge-26.8.3) refuses those constructs too;
+    - RE2 escapes Rust ``regex`` does not know (``\\C``, ``\\Q``/``\\E``).
+    """
+    if regex == "" and field == "pathRegex":
+        return ("empty pathRegex: SMI (smi-sdk-go omitempty) and OSM read it as every path, Istio rejects it; "
+                "omit pathRegex (or write '.*') to allow every path, or write the path you mean")
+    if re2_compile(regex) is None:
+        return (f"{regex!r} is not an RE2 regex (no look-around or back-references): OSM's Envoy (RE2) and "
+                f"Linkerd (Rust regex) cannot compile it; rewrite it without those constructs")
+    if _NOT_RUST.search(regex.replace("\\\\", "")):
+        return f"{regex!r} uses \\C, \\Q or \\E, which Linkerd's Rust regex rejects; escape the characters one by one"
+    return None
 
 
 def match_key(m: HTTPMatch) -> tuple:
@@ -389,7 +480,15 @@ def _target(body: dict, name: str, ns: str, origin: str, version: str):
     dest = _subject(body.get("destination"), f"{origin}.spec.destination", problems, ns)
     port = None
     raw_port = (body.get("destination") or {}).get("port") if isinstance(body.get("destination"), dict) else None
-    if raw_port is not None:
+    if raw_port is not None and version not in PORT_VERSIONS[("TrafficTarget", "destination.port")]:
+        # smi-sdk-go pkg/apis/access/v1alpha3/traffic_target.go: IdentityBindingSubject has no Port
+        # (v1alpha1/v1alpha2 have it) and the v1alpha3 CRD schema (crds/access.yaml) neither, so the
+        # API server prunes it and the mesh would admit every port: refuse instead of guessing
+        problems.append((f"{origin}.spec.destination.port",
+                         f"TrafficTarget {version} has no destination.port (only v1alpha1 and v1alpha2 do; the API "
+                         f"server drops it, so the rule would cover every port): name the port with a "
+                         f"specs.smi-spec.io/v1alpha4 TCPRoute's matches.ports, or use access.smi-spec.io/v1alpha2"))
+    elif raw_port is not None:
         port = _port(raw_port, f"{origin}.spec.destination.port", problems)
     sources = []
     for i, s in enumerate(_list(body.get("sources"), f"{origin}.spec.sources", problems, required=True)):
@@ -448,6 +547,13 @@ def _tcp_route(body: dict, name: str, ns: str, origin: str, version: str):
     ports = []
     if not isinstance(matches, dict):
         problems.append((f"{origin}.spec.matches", "expected {ports: [...]}"))
+    elif matches and version not in PORT_VERSIONS[("TCPRoute", "matches.ports")]:
+        # smi-sdk-go pkg/apis/specs/v1alpha1..v1alpha3/tcp_route.go: no matches (v1alpha3's spec is
+        # empty); matches.ports arrived in v1alpha4. Pruned by the API server, the route would
+        # admit every port: refuse
+        problems.append((f"{origin}.spec.matches",
+                         f"TCPRoute {version} has no matches.ports (added in v1alpha4; the API server drops it, so "
+                         f"the route would admit every port): use specs.smi-spec.io/v1alpha4"))
     else:
         for i, p in enumerate(_list(matches.get("ports"), f"{origin}.spec.matches.ports", problems)):
             got = _port(p, f"{origin}.spec.matches.ports[{i}]", problems)
@@ -456,19 +562,81 @@ def _tcp_route(body: dict, name: str, ns: str, origin: str, version: str):
     return TCPRoute(name, ns, tuple(ports), origin), problems
 
 
-def _weight(value: Any, path: str, problems: list[Problem]) -> int | None:
-    # v1alpha1 weights are resource quantities ("500m", "1"): read them in thousandths, which
-    # keeps the proportions; later versions are plain integers
-    if isinstance(value, str):
-        try:
-            value = float(value[:-1]) if value.endswith("m") else float(value) * 1000
-        except ValueError:
-            problems.append((path, f"{value!r} is not a weight"))
-            return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or int(value) != value:
-        problems.append((path, f"{value!r} is not a weight: use a non-negative integer"))
+_QUANTITY = re.compile(r"([+-]?)(\d+\.?\d*|\.\d+)(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?")
+_QUANTITY_SUFFIX = {"n": (10, -9), "u": (10, -6), "m": (10, -3), "k": (10, 3), "M": (10, 6), "G": (10, 9),
+                    "T": (10, 12), "P": (10, 15), "E": (10, 18), "Ki": (2, 10), "Mi": (2, 20), "Gi": (2, 30),
+                    "Ti": (2, 40), "Pi": (2, 50), "Ei": (2, 60)}
+
+
+def parse_quantity(value: Any):
+    """A Kubernetes resource quantity (``"500m"``, ``"1"``, ``1``, ``"1.5"``, ``"2k"``, ``"1e3"``,
+    ``"1Ki"``) as an exact :class:`fractions.Fraction`, or None when it is not one.
+
+    Grammar of k8s.io/apimachinery pkg/api/resource/quantity.go (``<signedNumber><suffix>``, suffix
+    binary SI ``Ki..Ei``, decimal SI ``n u m "" k M G T P E`` or a decimal exponent ``e<n>``). A
+    YAML number is read from its decimal text, as the API server reads an unquoted JSON number.
+    """
+    from fractions import Fraction
+
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return None
-    return int(value)
+    text = value if isinstance(value, str) else repr(value)
+    got = _QUANTITY.fullmatch(text.strip()) if isinstance(value, str) else _QUANTITY.fullmatch(text)
+    if got is None:
+        return None
+    sign, number, exponent, suffix = got.groups()
+    q = Fraction(number if not number.endswith(".") else number[:-1])
+    if exponent:
+        q *= Fraction(10) ** int(exponent[1:])
+    elif suffix:
+        base, power = _QUANTITY_SUFFIX[suffix]
+        q *= Fraction(base) ** power
+    return -q if sign == "-" else q
+
+
+def _weight(value: Any, path: str, problems: list[Problem], version: str = "v1alpha4"):
+    """One backend weight: v1alpha1 a resource quantity (smi-spec apis/traffic-split/v1alpha1:
+    "Identical to resources, 1 = 1000m"; smi-sdk-go split/v1alpha1 ``Weight *resource.Quantity``)
+    as an exact Fraction; later versions an ``int`` (smi-sdk-go split/v1alpha2-4 ``Weight int``,
+    the CRD's ``type: number``, so a quoted "500m" is rejected by the API server)."""
+    from fractions import Fraction
+
+    if version == "v1alpha1":
+        q = parse_quantity(value)
+        if q is None or q < 0:
+            problems.append((path, f"{value!r} is not a non-negative resource quantity (e.g. 1, 500m, 1.5)"))
+            return None
+        if (q * 10 ** 9).denominator != 1:
+            # apimachinery keeps nano precision and rounds finer values up: not what was written
+            problems.append((path, f"{value!r} is finer than 1n, which a Kubernetes quantity rounds up; "
+                                   f"scale every weight of the split up"))
+            return None
+        return q
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or int(value) != value:
+        problems.append((path, f"{value!r} is not a weight: split.smi-spec.io/{version} weights are non-negative "
+                               f"integers (quantities such as '500m' are v1alpha1 only)"))
+        return None
+    return Fraction(int(value))
+
+
+def normalise_weights(weights: list) -> tuple[list[int], str | None]:
+    """Exact integer weights in the same proportions as ``weights`` (Fractions or ints), and a
+    problem or None. Fractions are scaled by the least common multiple of their denominators;
+    integers are kept as written unless one exceeds :data:`SPLIT_WEIGHT_MAX`, when all are divided
+    by their greatest common divisor. Still above it: the proportion cannot be written exactly."""
+    import math
+    from fractions import Fraction
+
+    fracs = [Fraction(w) for w in weights]
+    scale = math.lcm(*(f.denominator for f in fracs)) if fracs else 1
+    ints = [int(f * scale) for f in fracs]
+    divisor = math.gcd(*ints) if any(ints) else 1
+    if scale != 1 or max(ints, default=0) > SPLIT_WEIGHT_MAX:
+        ints = [i // divisor for i in ints]
+    if max(ints, default=0) > SPLIT_WEIGHT_MAX:
+        return ints, (f"in lowest terms the weights are {ints}; the largest is above {SPLIT_WEIGHT_MAX}, the most a "
+                      f"Gateway API backendRef weight may be: choose weights with that precision")
+    return ints, None
 
 
 def _split(body: dict, name: str, ns: str, origin: str, version: str):
@@ -484,11 +652,16 @@ def _split(body: dict, name: str, ns: str, origin: str, version: str):
         if not isinstance(b, dict) or not isinstance(b.get("service"), str):
             problems.append((path, "expected {service, weight}"))
             continue
-        w = _weight(b.get("weight"), f"{path}.weight", problems)
+        w = _weight(b.get("weight"), f"{path}.weight", problems, version)
         if w is not None:
             backends.append((b["service"], w))
     if backends and sum(w for _, w in backends) == 0:
         problems.append((f"{origin}.spec.backends", "every weight is 0; give one backend a positive weight"))
+    elif backends:
+        weights, problem = normalise_weights([w for _, w in backends])
+        if problem:
+            problems.append((f"{origin}.spec.backends", problem))
+        backends = [(b, w) for (b, _), w in zip(backends, weights)]
     matches = [m.get("name") for m in _list(spec.get("matches"), f"{origin}.spec.matches", problems)
                if isinstance(m, dict)]
     return TrafficSplit(name, ns, service.split(".")[0], tuple(backends), origin, tuple(matches)), problems
@@ -538,7 +711,8 @@ def policy_set(spec, file_documents: Iterable) -> PolicySet:
 def check_documents(spec, file_documents: Iterable) -> list[Problem]:
     """Reference problems across spec and files: duplicate names, rules naming a missing
     HTTPRouteGroup/TCPRoute or match (naming both documents), identities and services that no
-    spec service has, split backends that do not exist."""
+    spec service has, split backends that do not exist; regexes no mesh can take
+    (:func:`regex_problem`) and TrafficTargets outside their destination's namespace."""
     problems: list[Problem] = []
     docs = from_spec(spec) + list(file_documents)
     seen: dict[tuple, str] = {}
@@ -547,6 +721,16 @@ def check_documents(spec, file_documents: Iterable) -> list[Problem]:
         if key in seen and not d.origin.startswith("mesh."):
             problems.append((d.origin, f"{key[0]} {d.namespace}/{d.name} is also defined by {seen[key]}; rename one"))
         seen.setdefault(key, d.origin)
+    for g in (d for d in docs if isinstance(d, HTTPRouteGroup)):
+        base = g.origin if g.origin.startswith("mesh.") else f"{g.origin}.spec.matches"
+        for j, m in enumerate(g.matches):
+            why = None if m.path_regex is None else regex_problem(m.path_regex)
+            if why:
+                problems.append((f"{base}[{j}].pathRegex", why))
+            for header, value in m.headers:
+                why = regex_problem(value, "header")
+                if why:
+                    problems.append((f"{base}[{j}].headers[{header}]", why))
     ps = policy_set(spec, file_documents)
     accounts = {(s.namespace, s.account) for s in spec.services}
     services = {(s.namespace, s.name) for s in spec.services}
@@ -554,6 +738,17 @@ def check_documents(spec, file_documents: Iterable) -> list[Problem]:
     for t in ps.targets:
         if t.origin.startswith("mesh."):
             continue  # the spec's own rules were checked by spec.check_references
+        if t.destination[0] != t.namespace:
+            # the destination's owner grants access, not a client in its own namespace: OSM's webhook
+            # rejects it (openservicemesh/osm v1.2.4 pkg/validator/validators.go trafficTargetValidator,
+            # pkg/smi/client.go isValidTrafficTarget) and SMI forbids it (smi-spec
+            # apis/traffic-access/v1alpha4/traffic-access.md, Tradeoffs: "The client should *not* be
+            # allowed to give itself access to server applications")
+            problems.append((f"{t.origin}.spec.destination.namespace",
+                             f"{t.destination[0]!r} is not the TrafficTarget's namespace {t.namespace!r}: a "
+                             f"TrafficTarget must live in its destination's namespace; move it to namespace "
+                             f"{t.destination[0]!r}"))
+            continue
         if t.destination not in accounts:
             problems.append((f"{t.origin}.spec.destination", f"no service in mesh.services runs as service account "
                                                              f"{t.destination[0]}/{t.destination[1]}; declare it or "
@@ -590,4 +785,22 @@ def check_documents(spec, file_documents: Iterable) -> list[Problem]:
         if s.matches:
             problems.append((f"{s.origin}.spec.matches", "TrafficSplit matches are not translated yet; "
                                                          "split the whole service (drop matches)"))
+    problems += _one_split_per_root(ps.splits)
+    return problems
+
+
+def _one_split_per_root(splits: Iterable[TrafficSplit]) -> list[Problem]:
+    """Two splits of one root service, spec and files together, are refused naming both: OSM
+    v1.2.4 picks one arbitrarily (pkg/catalog/outbound_traffic_policies.go: "Found more than 1 SMI
+    TrafficSplit ... Picking the first one!"), linkerd-smi v0.2.7 writes both into the one
+    ServiceProfile's dstOverrides (pkg/adaptor/controller.go, last writer wins), and two GAMMA
+    HTTPRoutes on one Service port are a Gateway API conflict decided by creation time."""
+    first: dict[tuple[str, str], TrafficSplit] = {}
+    problems: list[Problem] = []
+    for s in splits:
+        seen = first.setdefault((s.namespace, s.service), s)
+        if seen is not s:
+            problems.append((f"{s.origin}.spec.service",
+                             f"service {s.namespace}/{s.service} is already split by {seen.origin}; a service takes "
+                             f"one TrafficSplit (meshes would pick one of them): merge their backends into one"))
     return problems

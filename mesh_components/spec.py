@@ -100,6 +100,9 @@ class KubeconfigSource(Base):
     - ``env``: an environment variable holding the kubeconfig text or a path to it;
     - ``stackReference`` + ``output``: an output of another Pulumi stack (e.g. the stack that made
       the EKS cluster), https://www.pulumi.com/docs/iac/concepts/stacks/#stackreferences.
+
+    Text from ``file`` or ``env`` is cut to ``context`` (default: its current context) before it
+    reaches the cluster's provider (:func:`minify_kubeconfig`).
     """
 
     file: str | None = None
@@ -115,6 +118,46 @@ class KubeconfigSource(Base):
             raise ValueError("give exactly one of 'file' (with optional 'context'), 'env' or "
                              "'stackReference' (with 'output')")
         return self
+
+
+def minify_kubeconfig(text: str, context: str | None = None) -> str:
+    """``text`` (a kubeconfig) cut to one context, as ``kubectl config view --minify --raw`` does:
+    ``context`` (default: its ``current-context``), that context's cluster and user, and
+    ``current-context`` set to it; YAML with sorted keys, so the same entries give the same bytes
+    whatever else the file holds or in which order. Other contexts' credentials never reach a
+    provider's inputs (the stack's state), and the text changes only when the chosen entries do.
+
+    Raises ``ValueError`` (a message without any value from the file) when ``text`` is not a
+    kubeconfig mapping, names no context, or the context, its cluster or its user is missing.
+    Source: https://kubernetes.io/docs/concepts/configuration/organize-cluster-access-kubeconfig/
+    (a context is a cluster, a user and a namespace, each referred to by name)."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValueError(f"is not valid YAML ({getattr(e, 'problem', None) or 'unparseable'})") from None
+    if not isinstance(doc, dict):
+        raise ValueError("is not a kubeconfig (a YAML mapping with clusters, contexts and users)")
+    name = context or doc.get("current-context")
+    if not name:
+        raise ValueError("sets no current-context; name the context with kubeconfig.context")
+
+    def entry(section: str, wanted: Any) -> dict | None:
+        return next((e for e in doc.get(section) or [] if isinstance(e, dict) and e.get("name") == wanted), None)
+
+    ctx = entry("contexts", name)
+    if ctx is None:
+        have = sorted(str(e.get("name")) for e in doc.get("contexts") or [] if isinstance(e, dict))
+        raise ValueError(f"has no context {name!r} (it has {', '.join(have) or 'none'})")
+    body = ctx.get("context") or {}
+    cluster = entry("clusters", body.get("cluster"))
+    if cluster is None:
+        raise ValueError(f"context {name!r} names cluster {body.get('cluster')!r}, which the file does not define")
+    user = entry("users", body.get("user")) if body.get("user") else None
+    if body.get("user") and user is None:
+        raise ValueError(f"context {name!r} names user {body.get('user')!r}, which the file does not define")
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "clusters": [cluster], "contexts": [ctx],
+                           "current-context": name, "users": [user] if user else []},
+                          sort_keys=True, default_flow_style=False)
 
 
 class EastWestGateway(Base):
@@ -284,10 +327,18 @@ class CASpec(Base):
 
 
 class Namespace(Base):
-    """An application namespace and the clusters it spans (default: every cluster)."""
+    """An application namespace and the clusters it spans (default: every cluster).
+
+    ``defaultInboundPolicy`` (Linkerd only): the namespace's
+    ``config.linkerd.io/default-inbound-policy``, which decides every port no ``Server`` selects.
+    Default: ``deny`` in a namespace that holds a destination of an access rule (the chart's own
+    default, ``all-unauthenticated``, would admit any client, even unmeshed, on undeclared ports),
+    none elsewhere. See ``mesh_components.linkerd.default_inbound_policy``."""
 
     name: DnsLabel
     clusters: list[str] | None = None
+    default_inbound_policy: Literal["deny", "cluster-authenticated", "all-authenticated", "cluster-unauthenticated",
+                                    "all-unauthenticated"] | None = None
 
 
 class ServicePort(Base):
@@ -297,6 +348,10 @@ class ServicePort(Base):
     name: DnsLabel | None = None
     protocol: Literal["http", "http2", "grpc", "tcp", "tls"] = "http"
     target_port: PortNumber | None = None
+    probe_paths: list[Annotated[str, Field(pattern=r"^/[^?#\s]*$")]] = []
+    """Paths the kubelet's ``httpGet`` probes (liveness, readiness, startup) request on this port's
+    target port. Linkerd admits them, unauthenticated, where the policy controller would drop its
+    own probe route (a ``Server`` with ``HTTPRoute``s; ``mesh_components.linkerd.probe_objects``)."""
 
     @property
     def is_http(self) -> bool:
@@ -421,8 +476,9 @@ class AccessRule(Base):
     """Who may call whom: an SMI TrafficTarget with its routes inline.
 
     ``sources`` may call the pods running as ``destination.serviceAccount`` in ``namespace`` with
-    the ``http`` matches (any one) and/or ``tcp`` ports. A destination with any rule denies all
-    other callers (SMI default deny).
+    the ``http`` matches (any one), on every HTTP port or, with ``tcp`` too, on its ports only
+    (SMI: the TCPRoute scopes the HTTP matches); ``tcp`` alone opens its ports whole. A
+    destination with any rule denies all other callers (SMI default deny).
     """
 
     name: DnsSubdomain
@@ -1039,6 +1095,10 @@ def check_references(spec: MeshSpec) -> list[Problem]:
                                    "use istio or linkerd for several clusters"))
     if spec.backend.type != "istio" and spec.backend.istio != IstioOptions():
         p.append(("mesh.backend.istio", f"Istio options given but the backend is {spec.backend.type!r}"))
+    if spec.backend.type != "linkerd":
+        p += [(f"mesh.namespaces[{i}].defaultInboundPolicy", f"a Linkerd setting, but the backend is "
+                                                              f"{spec.backend.type!r}; remove it")
+              for i, ns in enumerate(spec.namespaces) if ns.default_inbound_policy is not None]
     p += control_plane_problems(spec)
     return p
 

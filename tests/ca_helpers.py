@@ -36,6 +36,24 @@ class FixedClock:
         return self.t
 
 
+CLOCK_ENV = "MESH_CA_TEST_NOW"
+"""Test-only: the variable :class:`EnvClock` reads. Nothing in ``mesh_components`` reads it."""
+
+
+class EnvClock:
+    """A clock for a provider that runs in another process (``python -m pulumi.dynamic``).
+
+    ``clock()`` returns :data:`CLOCK_ENV` (ISO UTC, ``2031-03-01T00:00:00Z``) read at every call, or
+    the real UTC clock when unset. dill pickles it by reference (``ca_helpers.EnvClock``), so a
+    provider serialized with it unpickles in the SDK's host when ``tests/`` is on its
+    ``PYTHONPATH``; the test starts each host with the time it wants.
+    """
+
+    def __call__(self) -> dt.datetime:
+        v = os.environ.get(CLOCK_ENV)
+        return ca.parse_iso(v) if v else dt.datetime.now(UTC)
+
+
 def _write(d: Path, name: str, text: str) -> str:
     p = d / name
     p.write_text(text)
@@ -155,12 +173,15 @@ class FakeVault:
     ``{"errors": ["permission denied"]}``; missing ``csr``/``common_name`` -> 400), ``GET
     /v1/<mount>/ca_chain`` (PEM, unauthenticated). ``requests`` records every call.
     ``rotate_root()`` makes a new default issuer. ``bundle_issuer`` concatenates the issuing CA to
-    ``certificate`` as ``pem_bundle`` does for non-Vault-derived roots.
+    ``certificate`` as ``pem_bundle`` does for non-Vault-derived roots. ``now`` (default: the real
+    clock) dates what it issues, so a test that moves the provider's clock can move Vault's too.
     """
 
-    def __init__(self, token: str = "hvs.test-token-123", mount: str = "pki"):
+    def __init__(self, token: str = "hvs.test-token-123", mount: str = "pki", now=None):
         self.token = token
         self.mount = mount
+        self.now = now or (lambda: dt.datetime.now(UTC))
+        """The fake's clock (a zero-argument callable): its roots and signatures start at ``now()``."""
         self.requests: list[dict] = []
         self.bundle_issuer = False
         self.generation = 0
@@ -169,7 +190,7 @@ class FakeVault:
     def rotate_root(self) -> str:
         self.generation += 1
         cfg = ca.CAConfig(trust_domain="vault.test", mesh="istio", clusters=("x",), mesh_name="vault")
-        self.root_cert_pem, self.root_key_pem = ca.issue_root(cfg, self.generation, now=dt.datetime.now(UTC))
+        self.root_cert_pem, self.root_key_pem = ca.issue_root(cfg, self.generation, now=self.now())
         return self.root_cert_pem
 
     def __enter__(self) -> "FakeVault":
@@ -230,7 +251,7 @@ class FakeVault:
     def sign(self, csr: x509.CertificateSigningRequest, body: dict) -> dict:
         root = ca.load_certificate(self.root_cert_pem)
         root_key = ca.load_private_key(self.root_key_pem)
-        now = dt.datetime.now(UTC)
+        now = self.now()
         ttl = str(body.get("ttl") or "720h")
         hours = int(ttl[:-1]) if ttl.endswith("h") else int(ttl) // 3600
         end = min(now + dt.timedelta(hours=hours), root.not_valid_after_utc)  # Vault truncates to the issuer

@@ -46,6 +46,16 @@ def with_clusters(mesh: dict, n: int, *, backend: dict | None = None, same_netwo
     return out
 
 
+def with_static_east_west(mesh: dict) -> dict:
+    """``mesh`` with a static east-west gateway address (198.51.100.<n>) on every cluster that has
+    none: ambient multi-network egress names the other networks' gateways in its NetworkPolicy
+    (``egress.ambient_egress_fences``). Use on :func:`with_clusters` meshes (no AWS clusters)."""
+    out = copy.deepcopy(mesh)
+    for i, c in enumerate(out["clusters"]):
+        c.setdefault("eastWestGateway", {"addresses": [f"198.51.100.{i + 1}"]})
+    return out
+
+
 def set_kube_env(monkeypatch, mesh: dict) -> None:
     for c in mesh["clusters"]:
         source = c.get("kubeconfig") or {}
@@ -74,3 +84,26 @@ def find(objects, kind, name, namespace=None):
 
 def release(state, name):
     return next(r for r in state.releases if r.name == name)
+
+
+def run_recording(config: dict, stack: str = "test", reads: list | None = None):
+    """``run_program`` that also returns every registration's raw ``RegisterResourceRequest`` by
+    (mock) URN, for what :class:`program_harness.Registration` does not hold: ``aliases`` (alias
+    specs, the SDK sends them to a monitor that supports them: ``pulumi/runtime/resource.py``
+    ``prepare_aliases``) and ``retainOnDelete``."""
+    import pytest
+
+    from program_harness import RecordingMonitor
+
+    requests: dict = {}
+    original = RecordingMonitor.RegisterResource
+
+    def register(self, request):
+        response = original(self, request)
+        requests[response.urn] = request
+        return response
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RecordingMonitor, "RegisterResource", register)
+        regs = run_program(config, stack, reads=reads)
+    return regs, requests

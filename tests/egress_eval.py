@@ -11,8 +11,18 @@ the mesh's documented semantics would let leave, ``port`` being the destination 
   port, pass the gateway's ALLOW AuthorizationPolicies (principal, port, host or connection.sni),
   and then follows the gateway route to the host; the wire port is the entry's targetPort
   (TLS origination) or its number. Without a VirtualService the sidecar sends it directly.
-- Istio ambient: the entry is bound to a waypoint and the waypoint's AuthorizationPolicy
-  (targetRefs the entry) admits principals on ports.
+- Istio ambient: ztunnel has no registry-only mode and sends a destination it does not know on
+  as plain TCP (istio/ztunnel 1.30.3 src/proxy/outbound.rs:599-629, test build_request_unknown_dest
+  925-942), so what leaves is decided by the Kubernetes NetworkPolicies selecting the pods
+  (https://kubernetes.io/docs/concepts/services-networking/network-policies/ ; ambient respects
+  them, https://istio.io/latest/docs/ambient/usage/networkpolicy/): a pod no egress policy
+  selects reaches ``(ANYWHERE, ANY_PORT)``; a rule with no ``to`` or an ``ipBlock`` reaches that
+  address outside the cluster (other networks' east-west gateways on HBONE 15008 are mesh, not
+  egress). A ServiceEntry host is reached through its waypoint (HBONE 15008 to the waypoint pods,
+  ``gateway.networking.k8s.io/gateway-name: <waypoint>``, which the pod's egress policy must
+  allow), where the ALLOW policies targeting the entry or the waypoint Gateway decide (istio
+  1.30.3 pilot/pkg/model/policyattachment.go:165-197, builder.go:205-299: any rule of any of them
+  admits; none attached admits everyone; a policy without rules admits no one).
 - Linkerd: an EgressNetwork ``Deny`` in the client's namespace, opened by HTTPRoute/TLSRoute
   parents (port) and hostnames, for every workload of that namespace.
 - OSM: Egress policies naming the client's service account, hosts and ports (global egress off).
@@ -21,6 +31,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
+from ipaddress import ip_address
 
 
 @dataclass(frozen=True)
@@ -162,26 +173,105 @@ def _gateway_allows(objects, who, port, host, sni) -> bool:
     return False
 
 
+ANYWHERE, ANY_PORT = "*", 0
+"""Host and port of a triple meaning any address outside the cluster, on any port."""
+
+
+def _ns_labels(objects, ns: str) -> dict:
+    """A namespace's labels as NetworkPolicy namespaceSelectors see them (its Namespace object's
+    labels, if rendered, plus the automatic ``kubernetes.io/metadata.name``)."""
+    obj = next((o for o in _of(objects, "Namespace") if o["metadata"]["name"] == ns), None)
+    return {**((obj or {}).get("metadata", {}).get("labels") or {}), "kubernetes.io/metadata.name": ns}
+
+
+def _selects(selector: dict | None, labels: dict) -> bool:
+    assert not (selector or {}).get("matchExpressions"), "matchExpressions are not modelled"
+    return set(((selector or {}).get("matchLabels") or {}).items()) <= set(labels.items())
+
+
+def _egress_rules(objects, w: Workload) -> list[dict] | None:
+    """The egress rules of the NetworkPolicies that select ``w``'s pods, or None when none
+    isolates it for egress (``policyTypes`` absent: Egress iff it has ``egress`` rules)."""
+    pols = [np for np in _of(objects, "NetworkPolicy", "networking.k8s.io/")
+            if np["metadata"]["namespace"] == w.namespace and _selects(np["spec"].get("podSelector"), dict(w.labels))
+            and "Egress" in np["spec"].get("policyTypes", ["Ingress"] + (["Egress"] if "egress" in np["spec"] else []))]
+    if not pols:
+        return None
+    return [r for np in pols for r in np["spec"].get("egress") or []]
+
+
+def _ports(rule) -> list[tuple[str, int]]:
+    out = []
+    for p in rule.get("ports") or [{}]:
+        assert "endPort" not in p and not isinstance(p.get("port", 0), str), "named ports and ranges are not modelled"
+        out.append((p.get("protocol", "TCP"), p.get("port", ANY_PORT)))
+    return out
+
+
+def _reaches_pod(rules, own_ns: str, ns: str, ns_labels: dict, pod_labels: dict, port: int) -> bool:
+    for r in rules:
+        if not any(proto == "TCP" and p in (ANY_PORT, port) for proto, p in _ports(r)):
+            continue
+        peers = r.get("to") or [{}]
+        for peer in peers:
+            if "ipBlock" in peer:
+                continue  # pod IPs in an ipBlock: not rendered, not modelled
+            if not peer:
+                return True
+            ns_ok = _selects(peer["namespaceSelector"], ns_labels) if "namespaceSelector" in peer else ns == own_ns
+            if ns_ok and _selects(peer.get("podSelector"), pod_labels):
+                return True
+    return False
+
+
+def _external(rules, mesh_gateways: set[str]) -> set[tuple[str, int]]:
+    out = set()
+    for r in rules:
+        for peer in r.get("to") or [{}]:
+            if peer and "ipBlock" not in peer:
+                continue  # pods of this cluster
+            host = peer["ipBlock"]["cidr"] if peer else ANYWHERE
+            for proto, port in _ports(r):
+                if not (host in mesh_gateways and proto == "TCP" and port == 15008):
+                    out.add((host, port))
+    return out
+
+
 def istio_ambient(objects, spec) -> set[tuple[str, str, int]]:
     td = spec.trust_domain
     out = set()
     waypoints = {(g["metadata"]["namespace"], g["metadata"]["name"]) for g in _of(objects, "Gateway", "gateway.networking")
                  if g["spec"]["gatewayClassName"] == "istio-waypoint"}
-    for se in _of(objects, "ServiceEntry"):
-        wp = se["metadata"].get("labels", {}).get("istio.io/use-waypoint")
-        assert (se["metadata"]["namespace"], wp) in waypoints
-        policies = [ap for ap in _of(objects, "AuthorizationPolicy", "security.istio.io")
-                    if {"group": "networking.istio.io", "kind": "ServiceEntry", "name": se["metadata"]["name"]}
-                    in ap["spec"].get("targetRefs", [])]
-        for w in workloads(spec):
+    mesh_gateways = {f"{a}/{ip_address(a).max_prefixlen}" for c in spec.clusters if c.east_west_gateway
+                     for a in c.east_west_gateway.addresses}
+    for w in workloads(spec):
+        rules = _egress_rules(objects, w)
+        if rules is None:
+            out.add((w.key, ANYWHERE, ANY_PORT))
+            continue
+        out |= {(w.key, host, port) for host, port in _external(rules, mesh_gateways)}
+        for se in _of(objects, "ServiceEntry"):
+            ns, wp = se["metadata"]["namespace"], se["metadata"].get("labels", {}).get("istio.io/use-waypoint")
+            assert (ns, wp) in waypoints
+            if not _reaches_pod(rules, w.namespace, ns, _ns_labels(objects, ns),
+                                {"gateway.networking.k8s.io/gateway-name": wp}, 15008):
+                continue
+            refs = ({"group": "networking.istio.io", "kind": "ServiceEntry", "name": se["metadata"]["name"]},
+                    {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": wp})
+            allows = [ap for ap in _of(objects, "AuthorizationPolicy", "security.istio.io")
+                      if ap["metadata"]["namespace"] == ns and any(r in ap["spec"].get("targetRefs", []) for r in refs)]
+            assert all(ap["spec"].get("action", "ALLOW") == "ALLOW" for ap in allows)
             for h in se["spec"]["hosts"]:
                 for port in se["spec"]["ports"]:
-                    for ap in policies:
-                        for rule in ap["spec"]["rules"]:
+                    wire = port.get("targetPort", port["number"])
+                    if not allows:
+                        out.add((w.key, h, wire))
+                    for ap in allows:
+                        for rule in ap["spec"].get("rules") or []:
                             who = [p for f in rule["from"] for p in f["source"]["principals"]]
                             ports = [p for t in rule.get("to", []) for p in t["operation"].get("ports", [])]
                             if _principal(td, w) in who and str(port["number"]) in ports:
-                                out.add((w.key, h, port.get("targetPort", port["number"])))
+                                out.add((w.key, h, wire))
     return out
 
 

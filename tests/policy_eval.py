@@ -7,9 +7,14 @@ in each docstring). They are written without reading this project's renderers, w
 they judge, and copy no upstream code.
 
 Anything an evaluator does not model raises :class:`Unsupported`, so a test never passes because
-a field was silently ignored. Regexes are evaluated with Python ``re``; constructs whose meaning
-differs between Python and RE2 / Rust ``regex`` (look-around, back-references, named groups
-``(?P``) raise.
+a field was silently ignored. Regexes are evaluated with RE2 (PyPI ``google-re2``), the engine of
+Envoy's ``safe_regex`` (OSM, Istio) and, for what both accept, the semantics of Linkerd's Rust
+``regex`` (leftmost-first search, linear time); what RE2 cannot compile (look-around,
+back-references) raises, and so do ``\\C``/``\\Q``/``\\E``, which Rust ``regex`` rejects. Requests
+are ASCII, where RE2's ASCII and Rust's Unicode ``\\d``/``\\w``/``\\s`` agree.
+
+Every rule says where it comes from: the upstream file at the pinned tag (Istio 1.30.3, Linkerd
+edge-26.8.3, OSM v1.2.4, smi-spec main / smi-sdk-go v0.5.0), or the spec page it restates.
 """
 from __future__ import annotations
 
@@ -62,8 +67,8 @@ def _check_request(req: Request) -> None:
         for name, value in req.headers:
             if name != name.lower() or not name or name.startswith(":"):
                 raise Unsupported(f"header names must be lower-case, not pseudo: {name!r}")
-            if any(ord(c) < 0x20 for c in value):
-                raise Unsupported(f"control character in header {name}")
+            if any(ord(c) < 0x20 or ord(c) > 0x7e for c in value):
+                raise Unsupported(f"control or non-ASCII character in header {name}")
     elif req.method is not None or req.path is not None or req.headers:
         raise Unsupported("an opaque connection has no method, path or headers")
 
@@ -105,18 +110,24 @@ def _where(obj: dict) -> str:
     return f"{obj.get('kind')}/{md.get('namespace')}/{md.get('name')}"
 
 
-_BAD_REGEX = re.compile(r"\(\?(=|!|<=|<!|P)|\\[1-9]|\\[AZz]")
+_NOT_RUST = re.compile(r"\\[CQE]")    # RE2-only escapes (docs.rs/regex 1.13 "Syntax")
 
 
-def _regex(pattern: Any, where: str) -> re.Pattern:
+def _regex(pattern: Any, where: str):
+    """RE2-compiled ``pattern`` (``fullmatch``/``search``); raises :class:`Unsupported` for what
+    RE2 refuses (https://github.com/google/re2/wiki/Syntax) or Rust ``regex`` refuses."""
+    import re2
+
     if not isinstance(pattern, str):
         raise Unsupported(f"{where}: regex must be a string")
-    if _BAD_REGEX.search(pattern):
-        raise Unsupported(f"{where}: regex construct not portable to RE2/Rust: {pattern!r}")
+    if _NOT_RUST.search(pattern.replace("\\\\", "")):
+        raise Unsupported(f"{where}: \\C, \\Q and \\E are RE2-only (Rust regex rejects them): {pattern!r}")
+    options = re2.Options()
+    options.log_errors = False
     try:
-        return re.compile(pattern)
-    except re.error as e:
-        raise Unsupported(f"{where}: invalid regex {pattern!r}: {e}") from None
+        return re2.compile(pattern, options)
+    except re2.error as e:
+        raise Unsupported(f"{where}: RE2 cannot compile {pattern!r}: {e}") from None
 
 
 def _port_number(v: Any, where: str) -> int:
@@ -175,6 +186,8 @@ def _smi_http_match(m: dict, req: Request, where: str, *, joined_headers: bool) 
     """One HTTPRouteGroup match: method ``*``/exact (empty list = any), ``pathRegex`` and every
     header regex as full matches. ``joined_headers``: Envoy joins repeated headers with ``,``."""
     m = _only(m, ("name", "methods", "pathRegex", "headers"), where)
+    if m.get("pathRegex") == "":
+        raise Unsupported(f"{where}: pathRegex '' (absent to smi-sdk-go, every path to OSM) is refused")
     methods = _list(m.get("methods"), f"{where}.methods")
     if methods and "*" not in methods and req.method not in methods:
         return False
@@ -194,29 +207,42 @@ def _smi_http_match(m: dict, req: Request, where: str, *, joined_headers: bool) 
 
 def smi_allows(documents: Iterable[dict], req: Request, *,
                ports_of: Callable[[str, str], Iterable[int]] | None = None) -> bool:
-    """SMI traffic access control, as this project defines it (the reference semantics).
+    """SMI traffic access control: the reference semantics, read from the SMI spec and the one
+    implementation that enforces TrafficTargets natively (OSM v1.2.4).
 
     Specs: https://github.com/servicemeshinterface/smi-spec/blob/main/apis/traffic-access/v1alpha2/traffic-access.md
-    (TrafficTarget, ``destination.port``), .../apis/traffic-access/traffic-access.md (v1alpha3+:
+    (TrafficTarget, ``destination.port``), .../apis/traffic-access/v1alpha3/traffic-access.md (v1alpha3:
     "all traffic is denied by default", ``matches`` omitted = all matches of the group, empty
     ``ports`` = all ports) and .../apis/traffic-specs/v1alpha4/traffic-specs.md.
 
     * A destination ``(namespace, service account)`` named by at least one TrafficTarget
       (access.smi-spec.io/v1alpha3) denies whatever no TrafficTarget allows; a destination named
       by none is unrestricted (allowed). Only ServiceAccount subjects are modelled.
+    * A TrafficTarget outside its destination's namespace raises: SMI forbids a client granting
+      itself access (v1alpha4/traffic-access.md, Tradeoffs) and OSM's webhook rejects it
+      (osm v1.2.4 pkg/validator/validators.go ``trafficTargetValidator``).
     * A request is allowed iff some TrafficTarget whose destination is
       ``(req.namespace, req.service_account)`` lists ``req.source``, its ``destination.port`` (if
-      set) equals ``req.port``, and one of its rules matches. Rules name routes in the
+      set) equals ``req.port``, and its rules admit the request (below). Rules name routes in the
       TrafficTarget's namespace (a dangling name raises).
-    * HTTPRouteGroup rule (specs v1alpha4): matches an HTTP request when one of the named matches
-      (the rule's ``matches``; empty/omitted = all of the group's) matches: ``methods`` contains
-      ``*`` or the method (empty = any), ``pathRegex`` (omitted = any) *full*-matches the path
-      (``re.fullmatch``; the spec says only "anchored to the beginning" -- this project, like
-      Envoy's ``safe_regex``, anchors both ends) and every header regex full-matches a value of
-      that header. It never matches an opaque connection.
-    * TCPRoute rule: ``spec.matches.ports`` empty -> every port of the Service
-      (``ports_of(namespace, service)`` when given, otherwise any port), else ``req.port`` must be
-      listed. It admits HTTP requests on those ports too (HTTP is bytes over TCP).
+    * HTTPRouteGroup matches (specs v1alpha4): an HTTP request matches when one of the rule's named
+      matches (``matches``; empty/omitted = all of the group's) does: ``methods`` contains ``*`` or
+      the method (empty = any), ``pathRegex`` (omitted = any) *full*-matches the path (RE2; the spec
+      says only "anchored to the beginning" -- this project, like Envoy's ``safe_regex``, anchors
+      both ends) and every header regex full-matches a value of that header. They never match an
+      opaque connection. ``pathRegex: ""`` raises: smi-sdk-go v0.5.0 types it ``omitempty``
+      (pkg/apis/specs/v1alpha4/http_route.go), so it reads as absent, and OSM turns it into ``.*``
+      (pkg/catalog/inbound_traffic_policies.go ``getHTTPPathsPerRoute``); translators refuse it.
+    * TCPRoute ports (the union of the target's TCPRoutes; one with empty ``spec.matches.ports`` ->
+      every port of the Service, ``ports_of(namespace, service)`` when given, otherwise any port).
+      - A TrafficTarget with TCPRoutes only admits every connection, HTTP requests included, on
+        those ports (traffic-access.md "Example implementation for L4").
+      - With HTTPRouteGroup matches too, the TCPRoute ports **scope** the matches (AND): an HTTP
+        request is admitted on a listed port iff it matches. The spec's "Example implementation for
+        L7" lists TCPRoute ``api-service-port`` (8080) in both TrafficTargets and allows prometheus
+        GET /metrics only, not the whole port; OSM enforces it so (pkg/envoy/lds/inmesh.go puts the
+        L4 RBAC of TCPRoute ports before the HTTP routes). An opaque connection to a listed port of
+        such a target raises: SMI does not say whether it is admitted (OSM: yes, at L4).
     """
     _check_request(req)
     targets, groups, tcp = _smi_index(documents)
@@ -226,6 +252,8 @@ def smi_allows(documents: Iterable[dict], req: Request, *,
         tt_ns, _ = _meta(tt)
         spec = _only(tt.get("spec"), ("destination", "sources", "rules"), f"{w}.spec")
         dns, dsa, dport = _smi_subject(spec.get("destination"), f"{w}.destination", port=True)
+        if dns != tt_ns:
+            raise Unsupported(f"{w}: a TrafficTarget must live in its destination's namespace {dns!r}")
         if (dns, dsa) != (req.namespace, req.service_account):
             continue
         restricted = True
@@ -233,11 +261,13 @@ def smi_allows(documents: Iterable[dict], req: Request, *,
                    for i, s in enumerate(_list(spec.get("sources"), f"{w}.sources"))]
         if tuple(req.source) not in sources or (dport is not None and dport != req.port):
             continue
+        has_http, http_hit, port_lists = False, False, []
         for i, rule in enumerate(_list(spec.get("rules"), f"{w}.rules")):
             rw = f"{w}.rules[{i}]"
             rule = _only(rule, ("kind", "name", "matches"), rw)
             kind, names = rule.get("kind"), _list(rule.get("matches"), f"{rw}.matches")
             if kind == "HTTPRouteGroup":
+                has_http = True
                 g = groups.get((tt_ns, rule.get("name")))
                 if g is None:
                     raise Unsupported(f"{rw}: no HTTPRouteGroup {tt_ns}/{rule.get('name')}")
@@ -250,7 +280,7 @@ def smi_allows(documents: Iterable[dict], req: Request, *,
                 chosen = [by_name[n] for n in names] if names else ms
                 if req.http and any(_smi_http_match(m, req, f"{_where(g)}.matches[{m.get('name')}]",
                                                     joined_headers=False) for m in chosen):
-                    return True
+                    http_hit = True
             elif kind == "TCPRoute":
                 if names:
                     raise Unsupported(f"{rw}: a TCPRoute rule has no named matches")
@@ -259,14 +289,24 @@ def smi_allows(documents: Iterable[dict], req: Request, *,
                     raise Unsupported(f"{rw}: no TCPRoute {tt_ns}/{rule.get('name')}")
                 rspec = _only(r.get("spec"), ("matches",), f"{_where(r)}.spec")
                 mt = _only(rspec.get("matches"), ("ports",), f"{_where(r)}.spec.matches")
-                ports = [_port_number(p, f"{_where(r)}.ports") for p in _list(mt.get("ports"), "ports")]
-                if not ports:
-                    if ports_of is None or req.port in set(ports_of(req.namespace, req.service)):
-                        return True
-                elif req.port in ports:
-                    return True
+                port_lists.append([_port_number(p, f"{_where(r)}.ports") for p in _list(mt.get("ports"), "ports")])
             else:
                 raise Unsupported(f"{rw}: rule kind {kind!r}")
+        on_port = any(req.port in ports if ports else
+                      ports_of is None or req.port in set(ports_of(req.namespace, req.service))
+                      for ports in port_lists)
+        if not port_lists:
+            if http_hit:
+                return True
+        elif not has_http:
+            if on_port:
+                return True
+        elif on_port:
+            if not req.http:
+                raise Unsupported(f"{w}: an opaque connection to a port its TCPRoute lists beside HTTP matches "
+                                  f"(SMI does not say whether it is admitted)")
+            if http_hit:
+                return True
     return not restricted
 
 
@@ -274,6 +314,7 @@ def smi_allows(documents: Iterable[dict], req: Request, *,
 # Istio
 
 ISTIO_ROOT_NAMESPACE = "istio-system"
+WAYPOINT = "waypoint"   # the namespace waypoint: Gateway name and service account
 _ISTIO_VERSIONS = {"security.istio.io/v1", "security.istio.io/v1beta1"}
 _ISTIO_L4_WHEN = {"source.namespace", "source.principal", "destination.port"}
 _ISTIO_HTTP_OPS = ("methods", "notMethods", "paths", "notPaths")
@@ -570,6 +611,15 @@ def _waypoint_applies(p: dict, req: Request, root_ns: str) -> bool:
             if ns != root_ns or r.get("name") != "istio-waypoint":
                 raise Unsupported(f"{_where(p)}: GatewayClass target other than istio-waypoint")
             hit = True
+        elif kind == "Gateway" and group == "gateway.networking.k8s.io":
+            # istio 1.30.3 pilot/pkg/model/policyattachment.go:184-197: a policy in the waypoint's
+            # namespace naming the waypoint Gateway attaches to every Service chain of it; the
+            # namespace's waypoint is named WAYPOINT (as the ztunnel peer below assumes)
+            if r.get("namespace") not in (None, "", ns):
+                continue    # lines 189-191: a cross-namespace reference never matches
+            hit = hit or (ns == req.namespace and r.get("name") == WAYPOINT)
+        elif kind == "ServiceEntry" and group == "networking.istio.io":
+            pass            # lines 165-174: only ServiceEntry (External registry) chains; requests here are to Services
         else:
             raise Unsupported(f"{_where(p)}: targetRef kind {kind!r} is not modelled")
     return hit
@@ -609,8 +659,9 @@ def istio_allows(objects: Iterable[dict], req: Request, *, trust_domain: str,
 
     * Scope: policies in ``req.namespace`` and ``root_namespace``. ``selector.matchLabels`` must be
       a subset of the pod labels (none = every workload; root namespace = every namespace).
-      ``targetRefs`` (kind Service, group ""/core, same namespace; or GatewayClass istio-waypoint
-      in the root namespace) apply only at a waypoint; sidecars and ztunnel ignore them, and
+      ``targetRefs`` (kind Service, group ""/core, same namespace; Gateway ``waypoint``, same
+      namespace, on every Service of it; or GatewayClass istio-waypoint in the root namespace)
+      apply only at a waypoint; ``req.service`` is the Service called; sidecars and ztunnel ignore them, and
       waypoints ignore selector and namespace-wide policies.
     * Order: CUSTOM (raises), DENY (any matching rule denies), ALLOW (if any ALLOW policy applies,
       one of its rules must match -- an ALLOW policy without rules denies everything); AUDIT does
@@ -655,7 +706,7 @@ def istio_allows(objects: Iterable[dict], req: Request, *, trust_domain: str,
         at_waypoint = [p for p in policies if _waypoint_applies(p, req, root_namespace)]
         if not _decide(at_waypoint, envoy(real)):
             return False
-        return _decide(selected, ztunnel(peer(req.namespace, "waypoint")))
+        return _decide(selected, ztunnel(peer(req.namespace, WAYPOINT)))
     if req.namespace in ambient_namespaces:
         return _decide(selected, ztunnel(real))
     return _decide(selected, envoy(real))
@@ -1018,11 +1069,15 @@ def osm_allows(objects: Iterable[dict], req: Request, *, port_protocol: str | No
     * No valid TrafficTarget for the destination: denied. A TrafficTarget is valid only when its
       namespace equals ``spec.destination.namespace`` and it has rules, all of kind HTTPRouteGroup
       or TCPRoute; invalid ones are ignored. ``destination.port`` is ignored by OSM.
-    * TCP port: allowed iff some TrafficTarget lists the source (no sources = any source) and
-      either carries no TCPRoute ports (HTTPRouteGroup-only targets and TCPRoutes with empty
-      ``ports`` add none -> **every port**) or lists ``req.port`` among the union of its
-      TCPRoutes' ports. A TrafficTarget naming a missing TCPRoute is dropped.
-    * HTTP port (opaque connections fail): every rule's ``matches`` names are looked up in the
+    * L4 RBAC, on every port, TCP and HTTP alike (pkg/envoy/lds/inmesh.go: the RBAC filter of
+      ``buildRBACFilter`` is first on HTTP filter chains too): passes iff some TrafficTarget lists
+      the source (no sources = any source) and either carries no TCPRoute ports
+      (HTTPRouteGroup-only targets and TCPRoutes with empty ``ports`` add none -> **every port**)
+      or lists ``req.port`` among the union of its TCPRoutes' ports. A TrafficTarget naming a
+      missing TCPRoute is dropped (catalog/traffictarget.go). A TCP port is allowed iff it passes.
+    * HTTP port, after the L4 RBAC (opaque connections fail): the routes are those of every
+      TrafficTarget of the service account, whatever port its TCPRoute names (one route table per
+      service account: catalog/inbound_traffic_policies.go). Every rule's ``matches`` names are looked up in the
       HTTPRouteGroup of the rule's name (whatever the rule's kind); **a rule without ``matches``
       yields no route**; identical routes from several targets merge their sources. Each route
       matches ``pathRegex`` (absent: ``.*``), the method (regex, ``*`` any) and header regexes,
@@ -1067,22 +1122,29 @@ def osm_allows(objects: Iterable[dict], req: Request, *, port_protocol: str | No
             dest.append((tt, tt_ns, sources, rules))
     src = tuple(req.source)
 
-    if protocol == "tcp":
-        for tt, tt_ns, sources, rules in dest:
-            ports, ok = [], True
-            for r in rules:
-                if r.get("kind") != "TCPRoute":
-                    continue
-                route = tcp.get((tt_ns, r.get("name")))
-                if route is None:
-                    ok = False
-                    break
-                mt = _only(_only(route.get("spec"), ("matches",), _where(route)).get("matches"),
-                           ("ports",), f"{_where(route)}.matches")
-                ports += [_port_number(p, _where(route)) for p in _list(mt.get("ports"), "ports")]
-            if ok and (not sources or src in sources) and (not ports or req.port in ports):
-                return True
-        return False
+    # L4 RBAC, on TCP and HTTP filter chains alike (pkg/envoy/lds/inmesh.go getInboundTCPFilters and
+    # getInboundHTTPFilters both put buildRBACFilter first): one policy per TrafficTarget
+    # (catalog/traffictarget.go ListInboundTrafficTargetsWithRoutes, which drops a target naming a
+    # missing TCPRoute), principals = sources (none: any), permissions = its TCPRoute ports (none:
+    # any port; pkg/envoy/rbac/policy.go Build)
+    l4_ok = False
+    for tt, tt_ns, sources, rules in dest:
+        ports, ok = [], True
+        for r in rules:
+            if r.get("kind") != "TCPRoute":
+                continue
+            route = tcp.get((tt_ns, r.get("name")))
+            if route is None:
+                ok = False
+                break
+            mt = _only(_only(route.get("spec"), ("matches",), _where(route)).get("matches"),
+                       ("ports",), f"{_where(route)}.matches")
+            ports += [_port_number(p, _where(route)) for p in _list(mt.get("ports"), "ports")]
+        if ok and (not sources or src in sources) and (not ports or req.port in ports):
+            l4_ok = True
+            break
+    if protocol == "tcp" or not l4_ok:
+        return l4_ok
 
     if not req.http:
         return False

@@ -2,20 +2,22 @@
 
 ``run_program(config)`` returns the list of :class:`Registration` (type, name, parent URN,
 provider reference, dependencies, inputs, which inputs were secret, additional secret outputs) in
-registration order. The mocks answer like a fresh ``pulumi up``: inputs become outputs; the CA
-dynamic resource gets real-looking PEM outputs; StackReferences return a kubeconfig. Reads
-(``Resource.get``) are answered as the cluster would: a Secret with a service-account token
-(``token-<name>``) and ``ca.crt``, a Service with a load-balancer IP; ``run_program(..., reads=[])``
-collects them as :class:`Read` records.
+registration order. The mocks answer like ``pulumi up``: inputs become outputs; StackReferences
+return a kubeconfig; the CA dynamic resource runs the **real** ``MeshCAProvider`` from its
+``__provider`` property, as the SDK's host does (:func:`run_dynamic_resource`), so the CA Secrets
+the program renders hold real, verifiable chains. Reads (``Resource.get``) are answered as the
+cluster would: a Secret with a service-account token (``token-<name>``) and ``ca.crt``, a Service
+with a load-balancer IP; ``run_program(..., reads=[])`` collects them as :class:`Read` records.
 """
 from __future__ import annotations
 
 import base64
 import json
 import runpy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import dill
 import pulumi
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc
@@ -25,7 +27,8 @@ SECRET_SIG = rpc._special_secret_sig if hasattr(rpc, "_special_secret_sig") else
 FAKE_KUBECONFIG = """apiVersion: v1
 kind: Config
 clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
-contexts: [{name: c, context: {cluster: c, user: u}}]
+contexts: [{name: c, context: {cluster: c, user: u}},
+           {name: kind-dev, context: {cluster: c, user: u}}, {name: kind-osm, context: {cluster: c, user: u}}]
 current-context: c
 users: [{name: u, user: {token: fake}}]
 """
@@ -57,7 +60,90 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+@dataclass
+class Stored:
+    """One dynamic resource as the engine stores it: id, checked inputs, outputs."""
+
+    id: str
+    inputs: dict
+    outputs: dict
+
+
+@dataclass
+class EngineState:
+    """The stored state of the program's dynamic resources (the CA) across runs.
+
+    Share one between ``run_program`` calls to model one stack over several ``pulumi up``: a
+    later run refreshes, checks and diffs against what an earlier one stored, and updates only on
+    a change. ``by_inputs=True`` (the process-wide default, :data:`DEFAULT_STATE`) keys the state
+    by stack, name and registered inputs as well, so one config always meets the CA it created,
+    whatever other tests ran before: results do not depend on test order.
+    """
+
+    by_inputs: bool = False
+    resources: dict = field(default_factory=dict)
+
+    def key(self, stack: str, name: str, news: dict) -> tuple:
+        if not self.by_inputs:
+            return (stack, name)
+        return (stack, name, json.dumps({k: v for k, v in news.items() if k != PROVIDER_KEY}, sort_keys=True))
+
+
+PROVIDER_KEY = "__provider"
+DEFAULT_STATE = EngineState(by_inputs=True)
+
+
+class DynamicCheckFailed(Exception):
+    """The provider's ``check`` refused the inputs; the engine stops with these ``path: message`` lines."""
+
+
+def run_dynamic_resource(state: EngineState, stack: str, name: str, registered: dict) -> tuple[str, dict]:
+    """What the engine and the SDK's host do with a dynamic resource on ``pulumi up`` (``refresh: always``).
+
+    ``registered``: the inputs as the program registered them. The provider is ``dill.loads`` of
+    the ``__provider`` property, as ``get_provider`` does (``pulumi/dynamic/__main__.py`` 46-78,
+    SDK 3.272.0), and it sees secrets unwrapped (the host declines them, ``__main__.py`` 214). With
+    stored state: ``read`` then the refresh diff (pulumi/pulumi 1b5949891b
+    ``pkg/resource/deploy/step.go`` 1580-1715), which must report nothing on an unchanged
+    system; then ``check(stored inputs, news)`` (``step_generator.go`` 1334-1337), ``diff`` and
+    ``update``, or the old outputs with the new inputs on no change (step.go 179). Without:
+    ``check`` and ``create``. Returns ``(id, outputs)``; the outputs carry ``__provider`` as the
+    host adds it (``__main__.py`` 146, 172). Raises :class:`DynamicCheckFailed` on check failures.
+    """
+    news = _unwrap(dict(registered))
+    provider = dill.loads(base64.b64decode(news[PROVIDER_KEY]))
+    key = state.key(stack, name, news)
+    old = state.resources.get(key)
+    if old is not None:
+        read = provider.read(old.id, dict(old.outputs))
+        refreshed = Stored(read.id, old.inputs if read.inputs is None else dict(read.inputs),
+                           {**read.outs, PROVIDER_KEY: old.outputs[PROVIDER_KEY]})
+        if provider.diff(old.id, refreshed.outputs, old.inputs).changes:
+            raise AssertionError(f"refresh of {name} reports a change on an unchanged system")
+        old = refreshed
+    checked = provider.check(old.inputs if old else {}, news)
+    if checked.failures:
+        raise DynamicCheckFailed("\n".join(f.reason for f in checked.failures))
+    inputs = {**checked.inputs, PROVIDER_KEY: news[PROVIDER_KEY]}
+    if old is None:
+        created = provider.create(inputs)
+        stored = Stored(created.id, inputs, {**created.outs, PROVIDER_KEY: inputs[PROVIDER_KEY]})
+    elif provider.diff(old.id, old.outputs, inputs).changes:
+        outs = provider.update(old.id, old.outputs, inputs).outs
+        stored = Stored(old.id, inputs, {**outs, PROVIDER_KEY: inputs[PROVIDER_KEY]})
+    else:
+        stored = Stored(old.id, inputs, old.outputs)
+    state.resources[key] = stored
+    return stored.id, dict(stored.outputs)
+
+
 class Mocks(pulumi.runtime.Mocks):
+    """``state``: where dynamic resources keep their state between runs (default :data:`DEFAULT_STATE`)."""
+
+    def __init__(self, state: EngineState | None = None):
+        super().__init__()
+        self.state = state if state is not None else DEFAULT_STATE
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         if args.resource_id and args.typ.startswith("kubernetes:"):  # a read of live state (Resource.get)
             outputs = dict(args.inputs)
@@ -66,18 +152,10 @@ class Mocks(pulumi.runtime.Mocks):
             if args.typ == "kubernetes:core/v1:Service":
                 outputs["status"] = {"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}}
             return [args.resource_id, outputs]
-        outputs = dict(args.inputs)
         if args.typ == "pulumi-python:dynamic:Resource":
-            clusters = outputs.get("clusters") or []
-            outputs.update({
-                "root_cert_pem": "-----BEGIN CERTIFICATE-----\nroot\n-----END CERTIFICATE-----\n",
-                "trust_bundle_pem": "-----BEGIN CERTIFICATE-----\nroot\n-----END CERTIFICATE-----\n",
-                "root_fingerprint": "ab" * 32, "stage": outputs.get("rotation_stage", "none"),
-                "multi_root": False,
-                "intermediates": {c: {"cert_pem": f"cert-{c}", "chain_pem": f"chain-{c}",
-                                      "key_pem": f"key-{c}", "not_after": "2027-01-01T00:00:00Z"} for c in clusters},
-                "intermediate_fingerprints": {c: "cd" * 32 for c in clusters},
-            })
+            rid, outputs = run_dynamic_resource(self.state, pulumi.get_stack(), args.name, dict(args.inputs))
+            return [rid, outputs]
+        outputs = dict(args.inputs)
         if args.typ == "pulumi:pulumi:StackReference":
             outputs = {"name": args.name, "outputs": {"kubeconfig": FAKE_KUBECONFIG}, "secretOutputNames": []}
         return [f"{args.name}-id", outputs]
@@ -149,10 +227,12 @@ TEST_SECRET = "Bearer test-secret-0123456789"
 """The value :func:`stack_config` gives secret config keys the stack file names but cannot hold."""
 
 
-def run_program(config: dict, stack: str = "test", reads: list | None = None) -> list[Registration]:
+def run_program(config: dict, stack: str = "test", reads: list | None = None,
+                state: EngineState | None = None) -> list[Registration]:
     """Run ``__main__.py`` with ``config`` under mocks; return its registrations in order.
-    ``reads``, when given, receives the program's reads (:class:`Read`) in order."""
-    mocks = Mocks()
+    ``reads``, when given, receives the program's reads (:class:`Read`) in order. ``state``: the
+    stack's stored dynamic-resource state (:class:`EngineState`; default :data:`DEFAULT_STATE`)."""
+    mocks = Mocks(state)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="service-mesh", stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(config)

@@ -66,6 +66,47 @@ def test_provider_survives_the_engines_dill_pickling_and_works_after_loading():
         assert loaded.diff(created.id, created.outs, news).changes is False
 
 
+FROZEN_PROVIDER_V1 = ("gASVQgAAAAAAAACMG21lc2hfY29tcG9uZW50cy5jYV9wcm92aWRlcpSMDk1lc2hDQVByb3ZpZGVylJOUKYGUfZSMBWNs"
+                      "b2NrlE5zYi4=")
+"""``serialize_provider(MeshCAProvider())`` as it sits in the ``__provider`` property of users' state
+(state version 1; SDK 3.272.0, dill 0.4.1, Python 3.11). Never regenerate it: it stands for stacks
+that already exist, which refresh, update and destroy by unpickling it (issue 12.5)."""
+
+
+def test_the_pickled_path_is_an_api_a_blob_from_existing_state_still_loads_and_works():
+    """dill pickles the provider's class by reference (``pulumi/dynamic/dynamic.py`` 279-318 in SDK
+    3.272.0), so the blob names ``mesh_components.ca_provider.MeshCAProvider``; the host unpickles it
+    with ``dill.loads`` (``pulumi/dynamic/__main__.py`` 68-72). Moving or renaming the class fails here."""
+    import importlib
+    import pickletools
+    blob = base64.b64decode(FROZEN_PROVIDER_V1)
+    strings = [arg for op, arg, _ in pickletools.genops(blob) if isinstance(arg, str)]
+    assert strings[:2] == ["mesh_components.ca_provider", "MeshCAProvider"]
+    cls = importlib.import_module("mesh_components.ca_provider").MeshCAProvider
+    assert (cls.__module__, cls.__qualname__) == ("mesh_components.ca_provider", "MeshCAProvider")
+    fresh = base64.b64decode(pulumi_dynamic.serialize_provider(cls()))  # what new stacks store
+    assert [a for _, a, _ in pickletools.genops(fresh) if isinstance(a, str)][:2] == strings[:2]
+    provider = dill.loads(blob)
+    assert type(provider) is cls and provider.clock is None
+    news = checked(provider, {}, inputs())
+    created = provider.create(news)
+    assert provider.read(created.id, created.outs).outs == created.outs
+    assert provider.diff(created.id, created.outs, news).changes is False
+    wider = checked(provider, news, inputs(clusters=("a", "b", "c")))
+    assert sorted(provider.update(created.id, created.outs, wider).outs["intermediates"]) == ["a", "b", "c"]
+    assert provider.delete(created.id, created.outs) is None
+
+
+def test_a_blob_without_todays_attributes_still_works():
+    """Old blobs restore their ``__dict__`` without ``__init__``: an attribute added later must have a
+    class-level default (the rule in the module docstring)."""
+    provider = cp.MeshCAProvider()
+    del provider.__dict__["clock"]
+    loaded = dill.loads(dill.dumps(provider, recurse=True))
+    assert "clock" not in vars(loaded)
+    assert loaded.create(checked(loaded, {}, inputs())).outs["stage"] == "none"
+
+
 def test_serialized_provider_loads_and_runs_in_a_fresh_provider_host_process():
     encoded = pulumi_dynamic.serialize_provider(cp.MeshCAProvider())
     script = textwrap.dedent("""
@@ -139,28 +180,64 @@ def test_lifecycle_no_op_diff_then_time_travel_reissues_only_what_is_due():
     clock = FixedClock(T0)
     p = cp.MeshCAProvider(clock)
     one = checked(p, {}, inputs(clusters=("b",)))
+    assert one[cp.AS_OF] == ca.iso(T0) == one[cp.STAGE_SINCE]
     created = p.create(one)
     outs = created.outs
     assert p.diff(created.id, outs, one).changes is False
     clock.advance(days=100)
     both = checked(p, one, inputs(clusters=("a", "b")))
+    assert both[cp.STAGE_SINCE] == ca.iso(T0), "the stage did not move, so stage_since stays"
     assert p.diff(created.id, outs, both).changes is True
     outs = p.update(created.id, outs, both).outs
     assert set(outs) == set(created.outs), "update returns every output"
     assert p.diff(created.id, outs, both).changes is False
     clock.t = T0 + dt.timedelta(days=340)                      # b (issued T0) is inside its window
-    assert p.plan(outs, both).reissue_clusters == ("b",)
-    assert p.diff(created.id, outs, both).changes is True
-    new = p.update(created.id, outs, both).outs
+    # a refresh diffs against the stored inputs, checked at T0+100: quiet, whatever the clock says
+    assert p.diff(created.id, outs, both).changes is False
+    assert p.plan(outs, both).reissue == ()
+    # an update checks again, at T0+340, and re-issues exactly b
+    due = checked(p, both, inputs(clusters=("a", "b")))
+    assert p.plan(outs, due).reissue_clusters == ("b",)
+    assert p.diff(created.id, outs, due).changes is True
+    new = p.update(created.id, outs, due).outs
     assert new["intermediate_fingerprints"]["a"] == outs["intermediate_fingerprints"]["a"]
     assert new["intermediate_fingerprints"]["b"] != outs["intermediate_fingerprints"]["b"]
     assert new["root_fingerprint"] == outs["root_fingerprint"]
     assert "issue b (inside the 30-day rotation window" in new["last_change"]
     clock.advance(days=1)
-    assert p.diff(created.id, new, both).changes is False
+    assert p.diff(created.id, new, checked(p, due, inputs(clusters=("a", "b")))).changes is False
     # config-only change (no certificate work) still updates the echo, without re-issuing
-    wider = checked(p, both, inputs(clusters=("a", "b"), rotation_window_days=31))
+    wider = checked(p, due, inputs(clusters=("a", "b"), rotation_window_days=31))
     assert p.plan(new, wider).reissue == () and p.diff(created.id, new, wider).changes is True
+
+
+def test_diff_is_a_function_of_its_arguments_not_of_the_clock():
+    """The refresh diff (stored inputs vs refreshed outputs) must not change as time passes
+    (issue 12.4): only a new ``check`` moves the decision time."""
+    clock = FixedClock(T0)
+    p = cp.MeshCAProvider(clock)
+    news = checked(p, {}, inputs())
+    outs = p.create(news).outs
+    for days in (0, 200, 340, 364, 400, 2000):
+        clock.t = T0 + dt.timedelta(days=days)
+        assert p.diff("id", outs, news).changes is False, days
+    # inputs stamped before as_of existed fall back to the state's last write, not to the clock
+    legacy = {k: v for k, v in news.items() if k not in (cp.AS_OF, cp.STAGE_SINCE)}
+    assert p.diff("id", outs, legacy).changes is False
+    assert cp.last_write_time(cp.state_from_outputs(outs)) == T0
+
+
+def test_check_and_diff_never_raise_on_malformed_inputs():
+    p = cp.MeshCAProvider(FixedClock(T0))
+    news = checked(p, {}, inputs())
+    outs = p.create(news).outs
+    for bad in ({**news, "root_validity_days": "ten"}, {**news, "clusters": 7}, {**news, "trust_domain": None},
+                {**news, "mode": "byoRoot", "root_cert_pem": "not a pem", "root_key_pem": "x"}):
+        r = p.check(news, bad)
+        assert r.failures and all(": " in f.reason for f in r.failures), bad
+        assert p.diff("id", outs, bad).changes is True
+    broken_state = {**outs, "roots": [{"generation": 1, "cert_pem": "garbage"}]}
+    assert p.diff("id", broken_state, news).changes is True
 
 
 def test_rotation_stages_through_the_provider_are_visible_in_outputs():
@@ -180,10 +257,15 @@ def test_rotation_stages_through_the_provider_are_visible_in_outputs():
     for c, item in outs2["intermediates"].items():
         assert openssl_verify(outs2["trust_bundle_pem"], item["chain_pem"], at=clock())[0]
         assert openssl_verify(outs2["trust_bundle_pem"], outs1["intermediates"][c]["chain_pem"], at=clock())[0]
-    i3 = checked(p, i2, inputs(root_generation=2, rotation_stage="removeOldRoot"))
+    # too early: a check failure naming the date, never an exception out of check or diff
+    early = p.check(i2, inputs(root_generation=2, rotation_stage="removeOldRoot"))
+    assert [f.property for f in early.failures] == ["rotation_stage"]
+    assert "wait 7 days" in early.failures[0].reason and ca.iso(T0 + dt.timedelta(days=7)) in early.failures[0].reason
+    assert p.diff("id", outs2, early.inputs).changes is True
     with pytest.raises(CAError, match="wait 7 days"):
-        p.diff("id", outs2, i3)
+        p.update("id", outs2, early.inputs)
     clock.advance(days=7)
+    i3 = checked(p, i2, inputs(root_generation=2, rotation_stage="removeOldRoot"))
     assert p.diff("id", outs2, i3).changes is True
     outs3 = p.update("id", outs2, i3).outs
     assert (outs3["stage"], outs3["multi_root"]) == ("removeOldRoot", False)
@@ -191,16 +273,23 @@ def test_rotation_stages_through_the_provider_are_visible_in_outputs():
     assert outs3["stage_description"].startswith("rotation 3/3")
 
 
-def test_read_rebuilds_outputs_for_refresh_and_keeps_diffs_quiet():
+def test_read_returns_the_stored_outputs_and_no_inputs_so_the_engine_keeps_the_secret_ones(capfd):
+    """Issue 12.3. The engine keeps the stored inputs when Read returns none (pulumi/pulumi
+    1b5949891b ``pkg/resource/deploy/step.go`` 1622-1623; the SDK host sends inputs only when
+    ``ReadResult.inputs is not None``, ``pulumi/dynamic/__main__.py`` 248 in SDK 3.272.0)."""
     clock = FixedClock(T0)
     p = cp.MeshCAProvider(clock)
     news = checked(p, {}, inputs())
     created = p.create(news)
     rr = p.read(created.id, created.outs)
-    assert rr.id == created.id and rr.outs == created.outs
-    assert set(rr.inputs) == set(ca.CONFIG_FIELDS) | {"stage_plan"}
-    assert not any(k in rr.inputs for k in cp.SECRET_INPUTS)
-    assert p.check(rr.inputs, news).failures == []
+    assert rr.id == created.id and rr.outs == created.outs and rr.inputs is None
+    assert p.diff(created.id, rr.outs, news).changes is False          # the refresh diff
+    assert capfd.readouterr().err == ""
+    clock.advance(days=340)                                             # inside the rotation window
+    rr = p.read(created.id, created.outs)
+    assert rr.outs == created.outs and rr.inputs is None
+    err = capfd.readouterr().err
+    assert err.count("warning: mesh CA") == 2 and "rotation window" in err and "next `pulumi up`" in err
     assert p.diff(created.id, rr.outs, news).changes is False
     assert p.delete(created.id, created.outs) is None
 

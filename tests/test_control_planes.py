@@ -13,7 +13,7 @@ from mesh_components.errors import SpecError
 from mesh_components.render import CONTROL_PLANES, POLICIES, gateway_api_crds
 from mesh_components.spec import GATEWAY_API_VERSION, EastWestGateway, load_mesh, load_stack
 
-from cp_helpers import by_type, find, program, release, render, stack_mesh, with_clusters
+from cp_helpers import by_type, find, program, release, render, stack_mesh, with_clusters, with_static_east_west
 from program_harness import FAKE_KUBECONFIG, ROOT
 
 
@@ -74,7 +74,9 @@ def test_single_cluster_linkerd_has_no_multicluster_parts():
 def test_linkerd_enrols_namespaces_by_annotation_and_gets_gateway_api_crds():
     st = render(stack_mesh("linkerd"))["linkerd-east"]
     ns = find(st.objects, "Namespace", "bookstore")
-    assert ns["metadata"]["annotations"] == {"linkerd.io/inject": "enabled"}
+    assert ns["metadata"]["annotations"]["linkerd.io/inject"] == "enabled"
+    # a policed namespace closes what no Server selects (test_linkerd_default_inbound.py)
+    assert ns["metadata"]["annotations"]["config.linkerd.io/default-inbound-policy"] == "deny"
     assert [m.to_dict() for m in st.remote_manifests] == [gateway_api_crds().to_dict()]
     assert GATEWAY_API_VERSION in st.remote_manifests[0].url
 
@@ -113,7 +115,8 @@ def test_osm_release_namespaces_and_ca():
                                  "caBundleSecretName": "osm-ca-bundle", "certificateProvider": {"kind": "tresor"}}
     ns = find(st.objects, "Namespace", "bookstore")
     assert ns["metadata"]["labels"]["openservicemesh.io/monitored-by"] == "bookstore-osm"
-    assert ns["metadata"]["annotations"] == {"openservicemesh.io/sidecar-injection": "enabled"}
+    assert ns["metadata"]["annotations"] == {"openservicemesh.io/sidecar-injection": "enabled",
+                                             "mesh-components.io/patch": "true"}  # the app owns it: a patch
     assert find(st.objects, "Namespace", "osm-system")["metadata"]["labels"]["openservicemesh.io/ignore"] == "true"
     assert find(st.objects, "Secret", "osm-ca-bundle", "osm-system")["stringData"]["private.key"].secret
     assert st.remote_manifests == []
@@ -190,6 +193,7 @@ def test_static_addresses_reach_istio_gateways_and_mesh_networks():
         assert [g["address"] for g in networks["aws-us-east-1"]["gateways"]] == ["203.0.113.10", "203.0.113.11"]
     mesh = with_clusters(stack_mesh("dev"), 2)  # ambient, gcp first: Gateway API addresses
     mesh["clusters"][0]["eastWestGateway"] = {"addresses": ["198.51.100.30"]}
+    mesh = with_static_east_west(mesh)  # c2 too: ambient egress names it (egress.ambient_egress_fences)
     gw = find(render(mesh)["c1"].objects, "Gateway", "istio-eastwestgateway", "istio-system")
     assert gw["spec"]["addresses"] == [{"type": "IPAddress", "value": "198.51.100.30"}]
 

@@ -147,7 +147,8 @@ def test_ambient_envoy_gateway_with_a_mesh_ca_certificate():
                                               "annotations": {"ambient.istio.io/bypass-inbound-capture": "true"}}
     # bookstore's L7 policy lives on its waypoint; the gateway is admitted there by identity
     ap = find(st.objects, "AuthorizationPolicy", "ingress-route-0-bookstore", "bookstore")
-    assert ap["spec"]["targetRefs"] == [{"group": "", "kind": "Service", "name": "bookstore"}]
+    assert ap["spec"]["targetRefs"] == [{"group": "", "kind": "Service", "name": n}  # and its per-version Services
+                                        for n in ("bookstore", "bookstore-v1", "bookstore-v2")]
     assert ap["spec"]["rules"][0]["from"] == [{"source": {"principals": [EG_PRINCIPAL]}}]
     secret = find(st.objects, "Secret", "mesh-ca-ca", "mesh-ingress")
     assert secret["type"] == "kubernetes.io/tls"

@@ -97,9 +97,37 @@ ALLOWED = {"from": [{"source": {"principals": ["cluster.local/ns/a/sa/a"]}}], "t
     ({"rules": [ALLOWED, {"to": [{"operation": {"paths": ["/admin"]}}]}]}, 1),  # no 'from'
     ({"rules": [{"from": [], "to": []}]}, 1),
     ({"rules": [{"from": [{"source": {}}]}]}, 1),
+    # wildcards restrict nothing: '*' is Istio's presence match (issue 10, point 13;
+    # https://istio.io/latest/docs/reference/config/security/authorization-policy/#Source)
+    ({"rules": [{"from": [{"source": {"principals": ["*"]}}]}]}, 1),
+    ({"rules": [{"from": [{"source": {"principals": ["cluster.local/*"]}}]}]}, 1),
+    ({"rules": [{"from": [{"source": {"principals": ["cluster.local/ns/a/sa/a", "*"]}}]}]}, 1),
+    ({"rules": [{"from": [{"source": {"namespaces": ["*"]}}]}]}, 1),
+    ({"rules": [{"from": [{"source": {"ipBlocks": ["0.0.0.0/0"]}}]}]}, 1),
+    ({"rules": [{"from": [{"source": {"notPrincipals": ["cluster.local/ns/a/sa/a"]}}]}]}, 1),
+    ({"rules": [{"from": [{"source": {"principals": ["*"], "namespaces": ["a"]}}]}]}, 0),  # ANDed: namespace a
+    ({"rules": [{"from": [{"source": {"principals": ["cluster.local/ns/a/*"]}}]}]}, 0),
+    ({"rules": [{"from": [{"source": {"principals": ["*/sa/a"]}}]}]}, 0),
 ])
 def test_no_allow_all_istio(spec, fires):
     assert len(g.validate_no_allow_all(AP, obj("ap", spec))) == fires
+
+
+@pytest.mark.parametrize("identities,fires", [
+    (["a.n.serviceaccount.identity.linkerd.cluster.local"], 0),
+    (["*.n.serviceaccount.identity.linkerd.cluster.local"], 0),       # one namespace
+    (["*"], 1), (["*.cluster.local"], 1), (["*.serviceaccount.identity.linkerd.cluster.local"], 1),
+])
+def test_no_allow_all_linkerd_identity_wildcards(identities, fires):
+    mtls = obj("m", {"identities": identities})
+    assert len(g.validate_no_allow_all("kubernetes:policy.linkerd.io/v1alpha1:MeshTLSAuthentication", mtls)) == fires
+
+
+def test_no_allow_all_linkerd_server_access_policy():
+    server = "kubernetes:policy.linkerd.io/v1beta3:Server"
+    assert g.validate_no_allow_all(server, obj("s", {"port": 80})) == []
+    assert g.validate_no_allow_all(server, obj("s", {"port": 80, "accessPolicy": "deny"})) == []
+    assert len(g.validate_no_allow_all(server, obj("s", {"port": 80, "accessPolicy": "all-authenticated"}))) == 1
 
 
 def test_no_allow_all_linkerd():
@@ -286,7 +314,7 @@ DEV_ADVISORY = {"ingress-tls", "ingress-http-redirect-only"}
 """dev (a local kind cluster) serves plain HTTP on purpose: config.dev.json makes these advisory."""
 
 
-@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "linkerd", "osm"])
 def test_rendered_stacks_pass_every_guardrail(stack):
     from mesh_components.render import render_mesh
     from mesh_components.spec import load_stack
@@ -297,6 +325,13 @@ def test_rendered_stacks_pass_every_guardrail(stack):
     assert fired == (DEV_ADVISORY if stack == "dev" else set())
     # and a tampered copy does not pass
     tampered = copy.deepcopy(resources)
+    if stack == "linkerd":  # the probe route, widened to every path (issue 10, point 11)
+        route = next(p for t, p in tampered if p.get("kind") == "HTTPRoute" and p["metadata"]["name"].endswith("-probes"))
+        route["spec"]["rules"][0]["matches"][0]["path"] = {"type": "PathPrefix", "value": "/"}
+        assert g.validate_linkerd_network_allow_all(tampered)
+        return
+    if stack == "osm":
+        return
     pa = next(p for t, p in tampered if t == PA)
     pa["spec"]["mtls"]["mode"] = "PERMISSIVE"
     assert [m for t, p in tampered for m in g.validate_mtls_strict(t, p)]

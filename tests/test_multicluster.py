@@ -14,7 +14,7 @@ from mesh_components.errors import SpecError
 from mesh_components.spec import load_mesh, load_stack
 
 from cp_helpers import (by_type, find, kubeconfig_for, program, release, render, set_kube_env, stack_mesh,
-                        with_clusters)
+                        with_clusters, with_static_east_west)
 from program_harness import ROOT
 
 SECRET = "kubernetes:core/v1:Secret"
@@ -163,18 +163,23 @@ def test_linkerd_links_every_pair_with_credentials_and_a_controller(monkeypatch)
 
 def test_linkerd_on_one_network_links_pod_to_pod():
     mesh = with_clusters(stack_mesh("linkerd"), 2, same_network=True)
-    st = render(mesh)["c1"]
+    next(s for s in mesh["services"] if s["name"] == "mysql")["clusters"] = ["c2"]  # the warehouse in c1 calls it
+    states = render(mesh)
+    st = states["c1"]
     link = find(st.concerns["multicluster"], "Link", "c2", "linkerd-multicluster")
     assert "gatewayAddress" not in link["spec"] and "selector" not in link["spec"]
     values = release(st, "linkerd-multicluster").values
     assert values["gateway"] == {"enabled": False}
     assert values["controllers"] == [{"link": {"ref": {"name": "c2"}}, "gateway": {"enabled": False}}]
-    exported = [o for o in st.concerns["multicluster"] if mc.is_patch(o)]
-    assert exported and all(o["metadata"]["labels"][mc.EXPORT_LABEL] == "remote-discovery" for o in exported)
+    # only what another cluster calls is exported (test_linkerd_multicluster_identity.py)
+    assert not [o for o in st.concerns["multicluster"] if mc.is_patch(o)]
+    exported = [o for o in states["c2"].concerns["multicluster"] if mc.is_patch(o)]
+    assert [o["metadata"]["name"] for o in exported] == ["mysql"]
+    assert exported[0]["metadata"]["labels"][mc.EXPORT_LABEL] == "remote-discovery"
 
 
 def test_ambient_multicluster_gives_services_global_scope():
-    mesh = with_clusters(stack_mesh("dev"), 2)
+    mesh = with_static_east_west(with_clusters(stack_mesh("dev"), 2))
     st = render(mesh)["c1"]
     patches = [o for o in st.concerns["multicluster"] if mc.is_patch(o)]
     assert {o["metadata"]["name"] for o in patches} == {s["name"] for s in mesh["services"]}
@@ -187,7 +192,7 @@ def test_ambient_multicluster_gives_services_global_scope():
 
 
 def test_service_patches_register_as_patches(monkeypatch):
-    regs = run(monkeypatch, with_clusters(stack_mesh("dev"), 2))
+    regs = run(monkeypatch, with_static_east_west(with_clusters(stack_mesh("dev"), 2)))
     patches = by_type(regs, "kubernetes:core/v1:ServicePatch")
     assert patches and all("spec" not in r.inputs and r.inputs["kind"] == "Service" for r in patches)
 

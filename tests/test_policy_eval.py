@@ -112,6 +112,35 @@ def test_smi_tcp_route_admits_http_but_http_routes_never_admit_opaque():
     assert not smi_allows([tt([hrule()]), hrg([ALL])], tcp())
 
 
+def test_smi_tcp_route_beside_http_matches_scopes_them():
+    # smi-spec traffic-access/v1alpha3 "Example implementation for L7": prometheus gets GET /metrics
+    # on the TCPRoute's port 8080, not the whole port (AND, not OR)
+    docs = [tt([TRULE, hrule("api")]), tcpr([8080]), hrg([API])]
+    assert smi_allows(docs, req(path="/api/x"))
+    assert not smi_allows(docs, req(path="/other"))                 # OR would admit it
+    assert not smi_allows(docs, req(path="/api/x", port=9090))
+    assert not smi_allows(docs, tcp(port=9090))
+    with pytest.raises(Unsupported):
+        smi_allows(docs, tcp())                                      # SMI does not say
+
+
+def test_smi_refuses_an_empty_path_regex_and_a_foreign_traffic_target():
+    with pytest.raises(Unsupported):    # smi-sdk-go omitempty: absent; OSM: ".*"
+        smi_allows([tt([hrule()]), hrg([{"name": "e", "pathRegex": ""}])], req())
+    foreign = tt([TRULE], ns="elsewhere")
+    with pytest.raises(Unsupported):    # osm pkg/validator/validators.go; SMI Tradeoffs
+        smi_allows([foreign, tcpr([8080], ns="elsewhere")], tcp())
+
+
+def test_regexes_are_re2():
+    docs = [tt([hrule()]), hrg([{"name": "la", "pathRegex": "/a(?=b).*"}])]
+    with pytest.raises(Unsupported):
+        smi_allows(docs, req(path="/ab"))
+    # RE2's "$" is the end of text only (Python's also matches before a final newline)
+    docs = [tt([hrule()]), hrg([{"name": "h", "headers": {"x-v": "a$"}}])]
+    assert smi_allows(docs, req(headers=[("x-v", "a")]))
+
+
 def test_smi_destination_port():
     docs = [tt([hrule()], port=8080), hrg([ALL])]
     assert smi_allows(docs, req(port=8080))
@@ -482,12 +511,28 @@ def test_osm_rule_without_matches_yields_no_route():
     assert not osm_allows(docs, req())
 
 
-def test_osm_http_port_ignores_tcp_routes_and_opaque_connections():
+def test_osm_l4_rbac_gates_http_ports_too():
+    # osm v1.2.4 pkg/envoy/lds/inmesh.go: the RBAC filter of TCPRoute ports leads HTTP filter chains
     docs = [tt([TRULE]), tcpr([8080])]
     assert osm_allows(docs, tcp())
-    assert not osm_allows(docs, req())
+    assert not osm_allows(docs, req())                      # no HTTP route: 404
     assert osm_allows(docs, req(), port_protocol="tcp")
     assert not osm_allows([tt([hrule("all")]), hrg([ALL])], tcp(), port_protocol="http")
+    scoped = [tt([TRULE, hrule("api")]), tcpr([9090]), hrg([API])]
+    assert not osm_allows(scoped, req(path="/api/x"))       # route matches, L4 port does not
+    assert osm_allows(scoped, req(path="/api/x", port=9090))
+    assert osm_allows([tt([hrule("api")]), hrg([API])], req(path="/api/x"))   # no TCPRoute: any port
+
+
+def test_osm_routes_of_a_service_account_serve_every_port():
+    # one route table per service account (catalog/inbound_traffic_policies.go): a match scoped to
+    # 9090 by one target is served on 8080 once another target opens 8080 to the same source
+    other = {"name": "other", "pathRegex": "/other", "methods": ["GET"]}
+    docs = [tt([TRULE, hrule("api")], name="a"), tcpr([9090]), hrg([API, other]),
+            tt([{"kind": "TCPRoute", "name": "p8080"}, hrule("other")], name="b"), tcpr([8080], name="p8080")]
+    assert osm_allows(docs, req(path="/api/x", port=8080))
+    assert not smi_allows(docs, req(path="/api/x", port=8080))
+    assert not osm_allows(docs[:3], req(path="/api/x", port=8080))
 
 
 def test_osm_tcp_port_rbac():

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pulumi
 import pytest
+import yaml
 
+from mesh_components.components import STABLE_NAME
+from mesh_components.meta import MANAGED_BY_LABEL, MESH_LABEL, PATCH_ANNOTATION
+from mesh_components.spec import minify_kubeconfig
+
+from cp_helpers import program, run_recording, set_kube_env, stack_mesh, with_clusters
+from engine_urns import AliasSpec, engine_urns, match_old_state, qualified_type, urn_name
 from program_harness import FAKE_KUBECONFIG, ROOT, run_program, stack_config
 
 STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
@@ -17,12 +24,29 @@ CRD_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:yaml/v2:ConfigFile")
 CR_GROUPS = (".istio.io/", "gateway.networking.k8s.io", ".linkerd.io/", ".smi-spec.io/", ".openservicemesh.io/")
 
 
+DECOY_TOKEN = "other-context-admin-token"
+LEGACY_URNS = ROOT / "tests" / "golden" / "urns-before-stable-names"
+"""Engine URNs (``engine_urns.engine_urns``) every stack registered before names became stable
+(names built on ``mesh.name``, application namespaces as ``Namespace``), recorded from that
+release's program under these mocks: the state an upgraded stack holds."""
+
+
+def kubeconfig_with_decoy(base: str = FAKE_KUBECONFIG) -> str:
+    """``base`` plus another context, cluster and user (a credential no provider may receive)."""
+    doc = yaml.safe_load(base)
+    doc["clusters"].append({"name": "other", "cluster": {"server": "https://other.example:6443"}})
+    doc["users"].append({"name": "other-admin", "user": {"token": DECOY_TOKEN}})
+    doc["contexts"].append({"name": "other", "context": {"cluster": "other", "user": "other-admin"}})
+    return yaml.safe_dump(doc)
+
+
 @pytest.fixture(autouse=True)
 def kube_env(tmp_path, monkeypatch):
-    """Kubeconfigs for the stacks' sources: a file for dev (HOME), variables for staging."""
+    """Kubeconfigs for the stacks' sources: a file of several contexts for dev and osm (HOME),
+    variables for staging."""
     home = tmp_path / "home"
     (home / ".kube").mkdir(parents=True)
-    (home / ".kube" / "config").write_text(FAKE_KUBECONFIG)
+    (home / ".kube" / "config").write_text(kubeconfig_with_decoy())
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("STAGING_USE1_KUBECONFIG", FAKE_KUBECONFIG)
     monkeypatch.setenv("STAGING_USW2_KUBECONFIG", str(home / ".kube" / "config"))
@@ -37,14 +61,20 @@ def k8s_resources(regs):
 
 
 @pytest.fixture(scope="module")
-def runs():
+def recorded():
+    """stack -> (registrations, raw requests by URN) of one mocked run, cached per module."""
     cache = {}
 
     def get(stack):
         if stack not in cache:
-            cache[stack] = run_program(stack_config(stack), stack)
+            cache[stack] = run_recording(stack_config(stack), stack)
         return cache[stack]
     return get
+
+
+@pytest.fixture(scope="module")
+def runs(recorded):
+    return lambda stack: recorded(stack)[0]
 
 
 def test_every_stack_is_tested():
@@ -129,13 +159,19 @@ def test_ca_keys_are_secret(stack, runs):
         assert set(r.inputs["stringData"]) == {"ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem"}
 
 
-def test_second_run_registers_identical_inputs(runs):
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_second_run_registers_identical_inputs(stack, recorded):
     # registration order depends on when Outputs resolve, so compare by (type, name)
-    first = {(r.type, r.name): r for r in runs("prod")}
-    second = {(r.type, r.name): r for r in run_program(stack_config("prod"), "prod")}
+    regs, requests = recorded(stack)
+    again, again_requests = run_recording(stack_config(stack), stack)
+    # the mocks register the root stack only in a process's first program
+    first = {(r.type, r.name): r for r in regs if r.type != "pulumi:pulumi:Stack"}
+    second = {(r.type, r.name): r for r in again if r.type != "pulumi:pulumi:Stack"}
     assert first.keys() == second.keys()
     for key, a in first.items():
         b = second[key]
+        assert (aliases(requests, a), requests[a.urn].retainOnDelete) == \
+               (aliases(again_requests, b), again_requests[b.urn].retainOnDelete), a.name
         if a.type == "pulumi-python:dynamic:Resource":  # the pickled provider differs by memory layout
             assert {k: v for k, v in a.inputs.items() if k != "__provider"} == \
                    {k: v for k, v in b.inputs.items() if k != "__provider"}
@@ -167,3 +203,190 @@ def test_invalid_config_fails_before_any_resource(monkeypatch):
         run_program({**config, "service-mesh:mesh": json.dumps(mesh)}, "dev")
     assert "mesh.clusters[0].cloud" in str(err.value)
     assert "did you mean 'aws'?" in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# day 2 on the real engine (issue 12): what the application owns, state from earlier releases,
+# renames, kubeconfigs and stack references
+
+NAMESPACE, NAMESPACE_PATCH = "kubernetes:core/v1:Namespace", "kubernetes:core/v1:NamespacePatch"
+
+
+def aliases(requests, reg) -> list[AliasSpec]:
+    return [AliasSpec.from_proto(a) for a in requests[reg.urn].aliases]
+
+
+def app_namespaces(stack: str) -> set[str]:
+    mesh = stack_mesh(stack)
+    return {n["name"] for n in mesh.get("namespaces") or []} or {s["namespace"] for s in mesh["services"]}
+
+
+def patches(regs):
+    return [r for r in regs if r.type.startswith("kubernetes:core/v1:") and r.type.endswith("Patch")]
+
+
+def assert_patch_holds_only_its_fields(r) -> None:
+    """Only metadata: name, namespace, the labels/annotations the mesh sets and the patch marker;
+    no ownership labels, no ``pulumi.com/patchForce``."""
+    meta = r.inputs["metadata"]
+    assert set(r.inputs) <= {"apiVersion", "kind", "metadata"}, r.name
+    assert set(meta) <= {"name", "namespace", "labels", "annotations"}, r.name
+    assert not {MANAGED_BY_LABEL, MESH_LABEL} & set(meta.get("labels") or {}), r.name
+    assert meta["annotations"][PATCH_ANNOTATION] == "true" and "pulumi.com/patchForce" not in meta["annotations"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_application_namespaces_are_patched_and_only_mesh_namespaces_owned(stack, recorded):
+    regs, requests = recorded(stack)
+    apps = app_namespaces(stack)
+    owned, patched = by_type(regs, NAMESPACE), by_type(regs, NAMESPACE_PATCH)
+    assert not {r.inputs["metadata"]["name"] for r in owned} & apps
+    assert {r.inputs["metadata"]["name"] for r in patched} == apps
+    for r in patched:
+        assert_patch_holds_only_its_fields(r)
+        # the Namespace an earlier release registered under this name becomes this patch
+        assert AliasSpec(type=NAMESPACE) in aliases(requests, r), r.name
+        # a patch relinquishes its fields on delete; retaining it would leave the mesh's labels behind
+        assert not requests[r.urn].retainOnDelete
+    # what the mesh creates it owns and labels, and keeps on delete (components.MESH_NAMESPACE_OPTIONS)
+    assert owned and all(requests[r.urn].retainOnDelete for r in owned)
+    assert all(r.inputs["metadata"]["labels"][MANAGED_BY_LABEL] == "mesh-components" for r in owned)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_patch_carries_only_the_fields_it_sets(stack, runs):
+    found = patches(runs(stack))
+    assert found
+    for r in found:
+        assert_patch_holds_only_its_fields(r)
+
+
+def test_exported_services_are_patched_with_their_export_label_only(monkeypatch):
+    mesh = with_clusters(stack_mesh("dev"), 2)
+    for i, cluster in enumerate(mesh["clusters"]):  # ambient multi-network egress names peers by address
+        cluster["eastWestGateway"] = {"addresses": [f"198.51.100.{i + 1}"]}
+    set_kube_env(monkeypatch, mesh)
+    exported = by_type(program(mesh), "kubernetes:core/v1:ServicePatch")
+    assert {r.inputs["metadata"]["name"] for r in exported} == {s["name"] for s in mesh["services"]}
+    for r in exported:
+        assert_patch_holds_only_its_fields(r)
+        assert r.inputs["metadata"]["labels"] == {"istio.io/global": "true"}
+
+
+def test_one_stack_reference_per_referenced_stack():
+    mesh = stack_mesh("prod")
+    # two clusters built by one platform stack
+    mesh["clusters"][1]["kubeconfig"] = dict(mesh["clusters"][0]["kubeconfig"])
+    reads = []
+    program(mesh, stack="prod", reads=reads)
+    refs = Counter(r.name for r in reads if r.type == "pulumi:pulumi:StackReference")
+    assert refs == {mesh["clusters"][0]["kubeconfig"]["stackReference"]: 1,
+                    mesh["clusters"][2]["kubeconfig"]["stackReference"]: 1}
+
+
+@pytest.mark.parametrize("stack", ["dev", "osm", "staging"])
+def test_local_kubeconfigs_reach_the_state_cut_to_their_context(stack, runs):
+    regs = runs(stack)
+    contexts = {c["name"]: (c["kubeconfig"].get("context") or "c") for c in stack_mesh(stack)["clusters"]}
+    for p in by_type(regs, "pulumi:providers:kubernetes"):
+        doc = yaml.safe_load(p.inputs["kubeconfig"])
+        context = contexts[p.inputs["clusterIdentifier"]]
+        assert [c["name"] for c in doc["contexts"]] == [context] and doc["current-context"] == context
+        assert [c["name"] for c in doc["clusters"]] == ["c"] and [u["name"] for u in doc["users"]] == ["u"]
+    assert DECOY_TOKEN not in repr([r.inputs for r in regs])
+
+
+def test_minified_kubeconfig_depends_only_on_the_chosen_entries():
+    full = kubeconfig_with_decoy()
+    doc = yaml.safe_load(full)
+    for section in ("clusters", "contexts", "users"):
+        doc[section].reverse()
+    doc["users"][0]["user"]["token"] = "rotated"  # the decoy's credential changes
+    doc["contexts"][0] = {"context": doc["contexts"][0]["context"], "name": doc["contexts"][0]["name"]}
+    reordered = yaml.safe_dump(doc, sort_keys=True)
+    assert minify_kubeconfig(full, "kind-dev") == minify_kubeconfig(reordered, "kind-dev")
+    assert yaml.safe_load(minify_kubeconfig(full))["current-context"] == "c"
+
+
+@pytest.mark.parametrize("text,context,fragment", [
+    (kubeconfig_with_decoy(), "kind-missing", "has no context 'kind-missing' (it has c, kind-dev, kind-osm, other)"),
+    (FAKE_KUBECONFIG.replace("{name: c, context: {cluster: c,", "{name: c, context: {cluster: gone,"), "c",
+     "names cluster 'gone'"),
+    (FAKE_KUBECONFIG.replace("{name: u,", "{name: v,"), "c", "names user 'u'"),
+    (FAKE_KUBECONFIG.replace("current-context: c\n", ""), None, "sets no current-context"),
+    ("clusters: [", None, "is not valid YAML"),
+    ("- just a list", None, "is not a kubeconfig"),
+])
+def test_a_kubeconfig_without_the_chosen_entries_is_refused(text, context, fragment):
+    with pytest.raises(ValueError) as err:
+        minify_kubeconfig(text, context)
+    assert fragment in str(err.value) and DECOY_TOKEN not in str(err.value)
+
+
+def test_a_missing_context_stops_the_program_naming_the_cluster_and_field():
+    config = stack_config("dev")
+    mesh = json.loads(config["service-mesh:mesh"])
+    mesh["clusters"][0]["kubeconfig"]["context"] = "kind-missing"
+    with pytest.raises(Exception) as err:
+        run_program({**config, "service-mesh:mesh": json.dumps(mesh)}, "dev")
+    assert "cluster dev: kubeconfig ~/.kube/config: has no context 'kind-missing'" in str(err.value)
+    assert "mesh.clusters[].kubeconfig" in str(err.value) and DECOY_TOKEN not in str(err.value)
+
+
+def test_renaming_the_mesh_changes_no_urn(runs):
+    config = stack_config("prod")
+    mesh = json.loads(config["service-mesh:mesh"])
+    mesh["name"] = "bookstore-renamed"
+    renamed = run_program({**config, "service-mesh:mesh": json.dumps(mesh)}, "prod")
+    assert sorted(r.urn for r in renamed) == sorted(r.urn for r in runs("prod"))
+    assert all("bookstore-prod" not in r.urn for r in renamed)
+
+
+def legacy_counterpart(urn: str, mesh_name: str) -> str:
+    """Where the release before stable names registered the object of ``urn`` (an engine URN):
+    the ``ServiceMesh`` tree named from ``mesh.name``, application namespaces as ``Namespace``."""
+    qtype, name = qualified_type(urn), urn_name(urn)
+    if not qtype.startswith("mesh:index:ServiceMesh"):
+        return urn
+    if qtype.endswith("$" + NAMESPACE_PATCH):
+        qtype = qtype[:-len(NAMESPACE_PATCH)] + NAMESPACE
+    assert name.startswith(STABLE_NAME), name
+    return f"{urn.rsplit('::', 2)[0]}::{qtype}::{mesh_name}{name[len(STABLE_NAME):]}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_stack_from_before_stable_names_updates_every_resource_in_place(stack, recorded):
+    regs, requests = recorded(stack)
+    olds = set((LEGACY_URNS / f"{stack}.txt").read_text().split())
+    found = match_old_state(regs, {r.urn: aliases(requests, r) for r in regs}, olds, stack)
+    real = engine_urns(regs, stack)
+    mesh_name = stack_mesh(stack)["name"]
+    expected = {r.urn: legacy_counterpart(real[r.urn], mesh_name) for r in regs}
+    # every object that existed before is found in the state it was stored under: an update, never a
+    # create beside it and a delete of it (which, for a Namespace, deletes the application)
+    for r in regs:
+        if expected[r.urn] in olds:
+            assert found[r.urn] == expected[r.urn], r.name
+    claimed = [u for u in found.values() if u is not None]
+    assert len(claimed) == len(set(claimed))  # the engine rejects two claims of one old URN
+    old_app_namespaces = {u for u in olds if qualified_type(u).endswith("$" + NAMESPACE)
+                          and any(urn_name(u).endswith(f"-namespace-cluster-{ns}") for ns in app_namespaces(stack))}
+    assert old_app_namespaces and old_app_namespaces <= set(claimed)
+    assert any("dynamic:Resource::" in u for u in claimed)  # the CA keeps its root of trust
+
+
+def test_children_of_the_gateway_api_manifest_keep_their_state(recorded):
+    """The CRDs a ``yaml/v2.ConfigFile`` registers, named ``<ConfigFile name>:<object>``
+    (pulumi-kubernetes ``provider/pkg/provider/yaml/v2/configfile.go``: the prefix defaults to the
+    component's name; ``yaml.go``: ``<prefix>:<name>``), are not registered under mocks: add one."""
+    from types import SimpleNamespace
+
+    regs, requests = recorded("dev")
+    olds = set((LEGACY_URNS / "dev.txt").read_text().split())
+    (cf,) = [r for r in regs if r.type == "kubernetes:yaml/v2:ConfigFile"]
+    crd_type, crd = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition", "httproutes.gateway.networking.k8s.io"
+    (old_cf,) = [u for u in olds if "yaml/v2:ConfigFile::" in u]
+    old_child = f"{old_cf.rsplit('::', 1)[0]}${crd_type}::{urn_name(old_cf)}:{crd}"
+    child = SimpleNamespace(type=crd_type, name=f"{cf.name}:{crd}", urn="mock:child", parent=cf.urn)
+    found = match_old_state([*regs, child], {r.urn: aliases(requests, r) for r in regs}, olds | {old_child}, "dev")
+    assert found["mock:child"] == old_child

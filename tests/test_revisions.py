@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import pytest
 
+from mesh_components.components import STABLE_NAME
 from mesh_components.errors import SpecError
 from mesh_components.spec import load_mesh
 
-from cp_helpers import by_type, find, program, release, render, set_kube_env, stack_mesh, with_clusters
+from cp_helpers import (by_type, find, program, release, render, set_kube_env, stack_mesh, with_clusters,
+                        with_static_east_west)
 from program_harness import ROOT
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
+NAMESPACE_TYPES = ("kubernetes:core/v1:Namespace", "kubernetes:core/v1:NamespacePatch")
 OLD = {"name": "1-29", "version": "1.29.4"}
 NEW = {"name": "1-30"}
 
@@ -74,8 +77,8 @@ def test_gateways_follow_the_tag_and_ambient_parts_the_serving_revision():
     st = render(mesh)["c1"]
     ew = release(st, "istio-eastwestgateway")
     assert ew.values["revision"] == "stable" and ew.version == "1.29.4" and ew.depends_on == ("istiod-1-29",)
-    mesh = with_clusters(stack_mesh("dev"), 2, backend={"type": "istio", "istio": {
-        "dataPlane": "ambient", "revisions": [OLD, NEW], "tag": "stable", "tagRevision": "1-30"}})
+    mesh = with_static_east_west(with_clusters(stack_mesh("dev"), 2, backend={"type": "istio", "istio": {
+        "dataPlane": "ambient", "revisions": [OLD, NEW], "tag": "stable", "tagRevision": "1-30"}}))
     st = render(mesh)["c1"]
     assert (release(st, "ztunnel").values["revision"], release(st, "ztunnel").version) == ("1-30", "1.30.3")
     assert release(st, "istio-cni").depends_on == ("istiod-1-30",)
@@ -99,7 +102,7 @@ def test_upgrade_is_two_updates_in_the_mocked_program(monkeypatch):
     def istiods(regs, cluster):
         """One cluster's istiod releases by release name. Both clusters hold releases of the same
         name, so keying the whole program by name would depend on registration order."""
-        prefix = f"bookstore-staging-{cluster}-"
+        prefix = f"{STABLE_NAME}-{cluster}-"
         found = [r for r in regs.values() if r.type == RELEASE and r.inputs["chart"] == "istiod"
                  and r.name.startswith(prefix)]
         assert len({r.inputs["name"] for r in found}) == len(found), [r.name for r in found]
@@ -109,7 +112,7 @@ def test_upgrade_is_two_updates_in_the_mocked_program(monkeypatch):
     # step 1 adds exactly the new istiod release per cluster and removes nothing
     assert set(step0) <= set(step1)
     added = set(step1) - set(step0)
-    assert added == {(RELEASE, f"bookstore-staging-{c}-control-plane-istiod-1-30") for c in clusters}
+    assert added == {(RELEASE, f"{STABLE_NAME}-{c}-control-plane-istiod-1-30") for c in clusters}
     for c in clusters:
         assert set(istiods(step1, c)) == {"istiod-1-29", "istiod-1-30"}
         old1, new1 = istiods(step1, c)["istiod-1-29"], istiods(step1, c)["istiod-1-30"]
@@ -119,12 +122,12 @@ def test_upgrade_is_two_updates_in_the_mocked_program(monkeypatch):
     # step 2 removes exactly the old istiod release per cluster
     assert set(step2) <= set(step1)
     removed = set(step1) - set(step2)
-    assert removed == {(RELEASE, f"bookstore-staging-{c}-control-plane-istiod-1-29") for c in clusters}
+    assert removed == {(RELEASE, f"{STABLE_NAME}-{c}-control-plane-istiod-1-29") for c in clusters}
     for c in clusters:
         assert set(istiods(step2, c)) == {"istiod-1-30"}
         assert istiods(step2, c)["istiod-1-30"].inputs["values"]["revisionTags"] == ["stable"]
     # namespaces never change: they name the tag, not a revision
-    namespaces = [{k: r.inputs for k, r in run.items() if r.type == "kubernetes:core/v1:Namespace"} for run in runs]
+    namespaces = [{k: r.inputs for k, r in run.items() if r.type in NAMESPACE_TYPES} for run in runs]
     assert namespaces[0] == namespaces[1] == namespaces[2]
     labels = {r["metadata"]["name"]: r["metadata"]["labels"].get("istio.io/rev") for r in namespaces[0].values()}
     assert labels["bookstore"] == "stable"

@@ -98,10 +98,15 @@ def test_osm_renders_smi_at_the_versions_it_serves():
                                                                   {"service": "bookstore-v2", "weight": 10}]}
 
 
-def test_osm_refuses_a_port_scoped_target():
+def test_osm_expresses_a_port_scoped_target_with_a_tcp_route():
+    # issue 10.8: OSM v1.2.4 gates HTTP filter chains with the TCPRoute ports (lds/inmesh.go, rbac.go);
+    # more in tests/test_splits.py
     mesh = dev_mesh()
     mesh["accessRules"][0]["destination"]["port"] = 14001
-    assert "no destination port" in refused(mesh, "osm")["mesh.accessRules[0]"]
+    objs = policy(mesh, "osm")
+    tt = find(objs, "TrafficTarget", "bookbuyer-access-bookstore", "bookstore")
+    tcp = next(r["name"] for r in tt["spec"]["rules"] if r["kind"] == "TCPRoute")
+    assert find(objs, "TCPRoute", tcp, "bookstore")["spec"]["matches"]["ports"] == [14001]
 
 
 # --- approximations ------------------------------------------------------------------------------
@@ -189,7 +194,7 @@ def test_osm_resilience_settings_retries_and_refusals():
                                    "circuitBreaker": {"maxConnections": 100}}), "osm")
     assert find(objs, "UpstreamTrafficSetting", "bookstore", "bookstore")["spec"]["connectionSettings"] == {
         "tcp": {"maxConnections": 100}}
-    retry = find(objs, "Retry", "bookbuyer-to-bookstore", "bookbuyer")
+    retry = find(objs, "Retry", "bookbuyer.bookstore.bookstore", "bookbuyer")  # <sa>.<service>.<namespace>
     assert retry["spec"]["retryPolicy"]["numRetries"] == 3
 
 

@@ -20,7 +20,8 @@ The rules, precisely:
     An Istio ``PeerAuthentication`` must not set ``mtls.mode`` or any ``portLevelMtls[*].mode`` to
     PERMISSIVE or DISABLE (UNSET and absent inherit, and are allowed), except in namespaces listed
     in ``permissiveNamespaces``. A ``linkerd-control-plane`` release must not set
-    ``proxy.defaultInboundPolicy`` to an ``*-unauthenticated`` policy.
+    ``proxy.defaultInboundPolicy``, nor a Namespace (or NamespacePatch) the annotation
+    ``config.linkerd.io/default-inbound-policy``, to an ``*-unauthenticated`` policy.
     https://istio.io/latest/docs/reference/config/security/peer_authentication/
 ``mtls-mesh-wide-strict`` (stack)
     For every istiod release there is a mesh-wide PeerAuthentication: in the release namespace
@@ -28,14 +29,20 @@ The rules, precisely:
 ``no-allow-all``
     An Istio ``AuthorizationPolicy`` with action ALLOW (the default) must not have a rule that
     matches every source: a rule without ``from``, with an empty ``from``, or with a ``from`` entry
-    whose ``source`` is empty (``rules: [{}]`` is the textbook allow-all). A Linkerd
-    ``AuthorizationPolicy`` must require at least one authentication.
+    whose ``source`` is empty (``rules: [{}]`` is the textbook allow-all) or restricts only by
+    wildcards (``principals: ['*']``, ``<td>/*``, ``namespaces: ['*']``, ``ipBlocks: [0.0.0.0/0]``;
+    Istio reads ``*`` as a prefix/suffix/presence match). A Linkerd ``AuthorizationPolicy`` must
+    require at least one authentication; a ``MeshTLSAuthentication`` must not list ``*`` or a
+    ``*.<suffix>`` identity wider than one namespace; a ``Server`` must not set an ``accessPolicy``
+    other than ``deny``.
     https://istio.io/latest/docs/reference/config/security/authorization-policy/
 ``no-allow-all-linkerd-network`` (stack)
     A Linkerd ``AuthorizationPolicy`` whose required authentications are only
     ``NetworkAuthentication``s, one of which admits ``0.0.0.0/0`` or ``::/0`` with no ``except``,
-    admits unauthenticated traffic from anywhere.
-    https://linkerd.io/2/reference/authorization-policy/
+    admits unauthenticated traffic from anywhere - except the kubelet-probe route rendered for a
+    Server with HTTPRoutes (marked ``mesh-components.io/kubelet-probes: "true"`` on the policy and
+    its route, every match ``GET`` of an ``Exact`` path), the shape Linkerd's own default probe
+    route has. https://linkerd.io/2/reference/authorization-policy/
 ``no-wildcard-egress``
     An Istio ``ServiceEntry`` host containing ``*`` needs the annotation
     ``mesh-components.io/allow-wildcard: "true"`` (the explicit exception).
@@ -74,6 +81,10 @@ __all__ = [
 ]
 
 ALLOW_WILDCARD_ANNOTATION = "mesh-components.io/allow-wildcard"
+LINKERD_DEFAULT_POLICY = "config.linkerd.io/default-inbound-policy"
+PROBE_ANNOTATION = "mesh-components.io/kubelet-probes"
+"""Marks the Linkerd route + NetworkAuthentication + AuthorizationPolicy that admit kubelet probes
+(``mesh_components.linkerd.probe_objects``)."""
 WEAK_MTLS = ("PERMISSIVE", "DISABLE")
 DEFAULT_TRUST_DOMAIN = "cluster.local"
 
@@ -164,16 +175,57 @@ def validate_mtls_strict(resource_type: str, props: Mapping[str, Any], config: M
         if isinstance(policy, str) and policy.endswith("-unauthenticated"):
             return [f"linkerd-control-plane sets proxy.defaultInboundPolicy {policy}: use all-authenticated "
                     f"or cluster-authenticated so every connection is mTLS"]
+    if kind in (("", "Namespace"), ("", "NamespacePatch")):
+        policy = _get(props, "metadata", "annotations", LINKERD_DEFAULT_POLICY)
+        if isinstance(policy, str) and policy.endswith("-unauthenticated"):
+            return [f"Namespace {_name(props)} sets {LINKERD_DEFAULT_POLICY}: {policy}, so every port no Server "
+                    f"selects accepts clients without mTLS: use deny, all-authenticated or cluster-authenticated"]
     return []
 
 
+_POSITIVE_SOURCE_FIELDS = ("principals", "namespaces", "serviceAccounts", "requestPrincipals", "ipBlocks",
+                           "remoteIpBlocks")
+"""Fields of an Istio ``Source`` that restrict who matches (the ``not*`` fields only exclude)."""
+
+
+def _wide_source_value(field: str, value: Any) -> bool:
+    """A value that matches every peer: ``*`` (Istio's prefix/suffix/presence match), a principal
+    pattern naming no namespace (``<td>/*``, ``<td>/ns/*``), an all-addresses block."""
+    v = str(value)
+    if field in ("ipBlocks", "remoteIpBlocks"):
+        try:
+            return ipaddress.ip_network(v, strict=False).prefixlen == 0
+        except ValueError:
+            return False
+    if v == "*":
+        return True
+    return field in ("principals", "requestPrincipals") and re.fullmatch(r"[^/*]*/(ns/)?\*", v) is not None
+
+
 def _matches_every_source(rule: Any) -> bool:
+    """A rule without ``from``, with an empty ``from``, or with a ``from`` entry whose source has no
+    restricting field or only wildcard ones (``principals: ['*']`` admits every authenticated peer;
+    fields of one source are ANDed, values of one field ORed)."""
     if not isinstance(rule, Mapping):
         return False
     sources = rule.get("from")
     if not sources:
         return True
-    return any(not _get(entry, "source") for entry in sources)
+    for entry in sources:
+        src = _get(entry, "source")
+        if not src:
+            return True
+        present = [f for f in _POSITIVE_SOURCE_FIELDS if _get(src, f)]
+        if all(any(_wide_source_value(f, v) for v in _get(src, f)) for f in present):
+            return True
+    return False
+
+
+def _wide_linkerd_identity(value: Any) -> bool:
+    """``*``, or ``*.<suffix>`` naming no service account namespace (``*.<ns>.serviceaccount.identity...``
+    is one namespace): Linkerd identity patterns (https://linkerd.io/2/reference/authorization-policy/)."""
+    v = str(value)
+    return v == "*" or (v.startswith("*.") and not re.match(r"^\*\.[^.*]+\.serviceaccount\.identity\.", v))
 
 
 def validate_no_allow_all(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> list[str]:
@@ -189,6 +241,15 @@ def validate_no_allow_all(resource_type: str, props: Mapping[str, Any], config: 
         if not _get(props, "spec", "requiredAuthenticationRefs"):
             return [f"AuthorizationPolicy {_name(props)} requires no authentication, so it admits every "
                     f"client: reference a MeshTLSAuthentication"]
+    if kind == ("policy.linkerd.io", "MeshTLSAuthentication"):
+        return [f"MeshTLSAuthentication {_name(props)} identities[{i}] {v!r} matches every meshed workload (of "
+                f"every linked cluster too): name the identities it admits"
+                for i, v in enumerate(_get(props, "spec", "identities") or []) if _wide_linkerd_identity(v)]
+    if kind == ("policy.linkerd.io", "Server"):
+        access = _get(props, "spec", "accessPolicy")
+        if access not in (None, "deny"):
+            return [f"Server {_name(props)} sets accessPolicy {access}, which admits clients without any "
+                    f"AuthorizationPolicy: leave it deny and authorize callers explicitly"]
     return []
 
 
@@ -312,15 +373,45 @@ def _open_network(na: Mapping[str, Any]) -> bool:
     return False
 
 
+def _probe_only(ap: Mapping[str, Any], routes: Mapping[tuple, list[Mapping[str, Any]]]) -> bool:
+    """The kubelet-probe exception: an AuthorizationPolicy marked :data:`PROBE_ANNOTATION` targeting a
+    policy.linkerd.io HTTPRoute, marked too, whose every match is ``GET`` of one ``Exact`` path - the
+    shape of the probe route Linkerd's policy controller itself authorizes from its probe networks
+    (linkerd2 edge-26.8.3 policy-controller/k8s/index/src/inbound/index.rs:2258-2298). Every route of
+    that namespace and name (one per cluster) must have that shape."""
+    if str(_get(ap, "metadata", "annotations", PROBE_ANNOTATION)).lower() != "true":
+        return False
+    ref = _get(ap, "spec", "targetRef") or {}
+    if _get(ref, "kind") != "HTTPRoute" or (_get(ref, "group") or "policy.linkerd.io") != "policy.linkerd.io":
+        return False
+    found = routes.get((_get(ap, "metadata", "namespace"), _get(ref, "name"))) or []
+    return bool(found) and all(_probe_route(r) for r in found)
+
+
+def _probe_route(route: Mapping[str, Any]) -> bool:
+    if str(_get(route, "metadata", "annotations", PROBE_ANNOTATION)).lower() != "true":
+        return False
+    matches = [m for rule in _get(route, "spec", "rules") or [] for m in _get(rule, "matches") or [None]]
+    return bool(matches) and all(isinstance(m, Mapping) and m.get("method") == "GET"
+                                 and _get(m, "path", "type") == "Exact" and set(m) <= {"method", "path"}
+                                 for m in matches)
+
+
 def validate_linkerd_network_allow_all(resources: Iterable[Any], config: Mapping[str, Any] | None = None) -> list[str]:
-    """``no-allow-all-linkerd-network``: Linkerd policies authenticated only by an all-addresses network."""
+    """``no-allow-all-linkerd-network``: Linkerd policies authenticated only by an all-addresses network
+    (except the marked kubelet-probe route: GET of exact paths only, see :func:`_probe_only`)."""
     res = _pairs(resources)
     nets = {(_get(n, "metadata", "namespace"), _get(n, "metadata", "name")): n
             for n in _objects(res, "policy.linkerd.io", "NetworkAuthentication")}
+    routes: dict[tuple, list[Mapping[str, Any]]] = {}  # a stack spans clusters: one name, several routes
+    for r in _objects(res, "policy.linkerd.io", "HTTPRoute"):
+        routes.setdefault((_get(r, "metadata", "namespace"), _get(r, "metadata", "name")), []).append(r)
     out = []
     for ap in _objects(res, "policy.linkerd.io", "AuthorizationPolicy"):
         refs = _get(ap, "spec", "requiredAuthenticationRefs") or []
         if not refs or any(_get(r, "kind") != "NetworkAuthentication" for r in refs):
+            continue
+        if _probe_only(ap, routes):
             continue
         for r in refs:
             na = nets.get((_get(r, "namespace") or _get(ap, "metadata", "namespace"), _get(r, "name")))

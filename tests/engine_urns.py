@@ -1,0 +1,103 @@
+"""URNs and aliases as the Pulumi engine computes them, for registrations recorded under mocks.
+
+The mock monitor's URNs keep only the parent's last type (``pulumi/runtime/mocks.py``,
+``MockMonitor.make_urn``) and never resolve aliases, so a test of what a real ``pulumi up`` does
+with stored state rebuilds both here, following the engine at pulumi/pulumi
+(``sdk/go/common/resource/urn/urn.go`` ``New``: the parent's qualified type ``$`` the type, the
+root stack left out; ``sdk/go/common/resource/alias.go`` ``CreateURN``;
+``pkg/resource/deploy/step_generator.go`` ``getOldResource`` (the URN first, then each alias; a
+match through an alias is recorded in ``sg.aliases``), ``collapseAliasToUrn`` (an alias spec's
+empty name/type/parent default to the resource's own, a parent that itself matched through an
+alias stands for its old URN) and ``generateAliases``/``inheritedChildAlias`` (a child of a
+parent that matched through an alias also gets the parent's old URN as parent, with the parent's
+old name in place of a name prefix equal to the parent's new name)).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass(frozen=True)
+class AliasSpec:
+    """One ``pulumirpc.Alias`` of a RegisterResource request: a whole ``urn`` or a spec whose
+    empty fields mean "the resource's own"."""
+
+    urn: str = ""
+    name: str = ""
+    type: str = ""
+    parent_urn: str = ""
+    no_parent: bool = False
+
+    @classmethod
+    def from_proto(cls, alias) -> "AliasSpec":
+        if alias.urn:
+            return cls(urn=alias.urn)
+        s = alias.spec
+        return cls(name=s.name, type=s.type, parent_urn=s.parentUrn, no_parent=s.noParent)
+
+
+def qualified_type(urn: str) -> str:
+    return urn.split("::")[2]
+
+
+def urn_name(urn: str) -> str:
+    return urn.split("::", 3)[3]
+
+
+def new_urn(stack: str, project: str, parent_type: str, typ: str, name: str) -> str:
+    """``urn.New``: ``urn:pulumi:<stack>::<project>::[<parent qualified type>$]<type>::<name>``."""
+    if parent_type and parent_type != ROOT_STACK_TYPE:
+        typ = f"{parent_type}${typ}"
+    return f"urn:pulumi:{stack}::{project}::{typ}::{name}"
+
+
+def engine_urns(regs: Sequence, stack: str, project: str = "service-mesh") -> dict[str, str]:
+    """Mock URN -> the URN the engine gives the same registration (full parent type chain)."""
+    by_mock = {}
+    for r in regs:  # a child registers after its parent: its request carries the parent's URN
+        parent = by_mock.get(r.parent, "")
+        by_mock[r.urn] = new_urn(stack, project, qualified_type(parent) if parent else "", r.type, r.name)
+    return by_mock
+
+
+def match_old_state(regs: Sequence, aliases: Mapping[str, Iterable[AliasSpec]], olds: set[str], stack: str,
+                    project: str = "service-mesh") -> dict[str, str | None]:
+    """For each registration (by mock URN): the URN in ``olds`` the engine would take as its old
+    state (itself or an alias), or None (a create). ``aliases``: mock URN -> the request's aliases."""
+    real = engine_urns(regs, stack, project)
+    matched_alias: dict[str, str] = {}  # engine URN -> the old URN it matched through an alias (sg.aliases)
+    out: dict[str, str | None] = {}
+    for r in regs:
+        urn = real[r.urn]
+        parent = real.get(r.parent, "")
+
+        def collapse(a: AliasSpec) -> str:
+            if a.urn:
+                return a.urn
+            p = a.parent_urn or parent
+            p = matched_alias.get(p, p)
+            if a.no_parent or (p and qualified_type(p) == ROOT_STACK_TYPE):
+                p = ""
+            if not p:
+                return new_urn(stack, project, "", a.type or r.type, a.name or r.name)
+            return f"{p.rsplit('::', 1)[0]}${a.type or r.type}::{a.name or r.name}"
+
+        def inherited(typ: str, name: str, parent_alias: str) -> str:
+            parent_name = urn_name(parent)
+            if name.startswith(parent_name):
+                name = urn_name(parent_alias) + name[len(parent_name):]
+            return new_urn(stack, project, qualified_type(parent_alias), typ, name)
+
+        candidates = [collapse(a) for a in aliases.get(r.urn, ())]
+        if parent in matched_alias:
+            candidates.append(inherited(r.type, r.name, matched_alias[parent]))
+            candidates += [inherited(qualified_type(c).split("$")[-1], urn_name(c), matched_alias[parent])
+                           for c in list(candidates[:-1])]
+        hit = next((c for c in [urn, *candidates] if c in olds), None)
+        if hit is not None and hit != urn:
+            matched_alias[urn] = hit
+        out[r.urn] = hit
+    return out
