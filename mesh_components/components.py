@@ -48,7 +48,9 @@ def kubeconfig_input(source: KubeconfigSource | None, cluster: str,
     """The kubeconfig for ``cluster`` as a Pulumi input (text or secret Output), or None for the
     ambient kubeconfig. Text read here (``file``, or ``env`` holding the text or a path) is
     minified to the chosen context (``spec.minify_kubeconfig``): only that context's cluster and
-    user reach the provider's inputs, and so the state, and the text changes only when they do.
+    user reach the provider's inputs, and so the state, and the text changes only when they do;
+    relative file references in a file (``certificate-authority``, ``client-key``, ``exec.command``
+    with a ``/``, ...) are made absolute against its directory, as client-go would.
     A ``stackReference`` output is used as its stack publishes it. ``stack_references``: stack name
     -> the ``StackReference`` already made for it, shared by every cluster that reads that stack
     (a second one would register the same URN, which the engine rejects) and filled here. Raises
@@ -57,30 +59,35 @@ def kubeconfig_input(source: KubeconfigSource | None, cluster: str,
     if source is None:
         return None
     if source.file or source.env:
-        return _minified(_read_kubeconfig(source, cluster), source, cluster)
+        return _minified(*_read_kubeconfig(source, cluster), source, cluster)
     refs = stack_references if stack_references is not None else {}
     if source.stack_reference not in refs:
         refs[source.stack_reference] = pulumi.StackReference(source.stack_reference)
     return refs[source.stack_reference].get_output(source.output)
 
 
-def _read_kubeconfig(source: KubeconfigSource, cluster: str) -> str:
+def _read_kubeconfig(source: KubeconfigSource, cluster: str) -> tuple[str, str | None]:
+    """(kubeconfig text, the directory of the file it was read from, or None for text held in the
+    variable itself): relative paths in a file are relative to that file, as for client-go."""
     if source.file:
         path = expand_path(source.file)
         if not path.exists():
             raise pulumi.RunError(f"cluster {cluster}: kubeconfig file {path} does not exist "
                                   f"(mesh.clusters[].kubeconfig.file)")
-        return path.read_text()
+        return path.read_text(), os.path.dirname(path)
     value = os.environ.get(source.env)
     if not value:
         raise pulumi.RunError(f"cluster {cluster}: environment variable {source.env} is not set; export the "
                               f"kubeconfig text or its path in it")
-    return value if "apiVersion" in value or "\n" in value else expand_path(value).read_text()
+    if "apiVersion" in value or "\n" in value:
+        return value, None
+    path = expand_path(value)
+    return path.read_text(), os.path.dirname(path)
 
 
-def _minified(text: str, source: KubeconfigSource, cluster: str) -> str:
+def _minified(text: str, base_dir: str | None, source: KubeconfigSource, cluster: str) -> str:
     try:
-        return minify_kubeconfig(text, source.context)
+        return minify_kubeconfig(text, source.context, base_dir=base_dir)
     except ValueError as e:
         where = source.file or f"${source.env}"
         raise pulumi.RunError(f"cluster {cluster}: kubeconfig {where}: {e} (mesh.clusters[].kubeconfig)") from None
@@ -124,28 +131,60 @@ def resource_name(prefix: str, obj: dict) -> str:
 
 
 NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
-MESH_NAMESPACE_OPTIONS = ResourceOptions(retain_on_delete=True)
-"""Options of the namespaces the mesh creates (istio-system, linkerd, mesh-egress, mesh-ingress,
-envoy-gateway-system, ...). ``retain_on_delete``: deleting a namespace deletes everything in it,
-including what other tools put there (Kiali, Prometheus and user Secrets commonly live in
-``istio-system``), while everything the mesh puts there is its own resource, deleted one by one on
-``pulumi destroy`` (Helm releases uninstall). So a destroy, or a replacement (an explicitly named
-Namespace is replaced delete-first), only forgets the namespace object and never cascades into
-objects the stack does not declare. Cost: after ``pulumi destroy`` the emptied namespaces remain
-(``kubectl delete namespace ...`` if wanted), and creating them again fails with AlreadyExists on
-pulumi-kubernetes >= 4.29 (CHANGELOG 4.29.0, #2926) until they are deleted.
-https://www.pulumi.com/docs/iac/concepts/options/retainondelete/"""
+PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce"
+"""pulumi-kubernetes' per-resource switch that makes a patch resource's Server-Side Apply force
+conflicts (``provider/pkg/metadata/annotations.go`` ``AnnotationPatchForce``, read by
+``provider/pkg/await/await.go`` ``patchForce``). Set on every ``NamespacePatch``
+(:func:`namespace_patch_metadata`), never on a ``ServicePatch``."""
+
+
+def namespace_patch_metadata(meta: dict) -> dict:
+    """``meta`` of a namespace the mesh labels (an application's) or creates (its own), with
+    :data:`PATCH_FORCE_ANNOTATION` ``"true"``: the metadata of its ``NamespacePatch``.
+
+    Why every namespace is a ``NamespacePatch`` (pulumi-kubernetes v4.32.0, the newest tag stored
+    here; 4.34.2 is installed):
+
+    - create is a Server-Side Apply upsert for patch resources (``await.go`` ``Creation`` lines
+      190-240), never the client-side Create that fails with AlreadyExists on an existing object
+      (lines 241-253, CHANGELOG 4.29.0 #2926), so ``pulumi up`` after ``pulumi destroy`` on the same
+      cluster labels the namespaces the destroy left instead of failing;
+    - delete relinquishes the patch's fields (``Deletion`` lines 958-962, ``ssa/actions.go``
+      ``Relinquish``) and never deletes the namespace: a destroy cannot cascade into what other
+      tools put in ``istio-system`` or into an application's workloads (what ``retainOnDelete``
+      did for the mesh's own namespaces, minus the failure on the next create).
+
+    Why it forces: earlier releases registered these namespaces as ``Namespace``; pulumi-kubernetes
+    >= 4.29 creates those client-side under field manager ``pulumi-kubernetes`` (lines 241-253), and
+    the first update hands that manager's fields to the Server-Side Apply manager only for
+    non-patch resources (``fixCSAFieldManagers`` lines 855-871 return early for patches). After the
+    alias turns such a ``Namespace`` into this patch, the old manager keeps every label it set, so
+    the first change of one (``istio.io/rev`` in a revision canary, ``topology.istio.io/network``)
+    would fail with a field conflict, and ``pulumi preview`` would not show it (``patchForce``
+    forces on preview when that manager is present, lines 1043-1053). Forcing is right for these
+    keys because they are the mesh's and the stack file decides them: enrolment and topology
+    (``istio.io/rev``, ``istio-injection``, ``istio.io/dataplane-mode``, ``istio.io/use-waypoint``,
+    ``istio.io/ingress-use-waypoint``, ``topology.istio.io/network``, ``linkerd.io/inject``,
+    ``config.linkerd.io/default-inbound-policy``, ``openservicemesh.io/monitored-by``,
+    ``openservicemesh.io/sidecar-injection``) and, on the mesh's own namespaces, its ownership
+    labels; a conflicting value is the old release's manager or a stale hand edit, and leaving it
+    would keep workloads on a revision or policy the stack no longer declares. Forcing never
+    removes a label it does not set. ``ServicePatch``es do not force: patch resources are always
+    applied, never created client-side, so they have no stale manager to override, and the
+    export labels they set sit on the application's own Service, where a conflicting value is the
+    application's decision to surface, not to overwrite (``meta.k8s_patch``)."""
+    return {**meta, "annotations": {**(meta.get("annotations") or {}), PATCH_FORCE_ANNOTATION: "true"}}
 
 
 def patch_options(kind: str) -> ResourceOptions:
-    """Options of the patch of an application object of ``kind``. A ``NamespacePatch`` carries an
-    alias to the ``Namespace`` type earlier releases registered application namespaces as, under
-    the same name: a stack upgraded from them then updates that state in place into the patch
-    (the engine finds old state through a type alias: pulumi/pulumi
-    ``pkg/resource/deploy/step_generator.go`` ``getOldResource``/``collapseAliasToUrn``; the
-    provider keeps the stored field manager, ``provider/pkg/provider/provider.go``
-    ``fieldManagerName``) instead of creating a patch and deleting the Namespace, which would
-    delete the application's namespace and every workload in it."""
+    """Options of the patch of an object of ``kind``. A ``NamespacePatch`` carries an alias to the
+    ``Namespace`` type earlier releases registered namespaces as (the application's, and the
+    mesh's own with ``retainOnDelete``), under the same name: a stack upgraded from them then
+    updates that state in place into the patch (the engine finds old state through a type alias:
+    pulumi/pulumi v3.259.0 ``pkg/resource/deploy/step_generator.go`` ``getOldResource``/
+    ``generateAliases``; the provider keeps the stored field manager,
+    ``provider/pkg/provider/provider.go`` ``fieldManagerName``) instead of creating a patch and
+    deleting the Namespace, which would delete the namespace and every workload in it."""
     if kind == "Namespace":
         return ResourceOptions(aliases=[pulumi.Alias(type_=NAMESPACE_TYPE)])
     return ResourceOptions()
@@ -153,20 +192,17 @@ def patch_options(kind: str) -> ResourceOptions:
 
 def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOptions) -> pulumi.CustomResource:
     """Register one Kubernetes object dict (slots filled from ``lookup``) as a Pulumi resource:
-    typed classes for the core kinds, ``apiextensions.CustomResource`` for the rest. Patches of
-    application objects (``meta.is_patch``: namespaces, exported Services) register as
-    ``NamespacePatch``/``ServicePatch`` (Server-Side Apply patches: relinquish their fields on
-    delete, never delete the object; pulumi-kubernetes ``provider/pkg/await/await.go``
-    ``Deletion``), namespaces the mesh creates as ``Namespace`` with
-    :data:`MESH_NAMESPACE_OPTIONS`."""
+    typed classes for the core kinds, ``apiextensions.CustomResource`` for the rest. Every
+    namespace, the application's (``meta.is_patch``) and the mesh's own alike, registers as a
+    forced ``NamespacePatch`` (:func:`namespace_patch_metadata`), patches of application Services
+    as ``ServicePatch`` (Server-Side Apply patches: relinquish their fields on delete, never delete
+    the object; pulumi-kubernetes ``provider/pkg/await/await.go`` ``Deletion``)."""
     o = fill(obj, lookup)
     name, api, kind, meta = resource_name(prefix, obj), o["apiVersion"], o["kind"], o["metadata"]
     if api == "v1":
-        if kind == "Namespace" and is_patch(obj):
-            return k8s.core.v1.NamespacePatch(name, metadata=meta,
-                                              opts=ResourceOptions.merge(opts, patch_options(kind)))
         if kind == "Namespace":
-            return k8s.core.v1.Namespace(name, metadata=meta, opts=ResourceOptions.merge(opts, MESH_NAMESPACE_OPTIONS))
+            return k8s.core.v1.NamespacePatch(name, metadata=namespace_patch_metadata(meta),
+                                              opts=ResourceOptions.merge(opts, patch_options(kind)))
         if kind == "Secret":
             secret_opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["stringData", "data"]))
             return k8s.core.v1.Secret(name, metadata=meta, type=o.get("type"), string_data=o.get("stringData"),

@@ -313,10 +313,21 @@ def override_findings(changed, widenings) -> list[Finding]:
     out: list[Finding] = []
     wide = {(w.override, w.cluster) for w in widenings}
     for w in widenings:
+        target = getattr(w, "target", "service")
+        on = f" on {w.scope}" if getattr(w, "scope", "") else ""
+        if target == "egress":
+            host, port = w.destination
+            what = (f"now lets {w.caller.text} out to {'any address' if host == '*' else host}"
+                    f"{' on any port' if port == '0' else ':' + port}, which no egress rule allows; add an egress "
+                    f"rule instead, or remove the override")
+        elif target == "setting":
+            what = (f"sets {w.destination[1]} of release {w.destination[0]} so that it admits {w.caller.text}; "
+                    f"keep the rendered value, or remove the override")
+        else:
+            what = (f"now admits {w.caller.text} to {w.destination[0]}/{w.destination[1]}{on}, which no access rule "
+                    f"admits; widen the access rules instead, or remove the override")
         out.append(Finding(f"mesh.overrides[{w.override}]", "override-widens",
-                           f"in cluster {w.cluster}, {', '.join(w.objects)} now admits {w.caller.text} to "
-                           f"{w.destination[0]}/{w.destination[1]}, which no access rule admits; widen the access "
-                           f"rules instead, or remove the override"))
+                           f"in cluster {w.cluster}, {', '.join(w.objects)} {what}"))
     for i, cluster, objects in changed:
         if (i, cluster) not in wide:
             out.append(Finding(f"mesh.overrides[{i}]", "override-changes-access",
@@ -455,8 +466,18 @@ def build_graph(spec, model: TrafficModel, findings=(), ingress_identity: tuple[
             nodes.setdefault(nid, Node(c.value if c.kind == "namespace" else None, nid, "identity", label))
             sources = [nid]
         line = f"mesh.overrides[{w.override}] in {w.cluster}: {c.text} ({', '.join(w.objects)})"
+        target = getattr(w, "target", "service")
+        if target == "setting":
+            continue  # a mesh-wide switch: a finding, no edge
+        if target == "egress":
+            host, port = w.destination
+            dest = safe_id("ext", host)
+            nodes.setdefault(dest, Node(None, dest, "external", "any address" if host == "*" else host))
+            line += f" port {'any' if port == '0' else port}"
+        else:
+            dest = service_node(*w.destination)
         for src in sources:
-            edges.setdefault((src, service_node(*w.destination), "override"), set()).add(line)
+            edges.setdefault((src, dest, "override"), set()).add(line)
 
     for rule in spec.egress:
         for host in rule.hosts:

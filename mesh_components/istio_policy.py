@@ -125,12 +125,12 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
         if cluster not in a.destination.clusters:
             continue
         notes: list[str] = []
+        via_waypoint = a.destination.namespace in waypoints
         try:
-            rules = _rules(td, a, notes)
+            rules = _rules(td, a, notes, via_waypoint)
         except ValueError as e:
             problems.append((a.origin, str(e)))
             continue
-        via_waypoint = a.destination.namespace in waypoints
         objects.append(k8s_object(SECURITY, "AuthorizationPolicy", f"{a.name}-{a.destination.name}",
                                   a.destination.namespace, mesh,
                                   annotations={APPROXIMATED: "; ".join(notes)} if notes else None,
@@ -225,14 +225,32 @@ def _unrestricted_services(spec, model: TrafficModel, namespace: str, cluster: s
     return out
 
 
-def _rules(trust_domain: str, a: Authorization, notes: list[str]) -> list[dict]:
+def policy_ports(w, ports, via_waypoint: bool) -> list[str]:
+    """The ``ports`` values of an Istio rule for service ports ``ports`` of ``w``: the pods' target
+    ports on a sidecar, the service ports at a waypoint.
+
+    ``ports`` matches the connection's destination port (Envoy RBAC ``destination_port``, istio
+    1.30.3 pilot/pkg/security/authz/model/permission.go:71-76). A sidecar's inbound listener sees the
+    pod port. A waypoint builds one chain per Service port, matched on the Service's VIPs and port
+    (pilot/pkg/networking/core/listener_waypoint.go:448-470, the chain's port is
+    ``TargetPort: uint32(port.Port)``, the service port; :593-606 the VIP range + port matcher), so
+    there the destination port is the service port."""
+    return [str(p if via_waypoint else w.target_port(p)) for p in ports]
+
+
+def _rules(trust_domain: str, a: Authorization, notes: list[str], via_waypoint: bool = False) -> list[dict]:
     """Istio rules of one authorization; accepted approximations are appended to ``notes``. No
     sources, or nothing to match, gives no rules: an ALLOW policy without rules admits nothing
-    (an empty ``principals`` list would instead admit every caller)."""
+    (an empty ``principals`` list would instead admit every caller). Ports: :func:`policy_ports`.
+
+    A TCP rule for every port (a TCPRoute without ports, ``tcp_ports == ()``) lists the service's
+    ports: "When matching ports are not specified, the TCP route will match all the ports of a
+    Kubernetes service" (smi-spec apis/traffic-specs/v1alpha4/traffic-specs.md:153-154), not every
+    port of the pod, which a rule without ``ports`` would admit (an undeclared debug port, say)."""
     if not a.sources:
         return []
     sources = [{"source": {"principals": sorted(principal(trust_domain, ns, sa) for ns, sa in a.sources)}}]
-    target_ports = [str(a.destination.target_port(p)) for p in a.ports]
+    target_ports = policy_ports(a.destination, a.ports, via_waypoint)
     rules = []
     for origin, m in a.http if target_ports else ():  # HTTP matches on no HTTP port admit nothing
         op: dict = {}
@@ -268,8 +286,7 @@ def _rules(trust_domain: str, a: Authorization, notes: list[str]) -> list[dict]:
             rule["when"] = when
         rules.append(rule)
     if a.tcp_ports is not None:
-        rule = {"from": sources}
-        if a.tcp_ports:
-            rule["to"] = [{"operation": {"ports": [str(a.destination.target_port(p)) for p in a.tcp_ports]}}]
-        rules.append(rule)
+        every = tuple(p for p, *_ in a.destination.ports)
+        ports = sorted(set(policy_ports(a.destination, a.tcp_ports or every, via_waypoint)), key=int)
+        rules.append({"from": sources, "to": [{"operation": {"ports": ports}}]})
     return rules

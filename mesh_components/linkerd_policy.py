@@ -37,7 +37,20 @@ from .smi import HTTPMatch, may_overlap, regex_shape
 
 POLICY_V1BETA3 = "policy.linkerd.io/v1beta3"
 POLICY_V1ALPHA1 = "policy.linkerd.io/v1alpha1"
-PROXY_PROTOCOL = {"http": "HTTP/1", "http2": "HTTP/2", "grpc": "gRPC", "tcp": "opaque", "tls": "TLS"}
+PROXY_PROTOCOL = {"http": "HTTP/1", "http2": "HTTP/2", "grpc": "HTTP/2", "tcp": "opaque", "tls": "TLS"}
+"""Spec port protocol -> the ``Server``'s ``proxyProtocol``.
+
+A ``grpc`` port is served as ``HTTP/2``, not ``gRPC``: a gRPC Server is sent only its GRPCRoutes
+(linkerd/linkerd2 edge-26.8.3 policy-controller/grpc/src/inbound.rs:209-213 ``ProxyProtocol::Grpc``
+carries ``grpc_routes`` alone; k8s/index/src/inbound/index.rs:2020-2040 gives a Server without
+GRPCRoutes a default route that only the Server's own authorizations admit through), so the
+policy.linkerd.io HTTPRoutes and their AuthorizationPolicies rendered for SMI matches would never
+apply and every call would be refused. An HTTP/2 Server is sent the HTTPRoutes
+(inbound.rs:203-208, index.rs:1997-2018), which match gRPC calls exactly on what SMI names: the
+``:path`` ``/package.Service/Method``, the method (always POST) and headers. The proxy speaks h2 to
+both alike (linkerd2-proxy release/v2.366.0 linkerd/app/inbound/src/detect.rs:204 ``Http2 | Grpc =>
+Variant::H2``), and answers a refused gRPC request with a grpc-status whatever the Server's protocol:
+it tells gRPC by the request's content-type (linkerd/app/core/src/errors/respond.rs:315-333)."""
 
 
 def identity(trust_domain: str, namespace: str, service_account: str) -> str:

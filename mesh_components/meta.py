@@ -29,8 +29,9 @@ the application owns, it goes away with the patch (Server-Side Apply relinquishe
 a reader of the live object, and the drift report, that the mesh patches it. Ownership labels are
 deliberately absent: ``app.kubernetes.io/managed-by`` is the application's (Helm, Argo CD, kubectl
 set it), and a patch that set it would take it over and delete it on relinquish. Replaces the
-``pulumi.com/patchForce`` marker earlier releases used: forcing conflicts is exactly what a patch
-must not do (see :func:`k8s_patch`)."""
+``pulumi.com/patchForce`` marker earlier releases put on every patch: Service patches no longer
+force (see :func:`k8s_patch`); namespace patches do, added at registration only
+(``components.namespace_patch_metadata`` says why), so rendered output never shows it."""
 
 
 def ownership_labels(mesh: str) -> dict[str, str]:
@@ -61,11 +62,13 @@ def k8s_patch(api_version: str, kind: str, name: str, namespace: str | None,
     metadata: {name, [namespace], [labels], annotations}}`` with only ``labels``, ``annotations``
     and :data:`PATCH_ANNOTATION` (no ownership labels, no ``spec``).
 
-    Without ``pulumi.com/patchForce`` a patch whose field another manager holds with a different
-    value fails with a Server-Side Apply conflict naming that manager, instead of silently taking
-    the field over (pulumi-kubernetes ``provider/pkg/await/await.go``, the create path of patch
-    resources: ``Force`` comes from ``patchForce``; https://kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts).
-    Equal values never conflict: they are shared between managers."""
+    A patch rendered here carries no ``pulumi.com/patchForce``: a Service patch whose field another
+    manager holds with a different value fails with a Server-Side Apply conflict naming that
+    manager, instead of silently taking the field over (pulumi-kubernetes v4.32.0
+    ``provider/pkg/await/await.go``: ``Force`` comes from ``patchForce``, lines 1031-1064;
+    https://kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts). Equal values
+    never conflict: they are shared between managers. Namespace patches are forced at registration
+    (``components.namespace_patch_metadata``)."""
     metadata: dict = {"name": name}
     if namespace is not None:
         metadata["namespace"] = namespace

@@ -27,7 +27,7 @@ import yaml
 from . import (ca, egress, gamma, gateway, istio, istio_policy, linkerd, linkerd_policy, multicluster, osm,
                osm_policy, smi)
 from .errors import SpecError, TranslationError
-from .meta import k8s_object, k8s_patch, ownership_labels
+from .meta import PATCH_ANNOTATION, is_patch, k8s_object, k8s_patch, ownership_labels
 from .slots import Slot, fill
 from .spec import GATEWAY_API_VERSION, LoadedMesh, MeshSpec
 
@@ -102,7 +102,8 @@ POLICIES = {"istio": istio_policy, "linkerd": linkerd_policy, "osm": osm_policy}
 """Backend type -> policy module: ``policy_objects(spec, model, cluster)``,
 ``namespace_labels(spec, model, namespace)`` and, optionally, ``namespace_annotations(spec, model,
 namespace)`` and ``deployment_problems(spec, model)`` (what the deployment around the policy objects,
-not they, would make inexact; checked by :func:`render_mesh`, not by :func:`translate`)."""
+not they, would make inexact). :func:`render_mesh` and :func:`translate` both apply the policy
+annotations and check its deployment problems (:func:`check_deployment`)."""
 
 
 def traffic_model(mesh: LoadedMesh | MeshSpec) -> gamma.TrafficModel:
@@ -120,13 +121,43 @@ def translate(mesh: LoadedMesh, to: str) -> dict[str, ClusterState]:
 
     spec = mesh.spec.model_copy(update={"backend": Backend(type=to), "ingress": None})
     model = traffic_model(LoadedMesh(spec, mesh.smi_documents))
+    policy = POLICIES[to]
+    check_deployment(spec, model, policy)
     states = {}
     for cluster in spec.clusters:
         st = ClusterState(cluster.name)
-        st.concerns["policy"] = version_services(spec, cluster.name) + POLICIES[to].policy_objects(
+        st.concerns["namespaces"] = policy_namespace_patches(spec, model, cluster.name, policy)
+        st.concerns["policy"] = version_services(spec, cluster.name) + policy.policy_objects(
             spec, model, cluster.name)
         states[cluster.name] = st
     return states
+
+
+def check_deployment(spec: MeshSpec, model: gamma.TrafficModel, policy) -> None:
+    """Raise :class:`TranslationError` for what the deployment around ``policy``'s objects would make
+    inexact (its ``deployment_problems``, e.g. Linkerd's per-namespace ``deny`` default closing a
+    service the spec leaves open: :func:`mesh_components.linkerd.default_policy_problems`)."""
+    deployment_problems = getattr(policy, "deployment_problems", None)
+    if deployment_problems is not None and (problems := deployment_problems(spec, model)):
+        raise TranslationError(problems)
+
+
+def policy_namespace_patches(spec: MeshSpec, model: gamma.TrafficModel, cluster: str, policy) -> list[dict]:
+    """For :func:`translate`: a Namespace patch (``meta.k8s_patch``) holding only the policy
+    annotations ``policy.namespace_annotations`` gives each application namespace of ``cluster``
+    (Linkerd: ``config.linkerd.io/default-inbound-policy: deny`` on every namespace holding a
+    destination with an access rule, :func:`mesh_components.linkerd.default_inbound_policy`), none
+    for namespaces that need none. Without it a Linkerd pod port no Server selects falls to the
+    chart default ``all-unauthenticated`` (linkerd2 edge-26.8.3
+    charts/linkerd-control-plane/values.yaml:251; policy-controller/k8s/index/src/inbound/index.rs
+    :1753-1790 ``default_inbound_server``): wider than SMI's default deny. A patch carries no spec and no
+    ownership labels, so ``kubectl apply`` (client-side or ``--server-side``) on the existing
+    namespace adds the annotation and leaves everything else of the namespace as it is."""
+    annotations = getattr(policy, "namespace_annotations", None)
+    if annotations is None:
+        return []
+    return [p for p in app_namespaces(spec, cluster, lambda ns: {}, lambda ns: annotations(spec, model, ns))
+            if set(p["metadata"]["annotations"]) - {PATCH_ANNOTATION}]
 
 
 def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
@@ -142,9 +173,7 @@ def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
                                                f"use {' or '.join(sorted(CONTROL_PLANES))}")])
     control, policy = CONTROL_PLANES[spec.backend.type], POLICIES[spec.backend.type]
     model = traffic_model(mesh)
-    deployment_problems = getattr(policy, "deployment_problems", None)  # e.g. Linkerd's per-namespace default
-    if deployment_problems is not None and (problems := deployment_problems(spec, model)):
-        raise TranslationError(problems)
+    check_deployment(spec, model, policy)  # e.g. Linkerd's per-namespace default
     # both roots are trusted from addNewRoot until removeOldRoot (ca.CAState.multi_root)
     multi_root = spec.ca.root_rotation.stage in ("addNewRoot", "reissueIntermediates")
     states = {}
@@ -196,11 +225,21 @@ def _same_object(obj: dict, o) -> bool:
             and (o.api_version is None or obj["apiVersion"] == o.api_version))
 
 
+_PATCH_STATUS_CHANGE = ("the override {1} the {2} annotation of {0}: whether an object is the application's "
+                        "(patched) or the mesh's (owned) is not an override's to change, as the component "
+                        "registers it by that annotation; add or replace single keys "
+                        "(/metadata/annotations/<key>) instead of /metadata/annotations")
+"""The problem of an override that would flip :func:`meta.is_patch`: it would turn a patch of an
+application object into an owned one (a create that fails with AlreadyExists, then the patch's
+relinquish), or the reverse."""
+
+
 def apply_overrides(spec: MeshSpec, states: dict[str, ClusterState]) -> None:
     """Apply ``spec.overrides`` (RFC 6902 JSON Patch, via the ``jsonpatch`` library) to the
     generated objects in place; ``kind: HelmRelease`` patches a release's ``/values``. Raises
     :class:`SpecError` for an override that matches nothing, a patch that fails (including a
-    failed ``test``) or one that would rename the object."""
+    failed ``test``), one that would rename the object, or one that adds or removes the
+    ``mesh-components.io/patch`` annotation (:data:`_PATCH_STATUS_CHANGE`)."""
     import jsonpatch
     import jsonpointer
 
@@ -229,6 +268,11 @@ def apply_overrides(spec: MeshSpec, states: dict[str, ClusterState]) -> None:
                             if not _same_object(patched, o) or patched["apiVersion"] != obj["apiVersion"]:
                                 problems.append((f"{where}.patch", "an override may not change apiVersion, kind, "
                                                                    "metadata.name or metadata.namespace"))
+                                continue
+                            if is_patch(patched) != is_patch(obj):
+                                problems.append((f"{where}.patch", _PATCH_STATUS_CHANGE.format(
+                                    f"{o.kind} {o.namespace + '/' if o.namespace else ''}{o.name}",
+                                    "takes away" if is_patch(obj) else "adds", PATCH_ANNOTATION)))
                                 continue
                             objs[j] = patched
             except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:

@@ -297,22 +297,26 @@ _NOT_RUST = re.compile(r"\\(?:[CQE])")
 and ``\\Q...\\E`` (quoting); https://docs.rs/regex/1.13.1/regex/#syntax ."""
 
 
+def empty_as_absent(path_regex):
+    """An SMI ``pathRegex`` as this project reads it: ``""`` is no path constraint (None), as upstream
+    reads it. smi-sdk-go v0.5.0 pkg/apis/specs/v1alpha4/http_route.go:40 types it
+    ``PathRegex string `json:"pathRegex,omitempty"``` (an empty value and an absent one are the same
+    Go value), and OSM v1.2.4 pkg/catalog/inbound_traffic_policies.go:250-253 turns an empty path into
+    ``.*`` ("When pathRegex or/and methods are not defined, they will be wildcarded"). So it never
+    becomes an empty Istio path (rejected by istio 1.30.3 pkg/config/security/security.go
+    ``CheckEmptyValues``) or a Linkerd ``Exact ''``: every mesh renders "any path" for it."""
+    return None if path_regex == "" else path_regex
+
+
 def regex_problem(regex: str, field: str = "pathRegex") -> str | None:
     """Why ``regex`` cannot be an SMI ``pathRegex`` (``field``) or header regex (``field="header"``)
-    on every mesh, or None.
+    on every mesh, or None. (An empty pathRegex never gets here: :func:`empty_as_absent`.)
 
-    - an empty pathRegex: smi-sdk-go types ``pathRegex`` ``omitempty`` (specs/v1alpha4/http_route.go), so an
-      empty value reads as no pathRegex, and OSM v1.2.4 turns it into ``.*``, every path
-      (pkg/catalog/inbound_traffic_policies.go ``getHTTPPathsPerRoute``); Istio rejects an empty
-      path value (pkg/config/security/security.go ``CheckEmptyValues`` at 1.30.3) -- so it is refused;
     - RE2 cannot compile it (look-around, back-references, ...): OSM's Envoy compiles
       ``safe_regex`` with RE2, and Linkerd (policy-controller core/src/routes.rs ``Regex::new``,
       Rust ``regex`` 1.13 at edge-26.8.3) refuses those constructs too;
     - RE2 escapes Rust ``regex`` does not know (``\\C``, ``\\Q``/``\\E``).
     """
-    if regex == "" and field == "pathRegex":
-        return ("empty pathRegex: SMI (smi-sdk-go omitempty) and OSM read it as every path, Istio rejects it; "
-                "omit pathRegex (or write '.*') to allow every path, or write the path you mean")
     if re2_compile(regex) is None:
         return (f"{regex!r} is not an RE2 regex (no look-around or back-references): OSM's Envoy (RE2) and "
                 f"Linkerd (Rust regex) cannot compile it; rewrite it without those constructs")
@@ -402,10 +406,15 @@ def parse_document(doc: Any, where: str):
         problems.append((f"{where}.metadata.namespace", f"{namespace!r} is not a DNS-1123 label"))
         namespace = "?"
     origin = f"{where.rsplit('[', 1)[0]}#{kind}/{namespace}/{name}"
-    # v1alpha1 kept these fields at the top level; later versions put them under spec
-    body = doc if version == "v1alpha1" and kind != "TrafficSplit" else doc.get("spec")
+    body = _body(doc, kind, version)
     if not isinstance(body, dict):
         return None, problems + [(f"{origin}.spec", "missing or not a mapping")]
+    if body is doc and "spec" in doc:
+        # a later version's shape under an older apiVersion: the API server prunes spec (the
+        # v1alpha1/v1alpha2 schemas have none), so what it holds would silently not apply
+        return None, problems + [(f"{origin}.spec", f"{group}/{version} {kind} has no spec: its fields sit at the "
+                                                    f"top level (spec arrived in v1alpha3); move them up, or use "
+                                                    f"{group}/{max(known)}")]
     parser = {"TrafficTarget": _target, "HTTPRouteGroup": _route_group, "TCPRoute": _tcp_route,
               "TrafficSplit": _split}[kind]
     model, probs = parser(body, name, namespace, origin, version)
@@ -414,6 +423,30 @@ def parse_document(doc: Any, where: str):
         model, probs = _approximations(model, meta.get("annotations"), origin)
         problems += probs
     return (model if not problems else None), problems
+
+
+TOP_LEVEL_VERSIONS = {
+    "TrafficTarget": {"v1alpha1"},
+    "HTTPRouteGroup": {"v1alpha1", "v1alpha2"},
+    "TCPRoute": {"v1alpha1", "v1alpha2"},
+}
+"""The SMI versions whose Go types keep their fields at the top level, with no ``spec``
+(servicemeshinterface/smi-sdk-go v0.5.0: pkg/apis/access/v1alpha1/traffic_target.go:11-24;
+pkg/apis/specs/v1alpha1 and v1alpha2/http_route.go:13-23 ``Matches`` beside ``ObjectMeta``,
+tcp_route.go ``TCPRoute`` with no fields at all; ``Spec`` arrives in v1alpha3). The v1alpha1/v1alpha2
+HTTPRouteGroup CRD schema agrees (smi-sdk-go crds/httproutegroup.yaml: top-level ``matches``)."""
+
+
+def _body(doc: dict, kind: str, version: str):
+    """The mapping holding ``doc``'s fields: the document itself for :data:`TOP_LEVEL_VERSIONS`,
+    else its ``spec``. A TCPRoute's spec may be absent (smi-sdk-go v0.5.0 specs/v1alpha3 and
+    v1alpha4/tcp_route.go:20 ``Spec TCPRouteSpec `json:"spec,omitempty"```): then it is empty, a
+    route of every port; None when the fields are missing or not a mapping."""
+    if version in TOP_LEVEL_VERSIONS.get(kind, ()):
+        return doc
+    if kind == "TCPRoute" and doc.get("spec") is None:
+        return {}
+    return doc.get("spec")
 
 
 APPROXIMATE_ANNOTATION = "mesh-components.io/approximate"
@@ -526,7 +559,7 @@ def _route_group(body: dict, name: str, ns: str, origin: str, version: str):
         if bad:
             problems.append((f"{path}.methods", f"{bad[0]!r} is not an HTTP method SMI knows: "
                                                 f"{', '.join(sorted(HTTP_METHODS))}"))
-        path_regex = m.get("pathRegex")
+        path_regex = empty_as_absent(m.get("pathRegex"))
         if path_regex is not None and not isinstance(path_regex, str):
             problems.append((f"{path}.pathRegex", "expected a string"))
             path_regex = None
@@ -642,10 +675,7 @@ def normalise_weights(weights: list) -> tuple[list[int], str | None]:
 def _split(body: dict, name: str, ns: str, origin: str, version: str):
     problems: list[Problem] = []
     spec = body.get("spec") if version == "v1alpha1" and "spec" in body else body
-    service = spec.get("service")
-    if not isinstance(service, str) or dns1123_label_problem(service.split(".")[0]):
-        problems.append((f"{origin}.spec.service", "missing or not a service name"))
-        service = "?"
+    service = _split_root(spec.get("service"), ns, f"{origin}.spec.service", problems)
     backends = []
     for i, b in enumerate(_list(spec.get("backends"), f"{origin}.spec.backends", problems, required=True)):
         path = f"{origin}.spec.backends[{i}]"
@@ -664,7 +694,38 @@ def _split(body: dict, name: str, ns: str, origin: str, version: str):
         backends = [(b, w) for (b, _), w in zip(backends, weights)]
     matches = [m.get("name") for m in _list(spec.get("matches"), f"{origin}.spec.matches", problems)
                if isinstance(m, dict)]
-    return TrafficSplit(name, ns, service.split(".")[0], tuple(backends), origin, tuple(matches)), problems
+    return TrafficSplit(name, ns, service, tuple(backends), origin, tuple(matches)), problems
+
+
+def _split_root(value: Any, ns: str, path: str, problems: list[Problem]) -> str:
+    """The root service name of a TrafficSplit in namespace ``ns``: ``spec.service`` as a name or as
+    the FQDN of a Service of ``ns`` (``web``, ``web.<ns>``, ``web.<ns>.svc``,
+    ``web.<ns>.svc.cluster.local``); ``"?"`` with a problem otherwise.
+
+    SMI: "The ``spec.service`` name is the FQDN that applications will use to communicate", and the
+    backends are "Services inside the namespace" (smi-spec apis/traffic-split/v1alpha4/traffic-split.md:22-26,
+    51-53; splitting across namespaces is an open question there, :349-353). A name whose second
+    label is another namespace (``web.other``) names ``other/web``, but OSM v1.2.4 reads only the
+    first label and applies the split to the Service of the split's own namespace
+    (pkg/k8s/util.go:42-63 ``splitHostName``, pkg/smi/client.go:112-116 matches the apex by
+    ``trafficSplit.Namespace``), and a two-label name may also be ``<pod>.<service>`` there
+    (util.go:70-76): refused, never read as a service the document did not name."""
+    if not isinstance(value, str) or not value:
+        problems.append((path, "missing or not a service name"))
+        return "?"
+    labels = value.split(".")
+    if dns1123_label_problem(labels[0]):
+        problems.append((path, f"{value!r} is not a service name"))
+        return "?"
+    from .multicluster import CLUSTER_DOMAIN
+
+    if len(labels) > 1 and ".".join(labels[1:]) not in (ns, f"{ns}.svc", f"{ns}.svc.{CLUSTER_DOMAIN}"):
+        problems.append((path, f"{value!r} does not name a Service of the split's namespace {ns!r} (a TrafficSplit "
+                               f"splits a root service of its own namespace, and meshes would apply it to {ns}/"
+                               f"{labels[0]}, not to what the name says): write {labels[0]!r} to split {ns}/"
+                               f"{labels[0]}, or put the TrafficSplit in the root service's namespace"))
+        return "?"
+    return labels[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -679,7 +740,7 @@ def from_spec(spec) -> list:
         origin = f"mesh.accessRules[{i}]"
         rules = []
         if r.http:
-            matches = tuple(HTTPMatch(m.name or f"match-{j}", tuple(m.methods), m.path_regex,
+            matches = tuple(HTTPMatch(m.name or f"match-{j}", tuple(m.methods), empty_as_absent(m.path_regex),
                                       tuple(sorted(m.headers.items())), m.approximate)
                             for j, m in enumerate(r.http))
             docs.append(HTTPRouteGroup(r.name, r.namespace, matches, f"{origin}.http"))

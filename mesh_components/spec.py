@@ -102,7 +102,8 @@ class KubeconfigSource(Base):
       the EKS cluster), https://www.pulumi.com/docs/iac/concepts/stacks/#stackreferences.
 
     Text from ``file`` or ``env`` is cut to ``context`` (default: its current context) before it
-    reaches the cluster's provider (:func:`minify_kubeconfig`).
+    reaches the cluster's provider (:func:`minify_kubeconfig`); relative paths in a file are
+    resolved against the file's directory, as kubectl does.
     """
 
     file: str | None = None
@@ -120,12 +121,24 @@ class KubeconfigSource(Base):
         return self
 
 
-def minify_kubeconfig(text: str, context: str | None = None) -> str:
+def minify_kubeconfig(text: str, context: str | None = None, base_dir: str | os.PathLike | None = None) -> str:
     """``text`` (a kubeconfig) cut to one context, as ``kubectl config view --minify --raw`` does:
     ``context`` (default: its ``current-context``), that context's cluster and user, and
     ``current-context`` set to it; YAML with sorted keys, so the same entries give the same bytes
     whatever else the file holds or in which order. Other contexts' credentials never reach a
     provider's inputs (the stack's state), and the text changes only when the chosen entries do.
+
+    ``base_dir``: the directory of the file ``text`` was read from (None for text that came from no
+    file, e.g. a variable holding it). Relative file references of the kept entries are resolved
+    against it, as client-go does for a kubeconfig it loads from a file (``ResolveLocalPaths``:
+    the cluster's ``certificate-authority``, the user's ``client-certificate``, ``client-key``,
+    ``tokenFile``, and ``exec.command`` only when it holds a path separator, a bare command being
+    looked up on ``PATH``; kubernetes/client-go v0.36.1 ``tools/clientcmd/loader.go`` lines
+    511-540, 605-630). The provider needs them absolute: it loads the text it is given with
+    ``clientcmd.Load`` and never resolves them (pulumi-kubernetes v4.32.0
+    ``provider/pkg/provider/util.go`` ``parseKubeconfigString``, lines 133-169), so a relative
+    path would be read against the provider's working directory. Absolute and empty references
+    are kept; the result then names the absolute path, which is part of the state.
 
     Raises ``ValueError`` (a message without any value from the file) when ``text`` is not a
     kubeconfig mapping, names no context, or the context, its cluster or its user is missing.
@@ -155,9 +168,34 @@ def minify_kubeconfig(text: str, context: str | None = None) -> str:
     user = entry("users", body.get("user")) if body.get("user") else None
     if body.get("user") and user is None:
         raise ValueError(f"context {name!r} names user {body.get('user')!r}, which the file does not define")
+    if base_dir is not None:
+        cluster, user = _resolve_local_paths(cluster, user, os.path.abspath(base_dir))
     return yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "clusters": [cluster], "contexts": [ctx],
                            "current-context": name, "users": [user] if user else []},
                           sort_keys=True, default_flow_style=False)
+
+
+def _resolve_local_paths(cluster: dict, user: dict | None, base: str) -> tuple[dict, dict | None]:
+    """Copies of a kubeconfig's ``cluster`` and ``user`` entries with client-go's file references
+    made absolute against ``base`` (see :func:`minify_kubeconfig`; ``ResolvePaths`` joins and
+    cleans, as ``os.path.normpath(os.path.join(...))`` does)."""
+    def resolve(holder: Any, key: str) -> None:
+        value = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            holder[key] = os.path.normpath(os.path.join(base, value))
+
+    cluster = {**cluster, "cluster": dict(cluster.get("cluster") or {})}
+    resolve(cluster["cluster"], "certificate-authority")
+    if user is None:
+        return cluster, None
+    user = {**user, "user": dict(user.get("user") or {})}
+    for key in ("client-certificate", "client-key", "tokenFile"):
+        resolve(user["user"], key)
+    exec_ = user["user"].get("exec")
+    if isinstance(exec_, dict) and os.sep in str(exec_.get("command") or ""):
+        user["user"]["exec"] = exec_ = dict(exec_)
+        resolve(exec_, "command")
+    return cluster, user
 
 
 class EastWestGateway(Base):
@@ -993,6 +1031,7 @@ def check_references(spec: MeshSpec) -> list[Problem]:
 
     services = {(s.namespace, s.name): s for s in spec.services}
     version_backends: dict[tuple[str, str], Service] = {}
+    version_paths: dict[tuple[str, str], str] = {}
     for i, s in enumerate(spec.services):
         base = f"mesh.services[{i}]"
         known_namespace(f"{base}.namespace", s.namespace)
@@ -1013,10 +1052,17 @@ def check_references(spec: MeshSpec) -> list[Problem]:
                     p.append((f"{base}.versions[{j}].clusters[{k}]",
                               f"service {s.name!r} does not run in cluster {c!r}; add it to the service's clusters"))
             version_backends[(s.namespace, f"{s.name}-{v.name}")] = s
-    for key, owner in version_backends.items():
-        if key in services:
-            p.append((f"mesh.services", f"version backend {key[1]!r} of service {owner.name!r} clashes with "
-                                        f"the service of the same name in {key[0]!r}; rename one"))
+            version_paths[(s.namespace, f"{s.name}-{v.name}")] = f"{base}.versions[{j}]"
+    # render.version_services creates and owns a Service <service>-<version> per version; a declared
+    # service of that name is the application's own Service, which the mesh must neither adopt
+    # (pulumi-kubernetes < 4.29 created by upsert) nor delete on destroy
+    for i, s in enumerate(spec.services):
+        owner = version_backends.get((s.namespace, s.name))
+        if owner is not None:
+            p.append((f"mesh.services[{i}].name",
+                      f"service {s.name!r} is named like the Service the mesh creates and owns for "
+                      f"{version_paths[(s.namespace, s.name)]} of service {owner.name!r} in {s.namespace!r}; "
+                      f"rename the version or this service"))
 
     accounts = {(s.namespace, s.account) for s in spec.services}
     for i, r in enumerate(spec.access_rules):

@@ -7,8 +7,8 @@ with stored state rebuilds both here, following the engine at pulumi/pulumi
 root stack left out; ``sdk/go/common/resource/alias.go`` ``CreateURN``;
 ``pkg/resource/deploy/step_generator.go`` ``getOldResource`` (the URN first, then each alias; a
 match through an alias is recorded in ``sg.aliases``), ``collapseAliasToUrn`` (an alias spec's
-empty name/type/parent default to the resource's own, a parent that itself matched through an
-alias stands for its old URN) and ``generateAliases``/``inheritedChildAlias`` (a child of a
+empty name/type/parent default to the resource's own; a parent the alias names, and only such a
+parent, stands for its old URN when it matched through an alias itself) and ``generateAliases``/``inheritedChildAlias`` (a child of a
 parent that matched through an alias also gets the parent's old URN as parent, with the parent's
 old name in place of a name prefix equal to the parent's new name)).
 """
@@ -77,8 +77,14 @@ def match_old_state(regs: Sequence, aliases: Mapping[str, Iterable[AliasSpec]], 
         def collapse(a: AliasSpec) -> str:
             if a.urn:
                 return a.urn
-            p = a.parent_urn or parent
-            p = matched_alias.get(p, p)
+            # collapseAliasToUrn (v3.259.0 step_generator.go 561-569): an alias naming no parent
+            # takes the resource's own (new) parent as it is; only a named parent that matched
+            # through an alias stands for its old URN. (A named parent arrives as its mock URN.)
+            if a.parent_urn:
+                p = real.get(a.parent_urn, a.parent_urn)
+                p = matched_alias.get(p, p)
+            else:
+                p = parent
             if a.no_parent or (p and qualified_type(p) == ROOT_STACK_TYPE):
                 p = ""
             if not p:

@@ -19,7 +19,7 @@ edge-26.8.3, OSM v1.2.4, smi-spec main / smi-sdk-go v0.5.0), or the spec page it
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Mapping
 
 
@@ -39,6 +39,8 @@ class Request:
     method: str | None = None        # HTTP only
     path: str | None = None          # HTTP only
     headers: tuple[tuple[str, str], ...] = ()   # HTTP only, lower-case names
+    service_port: int | None = None  # the Service port called (None: the same as ``port``); what an
+    # Istio waypoint compares ``ports`` with (istio 1.30.3 pilot/pkg/networking/core/listener_waypoint.go:448-470)
 
 
 # =============================================================================================
@@ -186,12 +188,10 @@ def _smi_http_match(m: dict, req: Request, where: str, *, joined_headers: bool) 
     """One HTTPRouteGroup match: method ``*``/exact (empty list = any), ``pathRegex`` and every
     header regex as full matches. ``joined_headers``: Envoy joins repeated headers with ``,``."""
     m = _only(m, ("name", "methods", "pathRegex", "headers"), where)
-    if m.get("pathRegex") == "":
-        raise Unsupported(f"{where}: pathRegex '' (absent to smi-sdk-go, every path to OSM) is refused")
     methods = _list(m.get("methods"), f"{where}.methods")
     if methods and "*" not in methods and req.method not in methods:
         return False
-    if m.get("pathRegex") is not None and not _regex(m["pathRegex"], where).fullmatch(req.path):
+    if m.get("pathRegex") not in (None, "") and not _regex(m["pathRegex"], where).fullmatch(req.path):
         return False
     headers = _headers_map(m.get("headers"), where)
     for name, rx in headers.items():
@@ -230,9 +230,9 @@ def smi_allows(documents: Iterable[dict], req: Request, *,
       the method (empty = any), ``pathRegex`` (omitted = any) *full*-matches the path (RE2; the spec
       says only "anchored to the beginning" -- this project, like Envoy's ``safe_regex``, anchors
       both ends) and every header regex full-matches a value of that header. They never match an
-      opaque connection. ``pathRegex: ""`` raises: smi-sdk-go v0.5.0 types it ``omitempty``
-      (pkg/apis/specs/v1alpha4/http_route.go), so it reads as absent, and OSM turns it into ``.*``
-      (pkg/catalog/inbound_traffic_policies.go ``getHTTPPathsPerRoute``); translators refuse it.
+      opaque connection. ``pathRegex: ""`` is absent (any path): smi-sdk-go v0.5.0 types it
+      ``omitempty`` (pkg/apis/specs/v1alpha4/http_route.go:40), and OSM v1.2.4 turns an empty path
+      into ``.*`` (pkg/catalog/inbound_traffic_policies.go:250-253 ``getHTTPPathsPerRoute``).
     * TCPRoute ports (the union of the target's TCPRoutes; one with empty ``spec.matches.ports`` ->
       every port of the Service, ``ports_of(namespace, service)`` when given, otherwise any port).
       - A TrafficTarget with TCPRoutes only admits every connection, HTTP requests included, on
@@ -683,8 +683,10 @@ def istio_allows(objects: Iterable[dict], req: Request, *, trust_domain: str,
       L4 only, with ztunnel's semantics (see ``_ztunnel_rule``).
     * Ambient with waypoint (``ambient_waypoint_namespaces``): targetRef policies at the waypoint
       with the real source (HTTP fields available for HTTP requests; ``ports`` compared with the
-      pod port, an assumption), then selector policies at the destination ztunnel with source
-      ``<td>/ns/<req.namespace>/sa/waypoint``; both must allow.
+      *service* port, ``req.service_port``: a waypoint builds one chain per Service port matched on
+      the Service VIP and port, istio 1.30.3 pilot/pkg/networking/core/listener_waypoint.go:448-470,
+      593-606), then selector policies at the destination ztunnel with source
+      ``<td>/ns/<req.namespace>/sa/waypoint`` (pod port); both must allow.
     PeerAuthentication is out of scope (STRICT mTLS assumed).
     """
     _check_request(req)
@@ -696,15 +698,16 @@ def istio_allows(objects: Iterable[dict], req: Request, *, trust_domain: str,
     real = peer(*req.source)
     selected = [p for p in policies if _selector_applies(p, req, root_namespace)]
 
-    def envoy(pe: _Peer) -> Callable:
-        return lambda r, w, a, pns: _envoy_rule(r, w, a, pe, req, pns, l7=req.http)
+    def envoy(pe: _Peer, seen: Request = req) -> Callable:
+        return lambda r, w, a, pns: _envoy_rule(r, w, a, pe, seen, pns, l7=req.http)
 
     def ztunnel(pe: _Peer) -> Callable:
         return lambda r, w, a, pns: _ztunnel_rule(r, w, a, pe, req, pns)
 
     if req.namespace in ambient_waypoint_namespaces:
         at_waypoint = [p for p in policies if _waypoint_applies(p, req, root_namespace)]
-        if not _decide(at_waypoint, envoy(real)):
+        at_service_port = replace(req, port=req.service_port) if req.service_port is not None else req
+        if not _decide(at_waypoint, envoy(real, at_service_port)):
             return False
         return _decide(selected, ztunnel(peer(req.namespace, WAYPOINT)))
     if req.namespace in ambient_namespaces:

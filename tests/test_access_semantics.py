@@ -212,11 +212,11 @@ def test_istio_render_refuses_a_literal_star_naming_the_match(tmp_path):
 # --- 4. empty and non-RE2 regexes --------------------------------------------------------------------
 
 @pytest.mark.parametrize("regex,fragment", [
-    ("", "empty pathRegex"),          # smi-sdk-go v0.5.0 specs/v1alpha4/http_route.go `omitempty`; OSM -> ".*"
+    # ("" is no path constraint, as smi-sdk-go and OSM read it: tests/test_review_findings.py, R4)
     ("/books(?!/secret).*", "not an RE2 regex"),   # look-ahead: RE2 and Rust regex refuse it
     ("/(a)/\\1", "not an RE2 regex"),             # back-reference
 ])
-def test_empty_and_non_re2_path_regexes_are_refused_naming_the_document(regex, fragment, tmp_path):
+def test_non_re2_path_regexes_are_refused_naming_the_document(regex, fragment, tmp_path):
     docs = [hrg("routes", "shop", [{"name": "m", "pathRegex": regex}]),
             tt("t", "shop", "books", [{"kind": "HTTPRouteGroup", "name": "routes"}], [("clients", "web")])]
     found = refusals(lambda: mesh_of(TWO_PORTS, docs, tmp_path))
@@ -240,9 +240,9 @@ def test_osm_refuses_a_regex_its_envoy_would_reject(tmp_path):
 def test_spec_rules_get_the_same_regex_checks(tmp_path):
     rules = [{"name": "r", "namespace": "shop", "destination": {"serviceAccount": "books"},
               "sources": [{"serviceAccount": "web", "namespace": "clients"}],
-              "http": [{"name": "m", "pathRegex": ""}, {"name": "h", "headers": {"x-v": "(?=a)"}}]}]
+              "http": [{"name": "m", "pathRegex": "/(a)/\\1"}, {"name": "h", "headers": {"x-v": "(?=a)"}}]}]
     found = refusals(lambda: mesh_of(TWO_PORTS, [], tmp_path, rules=rules))
-    assert "empty pathRegex" in found["mesh.accessRules[0].http[0].pathRegex"]
+    assert "not an RE2 regex" in found["mesh.accessRules[0].http[0].pathRegex"]
     assert "not an RE2 regex" in found["mesh.accessRules[0].http[1].headers[x-v]"]
 
 

@@ -314,7 +314,7 @@ def test_program_registers_the_api_key_as_a_secret_and_only_there():
     for r in gw:
         assert urn[r.parent].type == "mesh:index:EgressRules"
         deps = [urn[d] for d in r.dependencies if d in urn]
-        assert any(d.type == "kubernetes:core/v1:Namespace" and d.inputs["metadata"]["name"] == "mesh-egress"
+        assert any(d.type == "kubernetes:core/v1:NamespacePatch" and d.inputs["metadata"]["name"] == "mesh-egress"
                    for d in deps)
         assert any(d.type == "kubernetes:helm.sh/v3:Release" and d.inputs["chart"] == "istiod" for d in deps)
 

@@ -80,8 +80,10 @@ def test_an_unpoliced_service_in_a_policed_namespace_is_refused_or_the_namespace
         render(mesh)
     (path, message), = [(p, m) for p, m in err.value.problems if "inventory" in m]
     assert path == "mesh.services[5]" and "defaultInboundPolicy" in message and "'deny'" in message
-    # translate renders no namespaces, so it does not refuse
-    translate(load_mesh(mesh, base_dir=ROOT), "linkerd")
+    # translate renders the namespace's deny too (tests/test_review_findings.py, W1), so it refuses alike
+    with pytest.raises(TranslationError) as err:
+        translate(load_mesh(mesh, base_dir=ROOT), "linkerd")
+    assert [p for p, m in err.value.problems if "inventory" in m] == ["mesh.services[5]"]
     # the user decides for the namespace: rendered as written
     next(n for n in mesh["namespaces"] if n["name"] == "bookstore")["defaultInboundPolicy"] = "cluster-authenticated"
     st = render(mesh)["linkerd-west"]

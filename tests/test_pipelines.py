@@ -71,3 +71,24 @@ def test_operator_example_says_how_guardrails_are_enforced():
     assert stack["spec"]["useLocalStackOnly"] is True and stack["spec"]["destroyOnFinalize"] is False
     assert "pulumi policy enable" in text and "policy-group" in text
     assert "never create a stack that has no stacks/Pulumi" not in text  # the old, wrong reading
+
+
+def test_long_lived_updates_and_previews_refuse_a_plan_that_deletes_a_namespace():
+    """mesh_components.preview_guard runs on `pulumi preview --json` before every `up` of a stack
+    whose state outlives the run (a throw-away dev stack starts empty: nothing to delete), and in
+    every preview job."""
+    guarded = 0
+    for where, _doc, job in jobs():
+        steps = job.get("steps", [])
+        up = [i for i, s in enumerate(steps) if s in pulumi_steps(job, "up")]
+        preview = pulumi_steps(job, "preview")
+        if not (up or preview) or (up and "PULUMI_BACKEND_URL" in yaml.safe_dump(job)):
+            continue
+        guard = [i for i, s in enumerate(steps) if "mesh_components.preview_guard" in str(s.get("run", ""))]
+        assert guard, f"{where}: no preview guard"
+        run = steps[guard[0]]["run"]
+        assert "pulumi preview" in run and "--json" in run and run.index("pulumi preview") < run.index("preview_guard")
+        if up:
+            assert guard[0] < up[0], f"{where}: the guard must run before `pulumi up`"
+        guarded += 1
+    assert guarded >= 3  # deploy staging and prod, preview

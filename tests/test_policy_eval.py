@@ -124,9 +124,10 @@ def test_smi_tcp_route_beside_http_matches_scopes_them():
         smi_allows(docs, tcp())                                      # SMI does not say
 
 
-def test_smi_refuses_an_empty_path_regex_and_a_foreign_traffic_target():
-    with pytest.raises(Unsupported):    # smi-sdk-go omitempty: absent; OSM: ".*"
-        smi_allows([tt([hrule()]), hrg([{"name": "e", "pathRegex": ""}])], req())
+def test_smi_reads_an_empty_path_regex_as_any_path_and_refuses_a_foreign_traffic_target():
+    # smi-sdk-go v0.5.0 specs/v1alpha4/http_route.go:40 omitempty: absent; OSM v1.2.4
+    # pkg/catalog/inbound_traffic_policies.go:250-253: ".*"
+    assert smi_allows([tt([hrule()]), hrg([{"name": "e", "pathRegex": ""}])], req(path="/anything"))
     foreign = tt([TRULE], ns="elsewhere")
     with pytest.raises(Unsupported):    # osm pkg/validator/validators.go; SMI Tradeoffs
         smi_allows([foreign, tcpr([8080], ns="elsewhere")], tcp())

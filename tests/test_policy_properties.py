@@ -188,15 +188,35 @@ def test_istio_is_exact_or_refuses(docs, data_plane):
                                                                ambient_waypoint_namespaces=waypoints))
 
 
+def deny_would_close(docs) -> bool:
+    """A service no TrafficTarget names in a namespace where one does: Linkerd's default inbound
+    policy, set per namespace to ``deny`` there (the chart default all-unauthenticated would admit
+    any client on undeclared ports; linkerd2 edge-26.8.3 charts/linkerd-control-plane/values.yaml:251),
+    would close it, so translation refuses (mesh_components.linkerd.default_policy_problems)."""
+    dests = policed(docs)
+    services = [(ns, n) for ns, n, _, _ in SERVICES] + [("ops", "admin")]
+    return any((ns, n) not in dests for ns, n in services if ns in {d[0] for d in dests})
+
+
+def namespace_default(objects, namespace: str) -> str:
+    """The default inbound policy the translated Namespace patch gives ``namespace``, else the
+    chart's ``all-unauthenticated``."""
+    ns = next((o for o in objects if o["kind"] == "Namespace" and o["metadata"]["name"] == namespace), None)
+    annotations = (ns or {}).get("metadata", {}).get("annotations") or {}
+    return annotations.get("config.linkerd.io/default-inbound-policy", "all-unauthenticated")
+
+
 @SETTINGS
 @given(docs=smi_policies())
 def test_linkerd_is_exact_or_refuses(docs):
     try:
         objects = render(docs, "linkerd")
     except (TranslationError, SpecError):
-        assert tcp_http_ambiguity(docs) or route_ambiguity(docs)
+        assert tcp_http_ambiguity(docs) or route_ambiguity(docs) or deny_would_close(docs)
         return
-    assert_exact(docs, objects, lambda objs, req: linkerd_allows(objs, req, trust_domain=TD))
+    assert {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"} == {ns for ns, _ in policed(docs)}
+    assert_exact(docs, objects, lambda objs, req: linkerd_allows(
+        objs, req, trust_domain=TD, default_policy=namespace_default(objs, req.namespace)))
 
 
 @SETTINGS

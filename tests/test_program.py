@@ -10,7 +10,7 @@ import pulumi
 import pytest
 import yaml
 
-from mesh_components.components import STABLE_NAME
+from mesh_components.components import PATCH_FORCE_ANNOTATION as PATCH_FORCE, STABLE_NAME
 from mesh_components.meta import MANAGED_BY_LABEL, MESH_LABEL, PATCH_ANNOTATION
 from mesh_components.spec import minify_kubeconfig
 
@@ -222,35 +222,49 @@ def app_namespaces(stack: str) -> set[str]:
 
 
 def patches(regs):
-    return [r for r in regs if r.type.startswith("kubernetes:core/v1:") and r.type.endswith("Patch")]
+    """Patches of application objects (the mesh's own namespaces are NamespacePatches too)."""
+    return [r for r in regs if r.type.startswith("kubernetes:core/v1:") and r.type.endswith("Patch")
+            and (r.inputs["metadata"].get("annotations") or {}).get(PATCH_ANNOTATION) == "true"]
 
 
 def assert_patch_holds_only_its_fields(r) -> None:
     """Only metadata: name, namespace, the labels/annotations the mesh sets and the patch marker;
-    no ownership labels, no ``pulumi.com/patchForce``."""
+    no ownership labels; ``pulumi.com/patchForce`` on namespace patches only
+    (``components.namespace_patch_metadata``: the fields an earlier release's ``Namespace`` left
+    with the client-side manager must be taken over; a Service's export label must not)."""
     meta = r.inputs["metadata"]
     assert set(r.inputs) <= {"apiVersion", "kind", "metadata"}, r.name
     assert set(meta) <= {"name", "namespace", "labels", "annotations"}, r.name
     assert not {MANAGED_BY_LABEL, MESH_LABEL} & set(meta.get("labels") or {}), r.name
-    assert meta["annotations"][PATCH_ANNOTATION] == "true" and "pulumi.com/patchForce" not in meta["annotations"]
+    assert meta["annotations"][PATCH_ANNOTATION] == "true", r.name
+    forced = meta["annotations"].get(PATCH_FORCE)
+    assert forced == ("true" if r.type == NAMESPACE_PATCH else None), r.name
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_application_namespaces_are_patched_and_only_mesh_namespaces_owned(stack, recorded):
+def test_every_namespace_is_a_forced_patch_and_only_mesh_namespaces_carry_ownership(stack, recorded):
     regs, requests = recorded(stack)
     apps = app_namespaces(stack)
-    owned, patched = by_type(regs, NAMESPACE), by_type(regs, NAMESPACE_PATCH)
-    assert not {r.inputs["metadata"]["name"] for r in owned} & apps
-    assert {r.inputs["metadata"]["name"] for r in patched} == apps
+    # no Namespace resource at all: a Namespace's create fails with AlreadyExists where it exists
+    # (pulumi-kubernetes >= 4.29, after a destroy that retained it) and its delete deletes it
+    assert not by_type(regs, NAMESPACE)
+    patched = by_type(regs, NAMESPACE_PATCH)
+    app = [r for r in patched if r.inputs["metadata"]["name"] in apps]
+    own = [r for r in patched if r.inputs["metadata"]["name"] not in apps]
+    assert {r.inputs["metadata"]["name"] for r in app} == apps and own
     for r in patched:
-        assert_patch_holds_only_its_fields(r)
         # the Namespace an earlier release registered under this name becomes this patch
         assert AliasSpec(type=NAMESPACE) in aliases(requests, r), r.name
         # a patch relinquishes its fields on delete; retaining it would leave the mesh's labels behind
-        assert not requests[r.urn].retainOnDelete
-    # what the mesh creates it owns and labels, and keeps on delete (components.MESH_NAMESPACE_OPTIONS)
-    assert owned and all(requests[r.urn].retainOnDelete for r in owned)
-    assert all(r.inputs["metadata"]["labels"][MANAGED_BY_LABEL] == "mesh-components" for r in owned)
+        assert not requests[r.urn].retainOnDelete, r.name
+        # the old Namespace's client-side field manager holds its labels: take them over
+        assert r.inputs["metadata"]["annotations"][PATCH_FORCE] == "true", r.name
+    for r in app:
+        assert_patch_holds_only_its_fields(r)
+    # what the mesh creates it labels as its own, and it is no application's patch
+    for r in own:
+        assert r.inputs["metadata"]["labels"][MANAGED_BY_LABEL] == "mesh-components", r.name
+        assert PATCH_ANNOTATION not in r.inputs["metadata"]["annotations"], r.name
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -390,3 +404,124 @@ def test_children_of_the_gateway_api_manifest_keep_their_state(recorded):
     child = SimpleNamespace(type=crd_type, name=f"{cf.name}:{crd}", urn="mock:child", parent=cf.urn)
     found = match_old_state([*regs, child], {r.urn: aliases(requests, r) for r in regs}, olds | {old_child}, "dev")
     assert found["mock:child"] == old_child
+
+
+# ---------------------------------------------------------------------------------------------
+# review of issue 12: overrides, kubeconfig paths, engine URNs
+
+
+@pytest.mark.parametrize("override,verb", [
+    # the reviewer's probe: replacing the annotations whole drops the patch marker
+    ({"kind": "Namespace", "apiVersion": "v1", "name": "bookstore",
+      "patch": [{"op": "replace", "path": "/metadata/annotations", "value": {"team": "books"}}]}, "takes away"),
+    ({"kind": "Namespace", "apiVersion": "v1", "name": "bookstore",
+      "patch": [{"op": "remove", "path": "/metadata/annotations/mesh-components.io~1patch"}]}, "takes away"),
+    ({"kind": "Namespace", "apiVersion": "v1", "name": "istio-system",
+      "patch": [{"op": "add", "path": "/metadata/annotations", "value": {PATCH_ANNOTATION: "true"}}]}, "adds"),
+])
+def test_an_override_cannot_change_whether_an_object_is_the_applications(override, verb):
+    """``components.register_object`` decides patch or owned from the rendered annotation, after
+    the overrides; an override that flips it is refused with a ``path: message`` line."""
+    from mesh_components.errors import SpecError
+    from mesh_components.render import render_mesh
+    from mesh_components.spec import MeshSpec
+
+    mesh = stack_mesh("prod")
+    mesh["overrides"] = [*(mesh.get("overrides") or []), override]
+    with pytest.raises(SpecError) as err:
+        render_mesh(MeshSpec.model_validate(mesh))
+    index = len(mesh["overrides"]) - 1
+    assert f"mesh.overrides[{index}].patch: the override {verb} the {PATCH_ANNOTATION} annotation of Namespace " \
+           f"{override['name']}" in str(err.value)
+    assert "/metadata/annotations/<key>" in str(err.value)
+
+
+def test_an_override_adding_one_annotation_keeps_the_namespace_a_patch():
+    mesh = stack_mesh("dev")
+    mesh["overrides"] = [{"kind": "Namespace", "apiVersion": "v1", "name": "bookstore",
+                          "patch": [{"op": "add", "path": "/metadata/annotations/team", "value": "books"}]}]
+    regs = program(mesh, stack="dev", base="dev")
+    (ns,) = [r for r in regs if r.type == NAMESPACE_PATCH and r.inputs["metadata"]["name"] == "bookstore"]
+    assert ns.inputs["metadata"]["annotations"]["team"] == "books"
+    assert_patch_holds_only_its_fields(ns)
+
+
+RELATIVE_KUBECONFIG = """apiVersion: v1
+kind: Config
+current-context: c
+clusters:
+- {name: c, cluster: {server: "https://c.example:6443", certificate-authority: certs/ca.crt}}
+- {name: other, cluster: {server: "https://other.example:6443", certificate-authority: other-ca.crt}}
+contexts:
+- {name: c, context: {cluster: c, user: u}}
+users:
+- name: u
+  user:
+    client-certificate: ../pki/u.crt
+    client-key: u.key
+    tokenFile: /var/run/secrets/token
+    exec: {apiVersion: client.authentication.k8s.io/v1, command: ./bin/get-token, args: [--cluster, c]}
+"""
+
+
+def test_relative_paths_of_a_kubeconfig_file_resolve_against_its_directory(tmp_path):
+    """client-go's ``ResolveLocalPaths`` (tools/clientcmd/loader.go): every relative file
+    reference against the file's directory, absolute ones kept; the provider loads text with no
+    directory (pulumi-kubernetes provider/pkg/provider/util.go ``parseKubeconfigString``)."""
+    from mesh_components.components import kubeconfig_input
+    from mesh_components.spec import KubeconfigSource
+
+    folder = tmp_path / "kube"
+    folder.mkdir()
+    (folder / "config").write_text(RELATIVE_KUBECONFIG)
+    doc = yaml.safe_load(kubeconfig_input(KubeconfigSource(file=str(folder / "config")), "dev"))
+    (cluster,), (user,) = doc["clusters"], doc["users"]
+    assert cluster["cluster"]["certificate-authority"] == str(folder / "certs" / "ca.crt")
+    assert user["user"]["client-certificate"] == str(tmp_path / "pki" / "u.crt")
+    assert user["user"]["client-key"] == str(folder / "u.key")
+    assert user["user"]["tokenFile"] == "/var/run/secrets/token"
+    assert user["user"]["exec"]["command"] == str(folder / "bin" / "get-token")
+    assert user["user"]["exec"]["args"] == ["--cluster", "c"]
+
+
+def test_a_bare_exec_command_and_text_without_a_file_are_left_as_they_are(tmp_path, monkeypatch):
+    from mesh_components.components import kubeconfig_input
+    from mesh_components.spec import KubeconfigSource
+
+    on_path = RELATIVE_KUBECONFIG.replace("command: ./bin/get-token", "command: aws")
+    assert yaml.safe_load(minify_kubeconfig(on_path, base_dir=tmp_path))["users"][0]["user"]["exec"]["command"] == "aws"
+    # the text itself in a variable: no file, so nothing to resolve against (client-go: no LocationOfOrigin)
+    monkeypatch.setenv("KC_TEXT", RELATIVE_KUBECONFIG)
+    doc = yaml.safe_load(kubeconfig_input(KubeconfigSource(env="KC_TEXT"), "dev"))
+    assert doc["clusters"][0]["cluster"]["certificate-authority"] == "certs/ca.crt"
+    # a variable naming a file resolves against that file's directory
+    (tmp_path / "kc").write_text(RELATIVE_KUBECONFIG)
+    monkeypatch.setenv("KC_PATH", str(tmp_path / "kc"))
+    doc = yaml.safe_load(kubeconfig_input(KubeconfigSource(env="KC_PATH"), "dev"))
+    assert doc["clusters"][0]["cluster"]["certificate-authority"] == str(tmp_path / "certs" / "ca.crt")
+
+
+@pytest.mark.parametrize("names_parent,found", [(False, None), (True, "wrong")])
+def test_an_alias_naming_no_parent_keeps_the_new_parent_as_the_engine_does(names_parent, found):
+    """pulumi/pulumi v3.259.0 ``step_generator.go`` ``collapseAliasToUrn`` lines 561-569: the
+    parent's old URN replaces the parent only when ``alias.Parent != ""``. With no parent named, the
+    child's old state is found only through ``inheritedChildAlias`` (old parent, old name prefix)."""
+    from types import SimpleNamespace
+
+    parent = SimpleNamespace(type="mesh:index:ControlPlane", name="mesh-c1-control-plane", urn="mock:p", parent="")
+    child = SimpleNamespace(type=NAMESPACE_PATCH, name="mesh-c1-control-plane-namespace-cluster-x", urn="mock:c",
+                            parent="mock:p")
+    # the parent was renamed and retyped (a URN holds the parent's type, not its name: the swap
+    # shows only where the type differs)
+    old_parent = "urn:pulumi:s::service-mesh::mesh:index:OldControlPlane::old-c1-control-plane"
+    # the child's new name under the old parent type: only a parent swap would find it
+    wrong = f"urn:pulumi:s::service-mesh::mesh:index:OldControlPlane${NAMESPACE}::{child.name}"
+    inherited = f"urn:pulumi:s::service-mesh::mesh:index:OldControlPlane${NAMESPACE}::old-c1-control-plane-namespace-cluster-x"
+    alias = AliasSpec(type=NAMESPACE, parent_urn="mock:p" if names_parent else "")
+    aliases = {"mock:p": [AliasSpec(name="old-c1-control-plane", type="mesh:index:OldControlPlane")],
+               "mock:c": [alias]}
+    out = match_old_state([parent, child], aliases, {old_parent, wrong}, "s")
+    assert out["mock:p"] == old_parent
+    assert out["mock:c"] == (wrong if found else None)
+    # with the inherited alias's target stored, it is found whether or not the alias names the parent
+    assert match_old_state([parent, child], aliases, {old_parent, inherited}, "s")["mock:c"] == inherited

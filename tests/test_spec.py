@@ -92,6 +92,23 @@ def test_duplicate_names_and_weights():
     assert "unknown backend service 'bookstore-v3'" in found["mesh.trafficSplits[0].backends[1].service"]
 
 
+def test_a_service_named_like_a_version_service_of_another_is_refused():
+    """render.version_services creates ``bookstore-v2`` for version v2 of ``bookstore`` and owns it
+    (a Service resource: pulumi-kubernetes < 4.29 adopted an existing one by upsert, and destroy
+    deletes it), so the application cannot also declare a service of that name (OSM's demo ships
+    one)."""
+    mesh = dev_mesh()
+    store = next(i for i, s in enumerate(mesh["services"]) if s["name"] == "bookstore")
+    v2 = next(j for j, v in enumerate(mesh["services"][store]["versions"]) if v["name"] == "v2")
+    mesh["services"].append({**copy.deepcopy(mesh["services"][store]), "name": "bookstore-v2"})
+    mesh["services"][-1].pop("versions", None)
+    found = problems(mesh)
+    where = f"mesh.services[{len(mesh['services']) - 1}].name"
+    assert found[where] == (f"service 'bookstore-v2' is named like the Service the mesh creates and owns for "
+                            f"mesh.services[{store}].versions[{v2}] of service 'bookstore' in 'bookstore'; "
+                            f"rename the version or this service")
+
+
 def test_every_problem_is_reported_at_once():
     mesh = dev_mesh()
     mesh["services"][2]["namespace"] = "nope"

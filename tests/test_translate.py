@@ -270,13 +270,20 @@ def test_egress_for_linkerd_and_osm():
 def test_translate_cli_writes_the_render_layout(tmp_path):
     out = tmp_path / "out"
     result = subprocess.run([sys.executable, "-m", "mesh_components", "translate", "--to", "linkerd", "--stack", "prod",
-                             "--out", str(out), "policies/smi/mysql-access.yaml"], cwd=ROOT, capture_output=True, text=True)
+                             "--out", str(out), "policies/smi/mysql-access.yaml", "policies/smi/bookwarehouse-access.yaml"],
+                            cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["prod-aws", "prod-azure", "prod-gcp"]
     kinds = {yaml.safe_load(p.read_text())["kind"] for p in (out / "prod-aws").glob("*--*.yaml")}
-    assert {"Server", "AuthorizationPolicy", "MeshTLSAuthentication"} <= kinds
-    # only the given file (plus the stack's inline rules): no warehouse route from the other SMI file
-    assert not list((out / "prod-aws").glob("bookwarehouse--httproute*"))
+    assert {"Server", "AuthorizationPolicy", "MeshTLSAuthentication", "Namespace"} <= kinds
+    # only the given files (plus the stack's inline rules): no split from policies/smi/bookstore-split.yaml
+    assert not list((out / "prod-aws").glob("bookstore--httproute.gateway.networking.k8s.io--*"))
+    # one file alone leaves bookwarehouse without a rule in a namespace that then defaults to deny:
+    # refused as render refuses it (tests/test_review_findings.py, W1)
+    alone = subprocess.run([sys.executable, "-m", "mesh_components", "translate", "--to", "linkerd", "--stack", "prod",
+                            "--out", str(tmp_path / "alone"), "policies/smi/mysql-access.yaml"], cwd=ROOT,
+                           capture_output=True, text=True)
+    assert alone.returncode == 1 and "bookwarehouse/bookwarehouse has no access rule" in alone.stderr
     bad = subprocess.run([sys.executable, "-m", "mesh_components", "translate", "--to", "osm", "--stack", "prod",
                           "--out", str(tmp_path / "x"), "nowhere.yaml"], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 1 and "nowhere.yaml" in bad.stderr and "Traceback" not in bad.stderr

@@ -31,7 +31,13 @@ The rules, precisely:
     matches every source: a rule without ``from``, with an empty ``from``, or with a ``from`` entry
     whose ``source`` is empty (``rules: [{}]`` is the textbook allow-all) or restricts only by
     wildcards (``principals: ['*']``, ``<td>/*``, ``namespaces: ['*']``, ``ipBlocks: [0.0.0.0/0]``;
-    Istio reads ``*`` as a prefix/suffix/presence match). A Linkerd ``AuthorizationPolicy`` must
+    Istio reads ``*`` as a prefix/suffix/presence match). Exempt is exactly the explicit open
+    service ``mesh_components.istio_policy`` renders in an ambient waypoint namespace for a declared
+    service without access rules (the waypoint denies by default; a sidecar needs no policy for it):
+    annotation ``mesh-components.io/unrestricted``, name ``<service>-unrestricted``, ``targetRefs``
+    only to core Services, the first ``<service>``, no ``selector``, and one rule whose only key is
+    ``from``, a single source ``principals: ['*']``. Any other allow-all, annotated or not, fails.
+    A Linkerd ``AuthorizationPolicy`` must
     require at least one authentication; a ``MeshTLSAuthentication`` must not list ``*`` or a
     ``*.<suffix>`` identity wider than one namespace; a ``Server`` must not set an ``accessPolicy``
     other than ``deny``.
@@ -228,11 +234,36 @@ def _wide_linkerd_identity(value: Any) -> bool:
     return v == "*" or (v.startswith("*.") and not re.match(r"^\*\.[^.*]+\.serviceaccount\.identity\.", v))
 
 
+UNRESTRICTED_ANNOTATION = "mesh-components.io/unrestricted"
+"""Marks the policy that keeps a declared service without access rules open behind an Istio
+waypoint (``mesh_components.istio_policy._unrestricted_services``)."""
+
+
+def _explicit_open_service(props: Mapping[str, Any]) -> bool:
+    """Exactly the shape of ``mesh_components.istio_policy._unrestricted_services``: the spec's own
+    "no access rule names this service", which in sidecar mode renders no policy at all (and passes).
+    Overrides cannot rename an object, so the name ties it to its Service; any other rule, source,
+    target or field makes it an ordinary allow-all again."""
+    if _get(props, "metadata", "annotations", UNRESTRICTED_ANNOTATION) is None:
+        return False
+    spec = _get(props, "spec")
+    if not isinstance(spec, Mapping) or set(spec) - {"targetRefs", "action", "rules"}:
+        return False
+    refs = spec.get("targetRefs")
+    if not isinstance(refs, list) or not refs or not all(
+            isinstance(r, Mapping) and r.get("kind") == "Service" and r.get("group", "") == ""
+            and set(r) <= {"group", "kind", "name"} for r in refs):
+        return False
+    if _get(props, "metadata", "name") != f"{refs[0].get('name')}-unrestricted":
+        return False
+    return spec.get("rules") == [{"from": [{"source": {"principals": ["*"]}}]}]
+
+
 def validate_no_allow_all(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> list[str]:
     """``no-allow-all``: Istio ALLOW rules matching every source; Linkerd policies requiring no authentication."""
     kind = k8s_kind(resource_type)
     if kind == ("security.istio.io", "AuthorizationPolicy"):
-        if (_get(props, "spec", "action") or "ALLOW") != "ALLOW":
+        if (_get(props, "spec", "action") or "ALLOW") != "ALLOW" or _explicit_open_service(props):
             return []
         return [f"AuthorizationPolicy {_name(props)} rules[{i}] allows every source (no 'from', or an empty "
                 f"source): name the principals or namespaces it admits"
