@@ -156,8 +156,18 @@ def build(spec, policies: PolicySet, ingress_identity: tuple[str, str] | None = 
                 tcp = () if tcp == () or not route.ports else tuple(sorted(set(tcp or ()) | set(route.ports)))
         before = len(auths)
         has_http = any(r.kind == "HTTPRouteGroup" for r in t.rules)
+        named = ([t.destination_port] if t.destination_port is not None else []) + list(tcp or ())
         for w in sorted(dests, key=lambda w: w.name):
             service_ports = {p for p, *_ in w.ports}
+            if ambiguous := ambiguous_port_references(w, named):
+                problems.append((t.origin, f"port(s) {ambiguous} of service {w.namespace}/{w.name} mean different "
+                                           f"pod ports depending on how SMI is read: {_port_map(w, ambiguous)}; SMI "
+                                           f"does not say whether TCPRoute ports and destination.port name the "
+                                           f"Service's ports or the pod's, and OSM reads them as the pod's "
+                                           f"(pkg/envoy/lds/rbac.go), so the rule is refused rather than guessed: "
+                                           f"give these Service ports a targetPort equal to the port, or drop "
+                                           f"the port list"))
+                continue
             if t.destination_port is not None and t.destination_port not in service_ports:
                 continue  # this service does not expose the destination port
             if has_http and tcp is not None:
@@ -210,6 +220,29 @@ def build(spec, policies: PolicySet, ingress_identity: tuple[str, str] | None = 
     if problems:
         raise SpecError(problems)
     return TrafficModel(tuple(auths), tuple(routes), policies)
+
+
+def ambiguous_port_references(w: Workload, named) -> list[int]:
+    """The port numbers in ``named`` (TCPRoute ports, ``destination.port``) whose meaning for ``w``
+    depends on the reading of SMI, sorted: a Service port whose ``targetPort`` differs (read as a
+    Service port it admits the target port; read as a pod port it admits a port the pod may not
+    serve), or a number that is only some port's ``targetPort``. SMI's traffic-specs say a TCPRoute
+    without ports selects "all the ports of a Kubernetes service" but not which number a listed
+    port is; OSM v1.2.4, which implements SMI natively, compares them with the connection's
+    destination port at the pod (pkg/envoy/lds/rbac.go, the L4 RBAC of the inbound filter chain
+    built per targetPort in pkg/envoy/lds/inmesh.go). Ports whose two readings agree (port ==
+    targetPort) are never listed."""
+    by_port = {p: t for p, t, *_ in w.ports}
+    targets = {t for _, t, *_ in w.ports}
+    return sorted(p for p in set(named)
+                  if (p in by_port and by_port[p] != p) or (p not in by_port and p in targets))
+
+
+def _port_map(w: Workload, ports: list[int]) -> str:
+    """``80 -> targetPort 8080`` / ``8080 is only a targetPort`` for the ports in an ambiguity error."""
+    by_port = {p: t for p, t, *_ in w.ports}
+    return ", ".join(f"{p} -> targetPort {by_port[p]}" if p in by_port else f"{p} is only a targetPort"
+                     for p in ports)
 
 
 def _scoped_http_ports(t, w: Workload, tcp: tuple[int, ...], problems: list) -> tuple[int, ...] | None:

@@ -219,6 +219,27 @@ spec:
 """
 WHOAMI = [svc("whoami-server", "whoami", (80, "http", 8080), (9000, "tcp")), svc("whoami-client", "whoami", (80, "http"))]
 CLIENT = ("whoami", "whoami-client")
+# W2 is about api-service-target (a TCPRoute without ports). The example's other target names
+# destination.port 80, which on WHOAMI's 80 -> 8080 port is ambiguous (Service port or pod port?) and
+# refused (test_a_port_whose_target_port_differs_is_refused_not_guessed); these tests drop that line.
+TRAEFIK_ACL_NO_PORT = TRAEFIK_ACL.replace("    namespace: whoami\n    port: 80\n", "    namespace: whoami\n")
+assert TRAEFIK_ACL_NO_PORT != TRAEFIK_ACL
+
+
+def test_a_port_whose_target_port_differs_is_refused_not_guessed(tmp_path):
+    """SMI does not say whether ``destination.port`` / TCPRoute ports name the Service's port or the
+    pod's; OSM v1.2.4, which serves SMI natively, compares them with the destination port at the pod
+    (pkg/envoy/lds/rbac.go, on the inbound filter chain of the targetPort, pkg/envoy/lds/inmesh.go).
+    Port 80 -> targetPort 8080 reads as pod port 8080 one way and as a port the pod does not serve the
+    other: refused on every mesh, naming the document; with port == targetPort both readings agree."""
+    for backend in ("istio", "linkerd", "osm"):
+        found = refused(lambda: objects(mesh(tmp_path, TRAEFIK_ACL, WHOAMI, backend=backend), backend))
+        (where, message), = found.items()
+        assert "TrafficTarget/whoami/whatever" in where and "80 -> targetPort 8080" in message, found
+    same = [svc("whoami-server", "whoami", (80, "http"), (9000, "tcp")), svc("whoami-client", "whoami", (80, "http"))]
+    objs = objects(mesh(tmp_path, TRAEFIK_ACL, same), "istio")
+    ap = next(o for o in objs if o["metadata"]["name"] == "whatever-whoami-server")
+    assert ap["spec"]["rules"][0]["to"][0]["operation"]["ports"] == ["80"]
 
 
 def whoami(port: int, *, http: bool, service_port: int | None = None) -> Request:
@@ -231,7 +252,7 @@ def test_w2_istio_sidecar_tcp_route_without_ports_admits_the_service_target_port
     service" (smi-spec cc4babdc4457 apis/traffic-specs/v1alpha4/traffic-specs.md:153-154). An Istio
     rule without ``ports`` admits every port of the pod (istio 1.30.3 pilot/pkg/security/authz/model/
     generator.go:63 builds a destination_port permission only for listed ports): name the target ports."""
-    objs = objects(mesh(tmp_path, TRAEFIK_ACL, WHOAMI), "istio")
+    objs = objects(mesh(tmp_path, TRAEFIK_ACL_NO_PORT, WHOAMI), "istio")
     ap = next(o for o in objs if o["metadata"]["name"] == "api-service-target-whoami-server")
     assert ap["spec"]["rules"] == [{"from": [{"source": {"principals": [f"{TD}/ns/whoami/sa/whoami-client"]}}],
                                     "to": [{"operation": {"ports": ["8080", "9000"]}}]}]
@@ -244,7 +265,7 @@ def test_w2_istio_waypoint_rules_name_service_ports(tmp_path):
     """At a waypoint the destination port is the Service port: one chain per Service port, matched on
     the Service VIPs and port (istio 1.30.3 pilot/pkg/networking/core/listener_waypoint.go:448-470,
     ``TargetPort: uint32(port.Port)``; :593-606). A target port there admits nothing (80 -> 8080)."""
-    objs = render_mesh(mesh(tmp_path, TRAEFIK_ACL, WHOAMI, data_plane="ambient"))["c1"].objects
+    objs = render_mesh(mesh(tmp_path, TRAEFIK_ACL_NO_PORT, WHOAMI, data_plane="ambient"))["c1"].objects
     by_name = {o["metadata"]["name"]: o for o in objs if o["kind"] == "AuthorizationPolicy"}
     assert by_name["api-service-target-whoami-server"]["spec"]["rules"][0]["to"] == [{"operation": {"ports": ["80", "9000"]}}]
     assert by_name["whatever-whoami-server"]["spec"]["rules"][0]["to"][0]["operation"]["ports"] == ["80"]
@@ -260,7 +281,7 @@ def test_w2_linkerd_and_osm_open_only_the_service_ports(tmp_path):
     """Linkerd: one Server per Service port; the rest falls to the namespace default, here declared
     ``deny`` (whoami-client has no rule of its own). OSM: the TCPRoute lists exactly the target ports
     (OSM v1.2.4 pkg/envoy/lds/rbac.go ``buildRBACPolicyFromTrafficTarget``: no ports = every port)."""
-    loaded = mesh(tmp_path, TRAEFIK_ACL, WHOAMI, backend="linkerd",
+    loaded = mesh(tmp_path, TRAEFIK_ACL_NO_PORT, WHOAMI, backend="linkerd",
                   namespaces=[{"name": "whoami", "defaultInboundPolicy": "deny"}])
     objs = objects(loaded, "linkerd")
     assert {o["spec"]["port"] for o in objs if o["kind"] == "Server"} == {8080, 9000}
@@ -269,7 +290,7 @@ def test_w2_linkerd_and_osm_open_only_the_service_ports(tmp_path):
     policy = [o for o in objs if o["kind"] != "Namespace"]
     assert linkerd_allows(policy, whoami(9000, http=False), trust_domain=TD, default_policy=default)
     assert not linkerd_allows(policy, whoami(9999, http=False), trust_domain=TD, default_policy=default)
-    osm = objects(mesh(tmp_path, TRAEFIK_ACL, WHOAMI), "osm")
+    osm = objects(mesh(tmp_path, TRAEFIK_ACL_NO_PORT, WHOAMI), "osm")
     assert osm_allows(osm, whoami(9000, http=False)) and not osm_allows(osm, whoami(9999, http=False))
 
 
