@@ -50,7 +50,11 @@ def render(stack: str = "dev") -> int:
     if code or not TOOLS.is_dir():
         return code
     for cluster in sorted(p for p in out.iterdir() if p.is_dir()):
-        code |= run(str(TOOLS / "validate-manifests"), "--quiet", str(cluster))
+        # against the Gateway API channel the cluster installs (Linkerd: experimental, mesh_components/gateway_api.py)
+        manifests = cluster / "remote-manifests.yaml"
+        channel = "experimental" if manifests.is_file() and "/experimental-install.yaml" in manifests.read_text() \
+            else "standard"
+        code |= run(str(TOOLS / "validate-manifests"), "--quiet", "--gateway-api", channel, str(cluster))
     return code | run(str(TOOLS / "check-helm-values"), str(out))
 
 

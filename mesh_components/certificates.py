@@ -12,6 +12,11 @@ Upstream (cert-manager v1.21.1, ../shared/charts/cert-manager and ../shared/crds
   ``parentRefs`` name the ingress Gateway: cert-manager attaches a temporary HTTPRoute for
   ``/.well-known/acme-challenge/<token>`` to the Gateway's listeners, and an exact path outranks the
   HTTP-to-HTTPS redirect (``/`` prefix), https://cert-manager.io/docs/configuration/acme/http01/ ;
+  or, with ``acme.dns01``, one DNS-01 solver at the DNS provider (cloudDNS, route53, azureDNS,
+  cloudflare; https://cert-manager.io/docs/configuration/acme/dns01/), required when several
+  clusters serve the host: each cluster orders its own certificate (same hosts, same Secret name)
+  and HTTP-01 reaches only the cluster DNS points at (``spec.AcmeIssuer``). The credentials Secrets
+  are the user's, in cert-manager's namespace (``spec.SecretKeyRef``);
 - mesh CA: a namespaced ``Issuer`` of type ``ca`` whose Secret holds this cluster's mesh
   intermediate (``tls.crt`` = chain, ``tls.key``, ``ca.crt`` = trust bundle) as deploy-time values,
   https://cert-manager.io/docs/configuration/ca/ . Certificates it signs are trusted by clients
@@ -47,6 +52,17 @@ def needs_cert_manager(spec) -> bool:
     return bool(ing and ing.tls and ing.tls.issuer and ing.cert_manager == "install")
 
 
+def acme_solver(acme, gateway: str, namespace: str) -> dict:
+    """The one solver of the ACME ClusterIssuer: ``dns01`` at the DNS provider when the spec gives
+    ``acme.dns01`` (:class:`mesh_components.spec.Dns01Solver`; the only kind that works for a host
+    several clusters serve, which ``validate`` requires), else HTTP-01 through the ingress Gateway
+    ``namespace/gateway``."""
+    if acme.dns01 is not None:
+        return {"dns01": acme.dns01.solver()}
+    return {"http01": {"gatewayHTTPRoute": {"parentRefs": [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gateway, "namespace": namespace}]}}}
+
+
 def certificate_objects(spec, cluster: str, gateway: str, namespace: str) -> list[dict]:
     """The issuer (when the spec declares it) and the ``Certificate`` for the ingress Gateway
     ``namespace/gateway`` in ``cluster``; empty without ``tls.issuer``.
@@ -65,9 +81,7 @@ def certificate_objects(spec, cluster: str, gateway: str, namespace: str) -> lis
             "email": issuer.acme.email,
             "server": issuer.acme.server,
             "privateKeySecretRef": {"name": f"{issuer.name}-account-key"},
-            "solvers": [{"http01": {"gatewayHTTPRoute": {"parentRefs": [
-                {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gateway,
-                 "namespace": namespace}]}}}]}}))
+            "solvers": [acme_solver(issuer.acme, gateway, namespace)]}}))
     elif issuer.mesh_ca:
         material = ca.slot_material(cluster)
         secret = f"{issuer.name}-ca"

@@ -3,6 +3,10 @@ that have no Pulumi CLI.
 
 Exit codes: 0 success; 1 invalid input (one ``path: message`` line per problem on stderr, never a
 traceback). STACK is a stack name (``dev`` -> ``stacks/Pulumi.dev.yaml``) or a stack file path.
+``validate`` prints what the spec assumes without confirming it as ``path: warning: message`` lines on
+stderr (``spec.topology_warnings``) and still exits 0; with ``--strict`` it exits 2 when there is any.
+It prints what the stack needs but does not create (a TLS or DNS-credentials Secret the user
+supplies, ``spec.ingress_notices``) as ``path: notice: message`` lines, which never change the exit code.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ def usage_errors_exit_1(parser: argparse.ArgumentParser, command: str) -> None:
         raise SystemExit(1)
 
     parser.error = error  # type: ignore[method-assign]
+    parser.set_defaults(_usage_error=error)  # unknown arguments are found by the top-level parser
 
 
 def _print_problems(err: MeshError) -> None:
@@ -33,13 +38,21 @@ def cmd_validate(args) -> int:
     from .render import render_mesh
     from .spec import load_stack
 
+    from .spec import ingress_notices, topology_warnings
+
     loaded = load_stack(args.stack)
     states = render_mesh(loaded)  # translation problems are input problems too
     spec = loaded.spec
+    warnings = topology_warnings(spec)
+    for path, message in warnings:
+        print(f"{path}: warning: {message}", file=sys.stderr)
+    for path, message in ingress_notices(spec):  # prerequisites the user provides; never fail --strict
+        print(f"{path}: notice: {message}", file=sys.stderr)
     print(f"{args.stack}: valid: mesh {spec.name!r} ({spec.backend.type} {spec.backend.chart_version}), "
           f"{len(spec.clusters)} cluster(s), {len(spec.services)} service(s), "
-          f"{sum(len(s.objects) for s in states.values())} objects")
-    return 0
+          f"{sum(len(s.objects) for s in states.values())} objects"
+          + (f"; {len(warnings)} warning(s)" if warnings else ""))
+    return 2 if warnings and args.strict else 0
 
 
 def cmd_render(args) -> int:
@@ -73,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("validate", help="check a stack spec and its SMI files")
     p.add_argument("stack", metavar="STACK", help="stack name (stacks/Pulumi.<name>.yaml) or stack file")
+    p.add_argument("--strict", action="store_true", help="exit 2 when there is any warning")
     p.set_defaults(func=cmd_validate)
+    usage_errors_exit_1(p, "validate")  # 2 means warnings with --strict
     p = sub.add_parser("render", help="write the desired state of every cluster as YAML")
     p.add_argument("stack", metavar="STACK", help="stack name (stacks/Pulumi.<name>.yaml) or stack file")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (DIR/<cluster>/...)")
@@ -99,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 invalid input, 2 usage; subcommands may add more)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        getattr(args, "_usage_error", parser.error)(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except MeshError as e:

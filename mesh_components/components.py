@@ -210,7 +210,9 @@ def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOption
         if kind == "ConfigMap":
             return k8s.core.v1.ConfigMap(name, metadata=meta, data=o.get("data"), opts=opts)
         if kind == "Service" and is_patch(obj):
-            return k8s.core.v1.ServicePatch(name, metadata=meta, opts=ResourceOptions.merge(opts, patch_options(kind)))
+            # spec: only OSM's appProtocol entries, keyed by (port, protocol) (app_protocol.osm_service_patches)
+            return k8s.core.v1.ServicePatch(name, metadata=meta, spec=o.get("spec"),
+                                            opts=ResourceOptions.merge(opts, patch_options(kind)))
         if kind == "Service":
             return k8s.core.v1.Service(name, metadata=meta, spec=o.get("spec"), opts=opts)
         if kind == "ServiceAccount":

@@ -13,6 +13,10 @@ stack's ``clusters[i].kubeconfig`` (``file`` or ``env``). Its context: ``--conte
 the stack's ``kubeconfig.context``; a context named like the cluster; else the file's current context,
 unless one ``--kubeconfig PATH`` serves several clusters (then a context must be named).
 
+Intent findings include what the stack assumes of the running workloads (``workload-*`` checks,
+``mesh_components.workloads``: pods per declared service, their service account, namespace
+enrolment, proxies), from the Pods listed (one LIST per cluster) or dumped.
+
 Exit codes: 0 no drift, 2 drift (any difference, or an intent finding the stack does not
 declare), 1 error (bad stack, unreadable dump or cluster): ``path: message`` lines on stderr,
 never a traceback.
@@ -41,7 +45,7 @@ from .diff import (MISSING, ClusterReport, DriftReport, FieldChange, ObjectDrift
 from .errors import MeshError, Problem
 from .intent import ClusterView, check_intent
 from .live import (LiveError, LiveState, client_for, kinds_to_read, kubeconfig_contexts,
-                   read_cluster, read_dump_dir)
+                   read_cluster, read_crds, read_dump_dir)
 
 __all__ = ["add_parser", "run", "build_report", "read_live_clusters", "resolve_kubeconfigs",
            "format_text", "format_json", "format_markdown", "FORMATTERS"]
@@ -91,24 +95,54 @@ def _parts(state: Any) -> tuple[list, list]:
 
 
 def build_report(stack: str, mesh: str, desired: Mapping[str, Any], live: Mapping[str, LiveState],
-                 intent: bool = True) -> DriftReport:
+                 intent: bool = True, spec: Any = None) -> DriftReport:
     """The :class:`DriftReport` of ``desired`` (cluster -> ``render.ClusterState``, or
     ``{"objects", "releases"}``, or ``(objects, releases)``) against ``live`` (cluster ->
-    :class:`LiveState`); clusters absent from ``live`` are skipped. Pure."""
+    :class:`LiveState`); clusters absent from ``live`` are skipped. With ``spec`` (the stack's
+    ``MeshSpec``) and ``intent``, the workloads of clusters whose Pods were read are checked too
+    (``workloads.check_workloads``). Live Pods are never diffed as objects (the mesh declares
+    none). Pure."""
+    from .workloads import check_workloads, is_pod
+
     clusters: list[ClusterReport] = []
+    gateway_findings: list = []
+    pod_views: dict[str, list] = {}
     d_views, l_views = {}, {}
     for cluster in desired:
         if cluster not in live:
             continue
         objects, releases = _parts(desired[cluster])
         state = live[cluster]
-        clusters.append(diff_cluster(cluster, mesh, objects, state.objects, releases,
-                                     state.releases, state.notes))
+        crd_findings, crd_notes = _gateway_api_check(cluster, desired[cluster], state)
+        gateway_findings += crd_findings
+        clusters.append(diff_cluster(cluster, mesh, objects, [o for o in state.objects if not is_pod(o)], releases,
+                                     state.releases, list(state.notes) + crd_notes))
+        if state.pods_read:
+            pod_views[cluster] = state.objects
         d_views[cluster] = ClusterView(objects, releases)
         l_views[cluster] = ClusterView(state.objects, list((state.releases or {}).values()),
                                        state.releases is not None)
-    findings = check_intent(d_views, l_views) if intent else []
+    workload_findings = check_workloads(spec, pod_views) if spec is not None and intent else []
+    findings = sorted(check_intent(d_views, l_views) + gateway_findings + workload_findings,
+                      key=lambda f: (f.declared, f.check, f.cluster or "", f.subject)) if intent else []
     return DriftReport(stack, mesh, tuple(clusters), tuple(findings))
+
+
+def _gateway_needs(state: Any) -> Any:
+    """The :class:`~mesh_components.gateway_api.Needs` of a desired cluster state, if any."""
+    return state.get("gateway_api") if isinstance(state, Mapping) else getattr(state, "gateway_api", None)
+
+
+def _gateway_api_check(cluster: str, state: Any, live: LiveState) -> tuple[list, list[str]]:
+    """``gateway_api.check_crds`` on the CRDs read by name (``live.crds``), else on those among a
+    dump's objects (none there: the check is noted as not run)."""
+    from .gateway_api import check_crds
+
+    n = _gateway_needs(state)
+    if n is None:
+        return [], []
+    crds = live.crds if live.crds is not None else [o for o in live.objects if o.get("kind") == "CustomResourceDefinition"]
+    return check_crds(cluster, n, crds, read=live.crds is not None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,7 +224,8 @@ def resolve_kubeconfigs(clusters: list[Any], kubeconfig_args: list[str], context
 def read_live_clusters(kubeconfigs: Mapping[str, tuple[Any, str | None]], desired: Mapping[str, Any],
                        client_factory: Callable[..., Any] = client_for) -> dict[str, LiveState]:
     """Read every cluster of ``kubeconfigs`` (one LIST per kind: the kinds its desired objects use
-    plus ``live.WATCHED_KINDS``). Raises :class:`LiveError` with the problems of all clusters."""
+    plus ``live.WATCHED_KINDS``), and the Gateway API CRDs its desired state needs, by name
+    (``live.read_crds``). Raises :class:`LiveError` with the problems of all clusters."""
     out: dict[str, LiveState] = {}
     problems: list[Problem] = []
     for cluster, (config, context) in kubeconfigs.items():
@@ -200,6 +235,12 @@ def read_live_clusters(kubeconfigs: Mapping[str, tuple[Any, str | None]], desire
             try:
                 out[cluster] = read_cluster(client, kinds_to_read(objects),
                                             declared_kinds=[(o.get("apiVersion"), o.get("kind")) for o in objects])
+                if (n := _gateway_needs(desired[cluster])) is not None and n.versions:
+                    from .gateway_api import crd_name
+
+                    crds, requests = read_crds(client, sorted({crd_name(k) for k, _, _ in n.versions}))
+                    out[cluster].crds = crds
+                    out[cluster].requests += requests
             finally:
                 close = getattr(client, "close", None)
                 if close:
@@ -367,7 +408,10 @@ def run(args: argparse.Namespace, stdout: Any = None, stderr: Any = None) -> int
             kubeconfigs = resolve_kubeconfigs(clusters, list(args.kubeconfig or []), list(args.context or []),
                                               known=all_names)
             live = read_live_clusters(kubeconfigs, desired)
-        report = build_report(args.stack, mesh, desired, live, intent=not getattr(args, "no_intent", False))
+        from .spec import MeshSpec
+
+        report = build_report(args.stack, mesh, desired, live, intent=not getattr(args, "no_intent", False),
+                              spec=spec if isinstance(spec, MeshSpec) else None)
         text = FORMATTERS[getattr(args, "format", None) or "text"](report)
         if getattr(args, "output", None):
             Path(args.output).write_text(text)

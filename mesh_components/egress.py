@@ -37,8 +37,11 @@ Istio (https://istio.io/latest/docs/tasks/traffic-management/egress/):
 - credential injection (``credential``, sidecar mode): see :func:`credential_objects`.
 
 Linkerd (https://linkerd.io/2/features/egress/): an ``EgressNetwork`` with ``trafficPolicy: Deny``
-in each source namespace (it governs that namespace's clients) and a ``TLSRoute`` (by SNI) or
-``HTTPRoute`` (by Host) per destination back to it. It cannot tell clients of one namespace apart,
+in each source namespace (it governs that namespace's clients) and a ``TLSRoute`` (by SNI, at
+``v1alpha2``, the version Linkerd reads, served by the experimental Gateway API bundle its
+clusters get: ``mesh_components.gateway_api``) or ``HTTPRoute`` (by Host) per destination back to
+it; every other namespace is fenced by a ``Deny``
+EgressNetwork in the global egress namespace ``linkerd-egress`` (:func:`linkerd_global_egress`). It cannot tell clients of one namespace apart,
 so a namespace holding other services is refused unless the rule accepts
 ``approximate: namespace``; opaque TCP cannot be limited by host name and is refused; Linkerd
 neither originates TLS nor changes request headers, so ``tlsOrigination`` and ``credential`` are
@@ -59,6 +62,7 @@ import yaml
 
 from . import istio
 from .errors import Problem, TranslationError
+from .gateway_api import LINKERD_TLSROUTE
 from .istio import GATEWAY_API, NETWORKING, SECURITY
 from .istio_policy import principal, waypoint_default_deny
 from .meta import k8s_object
@@ -138,6 +142,28 @@ def gateway_rules(spec, cluster: str) -> list:
     return [r for r in spec.egress if cluster in egress_clusters(spec, r) and not r.has_wildcard]
 
 
+def cluster_local_hosts(spec) -> list[str]:
+    """Hosts istiod must keep cluster-local (``meshConfig.serviceSettings`` ``clusterLocal: true``,
+    set by ``istio.mesh_config``): the egress gateway's, whenever a cluster runs it (sidecar mode).
+
+    Why: multi-primary istiods merge a Service's endpoints from every cluster, so a sidecar would
+    send a share of its egress to the other clusters' gateways. Off its own network that hop goes
+    through the east-west gateway, whose ``AUTO_PASSTHROUGH`` filter chains match only the SNI
+    ``outbound_.<port>_.<subset>_.<host>`` (istio 1.30.3 ``pilot/pkg/networking/core/gateway.go:926-927,
+    979-1039``; ``pilot/pkg/model/service.go:1777-1779``), while the gateway's DestinationRule sets
+    the destination host as SNI (``cluster_tls.go:451-454``: a user SNI replaces the automatic
+    one), which the egress gateway's servers need: no filter chain matches and the connection
+    fails (in prod two calls in three). On one network the other cluster's gateway may lack the
+    rule, its credential or its Gateway server. A cluster-local host gets only the endpoints of
+    the proxy's own cluster (``pilot/pkg/xds/endpoints/endpoint_builder.go:530-534``,
+    ``pilot/pkg/model/cluster_local.go:108-146``, which keeps the defaults for kube-system and the
+    API server). Ambient egress waypoints need nothing: an ambient service is local unless marked
+    global (istio/api ``mesh/v1alpha1/config.proto`` ServiceSettings)."""
+    if any(gateway_rules(spec, c) for c in spec.cluster_names()):
+        return [EGRESS_GATEWAY_HOST]
+    return []
+
+
 def _volume(rule) -> str:
     return "cred-" + hashlib.sha256(rule.name.encode()).hexdigest()[:12]
 
@@ -210,6 +236,8 @@ def _istio_problems(spec, rules, ambient: bool) -> list[Problem]:
                              "egress waypoint serves every destination on Istio-internal listeners that no stable API "
                              "patches per destination, and its pods cannot mount the credential; use dataPlane: "
                              "sidecar, or let the application send the header"))
+        if ambient and r.has_wildcard:
+            problems += _ambient_wildcard_problems(i, r)
         for j, p in enumerate(r.ports):
             if ambient or r.has_wildcard:
                 continue
@@ -234,6 +262,39 @@ def _istio_problems(spec, rules, ambient: bool) -> list[Problem]:
     return problems
 
 
+_WILDCARD_VIP = ("Istio gives a wildcard host an address (so that ztunnel sends it to the egress waypoint instead of "
+                 "passing it through, where the egress NetworkPolicy drops it) only with resolution DYNAMIC_DNS "
+                 "(istio 1.30.3 pilot/pkg/controllers/ipallocate/ipallocate.go:361-363, "
+                 "pilot/pkg/serviceregistry/ambient/services.go:590-595)")
+
+
+def _ambient_wildcard_problems(i: int, rule) -> list[Problem]:
+    """Why an ambient wildcard rule cannot be rendered as a ``DYNAMIC_DNS`` ServiceEntry on the
+    egress waypoint (:data:`_WILDCARD_VIP`): DYNAMIC_DNS needs every host wildcarded
+    (pkg/config/validation/validation.go:3073-3079) and HTTP, TLS, GRPC or HTTP2 ports (3090-3097);
+    a TLS port of a wildcard DYNAMIC_DNS entry gets no configuration unless istiod runs with
+    ``ENABLE_WILDCARD_HOST_SERVICE_ENTRIES_FOR_TLS`` (pilot/pkg/features/experimental.go:211-214,
+    default false, "susceptible to SNI spoofing"; ambient/services.go:600-604), which we do not set."""
+    out: list[Problem] = []
+    exact = [h for h in rule.hosts if not h.startswith("*.")]
+    if exact:
+        out.append((f"mesh.egress[{i}].hosts", f"{_WILDCARD_VIP}, and DYNAMIC_DNS needs every host of an entry "
+                                                f"wildcarded: move {', '.join(exact)} to a rule of its own"))
+    for j, p in enumerate(rule.ports):
+        if p.protocol in ("https", "tls"):
+            out.append((f"mesh.egress[{i}].ports[{j}]", f"{_WILDCARD_VIP}, and the egress waypoint serves TLS for a "
+                                                        f"wildcard DYNAMIC_DNS host only when istiod runs with "
+                                                        f"ENABLE_WILDCARD_HOST_SERVICE_ENTRIES_FOR_TLS, off by default "
+                                                        f"as open to SNI spoofing (pilot/pkg/features/experimental.go:"
+                                                        f"211-214); list the hosts, use protocol http, or use "
+                                                        f"dataPlane: sidecar"))
+        elif p.protocol == "tcp":
+            out.append((f"mesh.egress[{i}].ports[{j}]", f"{_WILDCARD_VIP}, and DYNAMIC_DNS serves HTTP, TLS and gRPC "
+                                                        f"only (pkg/config/validation/validation.go:3090-3097): list "
+                                                        f"the hosts"))
+    return out
+
+
 def ambient_egress_fences(spec, cluster: str) -> list[dict]:
     """A default-deny egress ``NetworkPolicy`` (:data:`EGRESS_FENCE`) per application namespace of
     ``cluster`` (ambient mode), which lets pods reach only the cluster itself: kube-dns (UDP and TCP
@@ -254,7 +315,9 @@ def ambient_egress_fences(spec, cluster: str) -> list[dict]:
     ``manifests/charts/istio-cni/values.yaml:70`` ``ambient.dnsCapture: true``); kube-dns is
     matched by ``k8s-app: kube-dns`` in ``kube-system``
     (https://kubernetes.io/docs/tasks/administer-cluster/dns-debugging-resolution/) and namespaces
-    by the automatic ``kubernetes.io/metadata.name`` label. Pods of other clusters on the same
+    by the automatic ``kubernetes.io/metadata.name`` label; a cluster running NodeLocal DNSCache
+    names its listen address (``clusters[].nodeLocalDns``), admitted as an ``ipBlock`` on 53
+    (https://kubernetes.io/docs/tasks/administer-cluster/nodelocaldns/). Pods of other clusters on the same
     network are not modelled: ambient multi-cluster needs separate networks (``spec``). Host-network
     addresses (the API server, nodes) are outside every pod selector; a workload that calls them
     needs an ``overrides`` patch adding an ``ipBlock``, which then counts as egress.
@@ -288,6 +351,10 @@ def ambient_egress_fences(spec, cluster: str) -> list[dict]:
          "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
         {"to": [{"namespaceSelector": {}}]},  # every pod here: HBONE to meshed pods and waypoints, TCP to the rest
     ]
+    if me.node_local_dns:  # NodeLocal DNSCache listens on the host network, outside every pod selector
+        dns = ip_address(me.node_local_dns)
+        rules.insert(1, {"to": [{"ipBlock": {"cidr": f"{dns}/{dns.max_prefixlen}"}}],
+                         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]})
     if gateways:
         rules.append({"to": [{"ipBlock": {"cidr": g}} for g in sorted(set(gateways))],
                       "ports": [{"protocol": "TCP", "port": HBONE_PORT}]})
@@ -327,7 +394,8 @@ def istio_egress(spec, cluster: str) -> list[dict]:
             "exportTo": ["*"] if ambient else source_ns + (["."] if via_gateway else []),
             "location": "MESH_EXTERNAL",
             "ports": _se_ports(r),
-            "resolution": "NONE" if r.has_wildcard else "DNS",
+            # ambient wildcards: DYNAMIC_DNS, the only resolution Istio allocates a wildcard address for
+            "resolution": ("DYNAMIC_DNS" if ambient else "NONE") if r.has_wildcard else "DNS",
         }))
         if ambient:
             objects.append(k8s_object(SECURITY, "AuthorizationPolicy", r.name, EGRESS_NAMESPACE, mesh, spec={
@@ -521,6 +589,34 @@ def egress_summary(spec, cluster: str) -> dict:
 
 LINKERD_EGRESS_NETWORK = "mesh-egress"
 _LINKERD_POLICY = "policy.linkerd.io"
+LINKERD_GLOBAL_EGRESS_NAMESPACE = "linkerd-egress"
+"""``egress.globalEgressNetworkNamespace`` of linkerd-control-plane (linkerd2 edge-26.8.3
+charts/linkerd-control-plane/values.yaml:746), passed to the destination controller only
+(templates/destination.yaml:355): no chart creates the namespace."""
+
+
+def linkerd_global_egress(spec, cluster: str) -> list[dict]:
+    """The cluster-wide egress fence of Linkerd: Namespace ``linkerd-egress`` (mesh-owned) and an
+    ``EgressNetwork`` ``mesh-egress`` with ``trafficPolicy: Deny`` and no ``networks`` (every
+    address outside the cluster networks) in it. The policy controller applies a client
+    namespace's own EgressNetworks, or, when it has none, those of the global egress namespace
+    (linkerd2 edge-26.8.3 policy-controller/k8s/index/src/outbound/index/egress_network.rs:61-78),
+    so every namespace without an egress rule is closed, as Istio's REGISTRY_ONLY and OSM's
+    ``enableEgress: false`` close it. With several clusters the service-mirror controllers in
+    ``linkerd-multicluster`` (meshed: multicluster/charts/linkerd-multicluster/templates/
+    controller/deployment.yaml:28) must reach the other clusters' API servers, whose addresses
+    exist only in deploy-time kubeconfigs: that mesh-owned namespace keeps open egress with an
+    ``Allow`` EgressNetwork of its own, as it has without this fence."""
+    mesh = spec.name
+    out = [k8s_object("v1", "Namespace", LINKERD_GLOBAL_EGRESS_NAMESPACE, None, mesh),
+           k8s_object(f"{_LINKERD_POLICY}/v1alpha1", "EgressNetwork", LINKERD_EGRESS_NETWORK,
+                      LINKERD_GLOBAL_EGRESS_NAMESPACE, mesh, spec={"trafficPolicy": "Deny"})]
+    if len(spec.clusters) > 1:
+        from .multicluster import LINKERD_MC_NAMESPACE
+
+        out.append(k8s_object(f"{_LINKERD_POLICY}/v1alpha1", "EgressNetwork", "service-mirror-api-servers",
+                              LINKERD_MC_NAMESPACE, mesh, spec={"trafficPolicy": "Allow"}))
+    return out
 
 
 def _origination_and_credential_problems(spec, rules, mesh_name: str) -> list[Problem]:
@@ -538,10 +634,29 @@ def _origination_and_credential_problems(spec, rules, mesh_name: str) -> list[Pr
     return problems
 
 
+def _linkerd_managed_crd_problems(spec, cluster: str, rules) -> list[Problem]:
+    """A cluster whose Gateway API CRDs the cloud manages (``gatewayApiCrds: managed``) has the
+    standard channel, which never serves TLSRoute ``v1alpha2``, the only version Linkerd's policy
+    controller reads (``mesh_components.gateway_api``): its TLS egress routes would never be seen
+    and the namespace's ``Deny`` EgressNetwork would block the destination."""
+    k, me = next((k, c) for k, c in enumerate(spec.clusters) if c.name == cluster)
+    if me.gateway_api_crds != "managed":
+        return []
+    names = sorted({r.name for _, r in rules if any(p.protocol in ("https", "tls") for p in r.ports)})
+    if not names:
+        return []
+    return [(f"mesh.clusters[{k}].gatewayApiCrds",
+             f"Linkerd reads TLSRoute only at v1alpha2 (linkerd2 edge-26.8.3 policy-controller/k8s/api/src/lib.rs:41-79), "
+             f"which the cloud-managed Gateway API CRDs (standard channel) never serve, so egress "
+             f"{', '.join(names)} would be denied on {cluster}; set gatewayApiCrds: install (with the cloud's "
+             f"Gateway API turned off) for the experimental channel, or give those rules protocol http")]
+
+
 def linkerd_egress(spec, cluster: str) -> list[dict]:
     """Linkerd egress objects for ``cluster`` (see the module docstring). Raises
     :class:`TranslationError` for shared namespaces (unless ``approximate: namespace``), opaque
-    TCP, TLS origination and credentials."""
+    TCP, TLS origination, credentials, and TLS egress on a cluster whose Gateway API CRDs the cloud
+    manages (:func:`_linkerd_managed_crd_problems`)."""
     mesh = spec.name
     rules = [(i, r) for i, r in enumerate(spec.egress) if cluster in egress_clusters(spec, r)]
     problems = _origination_and_credential_problems(spec, rules, "Linkerd")
@@ -560,18 +675,20 @@ def linkerd_egress(spec, cluster: str) -> list[dict]:
             if p.protocol == "tcp":
                 problems.append((f"mesh.egress[{i}].ports[{j}]", "Linkerd cannot limit opaque TCP egress to host "
                                                                  "names; use protocol tls/https or http"))
+    problems += _linkerd_managed_crd_problems(spec, cluster, rules)
     if problems:
         raise TranslationError(problems)
     parent = lambda port: {"group": _LINKERD_POLICY, "kind": "EgressNetwork",  # noqa: E731
                            "name": LINKERD_EGRESS_NETWORK, "port": port}
-    objects = []
+    objects = linkerd_global_egress(spec, cluster)
     for ns in sorted(by_ns):
         objects.append(k8s_object(f"{_LINKERD_POLICY}/v1alpha1", "EgressNetwork", LINKERD_EGRESS_NETWORK, ns, mesh,
                                   spec={"trafficPolicy": "Deny"}))
         for r in by_ns[ns]:
             for p in r.ports:
-                kind = "HTTPRoute" if p.protocol == "http" else "TLSRoute"
-                objects.append(k8s_object(GATEWAY_API, kind, f"{r.name}-{p.port}", ns, mesh, spec={
+                # TLSRoute at the version Linkerd's policy controller reads (gateway_api.LINKERD_TLSROUTE)
+                kind, api = ("HTTPRoute", GATEWAY_API) if p.protocol == "http" else ("TLSRoute", LINKERD_TLSROUTE)
+                objects.append(k8s_object(api, kind, f"{r.name}-{p.port}", ns, mesh, spec={
                     "parentRefs": [parent(p.port)], "hostnames": list(r.hosts),
                     "rules": [{"backendRefs": [parent(p.port)]}]}))
     return objects

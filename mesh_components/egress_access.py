@@ -7,7 +7,8 @@ on odd input (an override can put anything in an object).
 An :class:`Exit` is "``caller`` may open ``port`` (0: any) on ``host`` (a name, a ``*.`` pattern, a
 CIDR, or ``*``: any address)". Per mesh, following upstream at the pinned versions:
 
-- Istio, effective ``outboundTrafficPolicy``: istiod applies the ``SHARED_MESH_CONFIG`` map first
+- Istio, effective ``outboundTrafficPolicy``: istiod applies a ``SHARED_MESH_CONFIG`` map (named by
+  its ``env``; earlier releases of this project did, this one sets Helm ``meshConfig`` only) first
   and its own ``istio`` ConfigMap (Helm ``meshConfig``) over it (istio 1.30.3
   ``pilot/pkg/bootstrap/mesh.go:130-136`` "User configuration is applied first",
   ``pkg/config/mesh/meshwatcher/collection.go:44-62``); the default is ``ALLOW_ANY``
@@ -38,12 +39,13 @@ CIDR, or ``*``: any address)". Per mesh, following upstream at the pinned versio
 from __future__ import annotations
 
 import ipaddress
-import json
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Iterable, Mapping
 
 import yaml
+
+from .egress import LINKERD_GLOBAL_EGRESS_NAMESPACE as LINKERD_GLOBAL_EGRESS_DEFAULT  # values.yaml:746
 
 ANYWHERE = "*"
 ANY_PORT = 0
@@ -388,6 +390,8 @@ def _istio_ambient_exits(spec, objects: list[Mapping]) -> set[Exit]:
             (_d(r).get("group", ""), _d(r).get("kind"), _d(r).get("name")) in refs
             for r in _l(_get(p, "spec", "targetRefs")) + ([_get(p, "spec", "targetRef")] if _get(p, "spec", "targetRef") else []))]
         for h in _entry_hosts(se):
+            if h.startswith("*") and _get(se, "spec", "resolution") != "DYNAMIC_DNS":
+                continue  # no address for a wildcard otherwise (ipallocate.go:361-363): passed through
             for port in _entry_ports(se):
                 out |= {Exit(c, h, port) for c in _allowed_callers(attached, spec.trust_domain, h, port,
                                                                      f"waypoint {ns}/{wp}")}
@@ -396,12 +400,11 @@ def _istio_ambient_exits(spec, objects: list[Mapping]) -> set[Exit]:
 
 # --- Linkerd ---------------------------------------------------------------------------------------
 
-LINKERD_GLOBAL_EGRESS_DEFAULT = "linkerd-egress"
-"""``egress.globalEgressNetworkNamespace`` of linkerd-control-plane (values.yaml:746, edge-26.8.3)."""
 _EGRESS_ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute")
 
 
 def linkerd_global_egress_namespace(releases: Iterable) -> str:
+    """The effective ``egress.globalEgressNetworkNamespace`` of the linkerd-control-plane release."""
     for values in release_values(releases, "linkerd-control-plane"):
         ns = _get(values, "egress", "globalEgressNetworkNamespace")
         if ns:
@@ -525,7 +528,8 @@ def uncovered(after: set[Exit], before: set[Exit], caller_covered) -> list[Exit]
 
 SECURITY_VALUES: dict[str, dict[str, Any]] = {
     "osm": {"osm.enablePermissiveTrafficPolicy": True, "osm.enableEgress": True},
-    "istiod": {"meshConfig.outboundTrafficPolicy": None, "meshConfig.rootNamespace": None},
+    "istiod": {"meshConfig.outboundTrafficPolicy": None, "meshConfig.rootNamespace": None,
+               "env.SHARED_MESH_CONFIG": None},
     "linkerd-control-plane": {"proxy.defaultInboundPolicy": "all-unauthenticated",
                               "policyController.probeNetworks": ["0.0.0.0/0", "::/0"],
                               "egress.globalEgressNetworkNamespace": LINKERD_GLOBAL_EGRESS_DEFAULT},
@@ -533,7 +537,8 @@ SECURITY_VALUES: dict[str, dict[str, Any]] = {
 }
 """Per chart, the values (dotted paths, chart defaults) that decide who may call whom or what may
 leave: osm charts/osm/values.yaml:258,261; istio manifests/charts/istiod/values.yaml
-(``meshConfig``, merged over ``SHARED_MESH_CONFIG``); linkerd charts/linkerd-control-plane/
+(``meshConfig``, merged over a ``SHARED_MESH_CONFIG`` map where ``env`` names one: the stack sets
+everything in ``meshConfig`` and names none, ``istio.mesh_config``); linkerd charts/linkerd-control-plane/
 values.yaml:96-98 (probeNetworks), 251 (defaultInboundPolicy), 746; istio
 manifests/charts/istio-cni/values.yaml:70 (dnsCapture). An override that changes one of them is
 an access change; :func:`setting_widenings` says which changes widen."""
@@ -570,7 +575,3 @@ def setting_widenings(before, after) -> list[tuple[str, str]]:
     return [("policyController.probeNetworks", f"unauthenticated probe requests from {', '.join(map(str, wider))}")] \
         if wider else []
 
-
-def canonical(value: Any) -> str:
-    """A stable text of ``value`` for equality (sorted keys)."""
-    return json.dumps(value, sort_keys=True, default=str)

@@ -43,9 +43,12 @@ the controller or its certgen Job, are meshed, as Linkerd's ingress guide advise
 - OSM: the proxies stay outside the mesh; each route's backend admits them with an OSM
   ``IngressBackend`` whose source is the proxies' Service (OSM's documented ingress model,
   https://release-v1-2.docs.openservicemesh.io/docs/guides/traffic_management/ingress/). It admits
-  the gateway on the backend port; the path prefix is enforced by the gateway's HTTPRoute.
+  the gateway on the backend's target port (the pod's, as OSM matches it); the path prefix is
+  enforced by the gateway's HTTPRoute.
 """
 from __future__ import annotations
+
+from typing import Iterable
 
 from . import istio
 from .clouds import load_balancer_annotations
@@ -139,9 +142,14 @@ def infrastructure_objects(spec, cluster, listener_ports: list[int]) -> list[dic
             envoy_proxy(spec, cluster, listener_ports)]
 
 
-def osm_ingress_backends(spec, cluster: str) -> list[dict]:
+def osm_ingress_backends(spec, cluster: str, extra: Iterable[tuple[str, str, int]] = ()) -> list[dict]:
     """One OSM ``IngressBackend`` per routed service in ``cluster``, in the service's namespace:
-    its routed ports (``protocol: http``) admit the ingress proxies' Service as source. Raises
+    its routed ports (``protocol: http``) admit the ingress proxies' Service as source; ``extra``
+    ``(namespace, service, port)`` adds the services a split sends ingress traffic to
+    (``gateway.ingress_backend_services``). Each backend
+    names the routed port's **target** port: OSM v1.2.4 applies a backend only where
+    ``backend.Port.Number`` equals the MeshService's ``TargetPort`` (pkg/catalog/ingress.go:41-44),
+    the pod port it reads from the Service's endpoints (pkg/k8s/client.go:312-317). Raises
     :class:`TranslationError` for a route to a non-HTTP port (the ingress routes HTTP)."""
     ing = spec.ingress
     by_key = spec.services_by_key
@@ -149,14 +157,24 @@ def osm_ingress_backends(spec, cluster: str) -> list[dict]:
     ports: dict[tuple[str, str], list[int]] = {}
     for j, rt in enumerate(ing.routes):
         s = by_key[(rt.namespace, rt.service)]
-        proto = next(p.protocol for p in s.ports if p.port == rt.port)
+        routed = next(p for p in s.ports if p.port == rt.port)
+        proto, target = routed.protocol, routed.target_port or routed.port
         if proto not in ("http", "http2"):
             problems.append((f"mesh.ingress.routes[{j}].port", f"port {rt.port} of {rt.service} is {proto}; the ingress "
                                                                f"routes HTTP, and OSM's IngressBackend admits it on "
                                                                f"http ports: route to an http port"))
             continue
-        if cluster in spec.service_clusters(s) and rt.port not in ports.setdefault((rt.namespace, rt.service), []):
-            ports[(rt.namespace, rt.service)].append(rt.port)
+        if cluster in spec.service_clusters(s) and target not in ports.setdefault((rt.namespace, rt.service), []):
+            ports[(rt.namespace, rt.service)].append(target)
+    for ns, svc, port in extra:  # split backends that are other services (gateway.ingress_backend_services)
+        s = by_key[(ns, svc)]
+        routed = next(p for p in s.ports if p.port == port)
+        if routed.protocol not in ("http", "http2"):
+            problems.append(("mesh.ingress.routes", f"the ingress sends split traffic to port {port} of {ns}/{svc}, "
+                                                    f"which is {routed.protocol}; give that backend an http port {port}"))
+        elif cluster in spec.service_clusters(s) and (target := routed.target_port or routed.port) \
+                not in ports.setdefault((ns, svc), []):
+            ports[(ns, svc)].append(target)
     if problems:
         raise TranslationError(problems)
     return [k8s_object(OSM_POLICY, "IngressBackend", f"{ing.name}-{svc}", ns, spec.name, spec={

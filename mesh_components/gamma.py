@@ -191,16 +191,6 @@ def build(spec, policies: PolicySet, ingress_identity: tuple[str, str] | None = 
         if len(auths) == before and t.destination_port is not None and not any(p[0] == t.origin for p in problems):
             problems.append((f"{t.origin}", f"no service running as {t.destination[1]!r} exposes destination port "
                                            f"{t.destination_port}; name a port one of them exposes"))
-    if ingress_identity and spec.ingress:
-        for i, rt in enumerate(spec.ingress.routes):
-            w = by_key[(rt.namespace, rt.service)]
-            prefix = rt.path_prefix.rstrip("/")
-            matches = ([HTTPMatch("ingress", ("*",), "/.*")] if not prefix else
-                       [HTTPMatch("ingress-exact", ("*",), re.escape(prefix)),
-                        HTTPMatch("ingress-prefix", ("*",), re.escape(prefix + "/") + ".*")])
-            origin = f"mesh.ingress.routes[{i}]"
-            auths.append(Authorization(f"{spec.ingress.name}-route-{i}", origin, w, (ingress_identity,),
-                                       (rt.port,), tuple((origin, m) for m in matches), None))
     routes = []
     served = backend_ports(spec)
     for s in policies.splits:
@@ -217,9 +207,54 @@ def build(spec, policies: PolicySet, ingress_identity: tuple[str, str] | None = 
             per_port.append((port, proto, here))
         routes.append(WeightedRoute(s.name, s.namespace, s.service, apex.http_ports, s.backends,
                                     apex.clusters, s.origin, tuple(per_port)))
+    if ingress_identity and spec.ingress:
+        split_of = {(r.namespace, r.service): r for r in routes}
+        for i, rt in enumerate(spec.ingress.routes):
+            prefix = rt.path_prefix.rstrip("/")
+            matches = ([HTTPMatch("ingress", ("*",), "/.*")] if not prefix else
+                       [HTTPMatch("ingress-exact", ("*",), re.escape(prefix)),
+                        HTTPMatch("ingress-prefix", ("*",), re.escape(prefix + "/") + ".*")])
+            origin = f"mesh.ingress.routes[{i}]"
+            for w in ingress_destinations(spec, by_key, split_of.get((rt.namespace, rt.service)), rt):
+                auths.append(Authorization(f"{spec.ingress.name}-route-{i}", origin, w, (ingress_identity,),
+                                           (rt.port,), tuple((origin, m) for m in matches), None))
     if problems:
         raise SpecError(problems)
     return TrafficModel(tuple(auths), tuple(routes), policies)
+
+
+def edge_backends(r: WeightedRoute | None, service: str, port: int) -> tuple[tuple[str, int], ...]:
+    """The weighted backends ``(service, weight)`` an ingress route to ``service`` port ``port``
+    must carry: the split's backends on that port (:meth:`WeightedRoute.backends_on`, weights as
+    declared), or the service itself, unweighted (weight 1, the Gateway API default), without a split.
+
+    A split rendered as a Service-parented HTTPRoute is a GAMMA *mesh* route, applied where "the mesh
+    data plane intercepts the request" of a client (Gateway API v1.6.1
+    site/content/en/docs/mesh/mesh-overview.md, "Request Flow"), and a north-south gateway programs
+    only the routes attached to its Gateway: Istio 1.30.3 makes a Service parent the internal parent
+    ``mesh`` (pilot/pkg/config/kube/gateway/gateway_collection.go:454-466, conversion.go:1692-1694),
+    which sidecars and waypoints read, not gateway deployments; Envoy Gateway v1.9.0 takes a parentRef
+    only if it is a Gateway (or ListenerSet) of its own (internal/gatewayapi/helpers.go:126-145,
+    151). OSM's Envoy Gateway is not meshed at all. So the ingress route carries the split itself, to
+    the same Services with the same weights."""
+    if r is None:
+        return ((service, 1),)
+    return r.backends_on(port)
+
+
+def ingress_destinations(spec, by_key: dict[tuple[str, str], Workload], r: WeightedRoute | None,
+                         rt) -> list[Workload]:
+    """The spec services whose pods receive ingress route ``rt``'s requests: the routed service, and
+    each split backend with a positive weight on the route's port that is another spec service (a
+    version Service ``<service>-<version>`` selects a subset of its service's pods,
+    ``render.version_services``, so it adds none). The gateway is admitted on exactly these, for
+    the route's port and path prefix, as for the routed service."""
+    out = [by_key[(rt.namespace, rt.service)]]
+    for b, weight in edge_backends(r, rt.service, rt.port):
+        w = by_key.get((rt.namespace, b))
+        if weight and w is not None and w not in out:
+            out.append(w)
+    return out
 
 
 def ambiguous_port_references(w: Workload, named) -> list[int]:

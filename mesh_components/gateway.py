@@ -24,7 +24,7 @@ outside the mesh, admits them with IngressBackends instead.
 """
 from __future__ import annotations
 
-from . import certificates, envoy_gateway
+from . import certificates, envoy_gateway, gamma
 from .clouds import load_balancer_annotations
 from .meta import k8s_object
 
@@ -80,12 +80,75 @@ def _listeners(ing) -> tuple[list[dict], list[str], list[str]]:
     return listeners, http_sections, route_sections or http_sections
 
 
-def ingress_objects(spec, cluster) -> list[dict]:
+def _split_of(model: gamma.TrafficModel | None, namespace: str, service: str) -> gamma.WeightedRoute | None:
+    return next((r for r in (model.routes if model else ()) if (r.namespace, r.service) == (namespace, service)), None)
+
+
+def route_backend_refs(spec, model: gamma.TrafficModel | None, rt) -> list[dict]:
+    """The ``backendRefs`` of the ingress HTTPRoute for route ``rt``: the routed service, or, when
+    a split covers it, the split's backends on the route's port with their exact weights
+    (:func:`mesh_components.gamma.edge_backends`: the gateway does not apply the mesh's GAMMA route).
+
+    Envoy Gateway sends each backendRef to its Service's cluster IP (``routingType: Service``,
+    v1.9.0 internal/gatewayapi/route.go:3116-3129, one endpoint per backendRef) and weighs the
+    backendRefs of a rule as localities (internal/xds/translator/cluster.go:880-913, 1049-1056:
+    ``LoadBalancingWeight`` = the backendRef's weight) or, with per-backendRef filters, as
+    weighted clusters (route.go:384-387): the split's weights are applied at the edge either way,
+    and a weight of 0 sends nothing (route.go ``processDestination``: "Skip processing backends
+    with 0 weight").
+
+    Envoy Gateway meshed with Istio sidecars keeps the client's Host header, and the sidecar routes
+    HTTP by Host, matching only the Service's names and cluster IP (istio 1.30.3
+    pilot/pkg/networking/core/httproute.go:559-590 ``generateVirtualHostDomains``, 702-714 the
+    ``<svc>.<ns>`` and ``<svc>.<ns>.svc`` forms for another namespace): an external host falls to
+    the passthrough or, under REGISTRY_ONLY, the black-hole route. So there each backendRef rewrites
+    the Host to ``<service>.<namespace>.svc`` (a per-backendRef ``URLRewrite``, which Envoy Gateway
+    applies per weighted cluster as ``host_rewrite_literal``, internal/xds/translator/route.go:
+    433-439). Istio's own gateway, Linkerd (routes by destination address) and ztunnel (L4) need none."""
+    refs = []
+    for b, weight in gamma.edge_backends(_split_of(model, rt.namespace, rt.service), rt.service, rt.port):
+        ref: dict = {"name": b, "namespace": rt.namespace, "port": rt.port}
+        if _split_of(model, rt.namespace, rt.service) is not None:
+            ref["weight"] = weight
+        if _host_routed_sidecar(spec):
+            ref["filters"] = [{"type": "URLRewrite", "urlRewrite": {"hostname": f"{b}.{rt.namespace}.svc"}}]
+        refs.append(ref)
+    return refs
+
+
+def _host_routed_sidecar(spec) -> bool:
+    """True when the ingress proxies are Envoy Gateway behind an Istio sidecar (routing by Host)."""
+    return (implementation(spec) == "envoy-gateway" and spec.backend.type == "istio"
+            and spec.backend.istio.data_plane == "sidecar")
+
+
+def ingress_backend_services(spec, model: gamma.TrafficModel | None) -> list[tuple[str, str, int]]:
+    """``(namespace, service, port)`` of the spec services the ingress reaches beyond the routed
+    ones: split backends that are other spec services (:func:`mesh_components.gamma.ingress_destinations`),
+    for OSM's IngressBackends. A version Service needs none: its pods are its service's, and OSM
+    builds one ingress filter chain per Service of a pod, all with the same match (destination port,
+    source IPs; osm v1.2.4 pkg/envoy/lds/response.go:61-66, lds/ingress.go:84-91), so naming a
+    version Service beside its service would give the pod's inbound listener two chains with one
+    match, which Envoy refuses whole ("multiple filter chains with the same matching rules are
+    defined", envoyproxy/envoy#6905); the service's IngressBackend already admits the gateway at
+    every pod of it, the versions' included."""
+    out = []
+    by_key = gamma.workloads(spec)
+    for rt in spec.ingress.routes if spec.ingress else ():
+        for w in gamma.ingress_destinations(spec, by_key, _split_of(model, rt.namespace, rt.service), rt)[1:]:
+            if (w.namespace, w.name, rt.port) not in out:
+                out.append((w.namespace, w.name, rt.port))
+    return out
+
+
+def ingress_objects(spec, cluster, model: gamma.TrafficModel | None = None) -> list[dict]:
     """Every object of the ingress in ``cluster`` (a ``Cluster``): namespaces, the implementation's
     infrastructure (Envoy Gateway: GatewayClass, EnvoyProxy), the Gateway, the redirect and service
     HTTPRoutes, ReferenceGrants, cert-manager issuer and Certificate, and OSM IngressBackends.
-    Empty without ``mesh.ingress`` or outside ``ingress.clusters``. Raises
-    :class:`~mesh_components.errors.TranslationError` for what the mesh cannot admit."""
+    ``model``: the traffic model (``render.traffic_model``), whose splits the service routes carry
+    (:func:`route_backend_refs`); None: no splits. Empty without ``mesh.ingress`` or outside
+    ``ingress.clusters``. Raises :class:`~mesh_components.errors.TranslationError` for what the
+    mesh cannot admit."""
     ing = spec.ingress
     if ing is None or cluster.name not in ingress_clusters(spec):
         return []
@@ -117,7 +180,7 @@ def ingress_objects(spec, cluster) -> list[dict]:
             "parentRefs": [{"name": ing.name, "sectionName": s} for s in route_sections],
             "hostnames": list(ing.hosts),
             "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": rt.path_prefix}}],
-                       "backendRefs": [{"name": rt.service, "namespace": rt.namespace, "port": rt.port}]}]}))
+                       "backendRefs": route_backend_refs(spec, model, rt)}]}))
     for target_ns in sorted({rt.namespace for rt in ing.routes}):
         objects.append(k8s_object(GATEWAY_API, "ReferenceGrant", f"{ing.name}-from-{ns}", target_ns, mesh, spec={
             "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": ns}],
@@ -126,7 +189,7 @@ def ingress_objects(spec, cluster) -> list[dict]:
         objects.append(k8s_object("v1", "Namespace", certificates.CERT_MANAGER_NAMESPACE, None, mesh))
     objects += certificates.certificate_objects(spec, cluster.name, ing.name, ns)
     if impl == "envoy-gateway" and spec.backend.type == "osm":
-        objects += envoy_gateway.osm_ingress_backends(spec, cluster.name)
+        objects += envoy_gateway.osm_ingress_backends(spec, cluster.name, ingress_backend_services(spec, model))
     return objects
 
 

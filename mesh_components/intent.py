@@ -21,11 +21,19 @@ Checks (``Finding.check``):
   (``istio.io/rev``) at an installed istiod revision
   (https://istio.io/latest/docs/setup/upgrade/canary/#stable-revision-labels).
 - ``registry-only``: where the stack runs istiod with ``outboundTrafficPolicy.mode: REGISTRY_ONLY``
-  (in its values, or in the ``SHARED_MESH_CONFIG`` ConfigMap they name), the cluster must too
+  (in its Helm ``meshConfig``, where the stack sets it), the cluster must too, read as istiod
+  reads it: ``meshConfig``, else a ``SHARED_MESH_CONFIG`` ConfigMap the live values still name
+  (clusters deployed by earlier releases), else ``ALLOW_ANY``
   (https://istio.io/latest/docs/tasks/traffic-management/egress/egress-control/).
 - ``peer-authentication``: a PeerAuthentication with ``mtls.mode`` PERMISSIVE or DISABLE, at
   workload or port level (``portLevelMtls``), is weaker than STRICT
   (https://istio.io/latest/docs/reference/config/security/peer_authentication/).
+- ``user-secret``: a Secret the stack references but does not create (an ingress listener's
+  ``certificateRefs`` with no Secret or cert-manager ``Certificate`` writing it; the credentials of
+  a DNS-01 solver) must exist in the cluster with the keys its reader needs (listener:
+  ``kubernetes.io/tls`` with ``tls.crt``/``tls.key``, Gateway API v1.6.1 apis/v1/gateway_types.go:606
+  and :1591-1602; DNS-01: ``data[key]``, cert-manager v1.21.1 pkg/issuer/acme/dns/dns.go). Only key
+  names are read, never values; skipped where Secrets were not read. See :func:`check_user_secrets`.
 """
 from __future__ import annotations
 
@@ -41,7 +49,8 @@ import yaml
 from .diff import Finding, LiveRelease, group_of, is_unknown, release_view
 
 __all__ = ["ClusterView", "check_trust_anchors", "check_mesh_identity", "check_revision_tags",
-           "check_registry_only", "outbound_mode", "check_peer_authentication", "check_intent", "pem_fingerprints"]
+           "check_registry_only", "outbound_mode", "check_peer_authentication", "check_intent", "pem_fingerprints",
+           "check_user_secrets", "user_secrets"]
 
 WEAK_MTLS = ("PERMISSIVE", "DISABLE")
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
@@ -223,10 +232,13 @@ def check_revision_tags(views: Mapping[str, ClusterView]) -> list[Finding]:
 
 def outbound_mode(release: Mapping[str, Any], view: ClusterView) -> Any:
     """The outbound traffic policy mode an istiod release runs with: its values'
-    ``meshConfig.outboundTrafficPolicy.mode``; else the ``mesh`` key of the ConfigMap named by its
-    ``SHARED_MESH_CONFIG`` env value (``env`` or ``pilot.env``) in its namespace (the chart's own
-    mesh config takes precedence over the shared one, https://istio.io/latest/docs/reference/commands/pilot-discovery/#envvars);
-    else ``ALLOW_ANY``, Istio's default. A deploy-time value comes back as it is."""
+    ``meshConfig.outboundTrafficPolicy.mode`` (where the stack sets it, ``istio.mesh_config``);
+    else the ``mesh`` key of the ConfigMap named by its ``SHARED_MESH_CONFIG`` env value (``env``
+    or ``pilot.env``) in its namespace: the place earlier releases used, still read for live
+    clusters not yet upgraded (the chart's own mesh config takes precedence over the shared one,
+    istio 1.30.3 ``pilot/pkg/features/pilot.go:215-216``, ``pilot/pkg/bootstrap/mesh.go:130-136``;
+    a missing map is skipped, ``pkg/config/mesh/meshwatcher/collection.go:56-60``); else
+    ``ALLOW_ANY``, Istio's default. A deploy-time value comes back as it is."""
     values = release["values"] or {}
     mode = _get(values, "meshConfig", "outboundTrafficPolicy", "mode")
     if mode:
@@ -295,6 +307,86 @@ def check_peer_authentication(views: Mapping[str, ClusterView]) -> list[Finding]
     return out
 
 
+TLS_KEYS = ("tls.crt", "tls.key")
+"""Keys of a ``kubernetes.io/tls`` Secret (https://kubernetes.io/docs/concepts/configuration/secret/#tls-secrets)."""
+
+
+def user_secrets(view: ClusterView) -> list[tuple[str, str, str, tuple[str, ...], str]]:
+    """The Secrets the desired objects of one cluster read but do not create, sorted:
+    ``(namespace, name, type or "", keys, reader)``.
+
+    - Gateway API ``Gateway`` listeners' ``tls.certificateRefs`` to core Secrets (namespace: the
+      ref's, else the Gateway's), type ``kubernetes.io/tls`` with :data:`TLS_KEYS`, unless a
+      desired Secret or cert-manager ``Certificate`` (``spec.secretName``) writes it;
+    - a cert-manager ``ClusterIssuer``'s ``spec.acme.solvers[].dns01.<provider>.*SecretRef``
+      (``name`` + ``key``), in the namespace of the desired cert-manager release (its cluster
+      resource namespace, chart templates/deployment.yaml:100-103); none when the stack does not
+      install cert-manager (``certManager: external``: its namespace is not known here)."""
+    made = {(_get(o, "metadata", "namespace") or "", _get(o, "metadata", "name")) for o in view.objects
+            if o.get("kind") == "Secret" and group_of(str(o.get("apiVersion") or "")) == ""}
+    made |= {(_get(o, "metadata", "namespace") or "", _get(o, "spec", "secretName")) for o in view.objects
+             if o.get("kind") == "Certificate" and group_of(str(o.get("apiVersion") or "")) == "cert-manager.io"}
+    out: dict[tuple[str, str], tuple[str, str, str, tuple[str, ...], str]] = {}
+    for o in view.objects:
+        group = group_of(str(o.get("apiVersion") or ""))
+        ns, name = _get(o, "metadata", "namespace") or "", _get(o, "metadata", "name")
+        if o.get("kind") == "Gateway" and group == "gateway.networking.k8s.io":
+            for ln in _get(o, "spec", "listeners") or []:
+                for ref in _get(ln, "tls", "certificateRefs") or []:
+                    if (ref.get("group") or "") != "" or (ref.get("kind") or "Secret") != "Secret":
+                        continue
+                    key = (ref.get("namespace") or ns, ref.get("name"))
+                    if key not in made:
+                        out.setdefault(key, (*key, "kubernetes.io/tls", TLS_KEYS,
+                                             f"listener {ln.get('name')} of Gateway {ns}/{name}"))
+        elif o.get("kind") == "ClusterIssuer" and group == "cert-manager.io":
+            cm_ns = next((r["namespace"] for r in map(_release, view.releases) if r["chart"] == "cert-manager"), None)
+            if cm_ns is None:
+                continue
+            for solver in _get(o, "spec", "acme", "solvers") or []:
+                for provider, settings in sorted((_get(solver, "dns01") or {}).items()):
+                    for field_name, ref in sorted((settings or {}).items() if isinstance(settings, Mapping) else ()):
+                        if field_name.endswith("SecretRef") and isinstance(ref, Mapping) and ref.get("name"):
+                            key = (cm_ns, ref["name"])
+                            have = out.get(key)
+                            keys = tuple(sorted(set(have[3] if have else ()) | {str(ref.get("key") or "")}))
+                            out[key] = (*key, "", keys, have[4] if have else
+                                        f"DNS-01 {provider}.{field_name} of ClusterIssuer {name}")
+    return [out[k] for k in sorted(out)]
+
+
+def check_user_secrets(desired: Mapping[str, ClusterView], live: Mapping[str, ClusterView]) -> list[Finding]:
+    """``user-secret`` findings: each Secret of :func:`user_secrets` that the live cluster lacks,
+    or holds with another type or without a needed key (names of keys only; values are never
+    read into a message). Skipped for clusters whose Secrets were not read (``releases_known``)."""
+    out: list[Finding] = []
+    for cluster, want in sorted(desired.items()):
+        have = live.get(cluster)
+        if have is None or not have.releases_known:
+            continue
+        secrets = {(_get(o, "metadata", "namespace") or "", _get(o, "metadata", "name")): o for o in have.objects
+                   if o.get("kind") == "Secret" and group_of(str(o.get("apiVersion") or "")) == ""}
+        for ns, name, kind, keys, reader in user_secrets(want):
+            got = secrets.get((ns, name))
+            create = (f"kubectl -n {ns} create secret tls {name} --cert=<chain.pem> --key=<key.pem>" if kind else
+                      f"kubectl -n {ns} create secret generic {name} "
+                      + " ".join(f"--from-literal={k}=<value>" for k in keys))
+            if got is None:
+                problem = "does not exist"
+            else:
+                present = set(_get(got, "data") or {}) | set(_get(got, "stringData") or {})
+                missing = [k for k in keys if k not in present]
+                if kind and (got.get("type") or "Opaque") != kind:
+                    problem = f"has type {got.get('type') or 'Opaque'}, not {kind}"
+                elif missing:
+                    problem = f"has no key {', '.join(missing)}"
+                else:
+                    continue
+            out.append(Finding("user-secret", cluster, f"Secret {ns}/{name}",
+                               f"{problem}; {reader} reads it and the stack does not create it: {create}"))
+    return out
+
+
 def _structural(views: Mapping[str, ClusterView]) -> list[Finding]:
     return (check_trust_anchors(views) + check_mesh_identity(views) + check_revision_tags(views)
             + check_peer_authentication(views))
@@ -304,6 +396,6 @@ def check_intent(desired: Mapping[str, ClusterView], live: Mapping[str, ClusterV
     """Every intent finding on ``live``, sorted; those the ``desired`` state has as well (same
     check, cluster and subject) come back with ``declared=True``."""
     declared = {f.key for f in _structural(desired)}
-    findings = _structural(live) + check_registry_only(desired, live)
+    findings = _structural(live) + check_registry_only(desired, live) + check_user_secrets(desired, live)
     out = [replace(f, declared=True) if f.key in declared else f for f in findings]
     return sorted(out, key=lambda f: (f.declared, f.check, f.cluster or "", f.subject))

@@ -8,6 +8,10 @@ https://istio.io/latest/docs/ambient/install/helm/ .
 """
 from __future__ import annotations
 
+import copy
+
+import yaml
+
 from .clouds import east_west_service
 from .meta import deep_merge, k8s_object
 from .spec import is_multi_network
@@ -15,7 +19,12 @@ from .spec import is_multi_network
 REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
 SYSTEM_NAMESPACE = "istio-system"
 SHARED_MESH_CONFIG = "istio-mesh-components"
-"""ConfigMap istiod merges under its own mesh config (istiod env SHARED_MESH_CONFIG)."""
+"""The ConfigMap earlier releases set the mesh config in (istiod env ``SHARED_MESH_CONFIG``, "experimental
+feature in 1.10": istio 1.30.3 ``pilot/pkg/bootstrap/mesh.go:44-47``; ``istioctl analyze`` and
+``istioctl x describe`` read only the ``istio[-<rev>]`` ConfigMap: ``pkg/config/analysis/local/
+istiod_analyze.go:503-519``, ``istioctl/pkg/describe/describe.go:1526-1545``). istiod no longer names
+it; it is kept, retired (:data:`RETIRED_ANNOTATION`), for one release (:func:`control_plane`)."""
+RETIRED_ANNOTATION = "mesh-components.io/retired"
 WAYPOINT = "waypoint"
 SECURITY = "security.istio.io/v1"
 NETWORKING = "networking.istio.io/v1"
@@ -75,7 +84,12 @@ def control_plane(spec, cluster, *, ca_values: dict | None = None) -> tuple[list
     ``AUTO_PASSTHROUGH`` Gateway; ambient: Gateway API class ``istio-east-west``) with the cloud's
     load-balancer settings (:func:`mesh_components.clouds.east_west_service`) and, for sidecars,
     ``global.meshNetworks`` naming static gateway addresses. ``localityFailover`` adds a
-    DestinationRule per service (:func:`locality_objects`).
+    DestinationRule per service (:func:`locality_objects`). Every istiod gets the mesh settings as
+    Helm ``meshConfig`` (:func:`mesh_config`); the ConfigMap :data:`SHARED_MESH_CONFIG` earlier
+    releases set them in is still rendered, retired and with the same settings, for one release:
+    istiod falls back to the default ``ALLOW_ANY`` when a map it names is missing (istio 1.30.3
+    ``pkg/config/mesh/meshwatcher/collection.go:56-60``), so the map may go only once no istiod
+    names it and the ``istio`` map has the settings (the next release deletes it).
     """
     mesh, opts = spec.name, spec.backend.istio
     ambient = opts.data_plane == "ambient"
@@ -84,11 +98,15 @@ def control_plane(spec, cluster, *, ca_values: dict | None = None) -> tuple[list
     revs = revisions(spec)
     serving, serving_version = serving_revision(spec)
     ca_values = ca_values or {}
-    mesh_config = "outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n" + _locality_mesh_config(spec)
+    settings = mesh_config(spec)
     objects = [
         k8s_object("v1", "Namespace", SYSTEM_NAMESPACE, None, mesh,
                    labels={"topology.istio.io/network": network}),
-        k8s_object("v1", "ConfigMap", SHARED_MESH_CONFIG, SYSTEM_NAMESPACE, mesh, data={"mesh": mesh_config}),
+        # retired: the same settings as istiod's meshConfig, so that no istiod still reading it (the
+        # old pods of the rollout) ever runs with less; the next release stops rendering it
+        k8s_object("v1", "ConfigMap", SHARED_MESH_CONFIG, SYSTEM_NAMESPACE, mesh,
+                   annotations={RETIRED_ANNOTATION: _RETIRED_TEXT},
+                   data={"mesh": yaml.safe_dump(settings, sort_keys=False)}),
         k8s_object(SECURITY, "PeerAuthentication", "default", SYSTEM_NAMESPACE, mesh,
                    spec={"mtls": {"mode": "STRICT"}}),
     ]
@@ -106,7 +124,8 @@ def control_plane(spec, cluster, *, ca_values: dict | None = None) -> tuple[list
         values: dict = {
             **({"revision": rev} if rev else {}),
             "global": {"meshID": mesh, "multiCluster": {"clusterName": cluster.name}, "network": network},
-            "env": {"SHARED_MESH_CONFIG": SHARED_MESH_CONFIG},
+            "meshConfig": copy.deepcopy(settings),
+            "env": {},  # kept (empty) so that overrides adding /values/env/<NAME> still apply
         }
         if opts.tag and rev == serving:
             values["revisionTags"] = [opts.tag]
@@ -114,9 +133,6 @@ def control_plane(spec, cluster, *, ca_values: dict | None = None) -> tuple[list
             networks = mesh_networks(spec)
             if networks:
                 values["global"]["meshNetworks"] = networks
-        if spec.trust_domain != "cluster.local":
-            # the chart's documented API ("meshConfig.foo becomes the API", istiod configmap.yaml)
-            values["meshConfig"] = {"trustDomain": spec.trust_domain}
         if ambient:
             values["profile"] = "ambient"
             if multi_network:
@@ -165,6 +181,34 @@ def control_plane(spec, cluster, *, ca_values: dict | None = None) -> tuple[list
     return objects, releases
 
 
+_RETIRED_TEXT = ("istiod no longer reads this map (its settings are in istiod's Helm meshConfig); kept with the same "
+                 "settings for one release so that no istiod runs without them during the upgrade, removed by the next")
+
+
+def mesh_config(spec) -> dict:
+    """Every mesh-wide setting of the stack, as istiod's Helm ``meshConfig`` (the MeshConfig API,
+    ``mesh/v1alpha1/config.proto`` of istio/api 2e43f07b30b6, the commit istio 1.30.3's go.mod pins):
+    ``outboundTrafficPolicy.mode: REGISTRY_ONLY`` (field 17); ``trustDomain`` (26) when it is not
+    the chart's ``cluster.local``; mesh-wide ``localityLbSetting`` (35) under ``localityFailover``
+    without ``services``; ``serviceSettings`` (50) making the egress gateway's host cluster-local
+    (:func:`mesh_components.egress.cluster_local_hosts`).
+
+    Why ``meshConfig``: the istiod chart merges it over its own defaults into the ``istio[-<rev>]``
+    ConfigMap ("meshConfig.foo becomes the API", manifests/charts/istio-control/istio-discovery/
+    templates/configmap.yaml:76-79), the map ``istioctl`` reads (:data:`SHARED_MESH_CONFIG`).
+    Returns a fresh dict."""
+    out: dict = {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}
+    if spec.trust_domain != "cluster.local":
+        out["trustDomain"] = spec.trust_domain
+    out.update(_locality_mesh_config(spec))
+    from .egress import cluster_local_hosts  # egress builds on this module
+
+    hosts = cluster_local_hosts(spec)
+    if hosts:
+        out["serviceSettings"] = [{"settings": {"clusterLocal": True}, "hosts": hosts}]
+    return out
+
+
 def mesh_networks(spec) -> dict:
     """``global.meshNetworks`` for the networks whose east-west gateways have static addresses:
     ``{network: {endpoints: [{fromRegistry: cluster}], gateways: [{address, port: 15443}]}}``, the
@@ -195,16 +239,12 @@ def _locality_setting(lf) -> dict:
     return setting
 
 
-def _locality_mesh_config(spec) -> str:
-    """Mesh-wide ``localityLbSetting`` (mesh config YAML text) when failover covers every service."""
+def _locality_mesh_config(spec) -> dict:
+    """Mesh-wide ``localityLbSetting`` (a mesh config fragment) when failover covers every service."""
     lf = spec.backend.locality_failover
     if lf is None or lf.services is not None:
-        return ""
-    lines = ["localityLbSetting:", "  enabled: true"]
-    if lf.failover:
-        lines.append("  failover:")
-        lines += [f"  - from: {f.from_}\n    to: {f.to}" for f in lf.failover]
-    return "\n".join(lines) + "\n"
+        return {}
+    return {"localityLbSetting": _locality_setting(lf)}
 
 
 def locality_objects(spec, cluster: str) -> list[dict]:

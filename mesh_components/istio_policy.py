@@ -120,12 +120,18 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                                             "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]}))
             objects.append(waypoint_default_deny(mesh, ns, WAYPOINT))
             objects += _unrestricted_services(spec, model, ns, cluster)
-    guarded = set()
+    guards: dict[tuple[str, str], dict] = {}
     for a in model.authorizations:
         if cluster not in a.destination.clusters:
             continue
         notes: list[str] = []
         via_waypoint = a.destination.namespace in waypoints
+        if via_waypoint and a.http and _headless(spec, a.destination):
+            problems.append((a.origin, _HEADLESS_L7.format(f"{a.destination.namespace}/{a.destination.name}",
+                                                           "these HTTP matches would never be checked and ztunnel "
+                                                           "would refuse every call", "use TCP rules (a TCPRoute) "
+                                                           "for it")))
+            continue
         try:
             rules = _rules(td, a, notes, via_waypoint)
         except ValueError as e:
@@ -136,24 +142,46 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                                   annotations={APPROXIMATED: "; ".join(notes)} if notes else None,
                                   spec={**_target(spec, a.destination, via_waypoint), "action": "ALLOW",
                                         "rules": rules}))
-        if via_waypoint and (a.destination.namespace, a.destination.name) not in guarded:
-            # ztunnel admits only the waypoint, so nothing reaches the pods around the policy
-            guarded.add((a.destination.namespace, a.destination.name))
-            objects.append(k8s_object(SECURITY, "AuthorizationPolicy", f"{a.destination.name}-via-waypoint",
-                                      a.destination.namespace, mesh, spec={
-                                          "selector": {"matchLabels": dict(a.destination.pod_labels)},
-                                          "action": "ALLOW",
-                                          "rules": [{"from": [{"source": {"principals": [
-                                              principal(td, a.destination.namespace, WAYPOINT)]}}]}]}))
+        if via_waypoint:
+            key = (a.destination.namespace, a.destination.name)
+            if key not in guards:
+                # ztunnel admits the waypoint, so nothing reaches the pods around the policy
+                guards[key] = k8s_object(SECURITY, "AuthorizationPolicy", f"{a.destination.name}-via-waypoint",
+                                         a.destination.namespace, mesh, spec={
+                                             "selector": {"matchLabels": dict(a.destination.pod_labels)},
+                                             "action": "ALLOW",
+                                             "rules": [{"from": [{"source": {"principals": [
+                                                 principal(td, a.destination.namespace, WAYPOINT)]}}]}]})
+                objects.append(guards[key])
+            if not a.http and a.tcp_ports is not None:
+                # and the sources of an L4-only rule on its pod ports, exact at L4: pod-addressed
+                # traffic (a headless Service) never meets a `waypoint-for: service` waypoint
+                guards[key]["spec"]["rules"] += _rules(td, a, [], via_waypoint=False)
     routed = resilience.istio_virtual_services(spec)
     for r in model.routes:
         problems += gamma.tcp_split_problems("Istio", r) if cluster in r.clusters else []
+        if cluster in r.clusters and r.namespace in waypoints and \
+                getattr(spec.services_by_key.get((r.namespace, r.service)), "headless", False):
+            problems.append((r.origin, _HEADLESS_L7.format(f"{r.namespace}/{r.service}", "the split would never "
+                                                           "apply", "split a Service with a ClusterIP")))
+            continue
         if cluster in r.clusters and (r.namespace, r.service) not in routed:
             objects += gamma.split_routes(spec.name, r)
     objects += resilience.istio_objects(spec, model, cluster)
     if problems:
         raise TranslationError(problems)
     return objects
+
+
+_HEADLESS_L7 = ("{0} is headless (headless: true): its callers address pods, not the Service, and an ambient "
+                "waypoint (istio.io/waypoint-for: service) handles only Service-addressed traffic (istio 1.30.3 "
+                "pilot/pkg/serviceregistry/ambient/waypoints.go:166-193: a pod gets a waypoint only if it accepts "
+                "workload traffic), so {1}; {2}, give the Service a ClusterIP, or use dataPlane: sidecar")
+"""Refusal of L7 policy or a split on a headless Service in ambient mode (format: service, effect, fix)."""
+
+
+def _headless(spec, w) -> bool:
+    return bool(getattr(spec.services_by_key.get((w.namespace, w.name)), "headless", False))
 
 
 def _target(spec, w, via_waypoint: bool) -> dict:

@@ -138,10 +138,20 @@ def default_inbound_policy(spec, model, namespace: str) -> str | None:
     return "deny" if namespace in policed_namespaces(model) else None
 
 
+DECLARED_POLICY_ANNOTATION = "mesh-components.io/declared-default-inbound-policy"
+"""Set beside the default inbound policy when the spec declares it (``namespaces[].defaultInboundPolicy``):
+the ``no-allow-all`` guardrail accepts an ``*-authenticated`` default in a policed namespace only
+when it is the declared one (like ``mesh-components.io/allow-wildcard`` for wildcard egress)."""
+
+
 def policy_namespace_annotations(spec, model, namespace: str) -> dict[str, str]:
-    """``{config.linkerd.io/default-inbound-policy: ...}`` for a namespace that needs one, else ``{}``."""
+    """``{config.linkerd.io/default-inbound-policy: ...}`` for a namespace that needs one, else
+    ``{}``; with :data:`DECLARED_POLICY_ANNOTATION` too when the spec declares the value."""
     policy = default_inbound_policy(spec, model, namespace)
-    return {DEFAULT_POLICY_ANNOTATION: policy} if policy else {}
+    if not policy:
+        return {}
+    declared = next((n.default_inbound_policy for n in spec.namespaces if n.name == namespace), None)
+    return {DEFAULT_POLICY_ANNOTATION: policy, **({DECLARED_POLICY_ANNOTATION: declared} if declared else {})}
 
 
 def default_policy_problems(spec, model) -> list[Problem]:
@@ -172,7 +182,9 @@ def probe_objects(spec, objects: list[dict]) -> list[dict]:
     ``HTTPRoute <server>-probes`` (one ``GET`` + ``Exact`` match per path, the shape of the policy
     controller's own probe route, index.rs:2258-2298), a ``NetworkAuthentication`` of the chart's
     probe networks and the ``AuthorizationPolicy`` joining them, all marked :data:`PROBE_ANNOTATION`.
-    Servers without routes get the controller's probe route anyway: nothing is rendered for them."""
+    Servers without routes get the controller's probe route anyway: nothing is rendered for them.
+    With ``backend.linkerd.scrapers``, also the proxy admin port objects of :func:`scrape_objects`
+    for every namespace holding such a Server."""
     from .linkerd_policy import POLICY_V1ALPHA1, POLICY_V1BETA3
 
     routed = {(r["metadata"]["namespace"], ref.get("name")) for r in objects
@@ -203,7 +215,61 @@ def probe_objects(spec, objects: list[dict]) -> list[dict]:
                 "requiredAuthenticationRefs": [{"group": _POLICY_GROUP, "kind": "NetworkAuthentication",
                                                 "name": probe}]}),
         ]
-    return out
+    namespaces = {srv["metadata"]["namespace"] for srv in objects
+                  if srv["kind"] == "Server" and srv["apiVersion"].startswith(_POLICY_GROUP + "/")}
+    return out + [o for ns in sorted(namespaces) for o in scrape_objects(spec, ns)]
+
+
+ADMIN_SERVER = "proxy-admin"
+PROXY_PROBE_PATHS = ("/live", "/ready")
+"""The proxy's own kubelet probes on its admin port (linkerd2 edge-26.8.3 viz/cmd/allow-scrapes.go:50-69)."""
+
+
+def scrape_objects(spec, namespace: str) -> list[dict]:
+    """What ``linkerd viz allow-scrapes --namespace <ns>`` renders (linkerd2 edge-26.8.3
+    viz/cmd/allow-scrapes.go:13-108; its help, :131, says a namespace whose default inbound
+    policy is ``deny`` refuses Prometheus scrapes without it), for ``backend.linkerd.scrapers``
+    (empty: nothing): Server ``proxy-admin`` on port ``linkerd-admin`` of every meshed pod
+    (``linkerd.io/control-plane-ns`` exists), HTTPRoute ``proxy-metrics`` (``/metrics``) with an
+    AuthorizationPolicy ``prometheus-scrape`` requiring a MeshTLSAuthentication of the scrapers'
+    identities (upstream names one ServiceAccount; several ServiceAccount refs would all be
+    required at once), and, because a Server with routes loses the policy controller's own probe
+    route (index.rs:2001-2017), HTTPRoute ``proxy-probes`` for the proxy's ``/live`` and
+    ``/ready`` admitted from the chart's probe networks. The probe route is ``GET`` + ``Exact``
+    (upstream: any method, prefix), the shape the ``no-allow-all-linkerd-network`` guardrail
+    accepts and all the kubelet sends."""
+    from .linkerd_policy import POLICY_V1ALPHA1, POLICY_V1BETA3, identity
+
+    scrapers = spec.backend.linkerd.scrapers
+    if not scrapers:
+        return []
+    mesh, td = spec.name, spec.trust_domain
+    parent = [{"group": _POLICY_GROUP, "kind": "Server", "name": ADMIN_SERVER}]
+    mark = {PROBE_ANNOTATION: "true"}
+    probes = "proxy-probes"
+    return [
+        k8s_object(POLICY_V1BETA3, "Server", ADMIN_SERVER, namespace, mesh, spec={
+            "podSelector": {"matchExpressions": [{"key": "linkerd.io/control-plane-ns", "operator": "Exists"}]},
+            "port": "linkerd-admin", "proxyProtocol": "HTTP/1"}),
+        k8s_object(POLICY_V1BETA3, "HTTPRoute", "proxy-metrics", namespace, mesh, spec={
+            "parentRefs": parent, "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/metrics"}}]}]}),
+        k8s_object(POLICY_V1ALPHA1, "MeshTLSAuthentication", "prometheus-scrape", namespace, mesh, spec={
+            "identities": sorted(identity(td, s.namespace, s.service_account) for s in scrapers)}),
+        k8s_object(POLICY_V1ALPHA1, "AuthorizationPolicy", "prometheus-scrape", namespace, mesh, spec={
+            "targetRef": {"group": _POLICY_GROUP, "kind": "HTTPRoute", "name": "proxy-metrics"},
+            "requiredAuthenticationRefs": [{"group": _POLICY_GROUP, "kind": "MeshTLSAuthentication",
+                                            "name": "prometheus-scrape"}]}),
+        k8s_object(POLICY_V1BETA3, "HTTPRoute", probes, namespace, mesh, annotations=mark, spec={
+            "parentRefs": parent,
+            "rules": [{"matches": [{"path": {"type": "Exact", "value": p}, "method": "GET"}
+                                   for p in PROXY_PROBE_PATHS]}]}),
+        k8s_object(POLICY_V1ALPHA1, "NetworkAuthentication", probes, namespace, mesh, annotations=mark, spec={
+            "networks": [{"cidr": c} for c in PROBE_NETWORKS]}),
+        k8s_object(POLICY_V1ALPHA1, "AuthorizationPolicy", probes, namespace, mesh, annotations=mark, spec={
+            "targetRef": {"group": _POLICY_GROUP, "kind": "HTTPRoute", "name": probes},
+            "requiredAuthenticationRefs": [{"group": _POLICY_GROUP, "kind": "NetworkAuthentication",
+                                            "name": probes}]}),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

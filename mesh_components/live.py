@@ -14,8 +14,14 @@ For each cluster ``C`` of the stack, one of:
   get the list's, minus the ``List`` suffix);
 - ``DIR/C/``: a directory whose ``*.yaml``/``*.yml``/``*.json`` files (recursively) are read as above.
 
-Include ``secrets`` in the dump to compare Helm releases and trust anchors, e.g.
+Include the Gateway API CRDs (``kubectl get crd -o yaml``, or just the ones the stack uses) to
+check the versions they serve (``mesh_components.gateway_api.check_crds``); without any CRD the
+report notes that check did not run. Include ``secrets`` in the dump to compare Helm releases
+and trust anchors, e.g.
 ``kubectl get ns,svc,sa,cm,secrets,mutatingwebhookconfigurations,peerauthentications,authorizationpolicies,... -A -o yaml > DIR/C.yaml``.
+Include ``pods`` to check what the stack assumes of the workloads (``mesh_components.workloads``),
+e.g. ``kubectl get pods -A --field-selector=status.phase!=Succeeded,status.phase!=Failed -o json >
+DIR/C/pods.json`` beside ``DIR/C/rest.json``; a dump without any Pod gets a note and no workload check.
 For large clusters prefer ``-o json``: a JSON dump is read with ``json`` (about 0.2 s for 10,000
 objects) where YAML takes seconds even with libyaml (see ``benchmarks/DIFF.md``).
 A dump without any Secret is taken as "releases not read": releases are not compared (a note
@@ -45,7 +51,7 @@ from .errors import MeshError, Problem
 __all__ = [
     "LiveError", "LiveState", "HELM_SECRET_TYPE", "WATCHED_KINDS", "PLURALS", "plural_of",
     "list_path", "kinds_to_read", "parse_dump_text", "read_dump_dir", "decode_helm_release",
-    "releases_from_objects", "client_for", "list_kind", "read_cluster", "kubeconfig_contexts",
+    "releases_from_objects", "client_for", "list_kind", "read_crds", "read_cluster", "kubeconfig_contexts",
 ]
 
 HELM_SECRET_TYPE = "helm.sh/release.v1"
@@ -62,12 +68,18 @@ class LiveError(MeshError):
 class LiveState:
     """What was read from one cluster: ``objects`` (every object listed, Helm Secrets included),
     ``releases`` keyed by ``(namespace, name)`` (None when no Helm storage was read), ``notes``
-    (facts for the report, e.g. a kind the cluster does not serve) and ``requests`` made."""
+    (facts for the report, e.g. a kind the cluster does not serve) and ``requests`` made.
+    ``crds``: the CustomResourceDefinitions read by name (:func:`read_crds`; None when not read:
+    a dump's CRDs are then those among its ``objects``)."""
 
     objects: list[dict[str, Any]]
     releases: dict[tuple[str, str], LiveRelease] | None = None
     notes: list[str] = field(default_factory=list)
     requests: int = 0
+    crds: list[dict[str, Any]] | None = None
+    pods_read: bool = False
+    """True when the cluster's Pods were listed (or a dump holds Pods): only then are the workloads
+    checked (``mesh_components.workloads``). Pods are kept trimmed (``workloads.trim_pod``)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,6 +101,9 @@ WATCHED_KINDS: tuple[tuple[str, str], ...] = (
     ("policy.linkerd.io/v1alpha1", "MeshTLSAuthentication"),
     ("policy.linkerd.io/v1alpha1", "NetworkAuthentication"), ("policy.linkerd.io/v1beta3", "HTTPRoute"),
     ("split.smi-spec.io/v1alpha2", "TrafficSplit"),
+    # what the stack assumes of the workloads (mesh_components.workloads): running pods only,
+    # trimmed as they are read
+    ("v1", "Pod"),
 )
 """Kinds always read, besides those the stack declares: Helm storage and trust anchors (Secret,
 ConfigMap), revision tags (MutatingWebhookConfiguration), PeerAuthentication for the mTLS check,
@@ -261,9 +276,14 @@ def read_dump_dir(path: str | Path, clusters: Sequence[str]) -> dict[str, LiveSt
         if releases is None and any(o.get("kind") == "Secret" and not group_of(str(o.get("apiVersion")))
                                     for o in objects):
             releases = {}
-        state = LiveState(objects, releases)
+        from .workloads import is_pod, trim_pod
+
+        objects = [trim_pod(o) if is_pod(o) else o for o in objects]
+        state = LiveState(objects, releases, pods_read=any(map(is_pod, objects)))
         if releases is None:
             state.notes.append("no Secrets in the dump: Helm releases not compared (dump secrets too)")
+        if not state.pods_read:
+            state.notes.append("no Pods in the dump: workloads not checked (dump pods too)")
         out[cluster] = state
     known = set(clusters)
     extra = sorted({p.stem for p in base.iterdir() if p.suffix in (".yaml", ".yml", ".json") or p.is_dir()} - known)
@@ -440,18 +460,23 @@ def _get_json(api_client: Any, path: str, query: list[tuple[str, Any]], timeout:
 
 
 def list_kind(api_client: Any, api_version: str, kind: str, page_size: int = 500,
-              timeout: float = 30.0) -> tuple[list[dict[str, Any]] | None, int]:
+              timeout: float = 30.0, field_selector: str | None = None,
+              keep: Any = None) -> tuple[list[dict[str, Any]] | None, int]:
     """Every object of ``kind`` in all namespaces with one LIST (paged with ``limit``/``continue``
     when longer than ``page_size``, https://kubernetes.io/docs/reference/using-api/api-concepts/#retrieving-large-results-sets-in-chunks).
 
     Returns ``(objects, requests)``; objects is None when the server does not serve the kind
-    (404). Items get ``apiVersion``/``kind`` (typed lists omit them). Raises :class:`LiveError`."""
+    (404). Items get ``apiVersion``/``kind`` (typed lists omit them). ``field_selector``: the
+    LIST's ``fieldSelector``; ``keep``: a function applied to each item as its page arrives (so a
+    long list is held trimmed). Raises :class:`LiveError`."""
     path = list_path(api_version, kind)
     items: list[dict] = []
     token = None
     requests = 0
     while True:
         query: list[tuple[str, Any]] = [("limit", page_size)]
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
         if token:
             query.append(("continue", token))
         requests += 1
@@ -461,32 +486,62 @@ def list_kind(api_client: Any, api_version: str, kind: str, page_size: int = 500
             return None, requests
         for item in doc.get("items") or []:
             if isinstance(item, dict):
-                items.append({"apiVersion": api_version, "kind": kind, **item}
-                             if not item.get("kind") else item)
+                item = {"apiVersion": api_version, "kind": kind, **item} if not item.get("kind") else item
+                items.append(keep(item) if keep else item)
         token = (doc.get("metadata") or {}).get("continue")
         if not token:
             return items, requests
 
 
+def read_crds(api_client: Any, names: Iterable[str], timeout: float = 30.0) -> tuple[list[dict[str, Any]], int]:
+    """The CustomResourceDefinitions named ``names`` (one GET each, so the large schemas of other
+    CRDs are not fetched); an absent one is left out. Returns ``(crds, requests)``. Raises
+    :class:`LiveError`."""
+    out: list[dict[str, Any]] = []
+    requests = 0
+    for name in names:
+        requests += 1
+        try:
+            out.append(_get_json(api_client, f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", [],
+                                 timeout))
+        except _NotServed:
+            continue
+    return out, requests
+
+
 def read_cluster(api_client: Any, kinds: Iterable[tuple[str, str]], declared_kinds: Iterable[tuple[str, str]] = ()) -> LiveState:
     """LIST every ``(apiVersion, kind)`` of ``kinds`` once and decode Helm releases from the
     Secrets. A kind the server does not serve gets a note when it is in ``declared_kinds``
-    (the stack declares objects of it, which are then all missing). Raises :class:`LiveError`."""
+    (the stack declares objects of it, which are then all missing). Pods are listed without
+    finished ones (``workloads.POD_FIELD_SELECTOR``) and kept trimmed (``workloads.trim_pod``); a
+    403 on them is a note (the workloads are then not checked). Raises :class:`LiveError`."""
+    from .workloads import POD_FIELD_SELECTOR, trim_pod
+
     declared = {(group_of(av), k) for av, k in declared_kinds}
     objects: list[dict] = []
     notes: list[str] = []
     requests = 0
-    read_secrets = False
+    read_secrets = read_pods = False
     for av, kind in kinds:
-        got, n = list_kind(api_client, av, kind)
+        pods = kind == "Pod" and not group_of(av)
+        try:
+            got, n = list_kind(api_client, av, kind, field_selector=POD_FIELD_SELECTOR if pods else None,
+                               keep=trim_pod if pods else None)
+        except LiveError as e:  # a drift role without `list pods` still gets the object diff
+            if not (pods and all(m.startswith("HTTP 403") for _, m in e.problems)):
+                raise
+            notes.append("Pods are not readable here (HTTP 403): workloads not checked (grant list on pods)")
+            requests += 1
+            continue
         requests += n
         if got is None:
             if (group_of(av), kind) in declared:
                 notes.append(f"{kind} ({av}) is not served by this cluster (CRD not installed?)")
             continue
         read_secrets = read_secrets or (kind == "Secret" and not group_of(av))
+        read_pods = read_pods or pods
         objects += got
     releases = releases_from_objects(objects)
     if releases is None and read_secrets:
         releases = {}
-    return LiveState(objects, releases, notes, requests)
+    return LiveState(objects, releases, notes, requests, pods_read=read_pods)

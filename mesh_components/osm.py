@@ -56,3 +56,19 @@ def namespace_labels(spec, namespace: str) -> dict[str, str]:
 def namespace_annotations(spec, namespace: str) -> dict[str, str]:
     """``openservicemesh.io/sidecar-injection: enabled``: OSM injects Envoy into new pods."""
     return {"openservicemesh.io/sidecar-injection": "enabled"}
+
+
+def release_values_for(objects: list[dict]) -> dict[str, dict]:
+    """Values, per release name, that ``objects`` (the cluster's rendered objects) need merged into
+    the releases of :func:`control_plane`: ``{"osm": {"osm": {"featureFlags": {"enableRetryPolicy":
+    True}}}}`` when a ``Retry`` is among them, else ``{}``. OSM v1.2.4 ignores every Retry unless
+    the flag is on (pkg/catalog/retry.go:11-15); the chart's default is ``false`` (charts/osm/values.yaml:483-484), rendered into the preset
+    MeshConfig (templates/preset-mesh-config.yaml:58).
+
+    The preset reaches the ``osm-mesh-config`` MeshConfig only when osm-bootstrap creates it, at
+    first install: an existing MeshConfig is kept as it is (cmd/osm-bootstrap/osm-bootstrap.go:
+    282-329), as for every other MeshConfig value of this release. A Retry added to a running mesh
+    also needs ``kubectl patch meshconfig osm-mesh-config -n osm-system --type merge -p
+    '{"spec":{"featureFlags":{"enableRetryPolicy":true}}}'``."""
+    retry = any(o["kind"] == "Retry" and o["apiVersion"].startswith("policy.openservicemesh.io/") for o in objects)
+    return {"osm": {"osm": {"featureFlags": {"enableRetryPolicy": True}}}} if retry else {}

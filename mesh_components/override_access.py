@@ -35,8 +35,8 @@ unauthenticated clients cover nothing else), a whole port, or a whole workload. 
 override lets in on a scope where the render without it did not (a wider route, a new identity on
 a route) is a widening. Egress is read the same way (:mod:`mesh_components.egress_access`: exits
 per caller, host and port, from ServiceEntries, Sidecars, the egress gateway's routes and
-policies, NetworkPolicies, EgressNetworks and their routes, OSM Egress, the mesh ConfigMap and the
-security-relevant Helm values). An override that changes these objects without admitting anyone
+policies, NetworkPolicies, EgressNetworks and their routes, OSM Egress and the security-relevant
+Helm values, istiod's ``meshConfig`` among them). An override that changes these objects without admitting anyone
 new is reported as changing access, without a claim about what it admits.
 """
 from __future__ import annotations
@@ -130,18 +130,18 @@ def _show(obj: Mapping) -> str:
 def is_access_object(obj: Mapping) -> bool:
     """True for objects that decide who may call a workload or what leaves the mesh: the kinds
     in :data:`ACCESS_KINDS` and :data:`EGRESS_KINDS`, routing in the egress namespace
-    (``mesh-egress``), routes attached to a Linkerd ``EgressNetwork`` and the mesh ConfigMap
-    istiod reads (``istio.SHARED_MESH_CONFIG``)."""
+    (``mesh-egress``) and routes attached to a Linkerd ``EgressNetwork``. Istio's mesh-wide
+    settings are istiod's Helm ``meshConfig`` (``istio.mesh_config``), judged as
+    ``egress_access.SECURITY_VALUES``; the retired ``istio.SHARED_MESH_CONFIG`` map is read by no
+    istiod this release renders, so an override of it changes nothing (one that also points istiod
+    at it again through ``env`` is a Helm value change and judged there)."""
     from .egress import EGRESS_NAMESPACE
-    from .istio import SHARED_MESH_CONFIG, SYSTEM_NAMESPACE
 
     gk, meta = _gk(obj), obj.get("metadata") or {}
     if gk in ACCESS_KINDS or gk in EGRESS_KINDS:
         return True
     if gk in _EGRESS_NAMESPACE_KINDS and meta.get("namespace") == EGRESS_NAMESPACE:
         return True
-    if gk == ("", "ConfigMap"):
-        return (meta.get("namespace"), meta.get("name")) == (SYSTEM_NAMESPACE, SHARED_MESH_CONFIG)
     return gk[1] in _EGRESS_ROUTE_KINDS and any(
         isinstance(r, Mapping) and r.get("kind") == "EgressNetwork"
         for r in (obj.get("spec") or {}).get("parentRefs") or [])
@@ -372,6 +372,16 @@ def _route_matches(route: Mapping) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+def _matches_text(matches: tuple[str, ...]) -> str:
+    out = []
+    for text in matches:
+        m = json.loads(text)
+        out.append(" ".join(x for x in (m.get("method"), m["path"]["type"], m["path"]["value"]) if x)
+                   + (" +" + ",".join(sorted(k for k in m if k not in ("method", "path"))) if set(m) - {"method", "path"}
+                      else ""))
+    return "; ".join(out)
+
+
 def _linkerd_callers(spec, objects: list[dict], releases: Iterable) -> dict[tuple[str, str], set[Grant]]:
     td = spec.trust_domain
     by_key = {(o["kind"], (o.get("metadata") or {}).get("namespace"), (o.get("metadata") or {}).get("name")): o
@@ -410,7 +420,7 @@ def _linkerd_callers(spec, objects: list[dict], releases: Iterable) -> dict[tupl
                     grants |= {Grant(whole.scope, c, whole.where) for c in _linkerd_auth_callers(ap, by_key, td)}
                 elif ref.get("kind") == "HTTPRoute" and ref.get("name") in attached:
                     scope = ("route", target, _route_matches(attached[ref["name"]]))
-                    where = f"port {target} route {ref['name']}"
+                    where = f"port {target} route {ref['name']} ({_matches_text(scope[2])})"
                     grants |= {Grant(scope, c, where) for c in _linkerd_auth_callers(ap, by_key, td)}
         out[(s.namespace, s.name)] = grants
     return out

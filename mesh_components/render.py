@@ -18,16 +18,18 @@ only the fields the mesh sets, annotated ``mesh-components.io/patch: "true"``
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import (ca, egress, gamma, gateway, istio, istio_policy, linkerd, linkerd_policy, multicluster, osm,
-               osm_policy, smi)
+from . import (ca, egress, envoy_gateway, gamma, gateway, istio, istio_policy, linkerd, linkerd_policy, multicluster,
+               osm, osm_policy, smi)
+from . import app_protocol
+from . import gateway_api as gateway_api_crds_
 from .errors import SpecError, TranslationError
-from .meta import PATCH_ANNOTATION, is_patch, k8s_object, k8s_patch, ownership_labels
+from .meta import PATCH_ANNOTATION, deep_merge, is_patch, k8s_object, k8s_patch, ownership_labels
 from .slots import Slot, fill
 from .spec import GATEWAY_API_VERSION, LoadedMesh, MeshSpec
 
@@ -81,6 +83,9 @@ class ClusterState:
     concerns: dict[str, list[dict]] = field(default_factory=lambda: {c: [] for c in CONCERNS})
     releases: list[HelmRelease] = field(default_factory=list)
     remote_manifests: list[RemoteManifest] = field(default_factory=list)
+    gateway_api: gateway_api_crds_.Needs | None = None
+    """What the cluster needs of its Gateway API CRDs (None where nothing uses them): the versions
+    its objects and their controllers need, checked against live CRDs by ``diff``. Not rendered."""
 
     @property
     def objects(self) -> list[dict]:
@@ -88,16 +93,17 @@ class ClusterState:
         return [o for c in CONCERNS for o in self.concerns[c]]
 
 
-def gateway_api_crds() -> RemoteManifest:
-    """The Gateway API standard-channel CRDs, at the one version pinned for every stack."""
-    return RemoteManifest("gateway-api-crds", "https://github.com/kubernetes-sigs/gateway-api/releases/download/"
-                                              f"{GATEWAY_API_VERSION}/standard-install.yaml", GATEWAY_API_VERSION)
+def gateway_api_crds(channel: str = "standard") -> RemoteManifest:
+    """The Gateway API CRDs of ``channel`` (``standard``, or ``experimental`` for Linkerd:
+    :func:`mesh_components.gateway_api.channel_for`), at the one version pinned for every stack."""
+    return RemoteManifest("gateway-api-crds", gateway_api_crds_.manifest_url(channel), GATEWAY_API_VERSION)
 
 
 CONTROL_PLANES = {"istio": istio, "linkerd": linkerd, "osm": osm}
 """Backend type -> control-plane module: ``control_plane(spec, cluster, *, ca_values) ->
 (objects, releases)``, ``namespace_labels(spec, namespace)``, ``needs_gateway_api(spec)`` and,
-optionally, ``namespace_annotations(spec, namespace)``."""
+optionally, ``namespace_annotations(spec, namespace)`` and ``release_values_for(policy_objects) ->
+{release name: values}`` (values the rendered policy needs merged in: OSM's Retry feature flag)."""
 POLICIES = {"istio": istio_policy, "linkerd": linkerd_policy, "osm": osm_policy}
 """Backend type -> policy module: ``policy_objects(spec, model, cluster)``,
 ``namespace_labels(spec, model, namespace)`` and, optionally, ``namespace_annotations(spec, model,
@@ -127,8 +133,8 @@ def translate(mesh: LoadedMesh, to: str) -> dict[str, ClusterState]:
     for cluster in spec.clusters:
         st = ClusterState(cluster.name)
         st.concerns["namespaces"] = policy_namespace_patches(spec, model, cluster.name, policy)
-        st.concerns["policy"] = version_services(spec, cluster.name) + policy.policy_objects(
-            spec, model, cluster.name)
+        st.concerns["policy"] = version_services(spec, cluster.name) + app_service_patches(
+            spec, cluster.name) + policy.policy_objects(spec, model, cluster.name)
         states[cluster.name] = st
     return states
 
@@ -191,18 +197,36 @@ def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
             **control.namespace_labels(spec, ns), **policy.namespace_labels(spec, model, ns)},
             (lambda ns: {**(annotations(spec, ns) if annotations else {}),
                          **(policy_annotations(spec, model, ns) if policy_annotations else {})}))
-        st.concerns["policy"] = version_services(spec, cluster.name) + policy.policy_objects(spec, model, cluster.name)
+        st.concerns["policy"] = (version_services(spec, cluster.name) + app_service_patches(spec, cluster.name)
+                                 + policy.policy_objects(spec, model, cluster.name))
+        needed = getattr(control, "release_values_for", None)  # OSM: the Retry feature flag
+        if needed and (more := needed(st.concerns["policy"])):
+            st.releases = [replace(r, values=deep_merge(r.values, more[r.name])) if r.name in more else r
+                           for r in st.releases]
         st.concerns["egress"] = egress.egress_objects(spec, cluster.name)
-        st.concerns["gateway"] = gateway.ingress_objects(spec, cluster)
+        st.concerns["gateway"] = gateway.ingress_objects(spec, cluster, model)  # its routes carry the splits
         st.releases += [HelmRelease(**{**r, "depends_on": tuple(r["depends_on"])})
                         for r in egress.egress_releases(spec, cluster.name) + gateway.ingress_releases(spec, cluster)]
         st.concerns["multicluster"] = multicluster.objects(spec, cluster.name, model)
         if control.needs_gateway_api(spec) or any(
                 o["apiVersion"].startswith("gateway.networking.k8s.io/") for o in st.objects):
-            st.remote_manifests.append(gateway_api_crds())
+            # a cloud that manages the CRDs (clusters[].gatewayApiCrds: managed) gets none from us
+            channel = gateway_api_crds_.channel_for(spec.backend.type)
+            if cluster.gateway_api_crds == "install":
+                st.remote_manifests.append(gateway_api_crds(channel))
+            st.gateway_api = gateway_api_crds_.Needs(cluster.gateway_api_crds,
+                                                     channel if cluster.gateway_api_crds == "install" else None,
+                                                     spec.clusters.index(cluster), ())
         states[cluster.name] = st
     apply_overrides(spec, states)
+    for st in states.values():  # after the overrides: the objects as deployed
+        if st.gateway_api is not None:
+            n = st.gateway_api
+            readers = [spec.backend.type] + (["envoy-gateway"] if any(
+                r.chart == envoy_gateway.CHART for r in st.releases) else [])
+            st.gateway_api = gateway_api_crds_.needs(st.objects, readers, n.mode, n.channel, n.cluster_index)
     problems = multicluster.check_mesh_identity(spec, states)
+    problems += app_protocol.linkerd_problems(spec, states)  # server-first ports opaque as deployed
     if problems:
         raise SpecError(problems)
     return states
@@ -310,8 +334,16 @@ def version_services(spec: MeshSpec, cluster: str) -> list[dict]:
                                   labels={"app": s.name, "version": v.name}, spec={
                 "selector": {**s.pod_labels(), **v.pod_labels()},
                 "ports": [{"name": p.port_name, "port": p.port, "targetPort": p.target_port or p.port,
-                           "protocol": "TCP", "appProtocol": p.protocol} for p in s.ports]}))
+                           "protocol": "TCP", "appProtocol": app_protocol.version_app_protocol(spec, p)}
+                          for p in s.ports]}))
     return out
+
+
+def app_service_patches(spec: MeshSpec, cluster: str) -> list[dict]:
+    """Patches of the application's Services that make the mesh read each port's protocol as the
+    spec says: OSM's ``appProtocol`` (:func:`mesh_components.app_protocol.osm_service_patches`);
+    none for Istio and Linkerd, which are checked instead (``app_protocol`` module doc)."""
+    return app_protocol.osm_service_patches(spec, cluster) if spec.backend.type == "osm" else []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
-                      model_validator)
+                      field_validator, model_validator)
 from pydantic.alias_generators import to_camel
 
 from .errors import Problem, SpecError
@@ -228,6 +228,8 @@ class Cluster(Base):
 
     ``network`` groups clusters with direct pod-to-pod reachability (Istio ``global.network``);
     clusters on different networks talk through east-west gateways. Default: one network for all.
+    One network across regions is a claim about the underlay: confirm it in ``mesh.flatNetworks``
+    (else ``validate`` warns, :func:`topology_warnings`).
     """
 
     name: DnsLabel
@@ -239,6 +241,38 @@ class Cluster(Base):
     """Ask the cloud for internal (VPC-only) load balancers for the gateways of this cluster."""
     east_west_gateway: EastWestGateway | None = None
     """Static addresses of this cluster's east-west (cross-network) gateway; see :class:`EastWestGateway`."""
+    node_local_dns: str | None = None
+    """The address pods resolve names at when the cluster runs NodeLocal DNSCache (commonly
+    ``169.254.20.10``, a host-network listener no pod selector matches,
+    https://kubernetes.io/docs/tasks/administer-cluster/nodelocaldns/): Istio ambient's egress
+    NetworkPolicy then also admits it (``ipBlock`` /32 or /128, UDP and TCP 53)."""
+    gateway_api_crds: Literal["install", "managed"] = "install"
+    """Who installs the Gateway API CRDs (``gateway.networking.k8s.io``) on this cluster.
+
+    - ``install`` (default): the mesh applies Gateway API v1.6.1's release bundle where the cluster
+      needs it, the ``experimental`` channel for Linkerd (its policy controller reads TLSRoute and
+      TCPRoute only at ``v1alpha2``, which v1.6.1 serves only there) and the ``standard`` channel
+      otherwise (``mesh_components.gateway_api``). The channel is fixed at first install: the
+      bundle's ``safe-upgrades.gateway.networking.k8s.io`` admission policy refuses experimental
+      CRDs over standard ones (README, "Gateway API CRDs").
+    - ``managed``: the cloud owns them (GKE with the Gateway API enabled, AKS's managed Gateway
+      API; both install the standard channel). Nothing installs or changes them here, custom
+      resources wait only for the control plane, ``diff`` checks that the live CRDs serve every
+      version the stack's objects and their controllers need, and what the standard channel cannot
+      serve (Linkerd's ``v1alpha2`` TLSRoute egress) is refused."""
+
+    @field_validator("node_local_dns")
+    @classmethod
+    def _ip(cls, v: str | None) -> str | None:
+        import ipaddress
+
+        if v is not None:
+            try:
+                ipaddress.ip_address(v)
+            except ValueError:
+                raise ValueError(f"{v!r} is not an IP address; give the node-local DNS cache's listen address, "
+                                 f"e.g. 169.254.20.10") from None
+        return v
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,13 +337,32 @@ class LocalityFailover(Base):
     base_ejection_seconds: int = Field(30, ge=1, le=86400)
 
 
+class Scraper(Base):
+    """A metrics scraper by identity (a meshed Prometheus): its service account and namespace."""
+
+    namespace: DnsLabel
+    service_account: DnsSubdomain
+
+
+class LinkerdOptions(Base):
+    """Linkerd options. ``scrapers``: the identities allowed to scrape the proxies' metrics
+    (``/metrics`` on the ``linkerd-admin`` port 4191) in the namespaces whose default inbound
+    policy we set (``config.linkerd.io/default-inbound-policy: deny`` blocks scrapes there);
+    rendered as ``linkerd viz allow-scrapes`` renders it (linkerd2 edge-26.8.3
+    viz/cmd/allow-scrapes.go:13-108), with the proxy's own probes kept open. Scrapers must be
+    meshed (they are admitted by mTLS identity)."""
+
+    scrapers: list[Scraper] = []
+
+
 class Backend(Base):
     """The mesh implementation and its pinned version (default: the charts in ../shared/charts),
-    its Istio options and, optionally, locality-aware failover."""
+    its Istio or Linkerd options and, optionally, locality-aware failover."""
 
     type: Literal["istio", "linkerd", "osm"]
     version: ChartVersion | None = None
     istio: IstioOptions = IstioOptions()
+    linkerd: LinkerdOptions = LinkerdOptions()
     locality_failover: LocalityFailover | None = None
 
     @property
@@ -390,6 +443,18 @@ class ServicePort(Base):
     """Paths the kubelet's ``httpGet`` probes (liveness, readiness, startup) request on this port's
     target port. Linkerd admits them, unauthenticated, where the policy controller would drop its
     own probe route (a ``Server`` with ``HTTPRoute``s; ``mesh_components.linkerd.probe_objects``)."""
+    server_first: bool = False
+    """A ``tcp`` port whose server speaks first (MySQL, PostgreSQL, SMTP, Redis...): no proxy may
+    wait for the client's first bytes to detect the protocol. OSM reads it as ``tcp-server-first``
+    (set as the Service port's ``appProtocol``), Istio and Linkerd need it declared TCP or opaque;
+    see ``mesh_components.app_protocol``."""
+
+    @model_validator(mode="after")
+    def _server_first_is_tcp(self) -> "ServicePort":
+        if self.server_first and self.protocol != "tcp":
+            raise ValueError(f"serverFirst applies to protocol tcp (a server-first protocol is opaque TCP to the "
+                             f"mesh), not {self.protocol!r}; set protocol: tcp or remove serverFirst")
+        return self
 
     @property
     def is_http(self) -> bool:
@@ -455,7 +520,10 @@ class Resilience(Base):
 
 class Service(Base):
     """A mesh service: its pods (``labels``, default ``app: <name>``), the service account they run
-    as (default ``<name>``), ports, versions and clusters (default: its namespace's clusters)."""
+    as (default ``<name>``), ports, versions and clusters (default: its namespace's clusters).
+    ``headless``: the application's Service has ``clusterIP: None`` (DNS answers with pod IPs, as
+    for OSM's demo ``mysql``, osm v1.2.4 demo/deploy-mysql.sh:17-30); Istio ambient then refuses
+    HTTP rules and splits for it, which its waypoint would never see."""
 
     name: DnsLabel
     namespace: DnsLabel
@@ -465,6 +533,7 @@ class Service(Base):
     versions: list[ServiceVersion] = []
     clusters: list[str] | None = None
     resilience: Resilience | None = None
+    headless: bool = False
 
     @property
     def account(self) -> str:
@@ -640,13 +709,160 @@ class IngressRoute(Base):
     port: PortNumber
 
 
+SecretDataKey = Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]
+"""A key of a Secret's ``data`` (Kubernetes ``IsConfigMapKey``)."""
+
+
+class SecretKeyRef(Base):
+    """A key of a Secret you create in cert-manager's cluster resource namespace (``cert-manager``
+    when this project installs it): cert-manager v1.21.1 reads a ClusterIssuer's DNS-01 credentials
+    there (pkg/controller/helper.go:39-47 ``ResourceNamespaceRef``; chart
+    templates/deployment.yaml:100-103 ``--cluster-resource-namespace=$(POD_NAMESPACE)``), as
+    ``data[key]`` (pkg/issuer/acme/dns/dns.go:228-236, 262-268, 320-345, 389-396): ``key`` is needed."""
+
+    name: DnsSubdomain
+    key: SecretDataKey
+
+
+class CloudDNSSolver(Base):
+    """Google Cloud DNS (cert-manager ``dns01.cloudDNS``): ``project``, optional ``hostedZoneName``,
+    and ``serviceAccountSecretRef`` (a service-account JSON key); without it cert-manager uses ambient
+    credentials (GKE Workload Identity on its service account; pkg/issuer/acme/dns/dns.go:220-241)."""
+
+    project: str = Field(min_length=1)
+    hosted_zone_name: str | None = None
+    service_account_secret_ref: SecretKeyRef | None = None
+
+
+class Route53Solver(Base):
+    """AWS Route 53 (cert-manager ``dns01.route53``): optional ``region``, ``hostedZoneID`` and
+    ``role`` (ARN to assume), and an access key as ``accessKeyIDSecretRef`` +
+    ``secretAccessKeySecretRef``; without them cert-manager uses ambient credentials (IRSA, EKS Pod
+    Identity; pkg/issuer/acme/dns/dns.go:295-381)."""
+
+    region: str | None = None
+    hosted_zone_id: str | None = Field(None, alias="hostedZoneID")
+    role: str | None = None
+    access_key_id_secret_ref: SecretKeyRef | None = Field(None, alias="accessKeyIDSecretRef")
+    secret_access_key_secret_ref: SecretKeyRef | None = None
+
+    @model_validator(mode="after")
+    def _key_pair(self) -> "Route53Solver":
+        if (self.access_key_id_secret_ref is None) != (self.secret_access_key_secret_ref is None):
+            raise ValueError("an access key needs both accessKeyIDSecretRef and secretAccessKeySecretRef; give "
+                             "both, or neither to use the cluster's ambient credentials (IRSA)")
+        return self
+
+
+class AzureManagedIdentity(Base):
+    """Azure Workload Identity or managed identity of cert-manager (``dns01.azureDNS.managedIdentity``)."""
+
+    client_id: str | None = Field(None, alias="clientID")
+    resource_id: str | None = Field(None, alias="resourceID")
+    tenant_id: str | None = Field(None, alias="tenantID")
+
+
+class AzureDNSSolver(Base):
+    """Azure DNS (cert-manager ``dns01.azureDNS``): ``subscriptionID``, ``resourceGroupName``,
+    optional ``hostedZoneName`` and ``environment``, and either a service principal (``clientID``,
+    ``tenantID`` and ``clientSecretSecretRef``, all three) or ``managedIdentity``
+    (the CRD: "If set, ClientID, ClientSecret and TenantID must not be set")."""
+
+    subscription_id: str = Field(alias="subscriptionID", min_length=1)
+    resource_group_name: str = Field(min_length=1)
+    hosted_zone_name: str | None = None
+    environment: Literal["AzurePublicCloud", "AzureChinaCloud", "AzureGermanCloud", "AzureUSGovernmentCloud"] | None = None
+    client_id: str | None = Field(None, alias="clientID")
+    tenant_id: str | None = Field(None, alias="tenantID")
+    client_secret_secret_ref: SecretKeyRef | None = None
+    managed_identity: AzureManagedIdentity | None = None
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> "AzureDNSSolver":
+        principal = [self.client_id, self.tenant_id, self.client_secret_secret_ref]
+        if any(v is not None for v in principal) and not all(v is not None for v in principal):
+            raise ValueError("a service principal needs clientID, tenantID and clientSecretSecretRef; give all "
+                             "three, or use managedIdentity")
+        if self.managed_identity is not None and self.client_id is not None:
+            raise ValueError("give either a service principal (clientID, tenantID, clientSecretSecretRef) or "
+                             "managedIdentity, not both")
+        return self
+
+
+class CloudflareSolver(Base):
+    """Cloudflare (cert-manager ``dns01.cloudflare``): an API token (``apiTokenSecretRef``,
+    recommended upstream) or a global API key (``apiKeySecretRef`` with the account ``email``);
+    exactly one (pkg/issuer/acme/dns/dns.go:245-280)."""
+
+    api_token_secret_ref: SecretKeyRef | None = None
+    api_key_secret_ref: SecretKeyRef | None = None
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> "CloudflareSolver":
+        if (self.api_token_secret_ref is None) == (self.api_key_secret_ref is None):
+            raise ValueError("give exactly one of apiTokenSecretRef (an API token) or apiKeySecretRef (a global "
+                             "API key, with email)")
+        if self.api_key_secret_ref is not None and not self.email:
+            raise ValueError("an API key (apiKeySecretRef) needs the account's email")
+        return self
+
+
+class Dns01Solver(Base):
+    """A DNS-01 solver: cert-manager proves control of the name with a TXT record at the DNS
+    provider, so every cluster can pass the challenge whatever its address
+    (https://cert-manager.io/docs/configuration/acme/dns01/). Exactly one provider; the fields are
+    cert-manager v1.21.1's ``ClusterIssuer`` ``spec.acme.solvers[].dns01`` ones
+    (../shared/crds/cert-manager/cert-manager.io_clusterissuers.yaml) and pass through as given.
+    Concurrent challenges from several clusters for one name do not overwrite each other: Route 53
+    writes each value as its own multi-value record set (pkg/issuer/acme/dns/route53/route53.go:
+    361-372), Cloud DNS merges the values (clouddns/clouddns.go:159-186), Azure DNS appends
+    (azuredns/azuredns.go:175-205), Cloudflare adds a record per value."""
+
+    cloud_dns: CloudDNSSolver | None = Field(None, alias="cloudDNS")
+    route53: Route53Solver | None = None
+    azure_dns: AzureDNSSolver | None = Field(None, alias="azureDNS")
+    cloudflare: CloudflareSolver | None = None
+
+    @model_validator(mode="after")
+    def _one_provider(self) -> "Dns01Solver":
+        if sum(p is not None for p in (self.cloud_dns, self.route53, self.azure_dns, self.cloudflare)) != 1:
+            raise ValueError("give exactly one DNS provider: cloudDNS, route53, azureDNS or cloudflare")
+        return self
+
+    def provider(self) -> tuple[str, Base]:
+        """``(cert-manager field name, settings)`` of the provider given."""
+        return next((alias, p) for alias, p in (("cloudDNS", self.cloud_dns), ("route53", self.route53),
+                                                 ("azureDNS", self.azure_dns), ("cloudflare", self.cloudflare))
+                    if p is not None)
+
+    def secret_refs(self) -> list[tuple[str, SecretKeyRef]]:
+        """``(field path under dns01, ref)`` of every Secret the provider reads, in field order."""
+        alias, p = self.provider()
+        fields = type(p).model_fields
+        return [(f"{alias}.{fields[f].alias or f}", getattr(p, f)) for f in fields
+                if isinstance(getattr(p, f), SecretKeyRef)]
+
+    def solver(self) -> dict:
+        """The cert-manager ``dns01`` object (camelCase, unset fields left out)."""
+        alias, p = self.provider()
+        return {alias: p.model_dump(by_alias=True, exclude_none=True)}
+
+
 class AcmeIssuer(Base):
-    """An ACME account (Let's Encrypt by default) whose HTTP-01 challenges cert-manager answers
+    """An ACME account (Let's Encrypt by default). cert-manager answers its challenges with HTTP-01
     through this gateway (solver ``http01.gatewayHTTPRoute``,
-    https://cert-manager.io/docs/configuration/acme/http01/#configuring-the-http-01-gateway-api-solver)."""
+    https://cert-manager.io/docs/configuration/acme/http01/#configuring-the-http-01-gateway-api-solver),
+    or with DNS-01 at the DNS provider when ``dns01`` is given (:class:`Dns01Solver`).
+
+    HTTP-01 needs the CA's request for ``/.well-known/acme-challenge/<token>`` to reach the cluster
+    that placed the token, and DNS sends it to one address: for a host served by several clusters
+    (``ingress.clusters``, default every cluster) each cluster orders its own certificate and only
+    the cluster DNS points at can pass, so ``validate`` refuses HTTP-01 there."""
 
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     server: str = Field("https://acme-v02.api.letsencrypt.org/directory", pattern=r"^https://\S+$")
+    dns01: Dns01Solver | None = None
 
 
 class CertificateIssuer(Base):
@@ -723,6 +939,11 @@ class MeshSpec(Base):
     backend: Backend
     ca: CASpec = CASpec()
     clusters: list[Cluster] = Field(min_length=1)
+    flat_networks: list[DnsLabel] = []
+    """Networks (``clusters[].network``) confirmed flat: a pod in any of their clusters reaches
+    the pod IPs of the others directly (e.g. peered VPCs whose CNI gives pods VPC addresses). The
+    mesh assumes it for clusters sharing a network (Istio sends to remote pod IPs, Linkerd links
+    pod to pod); :func:`topology_warnings` warns about one spanning regions until it is listed here."""
     namespaces: list[Namespace] = []
     services: list[Service] = []
     access_rules: list[AccessRule] = []
@@ -1146,12 +1367,52 @@ def check_references(spec: MeshSpec) -> list[Problem]:
                                                               f"{spec.backend.type!r}; remove it")
               for i, ns in enumerate(spec.namespaces) if ns.default_inbound_policy is not None]
     p += control_plane_problems(spec)
+    from .app_protocol import server_first_problems  # Istio reads server-first ports by their names
+
+    p += server_first_problems(spec)
     return p
 
 
 def is_multi_network(spec: MeshSpec) -> bool:
     """True when the clusters span several networks, so they talk through east-west gateways."""
     return len({spec.network_of(c) for c in spec.clusters}) > 1
+
+
+def topology_warnings(spec: MeshSpec) -> list[Problem]:
+    """What the topology assumes and the spec does not confirm, as ``(path, message)`` warnings
+    (``validate`` prints them; ``validate --strict`` fails on them). Pure; empty when none.
+
+    Clusters in different regions on one network (``clusters[].network``, default one network for
+    all) are taken to route pod IPs to each other: Istio sends a sidecar's traffic straight to the
+    endpoints of its own network (``pilot/pkg/xds/endpoints/ep_filters.go:154-155`` at 1.30.3,
+    ``Proxy.InNetwork`` ``pilot/pkg/model/context.go:421``; "both clusters reside on the network1
+    network, meaning there is direct connectivity between the pods in both clusters",
+    https://istio.io/v1.30/docs/setup/install/multicluster/multi-primary/), and Linkerd links
+    clusters on one network pod to pod (https://linkerd.io/2/tasks/pod-to-pod-multicluster/).
+    One warning per such network (at its second region's cluster) naming every cluster and region,
+    unless the network is listed in ``mesh.flatNetworks``. OSM has no multi-cluster traffic."""
+    if spec.backend.type not in ("istio", "linkerd") or len(spec.clusters) < 2:
+        return []
+    confirmed = set(spec.flat_networks)
+    by_network: dict[str, list[tuple[int, Cluster]]] = {}
+    for i, c in enumerate(spec.clusters):
+        by_network.setdefault(spec.network_of(c), []).append((i, c))
+    out: list[Problem] = []
+    for net, members in by_network.items():
+        regions = sorted({c.region for _, c in members})
+        if len(regions) < 2 or net in confirmed:
+            continue
+        first = members[0][1].region
+        i = next(i for i, c in members if c.region != first)
+        where = ", ".join(f"{c.name!r} ({c.region})" for _, c in members)
+        named = "" if any(c.network for _, c in members) else " (no cluster names a network: one network for all)"
+        out.append((f"mesh.clusters[{i}].network",
+                    f"clusters {where} are on one network {net!r}{named}, so the mesh sends traffic between "
+                    f"them to pod IPs directly, with no east-west gateway: pods in {' and '.join(regions)} must "
+                    f"reach each other's pod IPs (e.g. peered VPCs with VPC-routable pod IPs and routes and "
+                    f"security groups open between them); confirm it with flatNetworks: [{net}], or give each "
+                    f"region's clusters their own network (east-west gateways)"))
+    return out
 
 
 def egress_problems(spec: MeshSpec) -> list[Problem]:
@@ -1224,7 +1485,66 @@ def ingress_problems(spec: MeshSpec) -> list[Problem]:
         if issuer.mesh_ca and issuer.kind == "ClusterIssuer":
             p.append((f"{path}.kind", "the mesh-CA issuer is a namespaced Issuer beside the gateway (its CA Secret stays "
                                       "in the gateway namespace); remove kind or set Issuer"))
+        served_by = ingress_cluster_names(spec)
+        if issuer.acme is not None and issuer.acme.dns01 is None and len(served_by) > 1:
+            p.append((f"{path}.acme", f"HTTP-01 cannot work for {', '.join(ing.hosts)} served by {len(served_by)} "
+                                      f"clusters ({', '.join(served_by)}): each cluster orders its own certificate, "
+                                      f"and the ACME CA fetches every challenge from the one address DNS gives, so "
+                                      f"only that cluster's order passes; use DNS-01 (acme.dns01 with cloudDNS, "
+                                      f"route53, azureDNS or cloudflare), serve the hosts from one cluster "
+                                      f"(ingress.clusters), or supply the certificate yourself (drop issuer and "
+                                      f"create Secret {ing.namespace}/{ing.tls.secret_name} in every cluster)"))
     return p
+
+
+def ingress_cluster_names(spec: MeshSpec) -> list[str]:
+    """Clusters that run the ingress gateway: ``ingress.clusters``, else every cluster (empty
+    without ``mesh.ingress``)."""
+    if spec.ingress is None:
+        return []
+    return list(spec.ingress.clusters) if spec.ingress.clusters else spec.cluster_names()
+
+
+def ingress_notices(spec: MeshSpec) -> list[Problem]:
+    """What the ingress needs that the stack does not create, as ``(path, message)`` notices:
+    ``validate`` prints them as ``path: notice: message`` and, unlike :func:`topology_warnings`,
+    they never fail ``--strict`` (they are prerequisites, not doubts about the spec); ``diff``
+    checks the Secrets on live clusters (``mesh_components.intent.check_user_secrets``). Pure;
+    empty when none.
+
+    - ``tls`` without ``issuer``: the listener Secret is the user's. Without it the HTTPS listeners
+      have no certificate to serve: a certificate reference "that is invalid or does not exist"
+      sets the listener's ``ResolvedRefs`` condition False with reason ``InvalidCertificateRef``
+      (Gateway API v1.6.1 apis/v1/gateway_types.go:1566-1602).
+    - ``dns01`` credentials: each Secret a DNS-01 provider reads, in cert-manager's cluster
+      resource namespace (:class:`SecretKeyRef`).
+    - an existing issuer (``issuer`` with only ``name``) used by several clusters: if it answers
+      HTTP-01, only the cluster DNS points at gets a certificate (:class:`AcmeIssuer`).
+    """
+    ing = spec.ingress
+    if ing is None or ing.tls is None:
+        return []
+    where = ", ".join(ingress_cluster_names(spec))
+    tls, issuer = ing.tls, ing.tls.issuer
+    if issuer is None:
+        return [("mesh.ingress.tls.secretName",
+                 f"Secret {ing.namespace}/{tls.secret_name} is yours to create (type kubernetes.io/tls, keys "
+                 f"tls.crt and tls.key, a certificate for {', '.join(ing.hosts)}) in cluster(s) {where}: the mesh "
+                 f"does not create it, and without it the HTTPS listeners have no certificate to serve (Gateway "
+                 f"API: ResolvedRefs False, InvalidCertificateRef); 'diff' checks that it exists")]
+    out: list[Problem] = []
+    if issuer.acme is not None and issuer.acme.dns01 is not None:
+        namespace = "cert-manager" if ing.cert_manager == "install" else "cert-manager's cluster resource namespace"
+        for field, ref in issuer.acme.dns01.secret_refs():
+            out.append((f"mesh.ingress.tls.issuer.acme.dns01.{field}",
+                        f"Secret {ref.name} with key {ref.key!r} is yours to create in namespace {namespace} of "
+                        f"cluster(s) {where}: the ClusterIssuer {issuer.name!r} reads its DNS credentials there, "
+                        f"and without it no certificate is issued; 'diff' checks that it exists"))
+    if issuer.acme is None and not issuer.mesh_ca and len(ingress_cluster_names(spec)) > 1:
+        out.append(("mesh.ingress.tls.issuer", f"every cluster ({where}) orders the certificate from the existing "
+                                               f"{issuer.issuer_kind} {issuer.name!r}: if it answers ACME HTTP-01, "
+                                               f"only the cluster DNS points at can pass; give it a DNS-01 solver"))
+    return out
 
 
 def control_plane_problems(spec: MeshSpec) -> list[Problem]:
@@ -1257,6 +1577,11 @@ def control_plane_problems(spec: MeshSpec) -> list[Problem]:
         p.append((f"{base}.tagRevision", f"say which of {', '.join(names)} serves tag {opts.tag!r}"))
 
     multi_cluster, multi_network = len(spec.clusters) > 1, is_multi_network(spec)
+    networks = sorted({spec.network_of(c) for c in spec.clusters})
+    for i, net in enumerate(spec.flat_networks):
+        if net not in networks:
+            p.append((f"mesh.flatNetworks[{i}]", _unknown("network", net, networks,
+                                                          "name the network of clusters in mesh.clusters")))
     if multi_cluster:
         for i, c in enumerate(spec.clusters):
             if c.kubeconfig is None:

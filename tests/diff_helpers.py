@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import gzip
 import json
 import threading
@@ -168,10 +169,23 @@ def helm_secret(release: Any, revision: int = 1, status: str = "deployed", gzip_
 
 
 def live_from_desired(objects: Iterable[dict], releases: Iterable[Any] = ()) -> list[dict]:
-    """What a cluster holds after a clean deploy: objects with noise, plus Helm storage Secrets."""
+    """What a cluster holds after a clean deploy: objects with noise, plus Helm storage Secrets,
+    plus the Secrets the user creates before deploying (:func:`user_secret_objects`)."""
+    objects, releases = list(objects), list(releases)
     out = [add_noise(deployed(o), i) for i, o in enumerate(objects)]
     out += [helm_secret(r) for r in releases]
-    return out
+    return out + user_secret_objects(objects, releases)
+
+
+def user_secret_objects(objects: Iterable[dict], releases: Iterable[Any] = ()) -> list[dict]:
+    """The Secrets the stack reads but the user supplies (``intent.user_secrets``: a listener's TLS
+    Secret, DNS-01 credentials), as the user creates them, with every key their readers need."""
+    from mesh_components.intent import ClusterView, user_secrets
+
+    return [{"apiVersion": "v1", "kind": "Secret", "type": kind or "Opaque",
+             "metadata": {"name": name, "namespace": ns, "uid": f"user-{ns}-{name}", "resourceVersion": "7"},
+             "data": {k: _b64(f"user value of {k}") for k in keys}}
+            for ns, name, kind, keys, _ in user_secrets(ClusterView(list(objects), list(releases)))]
 
 
 def write_dump(directory: Path, cluster: str, objects: list[dict], as_list: bool = True) -> Path:
@@ -195,6 +209,7 @@ class FakeApiServer:
     """Answers ``GET <list path>`` with ``{"kind": "<Kind>List", "apiVersion", "metadata", "items"}``
     for the objects it holds (items without apiVersion/kind, as typed lists do); 404 for kinds it
     does not serve; ``status`` overrides (path -> HTTP status). Pages with ``limit``/``continue``.
+    A CustomResourceDefinition it holds is also answered by name (``<list path>/<name>``).
     ``requests`` records every path asked for."""
 
     def __init__(self, objects: Iterable[dict], served: Iterable[tuple[str, str]] = (),
@@ -218,6 +233,8 @@ class FakeApiServer:
                     code = server.status[url.path]
                     return self._send(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                              "message": f"forbidden: {url.path}", "code": code})
+                if url.path in server.named:  # GET one object by name (live.read_crds)
+                    return self._send(200, server.named[url.path])
                 if url.path not in server.lists:
                     return self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                             "reason": "NotFound", "code": 404})
@@ -253,6 +270,8 @@ class FakeApiServer:
             item = {k: v for k, v in o.items() if k not in ("apiVersion", "kind")}
             lists.setdefault(list_path(av, kind), (av, kind, []))[2].append(item)
         self.lists = lists
+        self.named = {f"{list_path(o['apiVersion'], o['kind'])}/{o['metadata']['name']}": o for o in objects
+                      if o["kind"] == "CustomResourceDefinition"}
 
     def __enter__(self) -> "FakeApiServer":
         self.thread.start()
@@ -383,3 +402,80 @@ def injector_webhook(rev: str) -> dict:
     return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
             "metadata": {"name": f"istio-sidecar-injector-{rev}", "labels": {"istio.io/rev": rev}},
             "webhooks": []}
+
+
+SHARED_CRDS = Path(__file__).resolve().parents[2] / "shared" / "crds"
+
+
+def installed_gateway_api_crds(state: Any) -> list[dict]:
+    """The Gateway API CRDs a cluster holds after ``state`` (a ``render.ClusterState``) is deployed:
+    the bundle of its remote manifest's channel, read from ../shared/crds/gateway-api/<channel>
+    (Gateway API v1.6.1, verbatim upstream files; kubernetes-sigs/gateway-api
+    ``hack/build-install-yaml.sh``: the release bundle is those files); none without a manifest."""
+    from mesh_components.gateway_api import channel_of_url
+
+    out = []
+    for m in getattr(state, "remote_manifests", ()):
+        out += copy.deepcopy(list(_bundle(channel_of_url(m.url))))
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _bundle(channel: str) -> tuple[dict, ...]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the CRD files are large
+    return tuple(d for f in sorted((SHARED_CRDS / "gateway-api" / channel).glob("*.yaml"))
+                 for d in yaml.load_all(f.read_text(), Loader=loader) if d)
+
+
+def app_pods(spec: Any, cluster: str, native_sidecars: bool = False) -> list[dict]:
+    """The running pods of every declared service (and version) in ``cluster`` of ``spec`` (a
+    ``MeshSpec``), labelled and running as the spec says, and carrying the proxy the way each
+    mesh's injector leaves it, at our pins:
+
+    - Istio sidecar 1.30.3: container ``istio-proxy`` (``pkg/kube/inject/inject.go:79``) plus init
+      container ``istio-init`` and annotation ``sidecar.istio.io/status``; as a native sidecar both
+      are init containers (``pkg/kube/inject/testdata/inject/native-sidecar.yaml.injected``);
+    - Istio ambient 1.30.3: annotation ``ambient.istio.io/redirection: enabled``, set by istio-cni
+      (``cni/pkg/util/podutil.go:35-39,70-74``), no extra container;
+    - Linkerd edge-26.8.3: container ``linkerd-proxy`` (``pkg/k8s/labels.go:365``) plus init
+      container ``linkerd-init`` (``controller/proxy-injector/fake/data/pod.patch.json``); native:
+      ``linkerd-proxy`` among the init containers (``pod.nativesidecar.patch.json``);
+    - OSM v1.2.4: container ``envoy`` (``pkg/constants/constants.go:139``) and init container
+      ``osm-init`` (``pkg/constants/constants.go:142``).
+    """
+    plane = spec.backend.type if spec.backend.type != "istio" else f"istio-{spec.backend.istio.data_plane}"
+    out = []
+    for s in spec.services:
+        if cluster not in spec.service_clusters(s):
+            continue
+        labels = dict(s.labels) or {"app": s.name}
+        versions = [(v.name, {**labels, **(dict(v.labels) or {"version": v.name})}) for v in s.versions
+                    if not v.clusters or cluster in v.clusters] if s.versions else [(None, labels)]
+        for version, pod_labels in versions:
+            workload = f"{s.name}-{version}" if version else s.name
+            containers, init, ann = [{"name": s.name, "image": f"example/{s.name}:1"}], [], {}
+            if plane == "istio-sidecar":
+                ann["sidecar.istio.io/status"] = '{"initContainers":["istio-init"],"containers":["istio-proxy"]}'
+                proxy = {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.30.3"}
+                init = [{"name": "istio-init", "image": "docker.io/istio/proxyv2:1.30.3"}]
+                (init if native_sidecars else containers).append({**proxy, "restartPolicy": "Always"}
+                                                                 if native_sidecars else proxy)
+            elif plane == "istio-ambient":
+                ann["ambient.istio.io/redirection"] = "enabled"
+            elif plane == "linkerd":
+                proxy = {"name": "linkerd-proxy", "image": "cr.l5d.io/linkerd/proxy:edge-26.8.3"}
+                init = [{"name": "linkerd-init", "image": "cr.l5d.io/linkerd/proxy-init"}]
+                (init if native_sidecars else containers).insert(len(init) if native_sidecars else 0, proxy)
+            else:
+                containers.append({"name": "envoy", "image": "envoyproxy/envoy-distroless"})
+                init = [{"name": "osm-init", "image": "openservicemesh/init:v1.2.4"}]
+            out.append({"apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": f"{workload}-5d8f7c9b4-x2x7q", "namespace": s.namespace,
+                                     "labels": {**pod_labels, "pod-template-hash": "5d8f7c9b4"},
+                                     "annotations": ann, "uid": f"pod-{workload}",
+                                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                                          "name": f"{workload}-5d8f7c9b4", "controller": True}]},
+                        "spec": {"serviceAccountName": s.service_account or s.name, "containers": containers,
+                                 "initContainers": init, "nodeName": "node-1"},
+                        "status": {"phase": "Running", "podIP": "10.244.1.7"}})
+    return out

@@ -20,11 +20,13 @@ the mesh's documented semantics would let leave, ``port`` being the destination 
   address outside the cluster (other networks' east-west gateways on HBONE 15008 are mesh, not
   egress). A ServiceEntry host is reached through its waypoint (HBONE 15008 to the waypoint pods,
   ``gateway.networking.k8s.io/gateway-name: <waypoint>``, which the pod's egress policy must
-  allow), where the ALLOW policies targeting the entry or the waypoint Gateway decide (istio
+  allow; a wildcard host only with resolution DYNAMIC_DNS, the only one Istio allocates it an
+  address for, istio 1.30.3 pilot/pkg/controllers/ipallocate/ipallocate.go:361-363), where the ALLOW policies targeting the entry or the waypoint Gateway decide (istio
   1.30.3 pilot/pkg/model/policyattachment.go:165-197, builder.go:205-299: any rule of any of them
   admits; none attached admits everyone; a policy without rules admits no one).
-- Linkerd: an EgressNetwork ``Deny`` in the client's namespace, opened by HTTPRoute/TLSRoute
-  parents (port) and hostnames, for every workload of that namespace.
+- Linkerd: the EgressNetworks of the client's namespace, or, when it has none, of the global
+  egress namespace ``linkerd-egress``; ``Deny`` is opened by HTTPRoute/TLSRoute parents (port) and
+  hostnames, for every workload of that namespace; no EgressNetwork, or ``Allow``, lets anything out.
 - OSM: Egress policies naming the client's service account, hosts and ports (global egress off).
 """
 from __future__ import annotations
@@ -86,10 +88,14 @@ def _principal(td: str, w: Workload) -> str:
     return f"{td}/ns/{w.namespace}/sa/{w.account}"
 
 
-def istio_sidecar(objects, spec) -> set[tuple[str, str, int]]:
+def istio_sidecar(objects, releases, spec) -> set[tuple[str, str, int]]:
     td = spec.trust_domain
-    mesh_config = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "istio-mesh-components")
-    assert "mode: REGISTRY_ONLY" in mesh_config["data"]["mesh"]
+    # istiod's mesh config is its Helm meshConfig, merged into the istio ConfigMap (istio 1.30.3
+    # manifests/charts/istio-control/istio-discovery/templates/configmap.yaml:76-79); no other map
+    # may be named (env SHARED_MESH_CONFIG, pilot/pkg/bootstrap/mesh.go:44-47, 130-136)
+    istiods = [r for r in releases if r.chart == "istiod"]
+    assert istiods and all(r.values["meshConfig"]["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
+                           and "SHARED_MESH_CONFIG" not in (r.values.get("env") or {}) for r in istiods)
     out = set()
     entries = _of(objects, "ServiceEntry")
     services = _of(objects, "VirtualService")
@@ -262,6 +268,8 @@ def istio_ambient(objects, spec) -> set[tuple[str, str, int]]:
                       if ap["metadata"]["namespace"] == ns and any(r in ap["spec"].get("targetRefs", []) for r in refs)]
             assert all(ap["spec"].get("action", "ALLOW") == "ALLOW" for ap in allows)
             for h in se["spec"]["hosts"]:
+                if h.startswith("*") and se["spec"].get("resolution") != "DYNAMIC_DNS":
+                    continue  # no address for the name (istio 1.30.3 ipallocate.go:361-363): ztunnel passes it through
                 for port in se["spec"]["ports"]:
                     wire = port.get("targetPort", port["number"])
                     if not allows:
@@ -275,17 +283,31 @@ def istio_ambient(objects, spec) -> set[tuple[str, str, int]]:
     return out
 
 
+LINKERD_GLOBAL_EGRESS = "linkerd-egress"
+"""egress.globalEgressNetworkNamespace default (linkerd2 edge-26.8.3 charts/linkerd-control-plane/values.yaml:746)."""
+
+
 def linkerd(objects, spec) -> set[tuple[str, str, int]]:
+    """A client's namespace's own EgressNetworks apply; only when it has none, those of the
+    global egress namespace (linkerd2 edge-26.8.3 policy-controller/k8s/index/src/outbound/index/
+    egress_network.rs:61-78). No EgressNetwork at all, or ``Allow``: anything leaves."""
     out = set()
-    for net in _of(objects, "EgressNetwork"):
-        assert net["spec"]["trafficPolicy"] == "Deny"
-        ns, name = net["metadata"]["namespace"], net["metadata"]["name"]
-        for route in [o for o in objects if o["kind"] in ("HTTPRoute", "TLSRoute") and o["metadata"]["namespace"] == ns]:
-            for ref in route["spec"]["parentRefs"]:
-                if ref.get("kind") == "EgressNetwork" and ref["name"] == name:
-                    for w in workloads(spec):
-                        if w.namespace == ns:
-                            out |= {(w.key, h, ref["port"]) for h in route["spec"]["hostnames"]}
+    nets = _of(objects, "EgressNetwork")
+    for w in workloads(spec):
+        mine = [n for n in nets if n["metadata"]["namespace"] == w.namespace] or \
+            [n for n in nets if n["metadata"]["namespace"] == LINKERD_GLOBAL_EGRESS]
+        if not mine:
+            out.add((w.key, ANYWHERE, ANY_PORT))
+        for net in mine:
+            assert "networks" not in net["spec"], "networks are not modelled"
+            if net["spec"]["trafficPolicy"] != "Deny":
+                out.add((w.key, ANYWHERE, ANY_PORT))
+            ns, name = net["metadata"]["namespace"], net["metadata"]["name"]
+            for route in [o for o in objects if o["kind"] in ("HTTPRoute", "TLSRoute")
+                          and o["metadata"]["namespace"] == ns]:
+                for ref in route["spec"]["parentRefs"]:
+                    if ref.get("kind") == "EgressNetwork" and ref["name"] == name:
+                        out |= {(w.key, h, ref["port"]) for h in route["spec"]["hostnames"]}
     return out
 
 

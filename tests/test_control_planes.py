@@ -77,8 +77,9 @@ def test_linkerd_enrols_namespaces_by_annotation_and_gets_gateway_api_crds():
     assert ns["metadata"]["annotations"]["linkerd.io/inject"] == "enabled"
     # a policed namespace closes what no Server selects (test_linkerd_default_inbound.py)
     assert ns["metadata"]["annotations"]["config.linkerd.io/default-inbound-policy"] == "deny"
-    assert [m.to_dict() for m in st.remote_manifests] == [gateway_api_crds().to_dict()]
-    assert GATEWAY_API_VERSION in st.remote_manifests[0].url
+    # the experimental bundle: Linkerd reads TLSRoute/TCPRoute only at v1alpha2 (test_gateway_api_crds.py)
+    assert [m.to_dict() for m in st.remote_manifests] == [gateway_api_crds("experimental").to_dict()]
+    assert st.remote_manifests[0].url.endswith(f"/{GATEWAY_API_VERSION}/experimental-install.yaml")
 
 
 def test_linkerd_control_plane_waits_for_the_issuer_and_gateway_api(monkeypatch):
@@ -149,11 +150,12 @@ def test_what_a_backend_cannot_do_is_refused(backend, fragment):
 # Gateway API CRDs: one pinned version, where needed
 
 
-@pytest.mark.parametrize("stack,needed", [("dev", True), ("staging", True), ("linkerd", True), ("osm", False)])
-def test_gateway_api_crds_where_a_backend_needs_them(stack, needed):
+@pytest.mark.parametrize("stack,channel", [("dev", "standard"), ("staging", "standard"), ("linkerd", "experimental"),
+                                           ("osm", None)])
+def test_gateway_api_crds_where_a_backend_needs_them(stack, channel):
     for st in render(stack_mesh(stack)).values():
         urls = {m.url for m in st.remote_manifests}
-        assert urls == ({gateway_api_crds().url} if needed else set())
+        assert urls == ({gateway_api_crds(channel).url} if channel else set())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,13 +215,13 @@ def test_locality_failover_per_service_and_mesh_wide():
                                                "failover": [{"from": "us-east-1", "to": "us-central1"}]}},
         "outlierDetection": {"consecutive5xxErrors": 3, "interval": "10s", "baseEjectionTime": "30s"}}}
     assert len([o for o in st.concerns["control-plane"] if o["kind"] == "DestinationRule"]) == len(mesh["services"])
-    shared = find(st.objects, "ConfigMap", "istio-mesh-components", "istio-system")["data"]["mesh"]
-    assert "localityLbSetting:\n  enabled: true\n  failover:\n  - from: us-east-1\n    to: us-central1\n" in shared
+    assert release(st, "istiod").values["meshConfig"]["localityLbSetting"] == {
+        "enabled": True, "failover": [{"from": "us-east-1", "to": "us-central1"}]}
     mesh["backend"]["localityFailover"]["services"] = [{"service": "bookstore", "namespace": "bookstore"}]
     st = render(mesh)["prod-gcp"]
     assert [o["metadata"]["name"] for o in st.concerns["control-plane"] if o["kind"] == "DestinationRule"] == [
         "bookstore-locality"]
-    assert "localityLbSetting" not in find(st.objects, "ConfigMap", "istio-mesh-components", "istio-system")["data"]["mesh"]
+    assert "localityLbSetting" not in release(st, "istiod").values["meshConfig"]
 
 
 def test_locality_failover_refusals():

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from diff_helpers import (fake_clusters, live_from_desired, sample_desired, write_dump,
+from diff_helpers import (app_pods, fake_clusters, installed_gateway_api_crds, live_from_desired, sample_desired, write_dump,
                           write_kubeconfig)
+from mesh_components.gateway_api import crd_name
 from mesh_components import drift_cli
 from mesh_components.cli import main
 from mesh_components.live import WATCHED_KINDS, kinds_to_read, list_path
@@ -36,9 +37,13 @@ def staging():
     return loaded.spec.name, render_mesh(loaded)
 
 
-def clean_live(states):
-    """cluster -> objects as the clusters hold them after a clean deploy (noise + Helm storage)."""
-    return {c: live_from_desired(st.objects, st.releases) for c, st in states.items()}
+def clean_live(states, spec=None):
+    """cluster -> objects as the clusters hold them after a clean deploy (noise + Helm storage, and
+    the Gateway API CRDs its manifest installs), with the application's pods as ``spec`` (default:
+    the staging stack's) declares them, meshed (``diff_helpers.app_pods``)."""
+    spec = spec or load_stack(str(ROOT / "stacks" / f"Pulumi.{STACK}.yaml"), root=ROOT).spec
+    return {c: live_from_desired(st.objects, st.releases) + installed_gateway_api_crds(st) + app_pods(spec, c)
+            for c, st in states.items()}
 
 
 def three_changes(live, mesh):
@@ -153,7 +158,9 @@ def test_live_clusters_through_kubeconfig_one_list_per_kind_and_cluster(staging,
         assert main(["diff", STACK, "--kubeconfig", str(kc)]) == 0
         assert "no drift" in capsys.readouterr().out
         for c, server in servers.items():
-            expected = [list_path(av, k) for av, k in kinds_to_read(states[c].objects)]
+            expected = [list_path(av, k) for av, k in kinds_to_read(states[c].objects)] + [
+                f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd_name(k)}"  # by name, once each
+                for k in sorted({k for k, _, _ in states[c].gateway_api.versions})]
             assert Counter(server.requests) == Counter(expected) and max(Counter(server.requests).values()) == 1
             server.requests.clear()
         three_changes(live, mesh)
@@ -242,7 +249,7 @@ def test_usage_errors_exit_1_not_2(capsys):
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_other_stacks_clean_and_a_network_label_change_is_an_intent_finding(stack, tmp_path, capsys):
     loaded = load_stack(str(ROOT / "stacks" / f"Pulumi.{stack}.yaml"), root=ROOT)
-    live = clean_live(render_mesh(loaded))
+    live = clean_live(render_mesh(loaded), loaded.spec)
     assert main(["diff", stack, "--live", str(dump(tmp_path / "clean", live))]) == 0, capsys.readouterr().out
     capsys.readouterr()
     cluster = next(iter(live))

@@ -14,6 +14,7 @@ import yaml
 import egress_eval as ev
 from mesh_components import egress
 from mesh_components.errors import SpecError, TranslationError
+from mesh_components.gateway_api import channel_of_url
 from mesh_components.render import render_mesh, write_tree
 from mesh_components.slots import Slot, iter_slots
 from mesh_components.spec import load_mesh, load_stack
@@ -56,7 +57,7 @@ def rendered(mesh: dict):
 
 def let_out(kind: str, spec, st) -> set:
     if kind == "istio-sidecar":
-        return ev.istio_sidecar(st.objects, spec)
+        return ev.istio_sidecar(st.objects, st.releases, spec)
     if kind == "istio-ambient":
         return ev.istio_ambient(st.objects, spec)
     if kind == "linkerd":
@@ -97,7 +98,7 @@ def test_the_shipped_bookstore_egress_per_mesh(kind):
 
 def test_a_service_beside_a_source_gets_nothing_on_istio():
     spec, st = rendered(mesh_with(MESHES["istio-sidecar"], dev_mesh()["egress"]))
-    assert not {t for t in ev.istio_sidecar(st.objects, spec) if t[0] == "bookwarehouse/mysql"}
+    assert not {t for t in ev.istio_sidecar(st.objects, st.releases, spec) if t[0] == "bookwarehouse/mysql"}
     # even sending straight to the egress gateway, mysql's identity is not admitted
     assert not ev._gateway_allows(st.objects, "cluster.local/ns/bookwarehouse/sa/mysql", 443, None,
                                   "api.bookpublisher.example.com")
@@ -121,12 +122,15 @@ def test_wildcards_are_refused_unless_allowed_per_rule(kind):
 def test_an_allowed_wildcard_is_exactly_that_wildcard(kind):
     rules = copy.deepcopy(WILD)
     rules[0]["allowWildcard"] = True
+    if kind == "istio-ambient":  # ambient serves wildcards over HTTP only (tests/test_review10_fidelity.py)
+        rules[0]["ports"] = [{"port": 80, "protocol": "http"}]
+    port = rules[0]["ports"][0]["port"]
     spec, st = rendered(mesh_with(MESHES[kind], rules))
-    assert let_out(kind, spec, st) == {("bookbuyer/bookbuyer", "*.cdn.example.com", 443)}
+    assert let_out(kind, spec, st) == {("bookbuyer/bookbuyer", "*.cdn.example.com", port)}
     if kind.startswith("istio"):
         se = find(st.objects, "ServiceEntry", "cdn", "mesh-egress")
         assert se["metadata"]["annotations"] == {egress.ALLOW_WILDCARD: "true"}
-        assert se["spec"]["resolution"] == "NONE"
+        assert se["spec"]["resolution"] == ("DYNAMIC_DNS" if kind == "istio-ambient" else "NONE")
     if kind == "istio-sidecar":  # the gateway must resolve each name: wildcards leave from the sidecar
         assert not [o for o in st.objects if o["kind"] == "VirtualService"]
         assert not [r for r in st.releases if r.name == egress.EGRESS_GATEWAY]
@@ -294,7 +298,7 @@ def test_prod_intent_table_and_what_leaves():
         ("bookwarehouse/bookwarehouse", "api.bookpublisher.example.com", "https", 443),
         ("bookwarehouse/bookwarehouse", "orders.bookpublisher.example.com", "http+tls", 443)]
     for cluster, st in render_mesh(load_stack("prod", root=ROOT)).items():
-        assert ev.istio_sidecar(st.objects, spec) == ev.intent(spec), cluster
+        assert ev.istio_sidecar(st.objects, st.releases, spec) == ev.intent(spec), cluster
 
 
 def test_program_registers_the_api_key_as_a_secret_and_only_there():
@@ -340,8 +344,10 @@ def test_rendered_egress_passes_the_upstream_checks(kind, tmp_path):
     _, st = rendered(mesh_with(MESHES[kind], rules))
     write_tree({"dev": st}, tmp_path / "out")
     profile = kind.split("-")[0]
-    v = subprocess.run([str(TOOLS / "validate-manifests"), "--quiet", "--profile", profile, str(tmp_path / "out" / "dev")],
-                       capture_output=True, text=True)
+    # the Gateway API channel the cluster installs (Linkerd: experimental, for TLSRoute v1alpha2)
+    channel = channel_of_url(st.remote_manifests[0].url) if st.remote_manifests else "standard"
+    v = subprocess.run([str(TOOLS / "validate-manifests"), "--quiet", "--profile", profile, "--gateway-api", channel,
+                        str(tmp_path / "out" / "dev")], capture_output=True, text=True)
     assert v.returncode == 0 and " 0 invalid" in v.stdout.splitlines()[-1], v.stdout[-3000:]
     h = subprocess.run([str(TOOLS / "check-helm-values"), str(tmp_path / "out")], capture_output=True, text=True)
     assert h.returncode == 0, h.stdout[-3000:]
@@ -355,11 +361,11 @@ def test_the_evaluators_see_tampering():
     for o in objects:
         if o["kind"] in ("ServiceEntry", "VirtualService"):
             o["spec"]["exportTo"] = ["*"]
-    assert ev.istio_sidecar(objects, spec) == ev.intent(spec)
+    assert ev.istio_sidecar(objects, st.releases, spec) == ev.intent(spec)
     ap = find(objects, "AuthorizationPolicy", "ratings", "mesh-egress")
     for rule in ap["spec"]["rules"]:
         rule["from"][0]["source"]["principals"].remove("cluster.local/ns/bookbuyer/sa/bookbuyer")
-    assert ev.istio_sidecar(objects, spec) == {t for t in ev.intent(spec)
+    assert ev.istio_sidecar(objects, st.releases, spec) == {t for t in ev.intent(spec)
                                                if not (t[0] == "bookbuyer/bookbuyer" and t[1].startswith("ratings"))}
     ambient_spec, amb = rendered(mesh_with(MESHES["istio-ambient"]))
     objects = copy.deepcopy(amb.objects)

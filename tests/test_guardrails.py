@@ -107,7 +107,12 @@ ALLOWED = {"from": [{"source": {"principals": ["cluster.local/ns/a/sa/a"]}}], "t
     ({"rules": [{"from": [{"source": {"notPrincipals": ["cluster.local/ns/a/sa/a"]}}]}]}, 1),
     ({"rules": [{"from": [{"source": {"principals": ["*"], "namespaces": ["a"]}}]}]}, 0),  # ANDed: namespace a
     ({"rules": [{"from": [{"source": {"principals": ["cluster.local/ns/a/*"]}}]}]}, 0),
-    ({"rules": [{"from": [{"source": {"principals": ["*/sa/a"]}}]}]}, 0),
+    # a suffix match spans every namespace (review point 8; istio 1.30.3
+    # pilot/pkg/security/authz/matcher/string.go:100-116: '*x' is a suffix match)
+    ({"rules": [{"from": [{"source": {"principals": ["*/sa/a"]}}]}]}, 1),
+    ({"rules": [{"from": [{"source": {"principals": ["cluster.local/ns/book*"]}}]}]}, 1),
+    ({"rules": [{"from": [{"source": {"namespaces": ["book*"]}}]}]}, 1),
+    ({"rules": [{"from": [{"source": {"principals": ["cluster.local/ns/a/sa/*"]}}]}]}, 0),
 ])
 def test_no_allow_all_istio(spec, fires):
     assert len(g.validate_no_allow_all(AP, obj("ap", spec))) == fires
@@ -215,10 +220,16 @@ def test_single_trust_domain():
     (msg,) = g.validate_single_trust_domain([ca, istiod("a"), istiod("b", "prod.example")])
     assert "cluster.local: CA, istiod a" in msg and "prod.example: istiod b" in msg
     assert len(g.validate_single_trust_domain([(DYNAMIC, {**CA, "trust_domain": "x.example"}), istiod("a")])) == 1
+    # a SHARED_MESH_CONFIG map's trustDomain never applies: the chart's own mesh config sets
+    # trustDomain "cluster.local" and wins over it (istio 1.30.3 manifests/charts/istio-control/
+    # istio-discovery/templates/configmap.yaml:4, pilot/pkg/bootstrap/mesh.go:130-136)
     cm = ("kubernetes:core/v1:ConfigMap", {"metadata": {"name": "shared", "namespace": "istio-system"},
                                            "data": {"mesh": "trustDomain: x.example\n"}})
+    (msg,) = g.validate_single_trust_domain([(DYNAMIC, {**CA, "trust_domain": "x.example"}),
+                                             istiod("a", shared="shared"), cm])
+    assert "cluster.local: istiod a" in msg and "x.example: CA" in msg
     assert g.validate_single_trust_domain([(DYNAMIC, {**CA, "trust_domain": "x.example"}),
-                                           istiod("a", shared="shared"), cm]) == []
+                                           istiod("a", td="x.example", shared="shared"), cm]) == []
     linkerd = (RELEASE, {"name": "linkerd", "chart": "linkerd-control-plane", "values": {"identityTrustDomain": "y.example"}})
     assert len(g.validate_single_trust_domain([ca, linkerd])) == 1
 

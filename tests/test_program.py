@@ -233,7 +233,13 @@ def assert_patch_holds_only_its_fields(r) -> None:
     (``components.namespace_patch_metadata``: the fields an earlier release's ``Namespace`` left
     with the client-side manager must be taken over; a Service's export label must not)."""
     meta = r.inputs["metadata"]
-    assert set(r.inputs) <= {"apiVersion", "kind", "metadata"}, r.name
+    if r.type == "kubernetes:core/v1:ServicePatch" and "spec" in r.inputs:
+        # OSM's appProtocol (app_protocol.osm_service_patches): the (port, protocol) list-map keys
+        # Server-Side Apply merges Service ports by, and the one field set, nothing else
+        assert set(r.inputs["spec"]) == {"ports"}, r.name
+        assert all(set(p) == {"port", "protocol", "appProtocol"} for p in r.inputs["spec"]["ports"]), r.name
+    assert set(r.inputs) - {"spec"} <= {"apiVersion", "kind", "metadata"}, r.name
+    assert "spec" not in r.inputs or r.type == "kubernetes:core/v1:ServicePatch", r.name
     assert set(meta) <= {"name", "namespace", "labels", "annotations"}, r.name
     assert not {MANAGED_BY_LABEL, MESH_LABEL} & set(meta.get("labels") or {}), r.name
     assert meta["annotations"][PATCH_ANNOTATION] == "true", r.name

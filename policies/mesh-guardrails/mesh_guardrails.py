@@ -30,18 +30,38 @@ The rules, precisely:
     An Istio ``AuthorizationPolicy`` with action ALLOW (the default) must not have a rule that
     matches every source: a rule without ``from``, with an empty ``from``, or with a ``from`` entry
     whose ``source`` is empty (``rules: [{}]`` is the textbook allow-all) or restricts only by
-    wildcards (``principals: ['*']``, ``<td>/*``, ``namespaces: ['*']``, ``ipBlocks: [0.0.0.0/0]``;
-    Istio reads ``*`` as a prefix/suffix/presence match). Exempt is exactly the explicit open
-    service ``mesh_components.istio_policy`` renders in an ambient waypoint namespace for a declared
-    service without access rules (the waypoint denies by default; a sidecar needs no policy for it):
-    annotation ``mesh-components.io/unrestricted``, name ``<service>-unrestricted``, ``targetRefs``
-    only to core Services, the first ``<service>``, no ``selector``, and one rule whose only key is
-    ``from``, a single source ``principals: ['*']``. Any other allow-all, annotated or not, fails.
-    A Linkerd ``AuthorizationPolicy`` must
-    require at least one authentication; a ``MeshTLSAuthentication`` must not list ``*`` or a
-    ``*.<suffix>`` identity wider than one namespace; a ``Server`` must not set an ``accessPolicy``
-    other than ``deny``.
+    values that reach beyond one namespace: Istio reads ``*`` as a prefix/suffix/presence match
+    (istio 1.30.3 pilot/pkg/security/authz/matcher/string.go:100-116), so a principal may hold ``*`` only
+    as ``<td>/ns/<ns>/sa/*`` or ``<td>/ns/<ns>/*`` (``cluster.local/ns/book*``, ``*/sa/bookbuyer``, ``*`` fail), a
+    namespace or service account never (``book*`` fails), and ``ipBlocks`` must not be
+    ``0.0.0.0/0``. Exempt is exactly the explicit open service ``mesh_components.istio_policy``
+    renders in an ambient waypoint namespace for a declared service without access rules (the
+    waypoint denies by default; a sidecar needs no policy for it): annotation
+    ``mesh-components.io/unrestricted``, name ``<service>-unrestricted``, ``targetRefs`` exactly to
+    the core Services ``<service>`` (first) and ``<service>-<version>`` (each once; the stack rule
+    ``no-allow-all-open-service`` checks they are version Services the mesh renders), no
+    ``selector``, and one rule whose only key is ``from``, a single source ``principals: ['*']``.
+    Any other allow-all, annotated or not, fails. A Linkerd ``AuthorizationPolicy`` must require
+    at least one authentication; a ``MeshTLSAuthentication`` identity may hold ``*`` only as
+    ``*.<ns>.serviceaccount.identity.linkerd.<td>`` (one namespace; linkerd2 edge-26.8.3
+    policy-controller/core/src/identity_match.rs:18-30 reads ``*`` and a ``*.`` prefix as suffix
+    matches); a ``Server`` must not set an ``accessPolicy`` other than ``deny``. An ``osm``
+    release must set ``osm.enablePermissiveTrafficPolicy: false`` (the chart default ``true``
+    admits every client to every service: osm v1.2.4 pkg/catalog/inbound_traffic_policies.go:36-37,
+    123-131).
     https://istio.io/latest/docs/reference/config/security/authorization-policy/
+``no-allow-all-open-service`` (stack)
+    Every extra ``targetRefs`` name of an explicit open service (``<service>-<version>``) is a
+    Service of the stack in that namespace labelled ``app: <service>``, ``version: <version>``
+    and ``app.kubernetes.io/managed-by: mesh-components`` (``mesh_components.render.version_services``):
+    a version Service selects a subset of the service's pods, any other Service would open other pods.
+``no-allow-all-linkerd-default`` (stack)
+    A Namespace holding Linkerd policy (a ``Server`` or ``AuthorizationPolicy`` of the stack) must
+    not default to ``all-authenticated`` or ``cluster-authenticated``
+    (``config.linkerd.io/default-inbound-policy``: every meshed client of the cluster, or of
+    every linked one, reaches every port no Server selects) unless that is the spec's declared
+    ``namespaces[].defaultInboundPolicy``, which the mesh writes beside it as
+    ``mesh-components.io/declared-default-inbound-policy``.
 ``no-allow-all-linkerd-network`` (stack)
     A Linkerd ``AuthorizationPolicy`` whose required authentications are only
     ``NetworkAuthentication``s, one of which admits ``0.0.0.0/0`` or ``::/0`` with no ``except``,
@@ -51,15 +71,22 @@ The rules, precisely:
     route has. https://linkerd.io/2/reference/authorization-policy/
 ``no-wildcard-egress``
     An Istio ``ServiceEntry`` host containing ``*`` needs the annotation
-    ``mesh-components.io/allow-wildcard: "true"`` (the explicit exception).
+    ``mesh-components.io/allow-wildcard: "true"`` (the explicit exception). The ambient egress
+    fence (NetworkPolicy ``mesh-egress-allow-list``) must not have an egress rule to every
+    address (no ``to``, or an ``ipBlock`` of ``0.0.0.0/0`` / ``::/0``). An ``osm`` release must set
+    ``osm.enableEgress: false`` (the chart default ``true`` lets every pod reach any address:
+    osm v1.2.4 pkg/envoy/lds/listener.go:56-67, charts/osm/values.yaml:261).
 ``ca-limits``
     On the CA dynamic resource: ``intermediate_validity_days`` < ``root_validity_days``;
     ``root_validity_days`` <= ``maxRootValidityDays`` (3650); ``intermediate_validity_days`` <=
     ``maxIntermediateValidityDays`` (365); RSA keys >= ``minRsaBits`` (2048); ECDSA only on
     ``allowedEcdsaCurves`` (P256, P384).
 ``single-trust-domain`` (stack)
-    Every CA resource (``trust_domain``), istiod release (``meshConfig.trustDomain``, else the
-    ``trustDomain`` of the ``SHARED_MESH_CONFIG`` ConfigMap it names, else ``cluster.local``) and
+    Every CA resource (``trust_domain``), istiod release (``meshConfig.trustDomain``, else
+    ``cluster.local``: the chart writes ``trustDomain: "cluster.local"`` into its own mesh config,
+    which wins over a ``SHARED_MESH_CONFIG`` map, so a trust domain set only there never applies;
+    istio 1.30.3 manifests/charts/istio-control/istio-discovery/templates/configmap.yaml:4,76-79,
+    pilot/pkg/bootstrap/mesh.go:130-136) and
     linkerd-control-plane release (``identityTrustDomain``, default ``cluster.local``) names the same
     trust domain. https://istio.io/latest/docs/reference/config/istio.mesh.v1alpha1/#MeshConfig
 ``ingress-tls``
@@ -194,18 +221,26 @@ _POSITIVE_SOURCE_FIELDS = ("principals", "namespaces", "serviceAccounts", "reque
 """Fields of an Istio ``Source`` that restrict who matches (the ``not*`` fields only exclude)."""
 
 
+_ONE_NAMESPACE_PRINCIPAL = re.compile(r"[^/*]+/ns/[^/*]+/(sa/)?\*")
+"""The wildcard principals confined to one namespace: ``<td>/ns/<ns>/sa/*`` and its equivalent
+``<td>/ns/<ns>/*`` (prefix matches; every principal there continues with ``sa/``)."""
+
+
 def _wide_source_value(field: str, value: Any) -> bool:
-    """A value that matches every peer: ``*`` (Istio's prefix/suffix/presence match), a principal
-    pattern naming no namespace (``<td>/*``, ``<td>/ns/*``), an all-addresses block."""
+    """A value that matches peers beyond one namespace: ``*`` anywhere in a principal except
+    ``<td>/ns/<ns>/sa/*``, in a namespace or a service account (Istio's prefix/suffix/presence
+    match), a request principal ``*`` or ``<issuer>/*``, an all-addresses block."""
     v = str(value)
     if field in ("ipBlocks", "remoteIpBlocks"):
         try:
             return ipaddress.ip_network(v, strict=False).prefixlen == 0
         except ValueError:
             return False
-    if v == "*":
-        return True
-    return field in ("principals", "requestPrincipals") and re.fullmatch(r"[^/*]*/(ns/)?\*", v) is not None
+    if field == "principals":
+        return "*" in v and not _ONE_NAMESPACE_PRINCIPAL.fullmatch(v)
+    if field == "requestPrincipals":
+        return v == "*" or re.fullmatch(r"[^/*]*/\*", v) is not None
+    return "*" in v
 
 
 def _matches_every_source(rule: Any) -> bool:
@@ -228,10 +263,12 @@ def _matches_every_source(rule: Any) -> bool:
 
 
 def _wide_linkerd_identity(value: Any) -> bool:
-    """``*``, or ``*.<suffix>`` naming no service account namespace (``*.<ns>.serviceaccount.identity...``
-    is one namespace): Linkerd identity patterns (https://linkerd.io/2/reference/authorization-policy/)."""
+    """``*``, or a ``*.<suffix>`` other than ``*.<ns>.serviceaccount.identity.linkerd.<td>`` (one
+    namespace): Linkerd reads ``*`` and a leading ``*.`` as suffix matches and any other ``*``
+    literally (linkerd2 edge-26.8.3 policy-controller/core/src/identity_match.rs:18-30)."""
     v = str(value)
-    return v == "*" or (v.startswith("*.") and not re.match(r"^\*\.[^.*]+\.serviceaccount\.identity\.", v))
+    return v == "*" or (v.startswith("*.") and not re.fullmatch(
+        r"\*\.[^.*]+\.serviceaccount\.identity\.linkerd\.[^*]+", v))
 
 
 UNRESTRICTED_ANNOTATION = "mesh-components.io/unrestricted"
@@ -254,9 +291,19 @@ def _explicit_open_service(props: Mapping[str, Any]) -> bool:
             isinstance(r, Mapping) and r.get("kind") == "Service" and r.get("group", "") == ""
             and set(r) <= {"group", "kind", "name"} for r in refs):
         return False
-    if _get(props, "metadata", "name") != f"{refs[0].get('name')}-unrestricted":
+    base = str(refs[0].get("name"))
+    if _get(props, "metadata", "name") != f"{base}-unrestricted":
         return False
+    names = [str(r.get("name")) for r in refs]
+    if len(set(names)) != len(names) or not all(_version_of(base).fullmatch(n) for n in names[1:]):
+        return False  # another Service in targetRefs would open other pods (review U2)
     return spec.get("rules") == [{"from": [{"source": {"principals": ["*"]}}]}]
+
+
+def _version_of(base: str) -> re.Pattern:
+    """``<base>-<version>``: the name ``mesh_components.render.version_services`` gives a version
+    Service (``istio_policy.service_names``), a DNS label version."""
+    return re.compile(re.escape(base) + r"-[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 def validate_no_allow_all(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> list[str]:
@@ -281,11 +328,24 @@ def validate_no_allow_all(resource_type: str, props: Mapping[str, Any], config: 
         if access not in (None, "deny"):
             return [f"Server {_name(props)} sets accessPolicy {access}, which admits clients without any "
                     f"AuthorizationPolicy: leave it deny and authorize callers explicitly"]
+    rel = _release(resource_type, props)
+    if rel and rel[0] == "osm" and _get(rel[1], "osm", "enablePermissiveTrafficPolicy") is not False:
+        return ["osm release leaves osm.enablePermissiveTrafficPolicy on (the chart default), which admits every "
+                "client to every service whatever the TrafficTargets say: set it to false"]
     return []
 
 
 def validate_no_wildcard_egress(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> list[str]:
     """``no-wildcard-egress``: ServiceEntry wildcard hosts without the explicit exception annotation."""
+    rel = _release(resource_type, props)
+    if rel and rel[0] == "osm" and _get(rel[1], "osm", "enableEgress") is not False:
+        return ["osm release leaves osm.enableEgress on (the chart default), which lets every pod reach any "
+                "address outside the mesh: set it to false and allow destinations with Egress policies"]
+    if k8s_kind(resource_type) == ("networking.k8s.io", "NetworkPolicy") and \
+            _get(props, "metadata", "name") == EGRESS_FENCE:
+        return [f"NetworkPolicy {_name(props)} egress[{i}] lets pods reach every address (ztunnel passes "
+                f"unknown destinations through, so this fence is the egress allow-list): name the addresses"
+                for i, rule in enumerate(_get(props, "spec", "egress") or []) if _to_everywhere(rule)]
     if k8s_kind(resource_type) != ("networking.istio.io", "ServiceEntry"):
         return []
     if str(_get(props, "metadata", "annotations", ALLOW_WILDCARD_ANNOTATION)).lower() == "true":
@@ -293,6 +353,28 @@ def validate_no_wildcard_egress(resource_type: str, props: Mapping[str, Any], co
     return [f"ServiceEntry {_name(props)} opens egress to wildcard host {h!r}: list exact hosts, or annotate "
             f"{ALLOW_WILDCARD_ANNOTATION}: \"true\" to make the exception explicit"
             for h in _get(props, "spec", "hosts") or [] if isinstance(h, str) and "*" in h]
+
+
+EGRESS_FENCE = "mesh-egress-allow-list"
+"""The ambient egress NetworkPolicy of every application namespace (``mesh_components.egress``)."""
+
+
+def _to_everywhere(rule: Any) -> bool:
+    if not isinstance(rule, Mapping):
+        return False
+    peers = rule.get("to")
+    if not peers:
+        return True
+    for peer in peers:
+        cidr = _get(peer, "ipBlock", "cidr")
+        if cidr is None:
+            continue
+        try:
+            if ipaddress.ip_network(str(cidr), strict=False).prefixlen == 0:
+                return True
+        except ValueError:
+            return True
+    return False
 
 
 def _number(v: Any) -> float | None:
@@ -454,12 +536,51 @@ def validate_linkerd_network_allow_all(resources: Iterable[Any], config: Mapping
     return out
 
 
-def _shared_mesh_trust_domain(res: list[tuple[str, Mapping[str, Any]]], namespace: str, name: str) -> str | None:
-    for cm in _objects(res, "", "ConfigMap"):
-        if (_get(cm, "metadata", "namespace"), _get(cm, "metadata", "name")) == (namespace, name):
-            m = re.search(r"(?m)^trustDomain:\s*['\"]?([^'\"\s]+)", str(_get(cm, "data", "mesh") or ""))
-            return m.group(1) if m else None
-    return None
+def validate_open_service_targets(resources: Iterable[Any], config: Mapping[str, Any] | None = None) -> list[str]:
+    """``no-allow-all-open-service``: the extra targets of every explicit open service are version
+    Services the mesh renders for that service (module docstring)."""
+    res = _pairs(resources)
+    services = {(_get(p, "metadata", "namespace"), _get(p, "metadata", "name")): p for p in _objects(res, "", "Service")}
+    out = []
+    for ap in _objects(res, "security.istio.io", "AuthorizationPolicy"):
+        if not _explicit_open_service(ap):
+            continue
+        ns = _get(ap, "metadata", "namespace")
+        refs = _get(ap, "spec", "targetRefs")
+        base = str(refs[0].get("name"))
+        for r in refs[1:]:
+            name = str(r.get("name"))
+            labels = _get(services.get((ns, name)), "metadata", "labels") or {}
+            if not (labels.get("app") == base and name == f"{base}-{labels.get('version')}"
+                    and labels.get("app.kubernetes.io/managed-by") == "mesh-components"):
+                out.append(f"AuthorizationPolicy {_name(ap)} opens Service {ns}/{name} to every caller, but that is "
+                           f"not a version Service of {base} the mesh renders: remove it from targetRefs")
+    return out
+
+
+_AUTHENTICATED_DEFAULTS = ("all-authenticated", "cluster-authenticated")
+DECLARED_POLICY_ANNOTATION = "mesh-components.io/declared-default-inbound-policy"
+"""Written by ``mesh_components.linkerd.policy_namespace_annotations`` when the spec declares the value."""
+
+
+def validate_linkerd_default_policy(resources: Iterable[Any], config: Mapping[str, Any] | None = None) -> list[str]:
+    """``no-allow-all-linkerd-default``: no undeclared ``*-authenticated`` default in a namespace
+    holding Linkerd policy (module docstring)."""
+    res = _pairs(resources)
+    policed = {_get(o, "metadata", "namespace") for kind in ("Server", "AuthorizationPolicy")
+               for o in _objects(res, "policy.linkerd.io", kind)}
+    out = []
+    for t, p in res:
+        if k8s_kind(t) not in (("", "Namespace"), ("", "NamespacePatch")):
+            continue
+        annotations = _get(p, "metadata", "annotations") or {}
+        policy = annotations.get(LINKERD_DEFAULT_POLICY)
+        if policy in _AUTHENTICATED_DEFAULTS and _get(p, "metadata", "name") in policed and \
+                annotations.get(DECLARED_POLICY_ANNOTATION) != policy:
+            out.append(f"Namespace {_name(p)} sets {LINKERD_DEFAULT_POLICY}: {policy}, so every meshed client "
+                       f"reaches every port of it that no Server selects; it holds access policy and the spec does "
+                       f"not declare that default: use deny, or declare it in mesh.namespaces[].defaultInboundPolicy")
+    return out
 
 
 def validate_single_trust_domain(resources: Iterable[Any], config: Mapping[str, Any] | None = None) -> list[str]:
@@ -475,10 +596,7 @@ def validate_single_trust_domain(resources: Iterable[Any], config: Mapping[str, 
             continue
         chart, values = rel
         if chart == "istiod":
-            td = _get(values, "meshConfig", "trustDomain")
-            shared = _get(values, "env", "SHARED_MESH_CONFIG") or _get(values, "pilot", "env", "SHARED_MESH_CONFIG")
-            if not td and shared:
-                td = _shared_mesh_trust_domain(res, p.get("namespace") or "istio-system", shared)
+            td = _get(values, "meshConfig", "trustDomain")  # never a SHARED_MESH_CONFIG map's (docstring)
         elif chart == "linkerd-control-plane":
             td = _get(values, "identityTrustDomain")
         else:
@@ -535,18 +653,22 @@ def validate_http_redirect_only(resources: Iterable[Any], config: Mapping[str, A
 STACK_VALIDATORS: dict[str, Callable[[Iterable[Any], Mapping[str, Any] | None], list[str]]] = {
     "mtls-mesh-wide-strict": validate_mesh_wide_mtls,
     "no-allow-all-linkerd-network": validate_linkerd_network_allow_all,
+    "no-allow-all-open-service": validate_open_service_targets,
+    "no-allow-all-linkerd-default": validate_linkerd_default_policy,
     "single-trust-domain": validate_single_trust_domain,
     "ingress-http-redirect-only": validate_http_redirect_only,
 }
 
 DESCRIPTIONS: dict[str, str] = {
     "mtls-strict": "Mesh traffic must use mutual TLS: no PERMISSIVE or DISABLE PeerAuthentication, no unauthenticated Linkerd default policy.",
-    "no-allow-all": "No access rule may admit every caller (Istio ALLOW rule without sources, Linkerd policy without authentication).",
-    "no-wildcard-egress": "ServiceEntry wildcard hosts need the explicit exception annotation mesh-components.io/allow-wildcard.",
+    "no-allow-all": "No access rule may admit every caller or callers across namespaces (Istio ALLOW rule without sources or with wildcards, Linkerd policy without authentication, OSM permissive mode).",
+    "no-wildcard-egress": "ServiceEntry wildcard hosts need the explicit exception annotation mesh-components.io/allow-wildcard; no egress fence or OSM release lets everything out.",
     "ca-limits": "The mesh CA: intermediate shorter-lived than root, lifetimes within limits, RSA >= 2048 bits.",
     "ingress-tls": "Ingress serves TLS: an HTTP listener only beside an HTTPS/TLS one; Istio HTTP servers redirect.",
     "mtls-mesh-wide-strict": "Each Istio control plane has a mesh-wide STRICT PeerAuthentication in its root namespace.",
     "no-allow-all-linkerd-network": "No Linkerd policy may admit unauthenticated clients from 0.0.0.0/0 or ::/0.",
+    "no-allow-all-open-service": "An explicit open service opens only its own Service and its version Services.",
+    "no-allow-all-linkerd-default": "No undeclared all-/cluster-authenticated Linkerd default in a namespace with access policy.",
     "single-trust-domain": "Every cluster and the CA share one trust domain.",
     "ingress-http-redirect-only": "Routes on plain-HTTP listeners only redirect to https.",
 }
