@@ -195,8 +195,9 @@ def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOption
     typed classes for the core kinds, ``apiextensions.CustomResource`` for the rest. Every
     namespace, the application's (``meta.is_patch``) and the mesh's own alike, registers as a
     forced ``NamespacePatch`` (:func:`namespace_patch_metadata`), patches of application Services
-    as ``ServicePatch`` (Server-Side Apply patches: relinquish their fields on delete, never delete
-    the object; pulumi-kubernetes ``provider/pkg/await/await.go`` ``Deletion``)."""
+    as ``ServicePatch`` and patches of custom resources (OSM's MeshConfig) as forced
+    ``apiextensions.CustomResourcePatch`` (Server-Side Apply patches: relinquish their fields on
+    delete, never delete the object; pulumi-kubernetes ``provider/pkg/await/await.go`` ``Deletion``)."""
     o = fill(obj, lookup)
     name, api, kind, meta = resource_name(prefix, obj), o["apiVersion"], o["kind"], o["metadata"]
     if api == "v1":
@@ -223,8 +224,40 @@ def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOption
         raise ValueError(f"{kind} {meta['name']}: top-level fields {sorted(extra)} need a typed resource")
     if api == "networking.k8s.io/v1" and kind == "NetworkPolicy":  # built in, not a CRD (ambient egress)
         return k8s.networking.v1.NetworkPolicy(name, metadata=meta, spec=o.get("spec"), opts=opts)
+    if is_patch(obj):
+        # OSM's MeshConfig (osm.control_plane_objects_for), forced: osm-bootstrap created it with
+        # enableRetryPolicy false (a non-omitempty bool, OSM v1.2.4 pkg/apis/config/v1alpha2/
+        # mesh_config.go:233) and holds that field, so an unforced apply would conflict with it
+        return k8s.apiextensions.CustomResourcePatch(name, api_version=api, kind=kind,
+                                                     metadata=namespace_patch_metadata(meta), spec=o.get("spec"),
+                                                     opts=opts)
     return k8s.apiextensions.CustomResource(name, api_version=api, kind=kind, metadata=meta, spec=o.get("spec"),
-                                            opts=opts)
+                                            opts=ResourceOptions.merge(opts, api_version_aliases(api, kind)))
+
+
+REGISTERED_API_VERSIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    # Linkerd's egress TLSRoutes: v1 up to issue 11, v1alpha2 since (gateway_api.LINKERD_TLSROUTE);
+    # Istio's and Envoy Gateway's at v1
+    ("gateway.networking.k8s.io", "TLSRoute"): ("v1", "v1alpha2"),
+}
+"""(group, kind) -> every version any release of this project registered a custom resource of
+that kind at. Add a version here whenever a kind's rendered apiVersion changes."""
+
+
+def api_version_aliases(api_version: str, kind: str) -> ResourceOptions:
+    """Options of a custom resource at ``api_version``/``kind``: a type alias for each other
+    version of :data:`REGISTERED_API_VERSIONS` of its group and kind. A ``CustomResource``'s type
+    is ``kubernetes:<apiVersion>:<kind>`` (pulumi-kubernetes v4.34.2
+    ``sdk/python/pulumi_kubernetes/apiextensions/CustomResource.py:154``), so its URN changes with
+    the version; without the alias the engine creates the new object beside the old state (an
+    AlreadyExists error for the same live object) and then deletes it. With it the engine finds
+    the old state (pulumi/pulumi ``pkg/resource/deploy/step_generator.go`` ``getOldResource``) and
+    the provider updates the object in place, or deletes before replacing an object of the same
+    name (pulumi-kubernetes ``provider/pkg/provider/provider.go`` ``Diff``,
+    ``deleteBeforeReplace``)."""
+    group, _, version = api_version.rpartition("/")
+    others = [v for v in REGISTERED_API_VERSIONS.get((group, kind), ()) if v != version]
+    return ResourceOptions(aliases=[pulumi.Alias(type_=f"kubernetes:{group}/{v}:{kind}") for v in others])
 
 
 def needs_crds(obj: dict) -> bool:

@@ -616,7 +616,15 @@ def linkerd_global_egress(spec, cluster: str) -> list[dict]:
 
         out.append(k8s_object(f"{_LINKERD_POLICY}/v1alpha1", "EgressNetwork", "service-mirror-api-servers",
                               LINKERD_MC_NAMESPACE, mesh, spec={"trafficPolicy": "Allow"}))
+    # the user's opt-out (backend.linkerd.egressOpenNamespaces): a namespace's own EgressNetwork
+    # replaces the global Deny there (egress_network.rs:61-78)
+    for ns in sorted(set(spec.backend.linkerd.egress_open_namespaces)):
+        out.append(k8s_object(f"{_LINKERD_POLICY}/v1alpha1", "EgressNetwork", LINKERD_OPEN_EGRESS_NETWORK, ns, mesh,
+                              spec={"trafficPolicy": "Allow"}))
     return out
+
+
+LINKERD_OPEN_EGRESS_NETWORK = "mesh-egress-open"
 
 
 def _origination_and_credential_problems(spec, rules, mesh_name: str) -> list[Problem]:
@@ -676,6 +684,13 @@ def linkerd_egress(spec, cluster: str) -> list[dict]:
                 problems.append((f"mesh.egress[{i}].ports[{j}]", "Linkerd cannot limit opaque TCP egress to host "
                                                                  "names; use protocol tls/https or http"))
     problems += _linkerd_managed_crd_problems(spec, cluster, rules)
+    opened = spec.backend.linkerd.egress_open_namespaces
+    for k, ns in enumerate(opened):
+        if ns in by_ns:
+            problems.append((f"mesh.backend.linkerd.egressOpenNamespaces[{k}]",
+                             f"{ns} is a source namespace of egress {', '.join(sorted(r.name for r in by_ns[ns]))}, "
+                             f"whose Deny EgressNetwork it would open; remove {ns} from egressOpenNamespaces, or "
+                             f"the rule's sources from {ns}"))
     if problems:
         raise TranslationError(problems)
     parent = lambda port: {"group": _LINKERD_POLICY, "kind": "EgressNetwork",  # noqa: E731

@@ -188,4 +188,39 @@ def check_crds(cluster: str, n: Needs, live_crds: Iterable[Mapping[str, Any]],
             continue
         findings.append(Finding("gateway-api-crds", cluster, f"{kind} {version}",
                                 f"{what}; needed by {why}. Fix: {_fix(n, channels)}"))
+    if n.mode == "install":
+        findings += helm_owned_crds(cluster, crds)
     return findings, []
+
+
+HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
+
+
+def helm_owned_crds(cluster: str, crds: Iterable[Mapping[str, Any]]) -> list[Finding]:
+    """A finding (check ``gateway-api-crds-owner``, subject the CRD name) for each Gateway API CRD
+    among ``crds`` that a Helm release owns (annotation ``meta.helm.sh/release-name``), on a
+    cluster where the mesh installs the bundle. linkerd-crds up to edge-25.9.3 installed them
+    (``installGatewayAPI: true``, linkerd2 ``charts/linkerd-crds/values.yaml:4``) with
+    ``helm.sh/resource-policy: keep`` (``templates/gateway.networking.k8s.io_tlsroutes.yaml:11``),
+    so they outlive the chart's switch to ``false``; the bundle's create then fails with
+    AlreadyExists (pulumi-kubernetes 4.29.0 CHANGELOG, ``provider/pkg/await/await.go`` ``Creation``)
+    unless the provider upserts (``PULUMI_K8S_UPSERT_EXISTING_OBJECTS``,
+    ``provider/pkg/provider/provider.go`` ``upsertExistingObjects``)."""
+    out = []
+    for crd in crds:
+        meta = crd.get("metadata") or {}
+        release = (meta.get("annotations") or {}).get(HELM_RELEASE_ANNOTATION)
+        if (crd.get("spec") or {}).get("group") != GROUP or not release:
+            continue
+        ns = (meta.get("annotations") or {}).get("meta.helm.sh/release-namespace", "?")
+        name = meta.get("name", "?")
+        out.append(Finding("gateway-api-crds-owner", cluster, name,
+                           f"{name} belongs to Helm release {ns}/{release} (kept by helm.sh/resource-policy: keep), "
+                           f"not to the mesh's Gateway API {GATEWAY_API_VERSION} bundle, whose create then fails with "
+                           f"AlreadyExists. Fix: stop the release installing it (linkerd-crds: installGatewayAPI: "
+                           f"false, which pulumi up sets), drop Helm's claim (kubectl annotate crd {name} "
+                           f"{HELM_RELEASE_ANNOTATION}- meta.helm.sh/release-namespace- && kubectl label crd {name} "
+                           f"app.kubernetes.io/managed-by-), then adopt it with one "
+                           f"PULUMI_K8S_UPSERT_EXISTING_OBJECTS=true pulumi up (never delete the CRD: that deletes "
+                           f"every route of its kind)"))
+    return out

@@ -24,6 +24,37 @@ NAMESPACE = mc.LINKERD_NAMESPACE
 MC_NAMESPACE = mc.LINKERD_MC_NAMESPACE
 
 
+CRDS_VALUES = {"installGatewayAPI": False}
+"""``linkerd-crds`` values: the Gateway API CRDs come from the mesh's own bundle
+(``gateway_api``), never from the chart. linkerd2 ``charts/linkerd-crds/values.yaml:4`` defaults
+``installGatewayAPI`` to ``true`` up to edge-25.9.3 and ``false`` at edge-26.8.3; the templates
+(``templates/gateway.networking.k8s.io_tlsroutes.yaml:1``, same for the other route CRDs) render a
+route CRD when ``enable<Kind>Routes`` or else ``installGatewayAPI`` is true. Said explicitly so that
+an upgrade from an older chart never keeps installing them, whatever the chart's default."""
+
+GATEWAY_API_ANNOTATION = "mesh-components.io/gateway-api"
+"""Pod annotation of ``linkerd-destination`` (chart value ``destinationController.podAnnotations``,
+merged over global ``podAnnotations`` in ``charts/linkerd-control-plane/templates/destination.yaml:166``
+at edge-26.8.3): the Gateway API CRDs the cluster serves. The policy controller in that pod asks
+discovery whether TLSRoute/TCPRoute ``v1alpha2`` is served only when it starts and otherwise never
+watches them (``policy-controller/runtime/src/args.rs:331-361``, ``api_resource_exists`` at
+``:514-527``); a change of the value rolls the pods after the new CRDs are served (the release
+depends on the bundle, ``components.ControlPlane``)."""
+
+
+def gateway_api_stamp(cluster) -> str:
+    """The value of :data:`GATEWAY_API_ANNOTATION` for ``cluster``: ``<channel>-<version>``
+    (``experimental-v1.6.1``) of the bundle the mesh installs, or ``managed`` where the cloud
+    installs the CRDs (``clusters[].gatewayApiCrds: managed``; roll ``linkerd-destination`` after
+    the cloud changes them)."""
+    from . import gateway_api
+    from .spec import GATEWAY_API_VERSION
+
+    if cluster.gateway_api_crds == "managed":
+        return "managed"
+    return f"{gateway_api.channel_for('linkerd')}-{GATEWAY_API_VERSION}"
+
+
 def needs_gateway_api(spec) -> bool:
     """Linkerd's policy controller needs the Gateway API CRDs installed before it."""
     return True
@@ -54,8 +85,10 @@ def control_plane(spec, cluster, *, ca_values: dict | None = None) -> tuple[list
         return {"name": name, "namespace": namespace, "repository": REPOSITORY, "chart": chart, "version": version,
                 "values": deep_merge(values, ca_values.get(chart, {})), "depends_on": list(depends_on)}
 
-    releases = [release("linkerd-crds", "linkerd-crds", {}),
-                release("linkerd-control-plane", "linkerd-control-plane", {"identityTrustDomain": td},
+    releases = [release("linkerd-crds", "linkerd-crds", CRDS_VALUES),
+                release("linkerd-control-plane", "linkerd-control-plane",
+                        {"identityTrustDomain": td, "destinationController": {
+                            "podAnnotations": {GATEWAY_API_ANNOTATION: gateway_api_stamp(cluster)}}},
                         ["linkerd-crds"])]
     others = [c.name for c in spec.clusters if c.name != cluster.name]
     if others:

@@ -16,7 +16,7 @@ options, locality failover.
 from __future__ import annotations
 
 from .ca import OSM_NAMESPACE
-from .meta import deep_merge, k8s_object
+from .meta import deep_merge, k8s_object, k8s_patch
 
 REPOSITORY = "https://openservicemesh.github.io/osm"
 
@@ -67,8 +67,33 @@ def release_values_for(objects: list[dict]) -> dict[str, dict]:
 
     The preset reaches the ``osm-mesh-config`` MeshConfig only when osm-bootstrap creates it, at
     first install: an existing MeshConfig is kept as it is (cmd/osm-bootstrap/osm-bootstrap.go:
-    282-329), as for every other MeshConfig value of this release. A Retry added to a running mesh
-    also needs ``kubectl patch meshconfig osm-mesh-config -n osm-system --type merge -p
-    '{"spec":{"featureFlags":{"enableRetryPolicy":true}}}'``."""
-    retry = any(o["kind"] == "Retry" and o["apiVersion"].startswith("policy.openservicemesh.io/") for o in objects)
-    return {"osm": {"osm": {"featureFlags": {"enableRetryPolicy": True}}}} if retry else {}
+    282-329), as for every other MeshConfig value of this release: on a running mesh the flag
+    reaches it through the patch of :func:`control_plane_objects_for`."""
+    return {"osm": {"osm": {"featureFlags": {"enableRetryPolicy": True}}}} if _renders_retry(objects) else {}
+
+
+MESH_CONFIG_API = "config.openservicemesh.io/v1alpha2"
+MESH_CONFIG_NAME = "osm-mesh-config"
+"""The MeshConfig OSM reads, in its own namespace (OSM v1.2.4 pkg/constants/constants.go:149;
+cmd/osm-bootstrap/osm-bootstrap.go:48)."""
+
+
+def _renders_retry(objects: list[dict]) -> bool:
+    return any(o["kind"] == "Retry" and o["apiVersion"].startswith("policy.openservicemesh.io/") for o in objects)
+
+
+def control_plane_objects_for(objects: list[dict]) -> list[dict]:
+    """Control-plane objects that ``objects`` (the cluster's rendered policy objects) need: when a
+    ``Retry`` is among them, ``[patch of MeshConfig osm-system/osm-mesh-config]`` holding only
+    ``spec.featureFlags.enableRetryPolicy: true`` (``meta.k8s_patch``), else ``[]``.
+
+    osm-bootstrap creates ``osm-mesh-config`` from the preset only when it is missing and never
+    updates it (OSM v1.2.4 cmd/osm-bootstrap/osm-bootstrap.go:282-329), so the release value of
+    :func:`release_values_for` does not reach a running mesh, and OSM drops every Retry while the
+    flag is off (pkg/catalog/retry.go:12). The MeshConfig is osm-bootstrap's, not ours: a patch,
+    which relinquishes the field when the last Retry goes. It is a custom resource, so it is
+    registered after the release, whose osm-bootstrap creates it."""
+    if not _renders_retry(objects):
+        return []
+    return [{**k8s_patch(MESH_CONFIG_API, "MeshConfig", MESH_CONFIG_NAME, OSM_NAMESPACE),
+             "spec": {"featureFlags": {"enableRetryPolicy": True}}}]

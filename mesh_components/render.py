@@ -103,7 +103,8 @@ CONTROL_PLANES = {"istio": istio, "linkerd": linkerd, "osm": osm}
 """Backend type -> control-plane module: ``control_plane(spec, cluster, *, ca_values) ->
 (objects, releases)``, ``namespace_labels(spec, namespace)``, ``needs_gateway_api(spec)`` and,
 optionally, ``namespace_annotations(spec, namespace)`` and ``release_values_for(policy_objects) ->
-{release name: values}`` (values the rendered policy needs merged in: OSM's Retry feature flag)."""
+{release name: values}`` (values the rendered policy needs merged in: OSM's Retry feature flag)
+and ``control_plane_objects_for(policy_objects) -> [objects]`` (OSM's MeshConfig patch of that flag)."""
 POLICIES = {"istio": istio_policy, "linkerd": linkerd_policy, "osm": osm_policy}
 """Backend type -> policy module: ``policy_objects(spec, model, cluster)``,
 ``namespace_labels(spec, model, namespace)`` and, optionally, ``namespace_annotations(spec, model,
@@ -203,6 +204,9 @@ def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
         if needed and (more := needed(st.concerns["policy"])):
             st.releases = [replace(r, values=deep_merge(r.values, more[r.name])) if r.name in more else r
                            for r in st.releases]
+        needed_objects = getattr(control, "control_plane_objects_for", None)  # OSM: the MeshConfig patch
+        if needed_objects:
+            st.concerns["control-plane"] = st.concerns["control-plane"] + needed_objects(st.concerns["policy"])
         st.concerns["egress"] = egress.egress_objects(spec, cluster.name)
         st.concerns["gateway"] = gateway.ingress_objects(spec, cluster, model)  # its routes carry the splits
         st.releases += [HelmRelease(**{**r, "depends_on": tuple(r["depends_on"])})

@@ -350,9 +350,16 @@ class LinkerdOptions(Base):
     policy we set (``config.linkerd.io/default-inbound-policy: deny`` blocks scrapes there);
     rendered as ``linkerd viz allow-scrapes`` renders it (linkerd2 edge-26.8.3
     viz/cmd/allow-scrapes.go:13-108), with the proxy's own probes kept open. Scrapers must be
-    meshed (they are admitted by mTLS identity)."""
+    meshed (they are admitted by mTLS identity).
+
+    ``egressOpenNamespaces``: namespaces, of the spec or not, that keep open egress despite the
+    mesh's global ``Deny`` EgressNetwork in ``linkerd-egress``: each gets an ``Allow``
+    EgressNetwork ``mesh-egress-open`` of its own, which replaces the global ones there (linkerd2
+    edge-26.8.3 ``policy-controller/k8s/index/src/outbound/index/egress_network.rs:61-78``). The
+    namespace must exist; one that is a source of an ``egress`` rule is refused."""
 
     scrapers: list[Scraper] = []
+    egress_open_namespaces: list[DnsLabel] = []
 
 
 class Backend(Base):
@@ -1370,7 +1377,35 @@ def check_references(spec: MeshSpec) -> list[Problem]:
     from .app_protocol import server_first_problems  # Istio reads server-first ports by their names
 
     p += server_first_problems(spec)
+    p += envoy_gateway_managed_crd_problems(spec)
     return p
+
+
+def envoy_gateway_managed_crd_problems(spec: MeshSpec) -> list[Problem]:
+    """Envoy Gateway refused on a cluster whose cloud manages the Gateway API CRDs
+    (``clusters[].gatewayApiCrds: managed``), as ``(path, message)``. Chart ``gateway-helm``
+    v1.9.0 has one switch for its CRDs, ``crds.enabled`` (envoyproxy/gateway
+    ``charts/gateway-helm/Chart.yaml`` ``dependencies: crds, condition: crds.enabled``): its
+    ``crds`` subchart ships the experimental Gateway API CRDs beside Envoy Gateway's own
+    (``charts/gateway-helm/charts/crds/crds/gatewayapi-crds.yaml``; Helm creates the absent ones)
+    and the ``safe-upgrades.gateway.networking.k8s.io`` admission policy where none exists
+    (``charts/crds/templates/gatewayapi-safe-upgrade-policy.yaml:1-23``), a second owner beside the
+    cloud whose policy refuses the cloud's own updates; with ``crds.enabled: false`` Envoy
+    Gateway's CRDs are missing. Splitting them needs the ``gateway-crds-helm`` chart
+    (``crds.gatewayAPI.enabled: false``, ``crds.envoyGateway.enabled: true``;
+    ../shared/charts/gateway-helm/INSTALL-FACTS.md), which this project does not pin yet."""
+    from .gateway import implementation, ingress_clusters
+
+    if implementation(spec) != "envoy-gateway":
+        return []
+    on = set(ingress_clusters(spec))
+    return [(f"mesh.clusters[{i}].gatewayApiCrds",
+             f"cluster {c.name} runs Envoy Gateway (mesh.ingress), whose gateway-helm v1.9.0 chart would install "
+             f"Gateway API CRDs and their safe-upgrades admission policy beside the cloud's (it cannot install "
+             f"only its own CRDs); set gatewayApiCrds: install (with the cloud's Gateway API turned off), leave "
+             f"{c.name} out of mesh.ingress.clusters"
+             + (", or use ingress.implementation: istio" if spec.backend.type == "istio" else ""))
+            for i, c in enumerate(spec.clusters) if c.gateway_api_crds == "managed" and c.name in on]
 
 
 def is_multi_network(spec: MeshSpec) -> bool:

@@ -49,7 +49,7 @@ How each mesh enrols a pod and what its proxy looks like, at the versions we pin
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 from .diff import Finding, group_of
@@ -306,6 +306,22 @@ def _restart(pods: Sequence[Mapping[str, Any]], namespace: str) -> str:
     return f"kubectl delete pod -n {namespace} {' '.join(sorted(str((p.get('metadata') or {}).get('name')) for p in pods))}"
 
 
+def _osm_workload(plane: str, w: Workload, service_selector: tuple[tuple[str, str], ...]) -> Workload:
+    """``w`` selecting the pods by ``service_selector`` (the live Service's, sorted pairs) for an
+    OSM service without versions whose live Service has one; else ``w`` as it is.
+
+    OSM's policies name no pod labels: a TrafficTarget selects by ServiceAccount, and OSM maps a
+    Service to its pods (and their accounts) by the live Service's selector (OSM v1.2.4
+    pkg/k8s/client.go:223-246 ``ListServiceIdentitiesForService``, pkg/providers/kube/client.go:
+    139-160 ``getServicesByLabels``), so ``app: <name>`` is not what the mesh needs. A version is
+    selected by the ``<service>-<version>`` Service the mesh renders from the spec labels
+    (``render.version_services``), so versions keep them, as Istio and Linkerd, whose policies
+    select by the spec labels, do."""
+    if plane != "osm" or w.version is not None or not service_selector:
+        return w
+    return replace(w, selector=service_selector, service_selector=service_selector)
+
+
 def check_workloads(spec: Any, live: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Finding]:
     """Findings (module doc) for ``spec`` (a ``spec.MeshSpec``) against ``live``: cluster -> listed
     objects (Pods, trimmed or not; Namespaces; Services). Clusters absent from ``live`` (their
@@ -337,9 +353,10 @@ def check_workloads(spec: Any, live: Mapping[str, Sequence[Mapping[str, Any]]]) 
         seen: set[tuple[str, str]] = set()
         for w in workloads:
             ns_obj = namespaces.get(w.namespace)
-            mine = [p for p in pods.get(w.namespace, []) if _matches(w.selector, p)]
             svc = services.get((w.namespace, w.service))
             selector = tuple(sorted((((svc or {}).get("spec") or {}).get("selector") or {}).items()))
+            w = _osm_workload(plane, w, selector)
+            mine = [p for p in pods.get(w.namespace, []) if _matches(w.selector, p)]
             if selector and (w.namespace, w.service) not in seen:
                 seen.add((w.namespace, w.service))
                 stray = [p for p in pods.get(w.namespace, [])

@@ -275,3 +275,47 @@ def test_a_dump_without_crds_notes_the_check_did_not_run(tmp_path, monkeypatch, 
     assert main(["diff", "linkerd", "--live", str(tmp_path)]) == 2
     out = capsys.readouterr().out
     assert out.count("TLSRoute v1alpha2") >= 2 and "safe-upgrades" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# review of issue 11, point 1: the TLSRoute that changed version keeps its state
+
+
+def test_linkerd_tlsroutes_claim_the_state_of_their_v1_registration():
+    """A ``CustomResource``'s type is ``kubernetes:<apiVersion>:<kind>`` (pulumi-kubernetes v4.34.2
+    ``sdk/python/pulumi_kubernetes/apiextensions/CustomResource.py:154``): the release before issue
+    11 stored Linkerd's egress TLSRoutes as ``kubernetes:gateway.networking.k8s.io/v1:TLSRoute``
+    (/tmp/review11/old-linkerd). Without an alias the engine creates the v1alpha2 object beside
+    that state (AlreadyExists on pulumi-kubernetes >= 4.29) and deletes the old one; with it
+    ``getOldResource`` (pulumi/pulumi ``pkg/resource/deploy/step_generator.go``) finds it."""
+    from cp_helpers import run_recording
+    from engine_urns import AliasSpec, engine_urns, match_old_state, qualified_type, urn_name
+    from program_harness import stack_config
+
+    regs, requests = run_recording(stack_config("linkerd"), "linkerd")
+    new_type = f"kubernetes:{gateway_api.LINKERD_TLSROUTE}:TLSRoute"
+    routes = [r for r in regs if r.type == new_type]
+    assert routes
+    real = engine_urns(regs, "linkerd")
+    old_type = f"kubernetes:{GROUP}/v1:TLSRoute"
+
+    def old_urn(r):
+        qtype = qualified_type(real[r.urn])
+        return f"{real[r.urn].split('::')[0]}::{real[r.urn].split('::')[1]}::" \
+               f"{qtype[: -len(new_type)]}{old_type}::{urn_name(real[r.urn])}"
+
+    olds = {old_urn(r) for r in routes}
+    found = match_old_state(regs, {r.urn: [AliasSpec.from_proto(a) for a in requests[r.urn].aliases]
+                                   for r in regs}, olds, "linkerd")
+    assert {found[r.urn] for r in routes} == olds
+
+
+@pytest.mark.parametrize("api,expected", [
+    (f"{GROUP}/v1alpha2", [f"kubernetes:{GROUP}/v1:TLSRoute"]),
+    (f"{GROUP}/v1", [f"kubernetes:{GROUP}/v1alpha2:TLSRoute"]),
+])
+def test_every_former_version_of_a_kind_is_an_alias(api, expected):
+    from mesh_components.components import api_version_aliases
+
+    assert [a.type_ for a in api_version_aliases(api, "TLSRoute").aliases] == expected
+    assert api_version_aliases(f"{GROUP}/v1", "HTTPRoute").aliases == []

@@ -233,9 +233,18 @@ def test_a_rendered_retry_turns_on_osms_retry_policy_flag():
     assert [o for o in st.objects if o["kind"] == "Retry"]
     osm = next(r for r in st.releases if r.name == "osm")
     assert osm.values["osm"]["featureFlags"] == {"enableRetryPolicy": True}
+    # the value reaches only a MeshConfig osm-bootstrap creates; an existing one is kept as it is
+    # (cmd/osm-bootstrap/osm-bootstrap.go:282-329), so the flag is also patched onto it
+    patch = find(st.concerns["control-plane"], "MeshConfig", "osm-mesh-config", "osm-system")
+    assert patch == {"apiVersion": "config.openservicemesh.io/v1alpha2", "kind": "MeshConfig",
+                     "metadata": {"name": "osm-mesh-config", "namespace": "osm-system",
+                                  "annotations": {"mesh-components.io/patch": "true"}},
+                     "spec": {"featureFlags": {"enableRetryPolicy": True}}}
     # without a Retry the chart default stays (the stack renders none)
-    plain = next(r for r in render(stack_mesh("osm")).releases if r.name == "osm")
+    plain_state = render(stack_mesh("osm"))
+    plain = next(r for r in plain_state.releases if r.name == "osm")
     assert "featureFlags" not in plain.values["osm"]
+    assert not [o for o in plain_state.objects if o["kind"] == "MeshConfig"]
 
 
 @pytest.mark.skipif(not (SHARED_CHARTS / "osm").is_dir(), reason="../shared/charts missing")

@@ -222,29 +222,38 @@ def app_namespaces(stack: str) -> set[str]:
 
 
 def patches(regs):
-    """Patches of application objects (the mesh's own namespaces are NamespacePatches too)."""
-    return [r for r in regs if r.type.startswith("kubernetes:core/v1:") and r.type.endswith("Patch")
+    """Patches of objects the mesh does not own, core kinds and custom resources (OSM's MeshConfig)
+    alike (the mesh's own namespaces are NamespacePatches too)."""
+    return [r for r in regs if r.type.startswith("kubernetes:") and r.type.endswith("Patch")
             and (r.inputs["metadata"].get("annotations") or {}).get(PATCH_ANNOTATION) == "true"]
+
+
+MESH_CONFIG_PATCH = "kubernetes:config.openservicemesh.io/v1alpha2:MeshConfigPatch"
+FORCED_PATCHES = (NAMESPACE_PATCH, MESH_CONFIG_PATCH)
 
 
 def assert_patch_holds_only_its_fields(r) -> None:
     """Only metadata: name, namespace, the labels/annotations the mesh sets and the patch marker;
-    no ownership labels; ``pulumi.com/patchForce`` on namespace patches only
+    no ownership labels; ``pulumi.com/patchForce`` on namespace and MeshConfig patches only
     (``components.namespace_patch_metadata``: the fields an earlier release's ``Namespace`` left
-    with the client-side manager must be taken over; a Service's export label must not)."""
+    with the client-side manager, and the flag osm-bootstrap set, must be taken over; a Service's
+    export label must not)."""
     meta = r.inputs["metadata"]
     if r.type == "kubernetes:core/v1:ServicePatch" and "spec" in r.inputs:
         # OSM's appProtocol (app_protocol.osm_service_patches): the (port, protocol) list-map keys
         # Server-Side Apply merges Service ports by, and the one field set, nothing else
         assert set(r.inputs["spec"]) == {"ports"}, r.name
         assert all(set(p) == {"port", "protocol", "appProtocol"} for p in r.inputs["spec"]["ports"]), r.name
+    if r.type == MESH_CONFIG_PATCH:
+        # osm.control_plane_objects_for: the Retry feature flag and nothing else of OSM's MeshConfig
+        assert r.inputs["spec"] == {"featureFlags": {"enableRetryPolicy": True}}, r.name
     assert set(r.inputs) - {"spec"} <= {"apiVersion", "kind", "metadata"}, r.name
-    assert "spec" not in r.inputs or r.type == "kubernetes:core/v1:ServicePatch", r.name
+    assert "spec" not in r.inputs or r.type in ("kubernetes:core/v1:ServicePatch", MESH_CONFIG_PATCH), r.name
     assert set(meta) <= {"name", "namespace", "labels", "annotations"}, r.name
     assert not {MANAGED_BY_LABEL, MESH_LABEL} & set(meta.get("labels") or {}), r.name
     assert meta["annotations"][PATCH_ANNOTATION] == "true", r.name
     forced = meta["annotations"].get(PATCH_FORCE)
-    assert forced == ("true" if r.type == NAMESPACE_PATCH else None), r.name
+    assert forced == ("true" if r.type in FORCED_PATCHES else None), r.name
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -279,6 +288,26 @@ def test_every_patch_carries_only_the_fields_it_sets(stack, runs):
     assert found
     for r in found:
         assert_patch_holds_only_its_fields(r)
+
+
+def test_a_retry_patches_osms_mesh_config_after_the_osm_release(monkeypatch):
+    """osm-bootstrap creates ``osm-mesh-config`` only when missing, never updates it (OSM v1.2.4
+    cmd/osm-bootstrap/osm-bootstrap.go:282-329), and OSM drops every Retry while
+    ``enableRetryPolicy`` is off (pkg/catalog/retry.go:12): the flag goes on by a patch of the
+    MeshConfig, registered after the release whose osm-bootstrap creates it."""
+    mesh = stack_mesh("osm")
+    next(s for s in mesh["services"] if s["name"] == "bookstore")["resilience"] = {
+        "retries": {"attempts": 3, "perTryTimeout": "1s", "retryOn": ["5xx"]}}
+    set_kube_env(monkeypatch, mesh)
+    regs = program(mesh)
+    [patch] = by_type(regs, MESH_CONFIG_PATCH)
+    assert (patch.inputs["metadata"]["name"], patch.inputs["metadata"]["namespace"]) == ("osm-mesh-config", "osm-system")
+    assert patch in patches(regs)
+    assert_patch_holds_only_its_fields(patch)
+    osm = [r.urn for r in by_type(regs, "kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "osm"]
+    assert osm and set(osm) <= set(patch.dependencies)
+    # no Retry, no patch: the stack renders none
+    assert not by_type(run_program(stack_config("osm"), "osm"), MESH_CONFIG_PATCH)
 
 
 def test_exported_services_are_patched_with_their_export_label_only(monkeypatch):

@@ -101,6 +101,43 @@ def test_pods_selected_by_the_service_but_not_by_the_mesh(stacks):
     assert "set mesh.services[0].labels to labels those pods carry" in pods_f.message
 
 
+def relabel_mysql(live, cluster, with_service: bool) -> None:
+    """mysql's pods labelled ``app.kubernetes.io/name: mysql`` only, optionally with the live
+    Service that selects them."""
+    for p in live[cluster]:
+        if p["kind"] == "Pod" and p["metadata"]["name"].startswith("mysql-"):
+            p["metadata"]["labels"] = {"app.kubernetes.io/name": "mysql"}
+    if with_service:
+        live[cluster].append({"apiVersion": "v1", "kind": "Service",
+                              "metadata": {"name": "mysql", "namespace": "bookwarehouse"},
+                              "spec": {"selector": {"app.kubernetes.io/name": "mysql"}, "ports": [{"port": 3306}]}})
+
+
+def test_osm_selects_the_pods_of_a_service_by_its_live_selector(stacks):
+    """OSM's policies name no pod labels: a TrafficTarget selects by ServiceAccount and OSM maps a
+    Service to its pods by the live Service's selector (openservicemesh/osm v1.2.4
+    pkg/k8s/client.go:223-246, pkg/providers/kube/client.go:139-160), so mysql pods without
+    ``app: mysql`` are the mesh's when the live Service selects them; Istio's policies select
+    ``app: mysql`` (``mesh_components.istio_policy``), so there they stay findings."""
+    spec, states = stacks["osm"]
+    live = live_of(spec, states)
+    (cluster,) = live
+    relabel_mysql(live, cluster, with_service=True)
+    found = by_check(check_workloads(spec, live))
+    assert not [f for f in found if f[0] in ("workload-pods", "workload-selector")], found
+    # no live Service: the spec's labels, as before
+    live = live_of(spec, states)
+    relabel_mysql(live, cluster, with_service=False)
+    assert ("workload-pods", cluster, "service bookwarehouse/mysql") in by_check(check_workloads(spec, live))
+
+    spec, states = stacks["dev"]
+    live = live_of(spec, states)
+    (cluster,) = live
+    relabel_mysql(live, cluster, with_service=True)
+    assert {("workload-pods", cluster, "service bookwarehouse/mysql"),
+            ("workload-selector", cluster, "service bookwarehouse/mysql")} <= set(by_check(check_workloads(spec, live)))
+
+
 def test_another_service_account_is_a_finding(stacks):
     spec, states = stacks["linkerd"]
     live = live_of(spec, states)
