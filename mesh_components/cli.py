@@ -46,7 +46,11 @@ def cmd_validate(args) -> int:
     warnings = topology_warnings(spec)
     for path, message in warnings:
         print(f"{path}: warning: {message}", file=sys.stderr)
-    for path, message in ingress_notices(spec):  # prerequisites the user provides; never fail --strict
+    notices = ingress_notices(spec)
+    if spec.backend.type == "linkerd":
+        from .linkerd import probe_notices
+        notices += sorted({n for st in states.values() for n in probe_notices(spec, st.objects)})
+    for path, message in notices:  # prerequisites the user provides or confirms; never fail --strict
         print(f"{path}: notice: {message}", file=sys.stderr)
     print(f"{args.stack}: valid: mesh {spec.name!r} ({spec.backend.type} {spec.backend.chart_version}), "
           f"{len(spec.clusters)} cluster(s), {len(spec.services)} service(s), "

@@ -209,6 +209,46 @@ def default_policy_problems(spec, model) -> list[Problem]:
     return problems
 
 
+def routed_servers(spec, objects: list[dict]):
+    """Yield ``(server, [(service index, port index, ServicePort), ...])`` for every
+    policy.linkerd.io ``Server`` in ``objects`` with ``HTTPRoute``s attached: the spec ports it
+    serves (same namespace, the service's pod labels, the port's target port). Such a Server loses
+    the policy controller's default probe route (index.rs:2014-2016)."""
+    routed = {(r["metadata"]["namespace"], ref.get("name")) for r in objects
+              if r["kind"] == "HTTPRoute" and r["apiVersion"].startswith(_POLICY_GROUP + "/")
+              for ref in r["spec"].get("parentRefs") or [] if ref.get("kind") == "Server"}
+    for srv in objects:
+        if srv["kind"] != "Server" or not srv["apiVersion"].startswith(_POLICY_GROUP + "/"):
+            continue
+        ns, name = srv["metadata"]["namespace"], srv["metadata"]["name"]
+        if (ns, name) not in routed:
+            continue
+        labels = (srv["spec"].get("podSelector") or {}).get("matchLabels") or {}
+        yield srv, [(i, j, p) for i, s in enumerate(spec.services) if s.namespace == ns and s.pod_labels() == labels
+                    for j, p in enumerate(s.ports) if (p.target_port or p.port) == srv["spec"].get("port")]
+
+
+def probe_notices(spec, objects: list[dict]) -> list[Problem]:
+    """``(path, message)`` notices for ``validate``: every spec port served by a routed Linkerd
+    ``Server`` that declares no ``probePaths``. Such a Server gets only its routes, not the policy
+    controller's probe route (policy-controller/k8s/index/src/inbound/index.rs:2014-2016, edge-26.8.3),
+    so an ``httpGet`` liveness/readiness probe on that port would be refused and the pods would never
+    become Ready. Offline we cannot see the pods' probes, so this is a notice, never a failure."""
+    seen: set[tuple[int, int]] = set()
+    out: list[Problem] = []
+    for srv, ports in routed_servers(spec, objects):
+        for i, j, p in ports:
+            if p.probe_paths or (i, j) in seen:
+                continue
+            seen.add((i, j))
+            out.append((f"mesh.services[{i}].ports[{j}].probePaths",
+                        f"port {p.target_port or p.port} of {spec.services[i].namespace}/{spec.services[i].name} has "
+                        f"Linkerd HTTPRoutes (Server {srv['metadata']['name']}), which replace the policy "
+                        f"controller's probe route: if the kubelet probes this port with httpGet, list the probe "
+                        f"paths here, or the probes are refused and the pods never become Ready"))
+    return out
+
+
 def probe_objects(spec, objects: list[dict]) -> list[dict]:
     """A route admitting the kubelet's probes for every policy.linkerd.io ``Server`` in
     ``objects`` that has ``HTTPRoute``s attached and whose port declares ``probePaths``:
@@ -220,20 +260,10 @@ def probe_objects(spec, objects: list[dict]) -> list[dict]:
     for every namespace holding such a Server."""
     from .linkerd_policy import POLICY_V1ALPHA1, POLICY_V1BETA3
 
-    routed = {(r["metadata"]["namespace"], ref.get("name")) for r in objects
-              if r["kind"] == "HTTPRoute" and r["apiVersion"].startswith(_POLICY_GROUP + "/")
-              for ref in r["spec"].get("parentRefs") or [] if ref.get("kind") == "Server"}
     out: list[dict] = []
-    for srv in objects:
-        if srv["kind"] != "Server" or not srv["apiVersion"].startswith(_POLICY_GROUP + "/"):
-            continue
+    for srv, ports in routed_servers(spec, objects):
         ns, name = srv["metadata"]["namespace"], srv["metadata"]["name"]
-        if (ns, name) not in routed:
-            continue
-        labels = (srv["spec"].get("podSelector") or {}).get("matchLabels") or {}
-        paths = sorted({path for s in spec.services if s.namespace == ns and s.pod_labels() == labels
-                        for p in s.ports if (p.target_port or p.port) == srv["spec"].get("port")
-                        for path in p.probe_paths})
+        paths = sorted({path for _, _, p in ports for path in p.probe_paths})
         if not paths:
             continue
         probe, mark = f"{name}-probes", {PROBE_ANNOTATION: "true"}
