@@ -3,8 +3,13 @@
 Every tenth service is TCP (a database), every fifth HTTP service has v1/v2 and a 80/20 split,
 every service may be called by the previous one (GET /api/.*), every twentieth reaches an external
 API. Namespaces hold ten services each and span every cluster.
+
+``write_stack`` writes one as a Pulumi stack file (``config: service-mesh:mesh: ...``, block style,
+as a person writes it) for end-to-end runs of ``python -m mesh_components render``.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 CLOUDS = ["aws", "azure", "gcp", "onprem"]
 
@@ -49,3 +54,16 @@ def synthetic_mesh(services: int, clusters: int = 3, data_plane: str = "sidecar"
             mesh["egress"].append({"name": f"ext{i}", "hosts": [f"api{i}.example.com"], "ports": [{"port": 443}],
                                    "sources": [{"service": name, "namespace": ns}]})
     return mesh
+
+
+def write_stack(path: Path | str, services: int, clusters: int = 3, data_plane: str = "sidecar") -> Path:
+    """Write the synthetic mesh of ``services`` services over ``clusters`` clusters as a stack file
+    at ``path`` (block-style YAML under ``config.service-mesh:mesh``); returns the path."""
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    doc = {"config": {"service-mesh:mesh": synthetic_mesh(services, clusters, data_plane)}}
+    path = Path(path)
+    path.write_text(f"# synthetic stack: {services} services x {clusters} clusters (benchmarks/synthetic.py)\n"
+                    + yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False, width=4096))
+    return path

@@ -27,6 +27,7 @@ import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
 from . import multicluster as mc
+from . import names
 from .egress import CONFIG_SOURCE, allowed_egress, egress_summary
 from .gateway import ingress_summary
 from .meta import is_patch
@@ -123,11 +124,28 @@ def cluster_providers(name: str, spec: MeshSpec, parent: pulumi.Resource | None 
 
 
 def resource_name(prefix: str, obj: dict) -> str:
-    """``<prefix>-<kind>[.<group>]-<namespace>-<name>``: unique per cluster component."""
+    """``<prefix>-<kind>[.<group>]-<namespace>-<name>``: the readable Pulumi resource name of
+    ``obj``; :func:`resource_names` makes a component's names unique."""
     group = obj["apiVersion"].rpartition("/")[0]
     kind = obj["kind"].lower() + (f".{group}" if group else "")
     ns = obj["metadata"].get("namespace") or "cluster"
     return f"{prefix}-{kind}-{ns}-{obj['metadata']['name']}"
+
+
+def resource_names(prefix: str, objects: Sequence[dict]) -> list[str]:
+    """The Pulumi resource name of each of ``objects`` (one cluster's, each identity once), in
+    order: :func:`resource_name`, except where two objects of one kind would share it because
+    namespace and name both may hold ``-`` (``a-b`` + ``c`` and ``a`` + ``b-c``); those all get
+    ``-<hash of kind, namespace and name>`` (:func:`mesh_components.names.allocate`), so the names
+    are unique by construction and names that did not collide never change. A URN is
+    ``urn:pulumi:<stack>::<project>::<parent type>$<type>::<name>`` (pulumi/pulumi
+    sdk/go/common/resource/urn.go ``NewURN``): the parent's type but not its name, so children of
+    one component type in two clusters differ only by the cluster in their name prefix."""
+    keys = [(names.object_scope(o)[:2], (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
+            for o in objects]
+    got = names.allocate([(scope, ident, resource_name(prefix, o), f"{o['kind']} {'/'.join(filter(None, ident))}")
+                          for o, (scope, ident) in zip(objects, keys)], limit=1 << 20, what="Pulumi resource")
+    return [got[key] for key in keys]
 
 
 NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
@@ -190,7 +208,8 @@ def patch_options(kind: str) -> ResourceOptions:
     return ResourceOptions()
 
 
-def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOptions) -> pulumi.CustomResource:
+def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOptions,
+                    resource: str | None = None) -> pulumi.CustomResource:
     """Register one Kubernetes object dict (slots filled from ``lookup``) as a Pulumi resource:
     typed classes for the core kinds, ``apiextensions.CustomResource`` for the rest. Every
     namespace, the application's (``meta.is_patch``) and the mesh's own alike, registers as a
@@ -199,7 +218,7 @@ def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOption
     ``apiextensions.CustomResourcePatch`` (Server-Side Apply patches: relinquish their fields on
     delete, never delete the object; pulumi-kubernetes ``provider/pkg/await/await.go`` ``Deletion``)."""
     o = fill(obj, lookup)
-    name, api, kind, meta = resource_name(prefix, obj), o["apiVersion"], o["kind"], o["metadata"]
+    name, api, kind, meta = resource or resource_name(prefix, obj), o["apiVersion"], o["kind"], o["metadata"]
     if api == "v1":
         if kind == "Namespace":
             return k8s.core.v1.NamespacePatch(name, metadata=namespace_patch_metadata(meta),
@@ -273,14 +292,18 @@ def register_objects(prefix: str, objects: Sequence[dict], lookup: Lookup, *, pa
     ``namespaces``; a namespaced object depends on its namespace, a custom resource on ``crds``,
     every object on ``after``."""
     made = []
-    for obj in sorted(objects, key=lambda o: o["kind"] != "Namespace"):
+    objects = sorted(objects, key=lambda o: o["kind"] != "Namespace")
+    # a component registers each kind in one call (namespaces, core kinds, custom resources;
+    # MultiClusterLinks' two calls hold Secrets of fixed namespaces), so names are unique per call
+    for obj, resource in zip(objects, resource_names(prefix, objects)):
         deps: list[pulumi.Resource] = list(after)
         ns = obj["metadata"].get("namespace")
         if ns in namespaces:
             deps.append(namespaces[ns])
         if needs_crds(obj):
             deps += list(crds)
-        r = register_object(prefix, obj, lookup, ResourceOptions(parent=parent, provider=provider, depends_on=deps))
+        r = register_object(prefix, obj, lookup, ResourceOptions(parent=parent, provider=provider, depends_on=deps),
+                            resource)
         if obj["kind"] == "Namespace" and obj["apiVersion"] == "v1":
             namespaces[obj["metadata"]["name"]] = r
         made.append(r)

@@ -35,18 +35,33 @@ holding ``$(deploy-time:`` (what a slot renders to), is unknown offline: it is n
 its absence from the live object is reported.
 
 Field paths read ``spec.rules[0].backendRefs[name=reviews-v2].weight``; keys that are not plain
-identifiers are quoted: ``metadata.labels["app.kubernetes.io/managed-by"]``. Secret ``data``
-values are shown as ``<redacted sha256:…>``, never in clear.
+identifiers are quoted: ``metadata.labels["app.kubernetes.io/managed-by"]``.
+
+Secrets never leave in a report (:func:`redact_report`)
+-------------------------------------------------------
+The comparison itself works on the values as they are; :func:`redact_report` is the one place
+that makes a report safe to print, and every formatter of ``drift_cli`` applies it (the nightly
+workflow posts reports publicly). It replaces by *field name* (Secret ``data``/``stringData``;
+fields such as ``password``, ``token``, ``secret``, ``credentials``, ``apiKey``, ``keyPEM``,
+``tls.key``, ``client-key-data``; an env var or header ``value`` whose ``name`` is one) and by
+*value shape* anywhere (a PEM ``PRIVATE KEY`` block, base64 of one, a JWT, ``Bearer`` tokens,
+the password of a URL, ``password: x``/``--token=x`` lines inside text, JSON inside strings)
+each secret with ``<redacted #N>``. ``N`` numbers the distinct secret values of the report, so
+a changed secret still reads as changed (``desired <redacted #1>, live <redacted #2>``) without
+revealing anything, not even a hash (an unsalted hash of a short password can be brute-forced
+from a public report). This is what ``kubectl diff`` does for Secrets (``*** (before)`` /
+``*** (after)``, kubernetes/kubectl ``pkg/cmd/diff/diff.go`` ``Masker``) and Argo CD (``+``
+runs of different lengths, argoproj/gitops-engine ``pkg/diff/diff.go`` ``HideSecretData``).
 """
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from .errors import MeshError
 from .meta import MANAGED_BY_LABEL, MANAGED_BY_VALUE, MESH_LABEL
 from .slots import PLACEHOLDER_PREFIX, Slot
 
@@ -56,6 +71,7 @@ __all__ = [
     "group_of", "strip_server_fields", "fold_string_data", "apply_defaults", "drop_allocated",
     "normalize_pair", "compare_values", "compare_object", "is_owned", "find_orphans",
     "release_view", "compare_release", "diff_releases", "diff_cluster", "is_unknown", "to_jsonable",
+    "is_secret_name", "redact_text", "redact_report", "REDACTED_PREFIX",
 ]
 
 
@@ -729,30 +745,14 @@ def compare_values(desired: Any, live: Any, path: str = "", out: list[FieldChang
     return out
 
 
-def _redact(value: Any) -> Any:
-    if value is MISSING or is_unknown(value):
-        return value
-    if isinstance(value, dict):
-        return {k: _redact(v) for k, v in value.items()}
-    digest = hashlib.sha256(json.dumps(to_jsonable(value), sort_keys=True).encode()).hexdigest()[:12]
-    return f"<redacted sha256:{digest}>"
-
-
-def _redact_secret_changes(changes: list[FieldChange]) -> list[FieldChange]:
-    return [FieldChange(c.path, _redact(c.desired), _redact(c.live))
-            if c.path == "data" or c.path.startswith(("data.", "data[")) else c for c in changes]
-
-
 def compare_object(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldChange]:
     """The field changes from ``desired`` to ``live`` (same object), after :func:`normalize_pair`.
-    Secret ``data`` values come back redacted."""
+    Values are as they are (Secret data included): a report is made printable by
+    :func:`redact_report`, never by its parts."""
     d, l = normalize_pair(desired, live)
     if d == l:
         return []
-    changes = compare_values(d, l)
-    if desired.get("kind") == "Secret" and not group_of(str(desired.get("apiVersion") or "")):
-        changes = _redact_secret_changes(changes)
-    return changes
+    return compare_values(d, l)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -832,10 +832,19 @@ def diff_cluster(cluster: str, mesh: str, desired_objects: Iterable[Mapping[str,
                  live_releases: Mapping[tuple[str, str], LiveRelease] | None = None,
                  notes: Iterable[str] = ()) -> ClusterReport:
     """Compare one cluster. Objects: missing, changed (with field changes) and orphaned; releases
-    are compared only when ``live_releases`` is given (None: not read)."""
+    are compared only when ``live_releases`` is given (None: not read). Raises
+    :class:`~mesh_components.errors.MeshError` when two live objects share an identity
+    (``live`` reports where each came from before this point)."""
     live_by_key: dict[tuple, Mapping[str, Any]] = {}
+    twice = []
     for obj in live_objects:
-        live_by_key[object_ref(obj).key] = obj
+        ref = object_ref(obj)
+        if ref.key in live_by_key:  # never last-one-wins: a stale copy could hide what runs
+            twice.append((f"cluster {cluster}", f"{ref} is in the live objects twice: one object per "
+                                                f"API group, kind, namespace and name"))
+        live_by_key[ref.key] = obj
+    if twice:
+        raise MeshError(twice)
     missing, changed = [], []
     desired_keys = set()
     for obj in desired_objects:
@@ -855,3 +864,365 @@ def diff_cluster(cluster: str, mesh: str, desired_objects: Iterable[Mapping[str,
     return ClusterReport(cluster, tuple(sorted(missing, key=lambda d: d.ref)),
                          tuple(sorted(changed, key=lambda d: d.ref)), tuple(orphaned),
                          tuple(releases), tuple(notes))
+
+
+# ---------------------------------------------------------------------------------------------
+# redaction (see the module doc): one pure function over the whole report
+
+REDACTED_PREFIX = "<redacted"
+"""Every replacement starts with this (``<redacted #3>``); ``render.REDACTED`` does too."""
+
+_MARK = re.compile(r"<redacted[^<>\n]{0,60}>")
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+# Words a field name may end with after its secret word: ``keyPEM``, ``client-key-data``, ``ca-key.pem``.
+_FORMAT_WORDS = frozenset({"pem", "data", "b64", "base64", "der", "hex", "raw", "encoded", "bytes", "str",
+                           "string", "value", "contents", "content", "text"})
+# The last word of a secret field name; ``secrets``/``credentials``: lists of them (``imagePullSecrets``
+# is a list of references, whose ``name`` stays visible, see _SAFE_CHILDREN).
+_SECRET_WORDS = frozenset({"password", "passwords", "passwd", "passphrase", "token", "tokens", "secret",
+                           "secrets", "credential", "credentials", "kubeconfig", "psk", "htpasswd"})
+_SECRET_SUFFIXES = ("password", "passwd", "passphrase", "token", "secret", "credential", "credentials")
+_SECRET_EXACT = frozenset({"auth", "pass", "jwt", "bearer", "dockercfg", "dockerconfigjson", "apikey",
+                           "privatekey", "secretkey", "accesskey", "signingkey", "encryptionkey",
+                           "clientkey", "sshkey", "tlskey", "cakey", "masterkey"})
+# ``<qualifier>Key`` fields that name something rather than hold key material: ``topologyKey``
+# (PodAffinityTerm, TopologySpreadConstraint), ``publicKey``, ``configMapKey``, ``labelKey``...
+_KEY_NAME_QUALIFIERS = frozenset({"public", "topology", "label", "map", "sort", "partition", "hash", "primary",
+                                  "routing", "cache", "object", "annotation", "lookup", "index", "field", "tag",
+                                  "selector", "metadata", "header", "query", "claim", "node", "match", "group",
+                                  "shard", "consistent"})
+# Header or variable names whose value is a credential (``Authorization: Bearer ...``, ``Cookie``).
+_HEADER_WORDS = frozenset({"authorization", "cookie"})
+# A plain ``key`` is the *name* of a key in these Kubernetes and Istio types, not key material:
+# LabelSelectorRequirement / NodeSelectorRequirement (``matchExpressions``, ``matchFields``),
+# Toleration (``tolerations``), KeyToPath (``items``), Istio AuthorizationPolicy Condition (``when``)
+# (https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/label-selector/,
+# https://istio.io/latest/docs/reference/config/security/authorization-policy/#Condition), and the
+# SecretKeySelector / ConfigMapKeySelector under any ``...Ref``/``...Selector`` field (``secretKeyRef``).
+_KEY_NAME_LISTS = frozenset({"matchExpressions", "matchFields", "tolerations", "items", "when"})
+_KEY_NAME_PARENTS = frozenset({"ref", "reference", "selector"})
+# Inside a secret field, these children describe or reference it and stay visible
+# (``imagePullSecrets[0].name``, cert-manager ``privateKey.algorithm``).
+_SAFE_CHILDREN = frozenset({"name", "namespace", "kind", "group", "apiVersion", "secretName", "path", "optional",
+                            "type", "algorithm", "encoding", "size", "rotationPolicy", "enabled", "mode",
+                            "defaultMode"})
+
+_PEM_PRIVATE = re.compile(r"-----BEGIN (?P<t>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?)-----.*?(?:-----END (?P=t)-----|\Z)",
+                          re.DOTALL)
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+# a credential, not a word ("basic authentication"): it has a digit, a symbol or an inner capital
+_AUTH_SCHEME = re.compile(r"(?i)\b(?:bearer|basic)[ \t]+(?![A-Za-z][a-z]*\b)([A-Za-z0-9._~+/=-]{8,})")
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,20}://[^\s/:@]{0,256}:)([^\s/@]{1,256})@")
+_IDENT_AT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")
+# base64 text, possibly wrapped (``base64`` wraps at 76 columns; YAML may indent the lines)
+_B64_RUN = re.compile(r"[A-Za-z0-9+/=]+(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/=]+(?=[ \t]*(?:\r?\n|\Z)))*")
+_B64_BLOB = re.compile(r"[A-Za-z0-9+/]{12,}={0,2}")
+_SPACE = re.compile(r"\s+")
+_LINE = re.compile(r"(?P<pre>[ \t]*(?:-[ \t]+)?(?:export[ \t]+)?(?:--?)?[\"']?)(?P<name>[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99})"
+                   r"(?P<sep>[\"']?[ \t]*[:=][ \t]*)(?P<val>.*)")
+# ``name=value`` / ``name: value`` inside a line: DSNs (``host=db password=x``), query strings
+# (``?token=x&a=1``), logfmt, messages
+_PAIR = re.compile(r"(?<![A-Za-z0-9_.\-])(?P<name>[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99})[ \t]*[=:][ \t]*")
+_PAIR_VALUE = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[^\s&;,\"'<>]+")
+_BLOCK_START = re.compile(r"[|>][-+0-9]*[ \t]*(?:#.*)?")
+_FLAG = re.compile(r"--?(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]{0,99})")
+_MAX_DECODE = 4 << 20  # bytes of text parsed as JSON or decoded from base64 (a Secret holds at most 1 MiB)
+
+
+def _b64_needles(marker: bytes) -> tuple[str, ...]:
+    """The base64 text that ``marker`` becomes at each of the 3 byte alignments, without the
+    partial groups at either end (they depend on the neighbouring bytes)."""
+    out = []
+    for k in range(3):
+        enc = base64.b64encode(b"\0" * k + marker).decode()
+        out.append(enc[4 if k else 0: len(enc) - (4 if (k + len(marker)) % 3 else 0)])
+    return tuple(out)
+
+
+_B64_PRIVATE = _b64_needles(b"PRIVATE KEY")
+
+
+def _words(name: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(name)]
+
+
+def is_secret_name(name: str, header: bool = False) -> bool:
+    """True when a field (or, with ``header``, an env var or header) named ``name`` holds a secret:
+    its last word (camelCase, ``-``, ``_``, ``.`` split; a trailing ``PEM``/``data``/``b64``...
+    dropped) is ``password``, ``token``, ``secret``, ``credentials``... or ``key`` not qualified
+    as a name (``topologyKey``, ``publicKey``); with ``header`` also ``Authorization``/``Cookie``.
+    ``keyPEM``, ``tls.key``, ``client-key-data``, ``secretAccessKey``, ``DB_PASSWORD`` are;
+    ``crtPEM``, ``secretName``, ``tokenFile``, ``keyManager`` are not. A bare ``key`` is, except
+    where the caller knows it names a key (see :func:`redact_report`)."""
+    words = _words(name)
+    while len(words) > 1 and words[-1] in _FORMAT_WORDS:
+        words.pop()
+    if not words:
+        return False
+    last = words[-1]
+    if "".join(words) in _SECRET_EXACT:
+        return True
+    if last == "key":
+        return not (len(words) > 1 and words[-2] in _KEY_NAME_QUALIFIERS)
+    if last in _SECRET_WORDS or last.endswith(_SECRET_SUFFIXES):
+        return True
+    return header and last in _HEADER_WORDS
+
+
+Segment = tuple[str, Any]  # ("field", name) or ("item", name of the list item or None)
+
+
+def _parse_path(path: str) -> list[Segment] | None:
+    """The segments of a :class:`FieldChange` path (``a.b["x.y"][0][name=n]``), None if it does not parse."""
+    out: list[Segment] = []
+    i, n = 0, len(path)
+    while i < n:
+        c = path[i]
+        if c == ".":
+            i += 1
+        elif path.startswith('["', i):
+            try:
+                key, end = json.JSONDecoder().raw_decode(path, i + 1)
+            except ValueError:
+                return None
+            if path[end:end + 1] != "]":
+                return None
+            out.append(("field", key))
+            i = end + 1
+        elif path.startswith("[name=", i):
+            j = i + 6
+            while True:  # a name may hold "]": the segment ends at a "]" before ".", "[" or the end
+                j = path.find("]", j)
+                if j < 0:
+                    return None
+                if j + 1 == n or path[j + 1] in ".[":
+                    break
+                j += 1
+            out.append(("item", path[i + 6:j]))
+            i = j + 1
+        elif c == "[":
+            j = path.find("]", i)
+            if j < 0 or not path[i + 1:j].isdigit():
+                return None
+            out.append(("item", None))
+            i = j + 1
+        else:
+            m = _IDENT_AT.match(path, i)
+            if not m:
+                return None
+            out.append(("field", m.group(0)))
+            i = m.end()
+    return out
+
+
+def _key_names_something(ctx: Sequence[Segment]) -> bool:
+    """True when a field ``key`` at ``ctx`` is the name of a key (see :data:`_KEY_NAME_LISTS`)."""
+    if ctx and ctx[-1][0] == "field":
+        parent = _words(str(ctx[-1][1]))
+        return bool(parent) and parent[-1] in _KEY_NAME_PARENTS
+    return len(ctx) >= 2 and ctx[-1][0] == "item" and ctx[-2][0] == "field" and ctx[-2][1] in _KEY_NAME_LISTS
+
+
+def _child_state(state: int, ctx: Sequence[Segment], name: str, parent: Any = None, value: Any = None) -> int:
+    """Redaction state of field ``name`` under ``ctx``: 0 clear (shapes still checked), 1 secret
+    (its references stay visible), 2 secret through and through (Secret data)."""
+    if state == 2:
+        return 2
+    if state == 1:
+        return 0 if name in _SAFE_CHILDREN or name == "key" and _key_names_something(ctx) else 1
+    if name == "key" and _key_names_something(ctx):
+        return 0
+    if is_secret_name(name) or (isinstance(value, str) and is_secret_name(name, header=True)):
+        return 1
+    if name in ("value", "values"):  # EnvVar / HTTPHeader {name, value}, or {key, value} pairs
+        owner = None
+        if isinstance(parent, Mapping):
+            owner = parent.get("name") if isinstance(parent.get("name"), str) else parent.get("key")
+        elif ctx and ctx[-1][0] == "item":
+            owner = ctx[-1][1]
+        if isinstance(owner, str) and is_secret_name(owner, header=True):
+            return 1
+    return 0
+
+
+def _mark(marks: dict, value: Any) -> str:
+    key = value if isinstance(value, str) else "\0" + json.dumps(to_jsonable(value), sort_keys=True)
+    return f"<redacted #{marks.setdefault(key, len(marks) + 1)}>"
+
+
+def _redact_lines(text: str, marks: dict) -> str:
+    """``name: value`` / ``name=value`` / ``--name=value`` lines of ``text`` (YAML, INI, env files,
+    flags) with a secret ``name`` get their value replaced; so do the more-indented lines below a
+    ``name: |`` block or a ``name:`` mapping."""
+    if ":" not in text and "=" not in text:
+        return text
+    lines = text.split("\n")
+    out, block_indent, block = [], -1, []
+
+    def close_block():
+        tail = []
+        while block and not block[-1].strip():  # blank lines after the block are not part of it
+            tail.append(block.pop())
+        if block:
+            out.append(" " * (block_indent + 2) + _mark(marks, "\n".join(block)))
+        out.extend(tail)
+        block.clear()
+
+    for line in lines:
+        indent = len(line) - len(line.lstrip(" \t"))
+        if block_indent >= 0:
+            if line.strip() and indent > block_indent or not line.strip() and block:
+                block.append(line)
+                continue
+            close_block()
+            block_indent = -1
+        m = _LINE.fullmatch(line)
+        if m and is_secret_name(m.group("name"), header=True):
+            val = m.group("val")
+            if not val.strip() or _BLOCK_START.fullmatch(val):
+                out.append(line)
+                block_indent = indent
+                continue
+            if not _MARK.fullmatch(val.strip().strip("\"',")):
+                line = m.group("pre") + m.group("name") + m.group("sep") + _mark(marks, val)
+        out.append(line)
+    close_block()
+    return _redact_pairs("\n".join(out), marks)
+
+
+def _redact_pairs(text: str, marks: dict) -> str:
+    """``text`` with the value of every ``name=value`` / ``name: value`` inside a line replaced
+    when ``name`` is secret; a value runs to the next space, ``&``, ``;`` or ``,`` (or is quoted)."""
+    out, pos = [], 0
+    for m in _PAIR.finditer(text):
+        if m.start() < pos or not is_secret_name(m.group("name"), header=True):
+            continue
+        v = _PAIR_VALUE.match(text, m.end())
+        if not v or _MARK.match(text, m.end()):
+            continue
+        out += [text[pos:v.start()], _mark(marks, v.group(0))]
+        pos = v.end()
+    return "".join(out) + text[pos:] if out else text
+
+
+def _redact_shapes(text: str, marks: dict) -> str:
+    """``text`` with what is a secret by its shape alone replaced: PEM private keys, base64 of
+    one, JWTs, ``Bearer``/``Basic`` credentials, URL passwords."""
+    if "PRIVATE KEY" in text:
+        text = _PEM_PRIVATE.sub(lambda m: _mark(marks, m.group(0)), text)
+    if any(n in _SPACE.sub("", text) for n in _B64_PRIVATE):
+        def run(m: re.Match) -> str:
+            compact = _SPACE.sub("", m.group(0))
+            return _mark(marks, compact) if any(n in compact for n in _B64_PRIVATE) else m.group(0)
+        replaced = _B64_RUN.sub(run, text)
+        text = replaced if replaced != text else _mark(marks, text)  # split some other way: all of it
+    if "eyJ" in text:
+        text = _JWT.sub(lambda m: _mark(marks, m.group(0)), text)
+    text = _AUTH_SCHEME.sub(lambda m: m.group(0)[: m.start(1) - m.start(0)] + _mark(marks, m.group(1)), text)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: m.group(1) + _mark(marks, m.group(2)) + "@", text)
+    return text
+
+
+def redact_text(text: str, marks: dict | None = None, _depth: int = 0) -> str:
+    """``text`` (a value of no secret field, a message, a note) with the secrets it holds
+    replaced by ``<redacted #N>`` (``marks``: value -> N, shared across one report): JSON
+    documents are redacted as structures; base64 that decodes to text holding a secret is
+    replaced whole; then :func:`_redact_shapes` and secret ``name: value`` lines. Linear in
+    ``len(text)``; already redacted text is returned as it is."""
+    marks = {} if marks is None else marks
+    if not text or _MARK.fullmatch(text):
+        return text
+    head = text.lstrip()[:1]
+    if head in ("{", "[") and len(text) <= _MAX_DECODE:
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        if isinstance(doc, (dict, list)):
+            red = _redact_value(doc, (), 0, marks)
+            return text if red == doc else json.dumps(red, ensure_ascii=False)
+    compact = _SPACE.sub("", text) if len(text) <= _MAX_DECODE else ""
+    if _depth < 2 and len(compact) % 4 == 0 and _B64_BLOB.fullmatch(compact):
+        try:
+            decoded = base64.b64decode(compact, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            decoded = None
+        if decoded is not None and redact_text(decoded, {}, _depth + 1) != decoded:
+            return _mark(marks, text)
+    return _redact_shapes(_redact_lines(text, marks), marks)
+
+
+def _redact_value(value: Any, ctx: tuple[Segment, ...], state: int, marks: dict) -> Any:
+    """``value`` found at ``ctx`` in redaction ``state`` (see :func:`_child_state`), redacted.
+    Mappings are walked in sorted key order so the numbering does not depend on dict order."""
+    if value is MISSING or value is None or is_unknown(value):
+        return value
+    if isinstance(value, Mapping):
+        red = {}
+        for k in sorted(value, key=str):
+            name = str(k)
+            red[k] = _redact_value(value[k], ctx + (("field", name),),
+                                   _child_state(state, ctx, name, value, value[k]), marks)
+        return {k: red[k] for k in value}
+    if isinstance(value, (list, tuple)):
+        out, flag = [], False
+        for item in value:
+            name = item.get("name") if isinstance(item, Mapping) and isinstance(item.get("name"), str) else None
+            out.append(_redact_value(item, ctx + (("item", name),), 1 if flag and not state else state, marks))
+            m = _FLAG.fullmatch(item) if isinstance(item, str) and not state else None
+            flag = bool(m and is_secret_name(m.group("name")))  # ["--token", "abc"]
+        return out
+    if state:
+        return value if value == "" or isinstance(value, bool) and state == 1 else _mark(marks, value)
+    if isinstance(value, bytes):  # YAML !!binary
+        text = value.decode("utf-8", "replace")
+        red = redact_text(text, marks)
+        return value if red == text else red
+    return redact_text(value, marks) if isinstance(value, str) else value
+
+
+def _path_state(segments: Sequence[Segment], secret_object: bool, value: Any) -> int:
+    if secret_object and segments and segments[0] in (("field", "data"), ("field", "stringData")):
+        return 2
+    state = 0
+    for i, (kind, name) in enumerate(segments):
+        if kind == "field":
+            last = i == len(segments) - 1
+            state = _child_state(state, segments[:i], name, value=value if last else None)
+    return state
+
+
+def _redact_change(change: FieldChange, secret_object: bool, marks: dict) -> FieldChange:
+    segments = _parse_path(change.path)
+    if segments is None:  # a path we cannot read: assume the worst
+        segments, state = [], 2
+    else:
+        probe = change.desired if isinstance(change.desired, str) else change.live
+        state = _path_state(segments, secret_object, probe)
+    ctx = tuple(segments)
+    return FieldChange(_redact_shapes(change.path, marks), _redact_value(change.desired, ctx, state, marks),
+                       _redact_value(change.live, ctx, state, marks))
+
+
+def redact_report(report: DriftReport) -> DriftReport:
+    """A copy of ``report`` safe to print or post: every secret value in its changes, findings
+    and notes replaced by ``<redacted #N>``, ``N`` the same for equal values and different for
+    different ones within the report (see the module doc for what counts as a secret). Identities
+    (kinds, names, paths) and counts are kept, so the drift stays as visible as before.
+    Pure and idempotent (``redact_report(redact_report(r)) == redact_report(r)``)."""
+    marks: dict = {}
+
+    def changes(items: Iterable[FieldChange], secret_object: bool) -> tuple[FieldChange, ...]:
+        return tuple(_redact_change(c, secret_object, marks) for c in items)
+
+    clusters = []
+    for c in report.clusters:
+        changed = tuple(replace(d, changes=changes(d.changes, d.ref.key[:2] == ("", "Secret"))) for d in c.changed)
+        releases = tuple(replace(r, changes=changes(r.changes, False)) for r in c.releases)
+        clusters.append(replace(c, changed=changed, releases=releases,
+                                notes=tuple(redact_text(n, marks) for n in c.notes)))
+    findings = tuple(replace(f, subject=redact_text(f.subject, marks), message=redact_text(f.message, marks))
+                     for f in report.findings)
+    return replace(report, clusters=tuple(clusters), findings=findings)

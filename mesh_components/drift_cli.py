@@ -18,8 +18,14 @@ Intent findings include what the stack assumes of the running workloads (``workl
 enrolment, proxies), from the Pods listed (one LIST per cluster) or dumped.
 
 Exit codes: 0 no drift, 2 drift (any difference, or an intent finding the stack does not
-declare), 1 error (bad stack, unreadable dump or cluster): ``path: message`` lines on stderr,
-never a traceback.
+declare) and nothing else, 1 error (bad stack, unreadable or ambiguous dump, unreachable
+cluster) or usage error (unknown flag, missing argument): ``path: message`` lines on stderr,
+never a traceback. ``--help`` lists them.
+
+Secrets: every report, in each format, goes through ``diff.redact_report`` first (the nightly
+workflow posts reports publicly): Helm values, Secret data and any other field or text that holds
+a key, password, token or credential shows as ``<redacted #N>`` (equal values, equal ``N``), so a
+changed secret is still reported as changed. Error lines on stderr are redacted the same way.
 
 JSON (``--format json``): ``{"stack", "mesh", "drift": bool, "summary": {"missing", "changed",
 "orphaned", "releases", "findings"}, "clusters": [{"cluster", "missing": [ref], "changed":
@@ -39,13 +45,13 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
-from .cli import usage_errors_exit_1
-from .diff import (MISSING, ClusterReport, DriftReport, FieldChange, ObjectDrift, to_jsonable,
-                   diff_cluster)
+from .cli import exit_codes_epilog, usage_errors_exit_1
+from .diff import (MISSING, ClusterReport, DriftReport, FieldChange, ObjectDrift, diff_cluster,
+                   redact_report, redact_text, to_jsonable)
 from .errors import MeshError, Problem
 from .intent import ClusterView, check_intent
 from .live import (LiveError, LiveState, client_for, kinds_to_read, kubeconfig_contexts,
-                   read_cluster, read_crds, read_dump_dir)
+                   read_cluster, read_crds, read_dump_dir, yaml_error_text)
 
 __all__ = ["add_parser", "run", "build_report", "read_live_clusters", "resolve_kubeconfigs",
            "format_text", "format_json", "format_markdown", "FORMATTERS"]
@@ -61,8 +67,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "diff", help="compare the stack with what runs in its clusters (drift report)",
         description="Compare the stack's desired state with the live clusters or with kubectl "
-                    "dumps. Exit 0: no drift; 2: drift; 1: error.")
-    p.add_argument("stack", help="stack name (stacks/Pulumi.<name>.yaml) or stack file")
+                    "dumps. Secret values are never printed: they show as <redacted #N>.",
+        epilog=exit_codes_epilog({0: "no drift", 1: "error (bad stack, unreadable or ambiguous dump, "
+                                                    "unreachable cluster) or usage error",
+                                  2: "drift: a difference, or an intent finding the stack does not declare"}))
+    p.add_argument("stack", metavar="STACK", help="stack name (stacks/Pulumi.<name>.yaml) or stack file")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--live", metavar="DIR",
                      help="directory of dumps: DIR/<cluster>.yaml (kind: List or multi-document "
@@ -101,7 +110,7 @@ def build_report(stack: str, mesh: str, desired: Mapping[str, Any], live: Mappin
     :class:`LiveState`); clusters absent from ``live`` are skipped. With ``spec`` (the stack's
     ``MeshSpec``) and ``intent``, the workloads of clusters whose Pods were read are checked too
     (``workloads.check_workloads``). Live Pods are never diffed as objects (the mesh declares
-    none). Pure."""
+    none). The report comes back redacted (``diff.redact_report``). Pure."""
     from .workloads import check_workloads, is_pod
 
     clusters: list[ClusterReport] = []
@@ -125,7 +134,7 @@ def build_report(stack: str, mesh: str, desired: Mapping[str, Any], live: Mappin
     workload_findings = check_workloads(spec, pod_views) if spec is not None and intent else []
     findings = sorted(check_intent(d_views, l_views) + gateway_findings + workload_findings,
                       key=lambda f: (f.declared, f.check, f.cluster or "", f.subject)) if intent else []
-    return DriftReport(stack, mesh, tuple(clusters), tuple(findings))
+    return redact_report(DriftReport(stack, mesh, tuple(clusters), tuple(findings)))
 
 
 def _gateway_needs(state: Any) -> Any:
@@ -194,7 +203,16 @@ def resolve_kubeconfigs(clusters: list[Any], kubeconfig_args: list[str], context
                 if not text:
                     problems.append((where, f"environment variable {src.env} is not set; pass --kubeconfig"))
                     continue
-                config = text if os.path.exists(text) else yaml.safe_load(text)
+                try:
+                    config = text if os.path.exists(text) else yaml.safe_load(text)
+                except yaml.YAMLError as e:  # never echo the text: it holds tokens and keys
+                    problems.append((where, f"environment variable {src.env} is neither a file nor a "
+                                            f"kubeconfig: {yaml_error_text(e)}"))
+                    continue
+                if not isinstance(config, (str, Mapping)):
+                    problems.append((where, f"environment variable {src.env} is neither a file nor a "
+                                            f"kubeconfig (expected a path or a YAML mapping)"))
+                    continue
             else:
                 problems.append((where, f"cluster {c.name!r} gets its kubeconfig from a stack reference, "
                                         f"which diff cannot read; pass --kubeconfig {c.name}=PATH"))
@@ -280,7 +298,9 @@ def _headline(report: DriftReport) -> str:
 
 
 def format_text(report: DriftReport) -> str:
-    """The report for people: one block per cluster, one line per object, indented field changes."""
+    """The report for people: one block per cluster, one line per object, indented field changes.
+    Redacted first (``diff.redact_report``), whatever the caller did."""
+    report = redact_report(report)
     lines = [f"drift report for stack {report.stack} (mesh {report.mesh})", _headline(report), ""]
     for c in report.clusters:
         if not c.count:
@@ -308,16 +328,23 @@ def format_text(report: DriftReport) -> str:
 
 
 def format_json(report: DriftReport) -> str:
-    """The report for machines: :meth:`DriftReport.to_dict` as indented JSON (schema in the module doc)."""
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    """The report for machines: :meth:`DriftReport.to_dict` as indented JSON (schema in the module
+    doc), redacted first (``diff.redact_report``)."""
+    return json.dumps(redact_report(report).to_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
-def _md(text: str) -> str:
+def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _md(text: str) -> str:
+    """``text`` for Markdown outside code: ``<`` escaped, or GitHub would drop ``<redacted #1>``
+    as an unknown HTML tag and the reader would not see that something was hidden."""
+    return _md_cell(text).replace("<", "&lt;")
+
+
 def _md_code(text: str) -> str:
-    return "`" + _md(text).replace("`", "'") + "`"
+    return "`" + _md_cell(text).replace("`", "'") + "`"
 
 
 def _md_ref(d: ObjectDrift) -> str:
@@ -327,7 +354,9 @@ def _md_ref(d: ObjectDrift) -> str:
 
 def format_markdown(report: DriftReport) -> str:
     """The report as a pull-request comment: a summary line, a table per cluster with drift, the
-    field changes in collapsible ``<details>`` blocks, then the intent findings."""
+    field changes in collapsible ``<details>`` blocks, then the intent findings. Redacted first
+    (``diff.redact_report``)."""
+    report = redact_report(report)
     icon = ":warning:" if report.has_drift else ":white_check_mark:"
     out = [f"## {icon} Mesh drift: stack `{report.stack}` (mesh `{report.mesh}`)", "", f"**{_headline(report)}**", ""]
     for c in report.clusters:
@@ -370,8 +399,30 @@ FORMATTERS: dict[str, Callable[[DriftReport], str]] = {
 
 
 def _print_problems(problems: Iterable[Problem], stream: Any) -> None:
+    marks: dict = {}  # CI logs are public too: a message that quotes a token or key is redacted
     for path, message in problems:
-        print(f"{path}: {message}", file=stream)
+        print(f"{redact_text(str(path), marks)}: {redact_text(str(message), marks)}", file=stream)
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it and a rename, so a failed
+    write never leaves half a report where the workflow reads one. Raises OSError."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; give the mode open() would have
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _desired(stack: str) -> tuple[Any, str, dict[str, Any]]:
@@ -414,7 +465,7 @@ def run(args: argparse.Namespace, stdout: Any = None, stderr: Any = None) -> int
                               spec=spec if isinstance(spec, MeshSpec) else None)
         text = FORMATTERS[getattr(args, "format", None) or "text"](report)
         if getattr(args, "output", None):
-            Path(args.output).write_text(text)
+            _write_whole(Path(args.output), text)
         else:
             stdout.write(text)
         return 2 if report.has_drift else 0
@@ -423,6 +474,11 @@ def run(args: argparse.Namespace, stdout: Any = None, stderr: Any = None) -> int
         return 1
     except OSError as e:
         _print_problems([(getattr(e, "filename", None) or args.stack, e.strerror or str(e))], stderr)
+        return 1
+    except RecursionError:  # the comparison recurses once per level of nesting
+        _print_problems([(getattr(args, "live", None) or args.stack,
+                          "an object is nested too deeply to compare (over Python's recursion limit): "
+                          "dump objects as 'kubectl get -o yaml|json' writes them")], stderr)
         return 1
     except Exception as e:  # never a traceback for the user; the message names the failure
         _print_problems([(args.stack, f"internal error: {type(e).__name__}: {e}")], stderr)

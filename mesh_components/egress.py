@@ -60,7 +60,7 @@ import hashlib
 
 import yaml
 
-from . import istio
+from . import istio, names
 from .errors import Problem, TranslationError
 from .gateway_api import LINKERD_TLSROUTE
 from .istio import GATEWAY_API, NETWORKING, SECURITY
@@ -177,13 +177,19 @@ def _gateway_ports(rules) -> dict[int, str]:
     return {p.app_port: _gateway_port_name(p) for r in rules for p in r.ports}
 
 
-def _subset(rule, i: int) -> str:
-    """Per-host object name: the rule's name, suffixed with the host's index when it has several."""
-    return rule.name if len(rule.hosts) == 1 else f"{rule.name}-{i}"
+def _subset(rule, i: int, subsets: dict | None = None) -> str:
+    """Per-host object name: the rule's name, suffixed with the host's index when it has several;
+    hashed where two rules' hosts would share one (rule ``a`` with two hosts and rule ``a-0``):
+    ``subsets`` is :func:`subset_names` of every egress rule of the spec, so that the
+    VirtualService, the gateway subset and the TLS-origination DestinationRule agree."""
+    return (subsets or subset_names([rule]))[(("subset",), (rule.name, i))]
 
 
-def _rule_index(spec, rule) -> int:
-    return next(i for i, r in enumerate(spec.egress) if r.name == rule.name)
+def subset_names(rules) -> dict:
+    """``{(("subset",), (rule name, host index)): name}`` for every host of ``rules`` (names.allocate)."""
+    return names.allocate([(("subset",), (r.name, i), r.name if len(r.hosts) == 1 else f"{r.name}-{i}",
+                            f"mesh.egress[{k}].hosts[{i}]")
+                           for k, r in enumerate(rules) for i in range(len(r.hosts))], what="egress subset")
 
 
 def _se_ports(rule) -> list[dict]:
@@ -204,7 +210,7 @@ def _principals(spec, rule) -> list[str]:
                    for ref in rule.sources})
 
 
-def _origination_rules(mesh: str, rule) -> list[dict]:
+def _origination_rules(mesh: str, rule, subsets: dict | None = None) -> list[dict]:
     """A DestinationRule per host of ``rule`` that opens TLS on its ``tlsOrigination`` ports, seen
     only in ``mesh-egress`` (the egress gateway or waypoint), never by the applications."""
     ports = [p for p in rule.ports if p.tls_origination]
@@ -219,7 +225,7 @@ def _origination_rules(mesh: str, rule) -> list[dict]:
             if o.credential_name:
                 tls["credentialName"] = o.credential_name
             settings.append({"port": {"number": p.app_port}, "tls": tls})
-        out.append(k8s_object(NETWORKING, "DestinationRule", f"{_subset(rule, i)}-tls-origination", EGRESS_NAMESPACE,
+        out.append(k8s_object(NETWORKING, "DestinationRule", f"{_subset(rule, i, subsets)}-tls-origination", EGRESS_NAMESPACE,
                               mesh, spec={"host": h, "exportTo": ["."], "trafficPolicy": {"portLevelSettings": settings}}))
     return out
 
@@ -228,8 +234,11 @@ def _istio_problems(spec, rules, ambient: bool) -> list[Problem]:
     problems: list[Problem] = []
     seen: dict[int, tuple[str, str]] = {}
     tcp_seen: dict[int, str] = {}
+    first: dict[str, int] = {}  # each rule's index in mesh.egress, found once (a scan per rule was quadratic)
+    for k, r in enumerate(spec.egress):
+        first.setdefault(r.name, k)
     for r in rules:
-        i = _rule_index(spec, r)
+        i = first[r.name]
         if r.credential and ambient:
             problems.append((f"mesh.egress[{i}].credential",
                              "credential injection is rendered on the Istio egress gateway (sidecar mode); an ambient "
@@ -378,6 +387,7 @@ def istio_egress(spec, cluster: str) -> list[dict]:
     if problems:
         raise TranslationError(problems)
     objects = [k8s_object("v1", "Namespace", EGRESS_NAMESPACE, None, mesh)]
+    subset_map = subset_names(spec.egress)
     if ambient:
         objects.append(k8s_object(GATEWAY_API, "Gateway", EGRESS_WAYPOINT, EGRESS_NAMESPACE, mesh,
                                   labels={"istio.io/waypoint-for": "service"},
@@ -404,7 +414,7 @@ def istio_egress(spec, cluster: str) -> list[dict]:
                 "rules": [{"from": [{"source": {"principals": _principals(spec, r)}}],
                            "to": [{"operation": {"ports": [str(p.app_port) for p in r.ports]}}]}]}))
         if ambient or via_gateway:
-            objects += _origination_rules(mesh, r)
+            objects += _origination_rules(mesh, r, subset_map)
     if not ambient:
         objects += egress_gateway_objects(spec, gateway_rules(spec, cluster))
         objects += _hide_from_other_services(spec, rules, cluster)
@@ -428,6 +438,7 @@ def egress_gateway_objects(spec, rules) -> list[dict]:
     mesh = spec.name
     objects: list[dict] = []
     subsets = []
+    subset_map = subset_names(spec.egress)
     all_ns: set[str] = set()
     for r in rules:
         source_ns = sorted({ref.namespace for ref in r.sources})
@@ -435,7 +446,7 @@ def egress_gateway_objects(spec, rules) -> list[dict]:
         gw_ref = f"{EGRESS_NAMESPACE}/{r.name}"
         servers = []
         for i, h in enumerate(r.hosts):
-            n = _subset(r, i)
+            n = _subset(r, i, subset_map)
             http, tls, tcp = [], [], []
             for p in r.ports:
                 a = p.app_port

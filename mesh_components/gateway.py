@@ -24,7 +24,7 @@ outside the mesh, admits them with IngressBackends instead.
 """
 from __future__ import annotations
 
-from . import certificates, envoy_gateway, gamma
+from . import certificates, envoy_gateway, gamma, names
 from .clouds import load_balancer_annotations
 from .meta import k8s_object
 
@@ -169,18 +169,29 @@ def ingress_objects(spec, cluster, model: gamma.TrafficModel | None = None) -> l
         infra = envoy_gateway.infrastructure_objects(spec, cluster, ports)
     objects = [k8s_object("v1", "Namespace", ns, None, mesh)] + infra + [
         k8s_object(GATEWAY_API, "Gateway", ing.name, ns, mesh, spec=gateway_spec)]
+    # route names: readable, or hashed where two routes would share one (names.allocate), e.g. two
+    # routes (`/` and `/api`) to one service, or namespace `a-b` + service `c` and `a` + `b-c`
+    named: list[tuple[dict, tuple, str]] = []
     if ing.tls:
         objects.append(k8s_object(GATEWAY_API, "HTTPRoute", f"{ing.name}-https-redirect", ns, mesh, spec={
             "parentRefs": [{"name": ing.name, "sectionName": s} for s in http_sections],
             "hostnames": list(ing.hosts),
             "rules": [{"filters": [{"type": "RequestRedirect",
                                     "requestRedirect": {"scheme": "https", "statusCode": 301}}]}]}))
-    for rt in ing.routes:
+        named.append((objects[-1], ("https-redirect",), "mesh.ingress.tls"))
+    identities = set()
+    for i, rt in enumerate(ing.routes):
+        identity = ("route", rt.namespace, rt.service, rt.port, rt.path_prefix)
+        if identity in identities:
+            continue  # the same route twice: one HTTPRoute routes it
+        identities.add(identity)
         objects.append(k8s_object(GATEWAY_API, "HTTPRoute", f"{ing.name}-{rt.namespace}-{rt.service}", ns, mesh, spec={
             "parentRefs": [{"name": ing.name, "sectionName": s} for s in route_sections],
             "hostnames": list(ing.hosts),
             "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": rt.path_prefix}}],
                        "backendRefs": route_backend_refs(spec, model, rt)}]}))
+        named.append((objects[-1], identity, f"mesh.ingress.routes[{i}]"))
+    names.rename(named)
     for target_ns in sorted({rt.namespace for rt in ing.routes}):
         objects.append(k8s_object(GATEWAY_API, "ReferenceGrant", f"{ing.name}-from-{ns}", target_ns, mesh, spec={
             "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": ns}],

@@ -2,12 +2,28 @@
 
 Usage::
 
-    python -m mesh_components graph STACK [--format mermaid|dot] [-o FILE] [--strict]
+    python -m mesh_components graph STACK [--format mermaid|dot|json] [-o FILE] [--strict]
 
 The diagram (see :mod:`mesh_components.graph`) goes to stdout, or to FILE with ``-o``. Rules that
 admit nothing, rules shadowed by others and overrides that change access policy (read from the
 rendered objects after ``mesh.overrides``) are printed to stderr as ``warning: <origin>: <kind>:
 <message>`` lines and kept in the diagram as comments; a final summary line on stderr counts them.
+
+JSON (``--format json``, :func:`graph_json`), the same graph the diagrams draw::
+
+    {"mesh": str,
+     "nodes": [{"id", "kind", "namespace", "label", "unrestricted"}],
+     "edges": [{"source", "target", "kind", "lines": [str]}],
+     "warnings": [{"origin", "kind", "message", "others": [str]}]}
+
+``kind`` of a node: ``service``, ``version``, ``external``, ``ingress``, ``identity``; its
+``namespace`` is null for nodes outside every namespace (egress hosts); ``label`` may hold line
+breaks; ``unrestricted``: no access rule guards the service. ``kind`` of an edge: ``allow``,
+``ingress``, ``egress``, ``split``, ``override``; ``source``/``target`` are node ids; ``lines``
+what it carries (one route, port set or weight each). ``kind`` of a warning: ``admits-nothing``,
+``shadowed``, ``redundant-match``, ``override-widens``, ``override-changes-access``; ``others``:
+the rules that already admit what it admits. Every list is sorted, so the same stack gives the
+same bytes; keys are only ever added.
 
 Exit codes: 0 (warnings or not), 2 with ``--strict`` when there is any warning, 1 invalid input
 or usage (``path: message`` lines on stderr, never a traceback).
@@ -15,27 +31,34 @@ or usage (``path: message`` lines on stderr, never a traceback).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import usage_errors_exit_1
+from .cli import exit_codes_epilog, usage_errors_exit_1
 from .errors import MeshError
 
-__all__ = ["add_parser", "run", "graph_of"]
+__all__ = ["add_parser", "run", "graph_of", "graph_json", "FORMATS"]
+
+
+FORMATS = ("mermaid", "dot", "json")
+"""The ``--format`` choices: :data:`mesh_components.graph.RENDERERS` and :func:`graph_json`."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``graph`` sub-command on ``subparsers``; sets ``func=run``."""
     p = subparsers.add_parser(
-        "graph", help="draw who may talk to whom (Mermaid or Graphviz DOT), flag dead and shadowed rules",
+        "graph", help="draw who may talk to whom (Mermaid, Graphviz DOT or JSON), flag dead and shadowed rules",
         description="Draw the allowed calls of a stack: services by namespace, access-rule routes, "
                     "egress hosts, the ingress gateway and traffic splits. Warns about rules that "
                     "admit nothing or are shadowed by others, and about overrides that change access "
-                    "policy (read from the rendered objects). Exit 0; 2 with --strict and warnings; "
-                    "1 invalid input.")
+                    "policy (read from the rendered objects).",
+        epilog=exit_codes_epilog({0: "drawn (with warnings or not)", 1: "invalid input or usage error",
+                                  2: "with --strict: any warning"}))
     p.add_argument("stack", metavar="STACK", help="stack name (stacks/Pulumi.<name>.yaml) or stack file")
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="diagram language (default mermaid)")
+    p.add_argument("--format", choices=FORMATS, default="mermaid",
+                   help="Mermaid or Graphviz DOT diagram, or the graph as JSON (default mermaid)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the diagram here instead of stdout")
     p.add_argument("--strict", action="store_true", help="exit 2 when there is any warning")
     p.set_defaults(func=run)
@@ -71,16 +94,35 @@ def graph_of(loaded):
     return graph.build_graph(spec, model, findings, identity, widenings)
 
 
+def graph_json(g) -> str:
+    """The :class:`~mesh_components.graph.Graph` ``g`` as the JSON document in this module's
+    docstring (nodes, edges and warnings as the diagrams have them, in their sorted order), two-space
+    indented, ending in a newline. Pure."""
+    doc = {"mesh": g.mesh,
+           "nodes": [{"id": n.id, "kind": n.kind, "namespace": n.group, "label": n.label,
+                      "unrestricted": n.unrestricted} for n in g.nodes],
+           "edges": [{"source": e.source, "target": e.target, "kind": e.kind, "lines": list(e.lines)}
+                     for e in g.edges],
+           "warnings": [{"origin": f.origin, "kind": f.kind, "message": f.message, "others": list(f.others)}
+                        for f in g.findings]}
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def _writer(fmt: str):
+    from .graph import RENDERERS  # lazily: every CLI run builds this parser
+
+    return graph_json if fmt == "json" else RENDERERS[fmt]
+
+
 def run(args: argparse.Namespace, stdout: Any = None, stderr: Any = None) -> int:
     """Run ``graph`` with parsed ``args``; returns 0, or 2 with ``--strict`` and warnings. Invalid
     input raises :class:`MeshError` (the CLI prints ``path: message`` lines and exits 1)."""
-    from .graph import RENDERERS
     from .spec import load_stack
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     g = graph_of(load_stack(args.stack))
-    text = RENDERERS[getattr(args, "format", None) or "mermaid"](g)
+    text = _writer(getattr(args, "format", None) or "mermaid")(g)
     where = ""
     if getattr(args, "output", None):
         try:

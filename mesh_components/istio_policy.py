@@ -20,7 +20,7 @@ Upstream behaviour this follows:
 from __future__ import annotations
 
 from .errors import Problem, TranslationError
-from . import gamma, resilience
+from . import gamma, names, resilience
 from .gamma import Authorization, TrafficModel
 from .istio import GATEWAY_API, SECURITY, WAYPOINT
 from .meta import k8s_object
@@ -112,6 +112,9 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
     waypoints = needs_waypoint(spec, model)
     objects: list[dict] = []
     problems: list[Problem] = []
+    # AuthorizationPolicy and split HTTPRoute names join user names ("a" + "b-c" = "a-b" + "c"):
+    # names.rename keeps them readable where unique, else hashes every member of a colliding group
+    named: list[tuple] = []
     for ns in sorted(waypoints):
         if cluster in spec.namespace_clusters(ns):
             objects.append(k8s_object(GATEWAY_API, "Gateway", WAYPOINT, ns, mesh,
@@ -119,7 +122,12 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                                       spec={"gatewayClassName": "istio-waypoint",
                                             "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]}))
             objects.append(waypoint_default_deny(mesh, ns, WAYPOINT))
-            objects += _unrestricted_services(spec, model, ns, cluster)
+            named.append((objects[-1], ("waypoint-default-deny",), "mesh.backend.istio.dataPlane"))
+            unrestricted = _unrestricted_services(spec, model, ns, cluster)
+            objects += unrestricted
+            # fixed: the guardrails know this policy by its name, <service>-unrestricted
+            named += [(o, ("unrestricted", o["spec"]["targetRefs"][0]["name"]), "mesh.services", True)
+                      for o in unrestricted]
     guards: dict[tuple[str, str], dict] = {}
     for a in model.authorizations:
         if cluster not in a.destination.clusters:
@@ -142,6 +150,7 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                                   annotations={APPROXIMATED: "; ".join(notes)} if notes else None,
                                   spec={**_target(spec, a.destination, via_waypoint), "action": "ALLOW",
                                         "rules": rules}))
+        named.append((objects[-1], ("authorization", a.name, a.destination.name), a.origin))
         if via_waypoint:
             key = (a.destination.namespace, a.destination.name)
             if key not in guards:
@@ -153,6 +162,7 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                                              "rules": [{"from": [{"source": {"principals": [
                                                  principal(td, a.destination.namespace, WAYPOINT)]}}]}]})
                 objects.append(guards[key])
+                named.append((guards[key], ("via-waypoint", a.destination.name), a.origin))
             if not a.http and a.tcp_ports is not None:
                 # and the sources of an L4-only rule on its pod ports, exact at L4: pod-addressed
                 # traffic (a headless Service) never meets a `waypoint-for: service` waypoint
@@ -166,10 +176,13 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                                                            "apply", "split a Service with a ClusterIP")))
             continue
         if cluster in r.clusters and (r.namespace, r.service) not in routed:
-            objects += gamma.split_routes(spec.name, r)
+            split = gamma.split_routes(spec.name, r)
+            objects += split
+            named += [(o, ("split", r.name, o["spec"]["parentRefs"][0]["port"]), r.origin) for o in split]
     objects += resilience.istio_objects(spec, model, cluster)
     if problems:
         raise TranslationError(problems)
+    names.rename(named)
     return objects
 
 

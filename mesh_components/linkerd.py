@@ -216,16 +216,17 @@ def routed_servers(spec, objects: list[dict]):
     the policy controller's default probe route (index.rs:2014-2016)."""
     routed = {(r["metadata"]["namespace"], ref.get("name")) for r in objects
               if r["kind"] == "HTTPRoute" and r["apiVersion"].startswith(_POLICY_GROUP + "/")
-              for ref in r["spec"].get("parentRefs") or [] if ref.get("kind") == "Server"}
+              for ref in (r.get("spec") or {}).get("parentRefs") or [] if ref.get("kind") == "Server"}
     for srv in objects:
         if srv["kind"] != "Server" or not srv["apiVersion"].startswith(_POLICY_GROUP + "/"):
             continue
         ns, name = srv["metadata"]["namespace"], srv["metadata"]["name"]
         if (ns, name) not in routed:
             continue
-        labels = (srv["spec"].get("podSelector") or {}).get("matchLabels") or {}
+        body = srv.get("spec") or {}  # an override may remove it (the API server then refuses the Server)
+        labels = (body.get("podSelector") or {}).get("matchLabels") or {}
         yield srv, [(i, j, p) for i, s in enumerate(spec.services) if s.namespace == ns and s.pod_labels() == labels
-                    for j, p in enumerate(s.ports) if (p.target_port or p.port) == srv["spec"].get("port")]
+                    for j, p in enumerate(s.ports) if (p.target_port or p.port) == body.get("port")]
 
 
 def probe_notices(spec, objects: list[dict]) -> list[Problem]:

@@ -27,6 +27,11 @@ objects) where YAML takes seconds even with libyaml (see ``benchmarks/DIFF.md``)
 A dump without any Secret is taken as "releases not read": releases are not compared (a note
 says so); with Secrets but no Helm storage Secret for a release, that release is missing.
 
+An object is in a cluster's dump once: two documents (in one file or in two) with the same
+identity (API group, kind, namespace, name; the version is not part of it) are an error naming
+both, never "the last one wins" (a stale dump beside a fresh one could hide what runs). So are
+two Helm storage Secrets for the same release revision.
+
 Helm storage (https://helm.sh/docs/topics/advanced/#storage-backends, helm ``pkg/storage/driver``):
 Secret ``sh.helm.release.v1.<release>.v<revision>`` of type ``helm.sh/release.v1``, labels
 ``owner=helm``, ``name``, ``status``, ``version``; ``data.release`` is base64 (the Secret's own
@@ -45,12 +50,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from .diff import LiveRelease, group_of
+from .diff import LiveRelease, group_of, object_ref
 from .errors import MeshError, Problem
 
 __all__ = [
     "LiveError", "LiveState", "HELM_SECRET_TYPE", "WATCHED_KINDS", "PLURALS", "plural_of",
-    "list_path", "kinds_to_read", "parse_dump_text", "read_dump_dir", "decode_helm_release",
+    "list_path", "kinds_to_read", "parse_dump_text", "parse_dump_located", "duplicate_objects",
+    "read_dump_dir", "decode_helm_release", "yaml_error_text",
     "releases_from_objects", "client_for", "list_kind", "read_crds", "read_cluster", "kubeconfig_contexts",
 ]
 
@@ -183,7 +189,7 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _Loader = yaml.SafeLoader  # type: ignore[misc]
 
 
-def _flatten(doc: Any, where: str, out: list[dict], problems: list[Problem]) -> None:
+def _flatten(doc: Any, where: str, out: list[tuple[str, dict]], problems: list[Problem]) -> None:
     if doc is None:
         return
     if not isinstance(doc, dict):
@@ -204,32 +210,115 @@ def _flatten(doc: Any, where: str, out: list[dict], problems: list[Problem]) -> 
     if missing:
         problems.append((where, f"not a Kubernetes object: missing {', '.join(missing)}"))
         return
-    out.append(doc)
+    out.append((where, doc))
+
+
+def yaml_error_text(e: yaml.YAMLError) -> str:
+    """What is wrong and where (``line L, column C``), without the excerpt PyYAML appends: the
+    text around the error may be a token or a key (kubeconfigs, dumps of Secrets)."""
+    problem = getattr(e, "problem", None) or getattr(e, "context", None) or type(e).__name__
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else str(problem)
 
 
 def parse_dump_text(text: str, source: str) -> list[dict[str, Any]]:
     """Every object in a dump (multi-document YAML or JSON; Lists flattened).
     Raises :class:`LiveError` with ``source#doc[i]`` paths."""
+    return [obj for _, obj in parse_dump_located(text, source)]
+
+
+def parse_dump_located(text: str, source: str) -> list[tuple[str, dict[str, Any]]]:
+    """Like :func:`parse_dump_text`, each object with where it is: ``source#doc[i]`` or
+    ``source#doc[i].items[j]``. Raises :class:`LiveError`."""
     docs = None
+    too_deep = LiveError([(source, f"nested too deeply (over {MAX_DEPTH} levels with YAML aliases, or over "
+                                   f"the parser's limit) or expanding YAML aliases past {MAX_ALIAS_EXPANSION} "
+                                   f"values: not objects as 'kubectl get -o yaml|json' writes them")])
     if text.lstrip().startswith("{"):  # kubectl -o json: one JSON document, parsed ~50x faster than YAML
         try:
             docs = [json.loads(text)]
         except ValueError:
             docs = None
+        except RecursionError:
+            raise too_deep from None
     try:
         if docs is None:
             docs = list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
-        raise LiveError([(where, f"not valid YAML: {getattr(e, 'problem', None) or e}")]) from None
-    out: list[dict] = []
+        raise LiveError([(where, f"not valid YAML: {getattr(e, 'problem', None) or type(e).__name__}")]) from None
+    except RecursionError:
+        raise too_deep from None
+    out: list[tuple[str, dict]] = []
     problems: list[Problem] = []
+    aliases = "&" in text and "*" in text  # only YAML anchors and aliases can share nodes
     for i, doc in enumerate(docs):
+        if aliases and _deeper_than(doc, MAX_DEPTH):  # the diff would walk every reuse in full
+            problems.append((f"{source}#doc[{i}]", too_deep.problems[0][1]))
+            continue
         _flatten(doc, f"{source}#doc[{i}]", out, problems)
     if problems:
         raise LiveError(problems)
     return out
+
+
+MAX_DEPTH = 200
+"""Deepest nesting of a dumped YAML document that uses aliases (a List, its objects and their
+fields; Kubernetes objects, CRD schemas included, stay far below). JSON is limited by the
+parser's own recursion limit, and ``drift_cli`` reports a document too deep to compare."""
+
+
+MAX_ALIAS_EXPANSION = 1_000_000
+"""How many mappings/lists a dumped document may expand to when it reuses some through YAML
+aliases (``*ref``; kubectl never writes any): the diff walks every reuse in full, so "billion
+laughs" documents are refused instead of expanded. Documents without aliases are bounded by
+their size."""
+
+
+def _deeper_than(doc: Any, limit: int) -> bool:
+    """True when ``doc`` nests mappings/lists more than ``limit`` levels, or reuses them through
+    YAML aliases so that it expands to over :data:`MAX_ALIAS_EXPANSION` of them. Iterative
+    (any depth) and linear in the distinct containers: each one's depth and expanded size are
+    computed once."""
+    memo: dict[int, tuple[int, int]] = {}  # id -> (height, expanded size)
+    opened: set[int] = set()  # on the current path: met again, it contains itself (``&a [*a]``)
+    stack: list[tuple[Any, bool]] = [(doc, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in memo:
+            continue
+        children = [c for c in (node.values() if isinstance(node, dict) else node if isinstance(node, list) else ())
+                    if isinstance(c, (dict, list))]
+        if not done:
+            if id(node) in opened:
+                return True
+            opened.add(id(node))
+            stack.append((node, True))
+            stack += [(c, False) for c in children if id(c) not in memo]
+            continue
+        opened.discard(id(node))
+        height = 1 + max((memo[id(c)][0] for c in children), default=0)
+        size = 1 + sum(memo[id(c)][1] for c in children)
+        if height > limit or size > MAX_ALIAS_EXPANSION and size > len(memo) + 1:
+            return True
+        memo[id(node)] = (height, size)
+    return False
+
+
+def duplicate_objects(located: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Problem]:
+    """One ``(where, message)`` per object whose identity (``diff.object_ref``: API group, kind,
+    namespace, name) an earlier one already has, naming both places. Empty when all differ."""
+    first: dict[tuple[str, str, str, str], str] = {}
+    problems: list[Problem] = []
+    for where, obj in located:
+        ref = object_ref(obj)
+        if ref.key in first:
+            problems.append((where, f"{ref} is also at {first[ref.key]}: a dump holds each object once "
+                                    f"(same API group, kind, namespace and name); remove the stale copy"))
+        else:
+            first[ref.key] = where
+    return problems
 
 
 def _dump_files(base: Path, cluster: str) -> list[Path]:
@@ -260,16 +349,22 @@ def read_dump_dir(path: str | Path, clusters: Sequence[str]) -> dict[str, LiveSt
             problems.append((str(base / f"{cluster}.yaml"), f"no dump for cluster {cluster!r} "
                              f"(expected {cluster}.yaml, {cluster}.yml, {cluster}.json or {cluster}/)"))
             continue
-        objects: list[dict] = []
+        located: list[tuple[str, dict]] = []
         for f in files:
             try:
-                objects += parse_dump_text(f.read_text(), str(f))
+                located += parse_dump_located(f.read_text(), str(f))
             except LiveError as e:
                 problems += e.problems
             except (OSError, UnicodeDecodeError) as e:
                 problems.append((str(f), f"cannot read: {e}"))
+        twice = duplicate_objects(located)
+        if twice:
+            problems += twice
+            continue
+        where = {id(obj): w for w, obj in located}
+        objects = [obj for _, obj in located]
         try:
-            releases = releases_from_objects(objects)
+            releases = releases_from_objects(objects, locate=lambda o: where[id(o)])
         except LiveError as e:
             problems += e.problems
             continue
@@ -342,13 +437,23 @@ def _is_helm_secret(obj: Mapping[str, Any]) -> bool:
         and ((obj.get("metadata") or {}).get("labels") or {}).get("owner") == "helm"))
 
 
-def releases_from_objects(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], LiveRelease] | None:
+def releases_from_objects(objects: Iterable[Mapping[str, Any]],
+                          locate: Any = None) -> dict[tuple[str, str], LiveRelease] | None:
     """Current Helm releases, keyed by ``(namespace, name)``: of each release's storage Secrets,
     the highest revision with status ``deployed`` (else the highest revision); ``latest_status``
     is set when a newer revision is not deployed (``failed``, ``pending-upgrade``...).
 
     Returns None when ``objects`` holds no Helm storage Secret. Only the Secrets of a release's
-    newest and deployed revisions are decoded. Raises :class:`LiveError` for an undecodable one."""
+    newest and deployed revisions are decoded. Raises :class:`LiveError` for an undecodable one,
+    and for two Secrets that store the same revision of a release (Helm keeps one per revision,
+    helm ``pkg/storage/driver/secrets.go``: the name ``sh.helm.release.v1.<name>.v<version>``
+    is the key): which one is current would be a guess. ``locate(secret)``, when given, names
+    where a Secret came from (a dump file and document) in those problems."""
+    def name_of(secret: Mapping[str, Any]) -> str:
+        meta = secret.get("metadata") or {}
+        text = f"secret {meta.get('namespace') or ''}/{meta.get('name')}"
+        return f"{locate(secret)} ({text})" if locate else text
+
     by_release: dict[tuple[str, str], list[tuple[int, str, Mapping[str, Any]]]] = {}
     for obj in objects:
         if not _is_helm_secret(obj):
@@ -365,6 +470,14 @@ def releases_from_objects(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[st
     out: dict[tuple[str, str], LiveRelease] = {}
     problems: list[Problem] = []
     for key, revs in by_release.items():
+        seen: dict[int, Mapping[str, Any]] = {}
+        for rev, _, secret in revs:
+            if rev in seen:
+                problems.append((name_of(secret), f"Helm release {key[0]}/{key[1]} revision {rev} is also stored "
+                                                  f"in {name_of(seen[rev])}: keep one Secret per revision"))
+            seen.setdefault(rev, secret)
+        if len(seen) < len(revs):
+            continue
         revs.sort(key=lambda r: r[0])
         newest = revs[-1]
         labelled = [r for r in revs if r[1] == "deployed"]
@@ -374,7 +487,7 @@ def releases_from_objects(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[st
             try:
                 decoded.append(decode_helm_release(secret))
             except ValueError as e:
-                problems.append((f"secret {key[0]}/{(secret.get('metadata') or {}).get('name')}", str(e)))
+                problems.append((name_of(secret), str(e)))
         if not decoded:
             continue
         deployed = [r for r in decoded if r.status == "deployed"]
@@ -396,8 +509,10 @@ def kubeconfig_contexts(path: str | Path) -> tuple[list[str], str | None]:
     """The context names of a kubeconfig file and its ``current-context``. Raises :class:`LiveError`."""
     try:
         doc = yaml.load(Path(path).read_text(), Loader=_Loader)
-    except (OSError, yaml.YAMLError) as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise LiveError([(str(path), f"cannot read kubeconfig: {e}")]) from None
+    except yaml.YAMLError as e:
+        raise LiveError([(str(path), f"cannot read kubeconfig: {yaml_error_text(e)}")]) from None
     if not isinstance(doc, dict):
         raise LiveError([(str(path), "not a kubeconfig (expected a mapping with 'contexts')")])
     names = [str(c.get("name")) for c in doc.get("contexts") or [] if isinstance(c, dict)]
@@ -519,6 +634,7 @@ def read_cluster(api_client: Any, kinds: Iterable[tuple[str, str]], declared_kin
 
     declared = {(group_of(av), k) for av, k in declared_kinds}
     objects: list[dict] = []
+    located: list[tuple[str, dict]] = []
     notes: list[str] = []
     requests = 0
     read_secrets = read_pods = False
@@ -540,7 +656,11 @@ def read_cluster(api_client: Any, kinds: Iterable[tuple[str, str]], declared_kin
             continue
         read_secrets = read_secrets or (kind == "Secret" and not group_of(av))
         read_pods = read_pods or pods
+        located += [(f"{list_path(av, kind)} items[{i}]", o) for i, o in enumerate(got)]
         objects += got
+    twice = duplicate_objects(located)  # one LIST per (group, kind): only a server bug repeats one
+    if twice:
+        raise LiveError(twice)
     releases = releases_from_objects(objects)
     if releases is None and read_secrets:
         releases = {}

@@ -14,6 +14,8 @@ the partial objects to apply with ``kubectl apply --server-side``.
 """
 from __future__ import annotations
 
+import json
+
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "mesh-components"
 MESH_LABEL = "mesh-components.io/mesh"
@@ -81,6 +83,104 @@ def k8s_patch(api_version: str, kind: str, name: str, namespace: str | None,
 def is_patch(obj: dict) -> bool:
     """True for an object rendered by :func:`k8s_patch`."""
     return (obj.get("metadata", {}).get("annotations") or {}).get(PATCH_ANNOTATION) == "true"
+
+
+def _kind_of(value) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "null", int: "a number",
+            float: "a number"}.get(type(value), f"a {type(value).__name__}")
+
+
+def _pointer(parts) -> str:
+    """The RFC 6901 JSON Pointer of ``parts`` (``~`` and ``/`` escaped)."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+_METADATA_STRINGS = ("name", "namespace", "generateName")
+_METADATA_MAPS = ("labels", "annotations")
+
+
+def object_shape_problems(before, after) -> list[tuple[str, str]]:
+    """Why ``after``, the object ``before`` once changed by an override, is not the shape of a
+    Kubernetes object, as ``(JSON pointer, message)`` pairs (empty when it is one): a mapping
+    whose ``apiVersion`` and ``kind`` are strings and whose ``metadata`` is a mapping with
+    ``name``, ``namespace`` and ``generateName`` strings and ``labels`` and ``annotations``
+    mappings of strings to strings (``ObjectMeta``: k8s.io/apimachinery
+    pkg/apis/meta/v1/types.go, ``Labels map[string]string``, ``Annotations map[string]string``;
+    the API server refuses anything else); every mapping and list of ``before`` still a mapping or
+    a list (:func:`container_shape_problems`); and no number that is infinite or NaN (objects are
+    sent as JSON, RFC 8259 section 6, which has neither).
+
+    Checked once where an override applies (``render.apply_overrides``), so that what reads the
+    objects afterwards (names, identity checks, the guardrails, the writers) reads objects of the
+    shape the renderers made."""
+    if not isinstance(after, dict):
+        return [("", f"would be {_kind_of(after)}, not a mapping")]
+    out = [(f"/{k}", f"would be {_kind_of(after.get(k))}, not a string")
+           for k in ("apiVersion", "kind") if not isinstance(after.get(k), str)]
+    meta = after.get("metadata")
+    if not isinstance(meta, dict):
+        return out + [("/metadata", f"would be {_kind_of(meta)}, not a mapping")]
+    out += [(f"/metadata/{k}", f"would be {_kind_of(meta[k])}, not a string")
+            for k in _METADATA_STRINGS if k in meta and not isinstance(meta[k], str)]
+    for k in _METADATA_MAPS:
+        if k not in meta:
+            continue
+        m = meta[k]
+        if not isinstance(m, dict):
+            fix = f" (op: remove takes all {k} away)" if m is None else ""
+            out.append((f"/metadata/{k}", f"would be {_kind_of(m)}, not a mapping of strings to strings{fix}"))
+            continue
+        out += [(_pointer(("metadata", k, key)), f"would be {_kind_of(v)}, not a string"
+                 + (f" (quote it in YAML: '{json.dumps(v)}')" if isinstance(v, (bool, int, float)) else ""))
+                for key, v in m.items() if not isinstance(v, str)]
+    said = {p for p, _ in out}
+    return out + [(p, m) for p, m in container_shape_problems(before, after) if p not in said]
+
+
+def container_shape_problems(before, after, at: tuple = (), *, free_form: bool = False) -> list[tuple[str, str]]:
+    """``(JSON pointer, message)`` for every place where ``after`` has something other than a
+    mapping where ``before`` has a mapping, or other than a list where ``before`` has a list (the
+    items of a list are compared with the kinds of ``before``'s items), unless ``free_form`` a
+    mapping or list where ``before`` has a string, number or boolean, and for every infinite or
+    NaN number in ``after``. ``at``: the JSON pointer parts of ``before`` in its document.
+
+    An override changes values; it does not turn a field the renderers made a mapping, a list or
+    a scalar into another of these (a structural schema, which every CRD and built-in type has,
+    refuses that: https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#specifying-a-structural-schema,
+    and the core's own checks read those fields as they were made); ``op: remove`` takes a field
+    away. Helm values are ``free_form`` (a chart's values schema, when it has one, is its own).
+    Iterative: ``after`` may nest as deep as a spec may (``yaml_source.MAX_DEPTH``)."""
+    out: list[tuple[str, str]] = []
+    stack = [(before, after, at)]
+    while stack:
+        b, a, where = stack.pop()
+        if isinstance(a, float) and (a != a or a in (float("inf"), float("-inf"))):
+            out.append((_pointer(where), f"would be {a}, not a number JSON can carry (Kubernetes objects and Helm "
+                                         f"values are sent as JSON)"))
+            continue
+        for kind, name in ((dict, "a mapping"), (list, "a list")):
+            if isinstance(b, kind) and not isinstance(a, kind):
+                fix = "; op: remove takes a field away" if a is None else ""
+                out.append((_pointer(where), f"would be {_kind_of(a)}, where the rendered object has {name}{fix}"))
+                break
+        else:
+            if not free_form and isinstance(b, (str, int, float)) and isinstance(a, (dict, list)):
+                out.append((_pointer(where), f"would be {_kind_of(a)}, where the rendered object has {_kind_of(b)}"))
+                continue
+            if isinstance(a, dict):
+                stack += [(b.get(k) if isinstance(b, dict) else None, v, where + (k,)) for k, v in a.items()]
+            elif isinstance(a, list):
+                # items are compared with the item of the same index when it is of the same kind, else
+                # with the first: the lists renderers make hold items of one kind
+                items = b if isinstance(b, list) else []
+                kinds = {type(x) for x in items}
+                like = items[0] if len(kinds) == 1 else None
+                for i, v in enumerate(a):
+                    same = items[i] if i < len(items) and type(items[i]) is type(v) else like
+                    stack.append((same, v, where + (i,)))
+    return sorted(out)
 
 
 def deep_merge(a: dict, b: dict) -> dict:

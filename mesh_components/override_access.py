@@ -76,11 +76,20 @@ _ISTIO_ROOT = "istio-system"
 class Caller:
     """Who an object admits: ``kind`` ``identity`` (``value`` = ``(namespace, service_account)``),
     ``namespace`` (every workload of namespace ``value``) or ``any`` (every source of the kind
-    ``text`` describes); ``text`` says it as the object does."""
+    ``text`` describes); ``text`` says it as the object does. Identity and namespace values are
+    kept as text (a missing one as ``""``): an override may leave a name out or give it another
+    type, which the API server refuses, and the graph still has to draw and sort it."""
 
     kind: str
     value: Any
     text: str
+
+    def __post_init__(self) -> None:
+        as_text = (lambda v: "" if v is None else v if isinstance(v, str) else str(v))
+        if self.kind == "identity" and isinstance(self.value, tuple):
+            object.__setattr__(self, "value", tuple(as_text(v) for v in self.value))
+        elif self.kind == "namespace":
+            object.__setattr__(self, "value", as_text(self.value))
 
 
 @dataclass(frozen=True, order=True)
@@ -285,6 +294,7 @@ def _istio_callers(spec, objects: list[dict]) -> dict[tuple[str, str], set[Grant
             meta, body = p.get("metadata") or {}, p.get("spec") or {}
             ns = meta.get("namespace")
             refs = body.get("targetRefs") or ([body["targetRef"]] if body.get("targetRef") else [])
+            refs = refs if isinstance(refs, list) else [refs]  # an override's wrong type: matches no Service
             if refs:
                 applies = ns == s.namespace and any(
                     (r.get("kind") == "Service" and r.get("name") in names) or r.get("kind") == "Gateway"
@@ -376,7 +386,8 @@ def _matches_text(matches: tuple[str, ...]) -> str:
     out = []
     for text in matches:
         m = json.loads(text)
-        out.append(" ".join(x for x in (m.get("method"), m["path"]["type"], m["path"]["value"]) if x)
+        # str(): an override may set a field of the wrong type, which the API server refuses later
+        out.append(" ".join(str(x) for x in (m.get("method"), m["path"]["type"], m["path"]["value"]) if x)
                    + (" +" + ",".join(sorted(k for k in m if k not in ("method", "path"))) if set(m) - {"method", "path"}
                       else ""))
     return "; ".join(out)
@@ -460,8 +471,11 @@ def _osm_callers(spec, objects: list[dict], releases: Iterable = ()) -> dict[tup
                 continue
             scope, where = _osm_scope(t, objects)
             for src in body.get("sources") or []:
-                grants.add(Grant(scope, Caller("identity", (src.get("namespace"), src.get("name")),
-                                               f"ServiceAccount {src.get('namespace')}/{src.get('name')}"), where))
+                # as text: an override may leave a field out or of the wrong type (the CRD requires
+                # name and kind, strings), which the API server refuses; the graph still shows it
+                ns, name = ("" if v is None else str(v) for v in ((src if isinstance(src, Mapping) else {}).get(k)
+                                                                   for k in ("namespace", "name")))
+                grants.add(Grant(scope, Caller("identity", (ns, name), f"ServiceAccount {ns}/{name}"), where))
         out[(s.namespace, s.name)] = grants
     return out
 

@@ -15,6 +15,7 @@ rendered the way each mesh takes them, and refused where a mesh has no equivalen
 """
 from __future__ import annotations
 
+from . import names
 from .errors import Problem, TranslationError
 from .gamma import GATEWAY_API, TrafficModel, WeightedRoute
 from .meta import k8s_object
@@ -186,7 +187,9 @@ def osm_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                 # <source account>.<service>.<service namespace>: service and namespace are DNS labels
                 # (no dots), so the name is unique per (caller, destination) by construction, unlike
                 # "<sa>-to-<service>" ("a-to" + "b" = "a" + "to-b", or one service name in two namespaces)
-                out.append(k8s_object(OSM_POLICY, "Retry", f"{sa}.{s.name}.{s.namespace}", ns, spec.name, spec={
+                # a 253-character account leaves no room: cut and hashed there (names.bounded)
+                name = names.bounded(f"{sa}.{s.name}.{s.namespace}", ("retry", ns, sa, s.namespace, s.name))
+                out.append(k8s_object(OSM_POLICY, "Retry", name, ns, spec.name, spec={
                     "source": {"kind": "ServiceAccount", "name": sa, "namespace": ns},
                     "destinations": [{"kind": "Service", "name": s.name, "namespace": s.namespace}],
                     "retryPolicy": {"retryOn": ",".join(r.retries.retry_on),

@@ -51,14 +51,18 @@ def iter_slots(value: Any) -> Iterator[Slot]:
             yield from iter_slots(v)
 
 
+_LEAVES = frozenset({str, int, bool, float, type(None)})
+"""Types :func:`fill` returns as they are without a call: most values of a rendered object."""
+
+
 def fill(value: Any, lookup) -> Any:
     """Copy ``value`` with every :class:`Slot` replaced by ``lookup(slot)``."""
     if isinstance(value, Slot):
         return lookup(value)
-    if isinstance(value, dict):
-        return {k: fill(v, lookup) for k, v in value.items()}
+    if isinstance(value, dict):  # plain leaves inline: one call per container, not per value
+        return {k: v if type(v) in _LEAVES else fill(v, lookup) for k, v in value.items()}
     if isinstance(value, list):
-        return [fill(v, lookup) for v in value]
+        return [v if type(v) in _LEAVES else fill(v, lookup) for v in value]
     if isinstance(value, tuple):
         return tuple(fill(v, lookup) for v in value)
     return value

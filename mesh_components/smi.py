@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -36,6 +37,67 @@ SPLIT_WEIGHT_MAX = 1_000_000
 """The largest backend weight every mesh takes: Gateway API caps ``backendRefs[].weight`` at 1000000
 (gateway-api v1.6.1 config/crd/standard/gateway.networking.k8s.io_httproutes.yaml)."""
 HTTP_METHODS = {"*", "GET", "HEAD", "PUT", "POST", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+"""The methods an SMI match may name: the HTTPRouteGroup CRD's enum (../shared/crds/smi/httproutegroup.yaml
+``matches[].methods[]``; smi-sdk-go v0.5.0 pkg/apis/specs/v1alpha4 ``HTTPRouteMethod``), which is also all that
+Linkerd's and Gateway API's HTTPRoute ``matches[].method`` enum takes (../shared/crds/linkerd/
+httproutes.policy.linkerd.io.yaml; gateway-api v1.6.1 gateway.networking.k8s.io_httproutes.yaml)."""
+HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,256}")
+"""An HTTP header field name: an RFC 9110 token (section 5.1: field-name = token; 5.6.2 tchar), at
+most 256 characters: Gateway API v1.6.1 ``HTTPHeaderName`` (pattern ``^[A-Za-z0-9!#$%&'*+\\-.^_\\x60|~]+$``,
+maxLength 256), which Linkerd's policy.linkerd.io HTTPRoute shares. A fixed pattern: ``re`` is linear on it."""
+
+
+def method_problem(method: Any) -> str | None:
+    """Why ``method`` cannot be an SMI match method, or None (:data:`HTTP_METHODS`).
+
+    Methods are case-sensitive (RFC 9110 section 9.1: "The method token is case-sensitive") and
+    every mesh compares them literally: Istio 1.30.3 matches ``methods`` with an exact, case-sensitive
+    ``:method`` header matcher (pilot/pkg/security/authz/model/generator.go:421-430 ``methodGenerator``,
+    pilot/pkg/security/authz/matcher/header.go:53 ``StringMatcherExact(v, false)``); OSM v1.2.4 with
+    an RE2 ``safe_regex`` on ``:method`` (pkg/envoy/rds/route/route_config.go:476-531); Linkerd
+    edge-26.8.3 takes only the upper-case enum (the CRD above; policy-controller/k8s/index/src/routes/
+    http.rs:28-38 maps each variant to ``http::Method``). So ``get`` would match no ``GET`` request.
+    """
+    from .yaml_source import shown
+
+    known = ", ".join(sorted(HTTP_METHODS))
+    if not isinstance(method, str):  # (a YAML list or mapping is unhashable: test the type first)
+        return f"{shown(method)} is not an HTTP method; use one of {known}"
+    if method in HTTP_METHODS:
+        return None
+    if method.upper() in HTTP_METHODS:
+        return (f"{shown(method)} is not an HTTP method: methods are case-sensitive (RFC 9110 section 9.1) and Envoy "
+                f"(Istio, OSM) and Linkerd compare them literally, so {shown(method)} would match no "
+                f"{method.upper()} request; write {shown(method.upper())}")
+    return (f"{shown(method)} is not a method SMI's HTTPRouteGroup takes (nor Linkerd's and Gateway API's HTTPRoute): "
+            f"use one of {known}")
+
+
+def header_name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot be a matched header's name (:data:`HEADER_NAME`), or None."""
+    from .yaml_source import shown
+
+    if isinstance(name, str) and HEADER_NAME.fullmatch(name):
+        return None
+    return (f"{shown(name)} is not an HTTP header name: write an RFC 9110 token (letters, digits and "
+            f"!#$%&'*+-.^_`|~), at most 256 characters, as Gateway API's HTTPHeaderName requires "
+            f"(pseudo-headers such as ':authority' cannot be matched)")
+
+
+def repeated_header_problem(names: Iterable[str]) -> str | None:
+    """Why a match's header names repeat one header, or None. Names are case-insensitive (RFC 9110
+    section 5.1), so ``X-Id`` and ``x-id`` are one header; Linkerd lower-cases them, and an HTTPRoute
+    match keeps only the first condition on a header (Gateway API v1.6.1 HTTPRouteMatch.headers:
+    "only the first entry with an equivalent name MUST be considered"), so the second would be dropped."""
+    from .yaml_source import shown
+
+    seen: dict[str, str] = {}
+    for n in names:
+        if n.lower() in seen:
+            return (f"header {shown(n)} is matched twice (as {shown(seen[n.lower()])} and {shown(n)}; header names are "
+                    f"case-insensitive): give one condition for it")
+        seen[n.lower()] = n
+    return None
 
 
 @dataclass(frozen=True)
@@ -141,6 +203,7 @@ _ESCAPABLE = _META | set("/-_~:@&=,;'\"!%#<> ")
 _ANY = object()
 
 
+@lru_cache(maxsize=1 << 14)  # pure; every rule of a large mesh asks about the same few regexes
 def regex_shape(regex: str) -> tuple[str, str | None]:
     """Classify a full-match regex (SMI ``pathRegex`` and header values are matched against the
     whole value, as Envoy's ``safe_regex`` does) by the strings it admits:
@@ -292,11 +355,6 @@ def re2_compile(regex: str):
         return None
 
 
-_NOT_RUST = re.compile(r"\\(?:[CQE])")
-"""RE2 escapes that Rust ``regex`` (Linkerd's proxy and policy controller) rejects: ``\\C`` (any byte)
-and ``\\Q...\\E`` (quoting); https://docs.rs/regex/1.13.1/regex/#syntax ."""
-
-
 def empty_as_absent(path_regex):
     """An SMI ``pathRegex`` as this project reads it: ``""`` is no path constraint (None), as upstream
     reads it. smi-sdk-go v0.5.0 pkg/apis/specs/v1alpha4/http_route.go:40 types it
@@ -308,20 +366,269 @@ def empty_as_absent(path_regex):
     return None if path_regex == "" else path_regex
 
 
-def regex_problem(regex: str, field: str = "pathRegex") -> str | None:
-    """Why ``regex`` cannot be an SMI ``pathRegex`` (``field``) or header regex (``field="header"``)
-    on every mesh, or None. (An empty pathRegex never gets here: :func:`empty_as_absent`.)
+@lru_cache(maxsize=1 << 14)  # pure; many rules share a few regexes
+def re2_error(regex: str) -> str | None:
+    """RE2's own message when it cannot compile ``regex`` (``"invalid perl operator: (?!"``), or None.
+    RE2 is the engine of Envoy's ``safe_regex`` (OSM v1.2.4 pkg/envoy/rds/route/route_config.go:371-375,
+    476-523 ``GoogleRe2``); binding ``google-re2`` (PyPI), https://github.com/google/re2/wiki/Syntax ."""
+    import re2  # google-re2
 
-    - RE2 cannot compile it (look-around, back-references, ...): OSM's Envoy compiles
-      ``safe_regex`` with RE2, and Linkerd (policy-controller core/src/routes.rs ``Regex::new``,
-      Rust ``regex`` 1.13 at edge-26.8.3) refuses those constructs too;
-    - RE2 escapes Rust ``regex`` does not know (``\\C``, ``\\Q``/``\\E``).
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        re2.compile(regex, options)
+    except re2.error as e:
+        why = e.args[0] if e.args else "cannot compile"
+        return why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)
+    return None
+
+
+# --- Rust regex (Linkerd): what RE2 accepts but Rust regex refuses or reads otherwise ---------------
+#
+# Linkerd edge-26.8.3 compiles a RegularExpression path or header match twice: in the policy
+# controller (policy-controller/k8s/index/src/routes/http.rs:63-79 ``value.parse()``, i.e.
+# ``regex::Regex::new``, core/src/routes.rs:168-172; Cargo.lock regex 1.13.1) and in the proxy
+# (linkerd2-proxy release/v2.366.0 linkerd/http/route/src/http/match/path.rs and header.rs; Cargo.lock
+# regex 1.12.4, the same regex-syntax 0.8 grammar: CHANGELOG 1.12.4-1.13.1 change no syntax). Both
+# use the defaults (nest limit 250, compiled size limit 10 MiB). Syntax: https://docs.rs/regex/1.13.1/regex/#syntax
+# against https://github.com/google/re2/wiki/Syntax. No Python binding of the regex crate is
+# well kept (flpc 0.2.5: regex 1.10, unmaintained since 2024-07; rurex 0.2.0 puts a Python-``re``
+# layer in front; paula 1.0.5: undocumented, Python >= 3.11), so the differences are refused here,
+# one by one; tests/test_literal_values.py holds each with what regex 1.13.1 answers.
+
+RUST_NEST_LIMIT = 250
+"""regex-syntax 0.8.11 ``ParserBuilder`` default ``nest_limit`` (src/ast/parse.rs ``NestLimiter``: a
+group, class, repetition, alternation, concatenation and class union each nest one level)."""
+_POSIX_CLASSES = {"alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct",
+                  "space", "upper", "word", "xdigit"}
+_RE2_REPEAT = re.compile(r"\{[0-9]+(?:,[0-9]*)?\}")   # fixed pattern on our side: `re` is safe here
+_POSIX_AT = re.compile(r"\[:\^?([a-z]+):\]")
+_BRACE = "'{' that starts no counted repetition is a literal to RE2 but a repetition to Rust regex (an error); write \\{"
+
+
+class _RustRefuses(Exception):
+    """Raised by the scanner below with Rust regex's reading of the construct."""
+
+
+@lru_cache(maxsize=1 << 14)  # pure; many rules share a few regexes
+def rust_regex_problem(regex: str) -> str | None:
+    """For a regex RE2 compiles: what Rust ``regex`` 1.13 (Linkerd) says of it where it refuses it
+    or reads it otherwise, or None when both read it alike (beyond the Unicode-aware ``\\d \\w \\s
+    \\b`` of Rust regex, which RE2 keeps ASCII: the same on ASCII paths and header values).
+
+    Refused: ``\\Q..\\E``, ``\\C``; octal ``\\0``-``\\7`` (back-references to Rust); ``\\<``, ``\\>``
+    and ``\\b{..}`` (word boundaries to Rust, literals to RE2); ``\\p{^X}``; ``\\p{Cs}`` and
+    ``\\x{D800}``-``\\x{DFFF}`` (no surrogates in Rust); a ``{`` that starts no counted repetition;
+    a repetition right after a flags group ``(?i)*``; in classes, ``[`` that opens no POSIX class
+    (a nested class to Rust), ``&&``/``--``/``~~`` (set operations to Rust), ``[\\d-z]`` and a
+    leading ``]-x``; capture names Rust does not allow or repeats; nesting deeper than
+    :data:`RUST_NEST_LIMIT` counted as regex-syntax counts it. Not modelled: the 10 MiB compiled
+    size limit (reached by e.g. ``\\w{250}``), which RE2's own limits do not mirror."""
+    try:
+        depth, _ = _rust_alternation(regex, 0, set())
+    except _RustRefuses as e:
+        return str(e)
+    except RecursionError:  # three frames per group: hundreds of nested groups, far over the limit
+        depth = RUST_NEST_LIMIT + 1
+    except (IndexError, ValueError):
+        return None  # only for text RE2 refused already: the RE2 check reports it
+    if depth > RUST_NEST_LIMIT:
+        return f"exceed the maximum number of nested parentheses/brackets ({RUST_NEST_LIMIT}); nest less deeply"
+    return None
+
+
+def _rust_alternation(s: str, i: int, names: set) -> tuple[int, int]:
+    depths = []
+    while True:
+        d, i = _rust_concat(s, i, names)
+        depths.append(d)
+        if i < len(s) and s[i] == "|":
+            i += 1
+            continue
+        return max(depths) + (len(depths) > 1), i
+
+
+def _rust_concat(s: str, i: int, names: set) -> tuple[int, int]:
+    depths = []
+    while i < len(s) and s[i] not in "|)":
+        flags = _flags_group_end(s, i)
+        d, i = _rust_atom(s, i, names)
+        if i < len(s) and s[i] in "*+?{":
+            if flags:
+                raise _RustRefuses("a repetition right after a flags group repeats the item before it in RE2 and "
+                                   "is an error in Rust regex (repetition operator missing expression); move the "
+                                   "flags group")
+            if s[i] == "{":
+                m = _RE2_REPEAT.match(s, i)
+                if m is None:
+                    raise _RustRefuses(_BRACE)
+                i = m.end()
+            else:
+                i += 1
+            i += i < len(s) and s[i] == "?"
+            d += 1
+        depths.append(d)
+    if not depths:
+        return 0, i
+    return (depths[0] if len(depths) == 1 else 1 + max(depths)), i
+
+
+def _flags_group_end(s: str, i: int) -> int | None:
+    """The end of a flags group ``(?i)`` at ``i`` (an item of its own, not a group), else None."""
+    if not s.startswith("(?", i) or s.startswith(("(?P<", "(?<"), i):
+        return None
+    k = i + 2
+    while s[k] not in ":)":
+        k += 1
+    return k + 1 if s[k] == ")" else None
+
+
+def _rust_atom(s: str, i: int, names: set) -> tuple[int, int]:
+    c = s[i]
+    if c == "(":
+        end = _flags_group_end(s, i)
+        if s.startswith("(?", i) and not s.startswith(("(?P<", "(?<"), i):
+            flags = s[i + 2:end - 1] if end is not None else s[i + 2:s.index(":", i)]
+            if not flags and end is not None:
+                raise _RustRefuses("an empty flags group (?) is nothing to RE2 but an error in Rust regex; remove it")
+            letters = flags.replace("-", "")
+            if len(set(letters)) != len(letters):
+                raise _RustRefuses(f"flag repeated in (?{flags}): RE2 takes it, Rust regex refuses it (duplicate "
+                                   f"flag); name each flag once")
+        if end is not None:
+            return 0, end
+        k = i + 1
+        if s.startswith(("(?P<", "(?<"), i):
+            start = s.index("<", i) + 1
+            k = s.index(">", start)
+            name = s[start:k]
+            # regex-syntax src/ast/parse.rs is_capture_char: '_' or alphabetic first, then also
+            # digits, '.', '[' and ']'; RE2 also takes a leading digit
+            if not (name[0] == "_" or name[0].isalpha()) or not all(ch in "_.[]" or ch.isalnum() for ch in name):
+                raise _RustRefuses(f"invalid capture group name {name!r} for Rust regex; start it with a letter or '_'")
+            if name in names:
+                raise _RustRefuses(f"duplicate capture group name {name!r}; rename one")
+            names.add(name)
+            k += 1
+        elif s.startswith("(?", i):
+            k = s.index(":", i) + 1
+        d, k = _rust_alternation(s, k, names)
+        return 1 + d, k + 1
+    if c == "[":
+        return _rust_class(s, i)
+    if c == "\\":
+        return 0, _rust_escape(s, i, in_class=False)[0]
+    if c == "{":
+        raise _RustRefuses(_BRACE)
+    return 0, i + 1
+
+
+def _rust_escape(s: str, i: int, in_class: bool) -> tuple[int, bool]:
+    """The escape at ``s[i] == '\\\\'``: (index after it, whether it is a class such as ``\\d``)."""
+    c = s[i + 1]
+    if c in "QE":
+        raise _RustRefuses("\\Q...\\E quoting is RE2-only (Rust regex: unrecognized escape sequence); escape the "
+                           "characters one by one")
+    if c == "C":
+        raise _RustRefuses("\\C (any byte) is RE2-only (Rust regex: unrecognized escape sequence); use .")
+    if c in "01234567":
+        raise _RustRefuses(f"\\{c} is an octal escape to RE2 and a back-reference to Rust regex (backreferences are "
+                           f"not supported); write \\x{{..}}")
+    if c in "<>":
+        raise _RustRefuses(f"\\{c} is {c!r} to RE2 but " + ("invalid in a class (invalid escape sequence found in "
+                           "character class)" if in_class else "a word boundary") + f" to Rust regex; write {c}")
+    if c == "b" and not in_class and s.startswith("{", i + 2):
+        raise _RustRefuses("\\b{ is \\b then '{' to RE2 but a special word boundary (\\b{start}, ...) to Rust regex; "
+                           "write \\b\\{")
+    if c in "pP":
+        if s[i + 2] != "{":
+            return i + 3, True
+        end = s.index("}", i + 2)
+        name = s[i + 3:end]
+        if name.startswith("^"):
+            raise _RustRefuses(f"\\{c}{{^...}} negation is RE2-only (Rust regex: Unicode property not found); write "
+                               f"\\{'P' if c == 'p' else 'p'}{{{name[1:]}}}")
+        if name == "Cs":
+            raise _RustRefuses("\\p{Cs} (surrogates) is RE2-only (Rust regex: Unicode property value not found); "
+                               "no path or header holds one")
+        return end + 1, True
+    if c == "x":
+        if s[i + 2] != "{":
+            return i + 4, False
+        end = s.index("}", i + 2)
+        if 0xD800 <= int(s[i + 3:end], 16) <= 0xDFFF:
+            raise _RustRefuses(f"\\x{{{s[i + 3:end]}}} is a surrogate, which RE2 takes and Rust regex refuses "
+                               f"(hexadecimal literal is not a Unicode scalar value)")
+        return end + 1, False
+    return i + 2, c in "dDwWsS"
+
+
+def _rust_class(s: str, i: int) -> tuple[int, int]:
+    """The bracketed class at ``s[i] == '['``: (nesting depth in Rust regex's AST, index after it)."""
+    j = i + 1 + (s[i + 1] == "^")
+    items, first = 0, True
+    while True:
+        c = s[j]
+        if c == "]" and not first:
+            return 1 + (items > 1), j + 1
+        if first and c == "]" and s[j + 1] == "-" and s[j + 2] != "]":
+            raise _RustRefuses("']-' opening a class starts a range at ']' in RE2 but is ']' then a range from '-' "
+                               "in Rust regex; write \\]-")
+        first = False
+        items += 1
+        if c == "[":
+            m = _POSIX_AT.match(s, j)
+            if m is None or m.group(1) not in _POSIX_CLASSES:
+                raise _RustRefuses("'[' in a class is a literal to RE2 but opens a nested class in Rust regex; write \\[")
+            j = m.end()
+            continue
+        if c in "&-~" and s[j + 1] == c:
+            raise _RustRefuses(f"{c}{c} in a class is literal text to RE2 but a set operation in Rust regex; write "
+                               f"\\{c}{c}")
+        if c == "\\":
+            j, is_class = _rust_escape(s, j, in_class=True)
+            if is_class:
+                if s[j] == "-" and s[j + 1] not in "]-":
+                    raise _RustRefuses("a range may not start at a class such as \\d in Rust regex (invalid range); "
+                                       "write the '-' as \\-")
+                continue
+        else:
+            j += 1
+        if s[j] == "-" and s[j + 1] == "-":
+            raise _RustRefuses("-- in a class ends a range at '-' in RE2 but is a set operation in Rust regex; "
+                               "write \\-")
+        if s[j] == "-" and s[j + 1] != "]":
+            j = _rust_escape(s, j + 1, in_class=True)[0] if s[j + 1] == "\\" else j + 2
+
+
+def regex_problem(regex: str, field: str = "pathRegex", backend: str | None = None) -> str | None:
+    """Why ``regex`` cannot be an SMI ``pathRegex`` (``field``) or header regex (``field="header"``)
+    for ``backend`` (``istio``, ``linkerd``, ``osm``; None: the engines of every mesh), or None.
+    (An empty pathRegex never gets here: :func:`empty_as_absent`.)
+
+    - RE2 must compile it: OSM's Envoy matches it as ``safe_regex`` (RE2), Istio takes only the
+      exact/prefix/suffix shapes RE2 reads (``istio_policy.istio_match``), and what RE2 refuses
+      (look-around, back-references) Rust regex refuses too;
+    - for Linkerd, the ``RegularExpression`` value it is sent
+      (:func:`mesh_components.linkerd_policy.rendered_regex`) must read alike in Rust regex
+      (:func:`rust_regex_problem`).
+    The message names the engine and quotes its own words.
     """
-    if re2_compile(regex) is None:
-        return (f"{regex!r} is not an RE2 regex (no look-around or back-references): OSM's Envoy (RE2) and "
-                f"Linkerd (Rust regex) cannot compile it; rewrite it without those constructs")
-    if _NOT_RUST.search(regex.replace("\\\\", "")):
-        return f"{regex!r} uses \\C, \\Q or \\E, which Linkerd's Rust regex rejects; escape the characters one by one"
+    from .yaml_source import shown
+
+    why = re2_error(regex)
+    if why is not None:
+        return (f"{shown(regex)} is not an RE2 regex: RE2 (the engine of Envoy's safe_regex, which OSM uses) says "
+                f"\"{why}\"; rewrite it in RE2 syntax (no look-around or back-references; "
+                f"https://github.com/google/re2/wiki/Syntax)")
+    if backend in (None, "linkerd"):
+        from .linkerd_policy import rendered_regex
+
+        sent = rendered_regex(regex, header=field != "pathRegex")
+        why = rust_regex_problem(sent) if sent is not None else None
+        if why is not None:
+            return (f"{shown(regex)} does not read alike in Rust regex 1.13, the engine of Linkerd's policy controller "
+                    f"and proxy: {why}")
     return None
 
 
@@ -340,24 +647,31 @@ def read_files(paths: Iterable[str], base_dir: Path) -> tuple[list, list[Problem
     are read recursively, ``*.yaml``/``*.yml`` in name order). Returns ``(documents, problems)``."""
     from .spec import load_yaml_documents
     from .errors import SpecError
+    from .yaml_source import shown as shown_value
 
     docs: list = []
     problems: list[Problem] = []
     for i, raw in enumerate(paths):
-        path = (base_dir / raw) if not Path(raw).is_absolute() else Path(raw)
-        if path.is_dir():
-            files = sorted(f for f in path.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
-        elif path.is_file():
-            files = [path]
-        else:
-            problems.append((f"mesh.smiFiles[{i}]", f"{raw!r} is neither a file nor a folder under {base_dir}"))
+        try:  # a NUL byte (ValueError) or an over-long name (ENAMETOOLONG) is bad input, not a crash
+            path = (base_dir / raw) if not Path(raw).is_absolute() else Path(raw)
+            if path.is_dir():
+                files = sorted(f for f in path.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
+            elif path.is_file():
+                files = [path]
+            else:
+                problems.append((f"mesh.smiFiles[{i}]",
+                                 f"{shown_value(raw)} is neither a file nor a folder under {base_dir}"))
+                continue
+        except (OSError, ValueError) as e:
+            why = getattr(e, "strerror", None) or ("the name holds a NUL byte" if isinstance(e, ValueError) else e)
+            problems.append((f"mesh.smiFiles[{i}]", f"{shown_value(raw)} cannot be read: {why}"))
             continue
         for f in files:
             shown = _shown(f, base_dir)
             try:
-                raw_docs = load_yaml_documents(f)
+                raw_docs = load_yaml_documents(f, shown)
             except SpecError as e:
-                problems += [(shown if p == str(f) else p.replace(str(f), shown), m) for p, m in e.problems]
+                problems += e.problems
                 continue
             for j, d in enumerate(_flatten(raw_docs)):
                 got, probs = parse_document(d, f"{shown}[{j}]")
@@ -365,6 +679,78 @@ def read_files(paths: Iterable[str], base_dir: Path) -> tuple[list, list[Problem
                 if got is not None:
                     docs.append(got)
     return docs, problems
+
+
+def placed_in_files(problems: list[Problem], base_dir: Path) -> list[Problem]:
+    """``problems`` with each path into an SMI file (``file[j]...`` or ``file#Kind/ns/name...``, as
+    :func:`read_files` and :func:`check_documents` write them, ``file`` relative to ``base_dir``)
+    prefixed by its place there, ``file:line:column: path``. The files are composed again, only
+    here, when there are problems; paths into no readable file are unchanged."""
+    try:
+        return _placed_in_files(problems, base_dir)
+    except Exception:  # noqa: BLE001 - placing is best effort: the problems stand without it
+        return problems
+
+
+def _placed_in_files(problems: list[Problem], base_dir: Path) -> list[Problem]:
+    from .yaml_source import compose_documents, with_position
+
+    files: dict[str, list] = {}
+    out: list[Problem] = []
+    for path, message in problems:
+        placed = None
+        for cut in (i for i, ch in enumerate(path) if ch in "[#"):
+            name = path[:cut]
+            f = Path(name) if Path(name).is_absolute() else base_dir / name
+            try:
+                if name not in files and not f.is_file():
+                    continue
+            except (OSError, ValueError):
+                continue
+            if name not in files:
+                files[name] = _document_nodes(compose_documents(f))
+            placed = _place(path, name, files[name])
+            break
+        out.append((with_position(name, placed, path), message) if placed is not None else (path, message))
+    return out
+
+
+def _document_nodes(nodes: list) -> list:
+    """The composed documents as :func:`_flatten` counts them (``kind: List`` items in its place)."""
+    from .yaml_source import lookup
+    from yaml.nodes import SequenceNode
+
+    out = []
+    for node in nodes:
+        kind, items = lookup(node, "kind"), lookup(node, "items")
+        if kind is not None and kind.value == "List" and isinstance(items, SequenceNode):
+            out += items.value
+        else:
+            out.append(node)
+    return out
+
+
+def _place(path: str, name: str, docs: list):
+    """The node ``path`` names in ``docs`` (the documents of file ``name``), or None."""
+    from .yaml_source import lookup, node_at, split_path
+
+    rest = path[len(name):]
+    if rest.startswith("["):
+        index, _, rest = rest[1:].partition("]")
+        if not index.isdigit() or int(index) >= len(docs):
+            return None
+        return node_at(docs[int(index)], split_path("x" + rest)[1])
+    best = None
+    for doc in docs:  # an origin, file#Kind/namespace/name: the document parse_document named so
+        meta = lookup(doc, "metadata")
+        values = [getattr(lookup(doc, "kind"), "value", "?"), getattr(lookup(meta, "namespace"), "value", "default"),
+                  getattr(lookup(meta, "name"), "value", "?")]
+        for origin in {"#{}/{}/{}".format(*values), "#{}/?/{}".format(values[0], values[2]),
+                       "#{}/{}/?".format(*values[:2]), "#{}/?/?".format(values[0])}:
+            if rest.startswith(origin) and rest[len(origin):len(origin) + 1] in ("", ".", "[") \
+                    and (best is None or len(origin) > best[0]):
+                best = (len(origin), doc, rest[len(origin):])
+    return node_at(best[1], split_path("x" + best[2])[1]) if best else None
 
 
 def _shown(f: Path, base: Path) -> str:
@@ -555,10 +941,10 @@ def _route_group(body: dict, name: str, ns: str, origin: str, version: str):
             problems.append((path, "expected {name, methods?, pathRegex?, headers?}"))
             continue
         methods = _list(m.get("methods"), f"{path}.methods", problems) or ["*"]
-        bad = [x for x in methods if x not in HTTP_METHODS]
-        if bad:
-            problems.append((f"{path}.methods", f"{bad[0]!r} is not an HTTP method SMI knows: "
-                                                f"{', '.join(sorted(HTTP_METHODS))}"))
+        for k, x in enumerate(methods):
+            why = method_problem(x)
+            if why:
+                problems.append((f"{path}.methods[{k}]", why))
         path_regex = empty_as_absent(m.get("pathRegex"))
         if path_regex is not None and not isinstance(path_regex, str):
             problems.append((f"{path}.pathRegex", "expected a string"))
@@ -570,6 +956,13 @@ def _route_group(body: dict, name: str, ns: str, origin: str, version: str):
                 problems.append((f"{path}.headers", "expected header: value-regex mappings"))
                 continue
             headers += sorted(h.items())
+        for header, _ in headers:  # not `name`: that is the group's
+            why = header_name_problem(header)
+            if why:
+                problems.append((f"{path}.headers[{header}]", why))
+        why = repeated_header_problem(n for n, _ in headers)
+        if why:
+            problems.append((f"{path}.headers", why))
         matches.append(HTTPMatch(m["name"], tuple(methods), path_regex, tuple(headers)))
     return HTTPRouteGroup(name, ns, tuple(matches), origin), problems
 
@@ -772,7 +1165,7 @@ def policy_set(spec, file_documents: Iterable) -> PolicySet:
 def check_documents(spec, file_documents: Iterable) -> list[Problem]:
     """Reference problems across spec and files: duplicate names, rules naming a missing
     HTTPRouteGroup/TCPRoute or match (naming both documents), identities and services that no
-    spec service has, split backends that do not exist; regexes no mesh can take
+    spec service has, split backends that do not exist; regexes the backend's engines cannot take
     (:func:`regex_problem`) and TrafficTargets outside their destination's namespace."""
     problems: list[Problem] = []
     docs = from_spec(spec) + list(file_documents)
@@ -785,11 +1178,11 @@ def check_documents(spec, file_documents: Iterable) -> list[Problem]:
     for g in (d for d in docs if isinstance(d, HTTPRouteGroup)):
         base = g.origin if g.origin.startswith("mesh.") else f"{g.origin}.spec.matches"
         for j, m in enumerate(g.matches):
-            why = None if m.path_regex is None else regex_problem(m.path_regex)
+            why = None if m.path_regex is None else regex_problem(m.path_regex, backend=spec.backend.type)
             if why:
                 problems.append((f"{base}[{j}].pathRegex", why))
             for header, value in m.headers:
-                why = regex_problem(value, "header")
+                why = regex_problem(value, "header", spec.backend.type)
                 if why:
                     problems.append((f"{base}[{j}].headers[{header}]", why))
     ps = policy_set(spec, file_documents)
@@ -861,7 +1254,7 @@ def _one_split_per_root(splits: Iterable[TrafficSplit]) -> list[Problem]:
     for s in splits:
         seen = first.setdefault((s.namespace, s.service), s)
         if seen is not s:
-            problems.append((f"{s.origin}.spec.service",
+            problems.append((f"{s.origin}.service" if s.origin.startswith("mesh.") else f"{s.origin}.spec.service",
                              f"service {s.namespace}/{s.service} is already split by {seen.origin}; a service takes "
                              f"one TrafficSplit (meshes would pick one of them): merge their backends into one"))
     return problems

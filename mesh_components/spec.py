@@ -17,19 +17,23 @@ problems are reported together with the spec's.
 from __future__ import annotations
 
 import difflib
+import math
 import os
+import re
 import typing
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 from pydantic.alias_generators import to_camel
 
 from .errors import Problem, SpecError
 from .names import dns1123_label_problem, dns1123_subdomain_problem, label_problem
+from . import yaml_source
+from .yaml_source import is_finite_integral, shown
 
 CONFIG_KEY = "mesh"
 PROJECT = "service-mesh"
@@ -78,8 +82,40 @@ DnsLabel = Annotated[str, AfterValidator(_label)]
 DnsSubdomain = Annotated[str, AfterValidator(_subdomain)]
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 Host = Annotated[str, AfterValidator(_host)]
-PortNumber = Annotated[int, Field(ge=1, le=65535)]
-Days = Annotated[int, Field(ge=1, le=36500)]
+def _whole_number(v: Any) -> int:
+    """A YAML/JSON number that is a whole number, as Kubernetes reads its integer fields (a port is an
+    ``int32``: ``true``, ``80.5`` or ``"80"`` is refused by the API server's JSON decoding). pydantic's
+    lax ``int`` would take ``true`` as 1 and ``"80"`` as 80; ``80.0`` is taken, ``.inf``/``.nan``
+    (YAML) or ``1e400`` (JSON, which reads it as infinity) are not."""
+    if isinstance(v, bool):
+        raise ValueError(f"expected a whole number, got the boolean {shown(v)}")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        if is_finite_integral(v):
+            return int(v)
+        raise ValueError(f"expected a whole number, got {v!r}" if math.isfinite(v) else
+                         f"expected a whole number, got {str(v).replace('inf', 'infinity')} "
+                         f"(YAML .inf/.nan, or a number too large for a float)")
+    if isinstance(v, str):
+        try:
+            number: float | None = float(v)
+        except ValueError:
+            number = None
+        if number is not None and is_finite_integral(number):
+            raise ValueError(f"expected a whole number, got the string {shown(v)}: write it as {int(number)}, "
+                             f"without quotes")
+        if number is not None:  # 1e400: YAML 1.1 reads an exponent without a '.' as a string
+            raise ValueError(f"expected a whole number, got {shown(v)}"
+                             + ("" if math.isfinite(number) else ", which is too large for any number"))
+        raise ValueError(f"expected a whole number, got the string {shown(v)}")
+    raise ValueError(f"expected a whole number, got {_kind(v)}")
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+"""An ``int`` field that takes only whole numbers (:func:`_whole_number`); ranges go in ``Field``."""
+PortNumber = Annotated[WholeNumber, Field(ge=1, le=65535)]
+Days = Annotated[WholeNumber, Field(ge=1, le=36500)]
 
 
 class Base(BaseModel):
@@ -332,9 +368,9 @@ class LocalityFailover(Base):
 
     services: list["ServiceRef"] | None = None
     failover: list[FailoverRegion] = []
-    consecutive_5xx_errors: int = Field(5, ge=1, le=1000, alias="consecutive5xxErrors")
-    interval_seconds: int = Field(10, ge=1, le=3600)
-    base_ejection_seconds: int = Field(30, ge=1, le=86400)
+    consecutive_5xx_errors: WholeNumber = Field(5, ge=1, le=1000, alias="consecutive5xxErrors")
+    interval_seconds: WholeNumber = Field(10, ge=1, le=3600)
+    base_ejection_seconds: WholeNumber = Field(30, ge=1, le=86400)
 
 
 class Scraper(Base):
@@ -382,9 +418,9 @@ class RootRotation(Base):
     apply the stages in order, one ``pulumi up`` each; ``overlapDays`` is the minimum wait, in days,
     before the old root is removed."""
 
-    generation: int = Field(1, ge=1)
+    generation: WholeNumber = Field(1, ge=1)
     stage: Literal["none", "addNewRoot", "reissueIntermediates", "removeOldRoot"] = "none"
-    overlap_days: int = Field(7, ge=0, le=3650)
+    overlap_days: WholeNumber = Field(7, ge=0, le=3650)
 
 
 class VaultSigner(Base):
@@ -492,7 +528,7 @@ class Retries(Base):
     """Retry failed requests: ``attempts`` extra tries, each within ``perTryTimeout``, on the
     conditions in ``retryOn`` (Envoy ``retry_on`` names: 5xx, gateway-error, reset, connect-failure...)."""
 
-    attempts: int = Field(ge=1, le=10)
+    attempts: WholeNumber = Field(ge=1, le=10)
     per_try_timeout: Duration | None = None
     retry_on: list[str] = ["5xx"]
 
@@ -500,19 +536,19 @@ class Retries(Base):
 class CircuitBreaker(Base):
     """Connection-pool limits towards the service (Envoy circuit breakers)."""
 
-    max_connections: int | None = Field(None, ge=1)
-    max_pending_requests: int | None = Field(None, ge=1)
-    max_requests: int | None = Field(None, ge=1)
+    max_connections: WholeNumber | None = Field(None, ge=1)
+    max_pending_requests: WholeNumber | None = Field(None, ge=1)
+    max_requests: WholeNumber | None = Field(None, ge=1)
 
 
 class OutlierDetection(Base):
     """Eject an endpoint after ``consecutiveErrors`` 5xx/gateway errors, checked every
     ``interval``, for at least ``baseEjectionTime``, at most ``maxEjectionPercent`` percent of them."""
 
-    consecutive_errors: int = Field(5, ge=1)
+    consecutive_errors: WholeNumber = Field(5, ge=1)
     interval: Duration = "10s"
     base_ejection_time: Duration = "30s"
-    max_ejection_percent: int = Field(50, ge=1, le=100)
+    max_ejection_percent: WholeNumber = Field(50, ge=1, le=100)
 
 
 class Resilience(Base):
@@ -568,16 +604,41 @@ class AccessDestination(Base):
     port: PortNumber | None = None
 
 
+def _http_method(v: str) -> str:
+    from .smi import method_problem  # the SMI reader's rule: spec and SMI files are read alike
+
+    problem = method_problem(v)
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
+HttpMethod = Annotated[str, AfterValidator(_http_method)]
+"""An SMI match method: ``*`` or an upper-case method of the SMI enum (``smi.method_problem``)."""
+
+
 class HttpMatch(Base):
-    """An SMI HTTPRouteGroup match: methods (``*`` for any), a path regex and header regexes."""
+    """An SMI HTTPRouteGroup match: methods (``*`` for any), a path regex and header regexes.
+    Methods and header names are checked here (``smi.method_problem``, ``smi.header_name_problem``);
+    the regexes, which depend on the backend's engine, in ``smi.check_documents``."""
 
     name: DnsLabel | None = None
-    methods: list[str] = ["*"]
+    methods: list[HttpMethod] = ["*"]
     path_regex: str | None = None
     headers: dict[str, str] = {}
     approximate: Literal["prefix"] | None = None
     """Accept, on purpose, translating a ``pathRegex`` a mesh cannot match exactly by its literal
     prefix (wider: every path starting with it). Shown on the rendered object as an annotation."""
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, v: dict[str, str]) -> dict[str, str]:
+        from .smi import header_name_problem, repeated_header_problem
+
+        problem = next(filter(None, map(header_name_problem, v)), None) or repeated_header_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
 
 class TcpMatch(Base):
@@ -607,7 +668,7 @@ class SplitBackend(Base):
     """A weighted backend: a Service name (``<service>-<version>`` or another service)."""
 
     service: DnsLabel
-    weight: int = Field(ge=0, le=1_000_000)
+    weight: WholeNumber = Field(ge=0, le=1_000_000)
 
 
 class TrafficSplit(Base):
@@ -938,6 +999,53 @@ class Override(Base):
     patch: list[dict[str, Any]] = Field(min_length=1)
 
 
+class Suppression(Base):
+    """A finding code ``validate`` keeps quiet about, and why (``mesh.validation.suppress[]``, like
+    ``istioctl analyze --suppress``): ``code`` is one of ``mesh_components.findings.FINDING_CODES``
+    (the mesh-guardrails policies and ``validate``'s own codes), ``reason`` is required. A code the
+    policy pack enforces as mandatory cannot be suppressed (``validate`` refuses it, see
+    ``mesh_components.findings``)."""
+
+    code: str
+    reason: str
+
+    @field_validator("code")
+    @classmethod
+    def _known_code(cls, v: str) -> str:
+        from .findings import FINDING_CODES
+
+        if v not in FINDING_CODES:
+            close = difflib.get_close_matches(v, list(FINDING_CODES), n=1, cutoff=0.8)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            shown = v if len(v) <= 60 else v[:57] + "..."
+            raise ValueError(f"unknown finding code {shown!r}: {hint}the codes are {', '.join(FINDING_CODES)}")
+        return v
+
+    @field_validator("reason")
+    @classmethod
+    def _has_reason(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("say why this finding is accepted (the reason is kept with the stack for review)")
+        return v
+
+
+class Validation(Base):
+    """What ``validate`` reports: ``suppress`` lists the finding codes it keeps quiet about
+    (each at most once)."""
+
+    suppress: list[Suppression] = []
+
+    @model_validator(mode="after")
+    def _once_each(self) -> "Validation":
+        seen: dict[str, int] = {}
+        for i, s in enumerate(self.suppress):
+            if s.code in seen:
+                raise ValueError(f"suppress[{i}] repeats code {s.code!r} of suppress[{seen[s.code]}]: "
+                                 f"keep one entry per code")
+            seen[s.code] = i
+        return self
+
+
 class MeshSpec(Base):
     """The whole mesh: see the module docstring and README for the YAML form."""
 
@@ -959,6 +1067,8 @@ class MeshSpec(Base):
     ingress: Ingress | None = None
     smi_files: list[str] = []
     overrides: list[Override] = []
+    validation: Validation = Validation()
+    """What ``validate`` reports (:class:`Validation`); no effect on what is rendered or deployed."""
 
     # convenience lookups (pure, derived)
     def cluster_names(self) -> list[str]:
@@ -1014,42 +1124,11 @@ class MeshSpec(Base):
 # loading
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a scalar",
-                                                    key_node.start_mark) from None
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark)
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def load_yaml_documents(path: Path) -> list[Any]:
-    """Every YAML document in ``path``; raises :class:`SpecError` naming the file and line."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise SpecError([(str(path), f"cannot read: {e.strerror or e}")]) from None
-    try:
-        return [d for d in yaml.load_all(text, Loader=_UniqueKeyLoader) if d is not None]
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(e, "problem", None) or str(e)
-        raise SpecError([(where, f"not valid YAML: {problem}")]) from None
+def load_yaml_documents(path: Path, shown_as: str | None = None) -> list[Any]:
+    """Every non-empty YAML document in ``path``, read by :func:`yaml_source.load_documents`
+    (LibYAML, unique keys, merge keys; size, alias and depth bounds). ``shown_as`` names the file
+    in problems. Raises :class:`SpecError` with a ``(file:line:column, message)`` problem."""
+    return yaml_source.load_documents(path, shown_as)
 
 
 def project_root_for(path: Path) -> Path:
@@ -1061,74 +1140,164 @@ def project_root_for(path: Path) -> Path:
     return start
 
 
+def project_name(root: Path) -> str:
+    """The ``name`` in ``root/Pulumi.yaml``: the namespace of the program's config keys, since
+    ``pulumi.Config()`` without a name uses the project's (pulumi 3.272.0 sdk/python/lib/pulumi/
+    config.py:43-52, ``full_key`` at 563-571 returns ``f"{self.name}:{key}"``). :data:`PROJECT`
+    when there is no readable one."""
+    try:
+        doc = yaml_source.load_documents(root / "Pulumi.yaml")
+    except SpecError:
+        return PROJECT
+    name = doc[0].get("name") if doc and isinstance(doc[0], dict) else None
+    return name if isinstance(name, str) and name and ":" not in name else PROJECT
+
+
 def resolve_stack_file(ref: str, root: Path | None = None) -> Path:
     """``ref`` is a stack file path, or a stack name looked up as ``stacks/Pulumi.<ref>.yaml``."""
     p = Path(ref)
-    if p.suffix in (".yaml", ".yml") or p.exists():
+    try:
+        if p.suffix in (".yaml", ".yml") or p.exists():
+            return p
+    except (OSError, ValueError):  # ENAMETOOLONG, a NUL byte: load_stack says so
         return p
     base = root or Path.cwd()
     return base / "stacks" / f"Pulumi.{ref}.yaml"
 
 
-def mesh_config_from_stack(doc: Any, source: str) -> Any:
-    """The ``<project>:mesh`` object of a Pulumi stack config document."""
+def mesh_config_from_stack(doc: Any, source: str, project: str = PROJECT) -> Any:
+    """The ``<project>:mesh`` object of a Pulumi stack config document (``source`` names it).
+
+    Only that key is read, as ``pulumi up`` reads only it (``__main__.py``:
+    ``pulumi.Config().require_object("mesh")``, namespaced by the project name, see
+    :func:`project_name`). A bare ``mesh`` key or another ``<namespace>:mesh`` is a problem at
+    ``config.<key>`` naming the key to use: Pulumi refuses a key without a namespace (pulumi
+    sdk/go/common/resource/config/key.go ``ParseKey``: "configuration keys should be of the form
+    `<namespace>:<name>`"), and hands another namespace's key to no program. Raises :class:`SpecError`."""
+    want = f"{project}:{CONFIG_KEY}"
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
         raise SpecError([(source, f"not a Pulumi stack file: expected a top-level 'config' mapping "
-                                  f"holding '{PROJECT}:{CONFIG_KEY}'")])
+                                  f"holding '{want}'")])
     config = doc["config"]
-    for key in (f"{PROJECT}:{CONFIG_KEY}", CONFIG_KEY):
-        if key in config:
-            return config[key]
-    found = [k for k in config if str(k).endswith(f":{CONFIG_KEY}")]
-    if len(found) == 1:
-        return config[found[0]]
-    raise SpecError([(source, f"config has no '{PROJECT}:{CONFIG_KEY}' key: put the mesh spec under "
-                              f"config.{PROJECT}:{CONFIG_KEY}")])
+    problems: list[Problem] = []
+    for key in config:
+        text = str(key)
+        if text == CONFIG_KEY:
+            problems.append((f"config.{text}", f"Pulumi reads stack config keys as '<namespace>:<name>' and "
+                                               f"refuses a bare '{CONFIG_KEY}': rename it to '{want}'"))
+        elif text != want and text.endswith(f":{CONFIG_KEY}"):
+            problems.append((f"config.{text if len(text) <= 60 else text[:60] + '...'}",
+                             f"`pulumi up` does not read this key: the program reads '{want}' (pulumi.Config() puts "
+                             f"its keys under the project name in Pulumi.yaml, {project!r}): rename it to '{want}'"))
+    if problems:
+        raise SpecError(problems)
+    if want not in config:
+        raise SpecError([(source, f"config has no '{want}' key: put the mesh spec under config.{want}")])
+    return config[want]
 
 
 def load_stack(ref: str, root: Path | None = None) -> "LoadedMesh":
     """Read, validate and resolve the stack ``ref`` (a name or a stack file path).
 
     Returns a :class:`LoadedMesh` (spec + SMI documents). Raises :class:`SpecError` with every
-    problem found (bad YAML, bad shape, dangling references, bad SMI files).
+    problem found (bad YAML, bad shape, dangling references, bad SMI files); a problem in the
+    stack file or an SMI file starts with its place, ``file:line:column: path``.
     """
     path = resolve_stack_file(ref, root)
-    if not path.exists():
+    if not _exists(path, ref):
         names = sorted(p.name[len("Pulumi."):-len(".yaml")]
                        for p in (root or Path.cwd()).glob("stacks/Pulumi.*.yaml"))
         hint = f" (stacks here: {', '.join(names)})" if names else ""
-        raise SpecError([(str(ref), f"no such stack or stack file{hint}")])
-    docs = load_yaml_documents(path)
-    if len(docs) != 1:
-        raise SpecError([(str(path), "a stack file holds exactly one YAML document")])
-    data = mesh_config_from_stack(docs[0], str(path))
-    return load_mesh(data, base_dir=project_root_for(path))
+        raise SpecError([(shown(str(ref))[1:-1], f"no such stack or stack file{hint}")])
+    return _load_stack_file(path)
 
 
 def load_stack_with_files(ref: str, files: list[str], root: Path | None = None) -> "LoadedMesh":
     """:func:`load_stack`, with ``files`` (paths as given, relative to the working folder)
     replacing the stack's own ``smiFiles``."""
     path = resolve_stack_file(ref, root)
-    if not path.exists():
+    if not _exists(path, ref):
         return load_stack(ref, root)  # raises the usual "no such stack" problem
-    docs = load_yaml_documents(path)
-    data = mesh_config_from_stack(docs[0] if docs else None, str(path))
-    if isinstance(data, dict):
-        data = {**data, "smiFiles": [str(Path(f).resolve()) for f in files]}
-    return load_mesh(data, base_dir=project_root_for(path))
+    return _load_stack_file(path, smi_files=[str(Path(f).resolve()) for f in files])
+
+
+def _exists(path: Path, ref: str) -> bool:
+    """Whether ``path`` exists; a name the OS refuses (ENAMETOOLONG, a NUL byte) is a problem."""
+    try:
+        return path.exists()
+    except (OSError, ValueError) as e:
+        why = getattr(e, "strerror", None) or "the name holds a NUL byte"
+        raise SpecError([(shown(str(ref))[1:-1], f"cannot read the stack file: {why}")]) from None
+
+
+def _shown_file(path: Path) -> str:
+    """``path`` as problems name it: relative to the working folder when under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def _load_stack_file(path: Path, smi_files: list[str] | None = None) -> "LoadedMesh":
+    where = _shown_file(path)
+    docs = load_yaml_documents(path, where)
+    if len(docs) != 1:
+        raise SpecError([(where, "a stack file holds exactly one YAML document, " +
+                                 (f"not {len(docs)}" if docs else "and this one is empty"))])
+    base = project_root_for(path)
+    project = project_name(base)
+    try:
+        data = mesh_config_from_stack(docs[0], where, project)
+        if smi_files is not None and isinstance(data, dict):
+            data = {**data, "smiFiles": smi_files}
+        return load_mesh(data, base_dir=base)
+    except SpecError as e:
+        from . import smi
+
+        placed = _placed_in_stack(e.problems, path, where, project, smi_files is not None)
+        raise SpecError(smi.placed_in_files(placed, base)) from None
+
+
+def _placed_in_stack(problems: list[Problem], path: Path, where: str, project: str,
+                     smi_files_replaced: bool) -> list[Problem]:
+    """``problems`` with ``mesh...`` and ``config...`` paths placed in the stack file (composed
+    again: this runs only when there are problems, and keeps the happy path free of node trees)."""
+    if not any(p.startswith(("mesh", "config")) for p, _ in problems):
+        return problems
+    try:
+        return _placed(problems, path, where, project, smi_files_replaced)
+    except Exception:  # noqa: BLE001 - placing is best effort: the problems stand without it
+        return problems
+
+
+def _placed(problems: list[Problem], path: Path, where: str, project: str,
+            smi_files_replaced: bool) -> list[Problem]:
+    nodes = yaml_source.compose_documents(path)
+    roots = {}
+    config = yaml_source.lookup(nodes[0], "config") if len(nodes) == 1 else None
+    if config is not None:
+        roots["config"] = config
+        mesh = yaml_source.lookup(config, f"{project}:{CONFIG_KEY}")
+        if mesh is not None:
+            roots["mesh"] = mesh
+    kept = [pm for pm in problems if smi_files_replaced and pm[0].startswith("mesh.smiFiles")]
+    return [pm if pm in kept else placed
+            for pm, placed in zip(problems, yaml_source.locate(problems, roots, where))]
 
 
 def load_mesh(data: Any, base_dir: Path | str = ".") -> "LoadedMesh":
     """Validate the ``mesh`` config object ``data`` (a dict) and read its SMI files from
-    ``base_dir``. Raises :class:`SpecError` with every problem found."""
+    ``base_dir``. Raises :class:`SpecError` with every problem found, at paths (``mesh...``,
+    ``file[j]...``, ``file#Kind/ns/name...``); :func:`load_stack` puts places in front of them."""
     from . import smi  # the SMI reader builds on this module
 
-    spec = parse_spec(data)
-    problems = check_references(spec)
-    documents, smi_problems = smi.read_files(spec.smi_files, Path(base_dir))
-    problems += smi_problems
-    if not problems:
-        problems += smi.check_documents(spec, documents)
+    with yaml_source.gc_paused():  # millions of small objects, no garbage cycles (see gc_paused)
+        spec = parse_spec(data)
+        problems = check_references(spec)
+        documents, smi_problems = smi.read_files(spec.smi_files, Path(base_dir))
+        problems += smi_problems
+        if not problems:
+            problems += smi.check_documents(spec, documents)
     if problems:
         raise SpecError(problems)
     return LoadedMesh(spec=spec, smi_documents=tuple(documents))
@@ -1143,18 +1312,50 @@ class LoadedMesh(typing.NamedTuple):
 
 def parse_spec(data: Any, root: str = "mesh") -> MeshSpec:
     """Shape-validate ``data`` into a :class:`MeshSpec`; raise :class:`SpecError` with
-    ``mesh.<path>: <message>`` problems (unknown fields get the nearest real field)."""
+    ``mesh.<path>: <message>`` problems in our words (:func:`_problem`), every one at once.
+
+    ``data`` may come from a stack file (bounded by :mod:`yaml_source`) or from ``pulumi up``'s
+    config (JSON): the only free-form part, ``overrides[].patch``, is also checked here for
+    nesting past :data:`yaml_source.MAX_DEPTH`, which the renderer's recursive walkers could not
+    take."""
     if not isinstance(data, dict):
         raise SpecError([(root, f"expected a mapping of mesh settings, got {_kind(data)}")])
+    deep = _deep_patches(data, root)
+    if deep:
+        raise SpecError(deep)
     try:
         return MeshSpec.model_validate(data)
     except ValidationError as e:
-        raise SpecError(sorted(set(_problem(err, root) for err in e.errors()), key=_path_key)) from None
+        raise SpecError(_problems(e.errors(include_url=False), root)) from None
+    except RecursionError:
+        raise SpecError([(root, f"nests deeper than {yaml_source.MAX_DEPTH} levels: flatten it")]) from None
+
+
+def _deep_patches(data: dict, root: str) -> list[Problem]:
+    overrides = data.get("overrides")
+    out: list[Problem] = []
+    for i, override in enumerate(overrides if isinstance(overrides, list) else []):
+        patch = override.get("patch") if isinstance(override, dict) else None
+        stack, seen = [(patch, 1)], 0
+        while stack and seen < 1_000_000:  # bounded: a patch of a million values is refused later anyway
+            value, depth = stack.pop()
+            seen += 1
+            if depth > yaml_source.MAX_DEPTH:
+                out.append((f"{root}.overrides[{i}].patch",
+                            f"nests deeper than {yaml_source.MAX_DEPTH} levels: flatten it"))
+                break
+            if isinstance(value, dict):
+                stack.extend((v, depth + 1) for v in value.values())
+            elif isinstance(value, list):
+                stack.extend((v, depth + 1) for v in value)
+    return out
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing", bool: "a boolean",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+    if isinstance(value, bool):
+        return "a boolean"
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing", int: "a number",
+            float: "a number"}.get(type(value), f"a {type(value).__name__}")
 
 
 def _path_key(problem: Problem):
@@ -1162,37 +1363,136 @@ def _path_key(problem: Problem):
 
 
 def format_path(root: str, loc: tuple) -> str:
+    """``("clusters", 0, "cloud")`` under ``"mesh"`` -> ``"mesh.clusters[0].cloud"``: YAML field
+    names joined with ``.``, list indexes in brackets (what :func:`yaml_source.node_at` walks)."""
     out = root
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else f".{part}"
     return out
 
 
+_SCHEMA_TAG = re.compile(r"^(function-(before|after|wrap|plain)|nullable|lax-or-strict|constrained-[a-z]+|"
+                         r"json-or-python|tagged-union|union|list|dict|set|tuple|default|chain)\[")
+"""pydantic-core's names of the schema layers it went through, which it puts into ``loc``."""
+_MEMBER_TAGS = {"literal", "str", "int", "float", "bool", "none", "is-instance", "model", "json"}
+"""pydantic-core's names of union members (``loc`` holds the member that failed)."""
+
+_PATTERN_MEANING = {
+    r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$": "a chart version such as 1.30.3",
+    r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$": "a duration such as 250ms, 5s or 1m30s",
+    r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$": "an HTTP header name (RFC 9110 token characters)",
+    r"^[A-Za-z][A-Za-z0-9_.-]*$": "a Pulumi config key such as vaultToken (a letter, then letters, digits, '_', "
+                                  "'.' or '-')",
+    r"^[-._a-zA-Z0-9]+$": "a Secret data key (letters, digits, '-', '_' or '.')",
+    r"^https?://": "an http:// or https:// URL",
+    r"^https://\S+$": "an https:// URL",
+    r"^/[^?#\s]*$": "a path starting with '/', without query, fragment or spaces",
+    r"^/": "a path starting with '/'",
+    r"^[^@\s]+@[^@\s]+\.[^@\s]+$": "an email address",
+}
+"""What each ``Field(pattern=...)`` of the spec asks for, in words."""
+
+
+def _problems(errors: list[dict], root: str) -> list[Problem]:
+    """pydantic's errors as problems: one per path (a union reports each member that failed; the
+    first is kept), sorted by path."""
+    out: dict[str, str] = {}
+    for err in errors:
+        path, message = _problem(err, root)
+        if path not in out:
+            out[path] = message
+        elif not _is_union(err) and message not in out[path]:
+            out[path] = f"{out[path]}; {message}"
+    return sorted(out.items(), key=_path_key)
+
+
+def _is_union(err: dict) -> bool:
+    return any(isinstance(p, str) and p in _MEMBER_TAGS for p in err["loc"])
+
+
 def _problem(err: dict, root: str) -> Problem:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p.startswith("function-")
-                                                                    or p in ("literal", "str", "int"))))
+    """One pydantic error as ``(mesh.path, message)`` in our words (pydantic's own are not shown):
+    the value echoed cut to :data:`yaml_source.SHOWN_CHARS`, choices listed, a "did you mean" only
+    for a close match (``difflib`` ratio over 0.5: ``consul`` (0.44) gets the list of backends, not
+    ``osm``)."""
+    raw = err["loc"]
+    key_error = bool(raw) and raw[-1] == "[key]"
+    loc = tuple(p for p in raw if not (isinstance(p, str) and (p in _MEMBER_TAGS or p == "[key]"
+                                                                 or _SCHEMA_TAG.match(p))))
     kind = err["type"]
-    msg = err["msg"].removeprefix("Value error, ")
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    got = f"{_kind(value)} {shown(value)}" if not isinstance(value, (dict, list, type(None))) else _kind(value)
+    field = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    if key_error:
+        return format_path(root, loc), f"keys here are strings, not {_kind(value)} {shown(value)}: quote the key"
     if kind == "extra_forbidden":
         known = _fields_at(MeshSpec, loc[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.5)
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.5) if loc else []
         hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(known)}"
         msg = f"unknown field; {hint}"
-    elif kind == "literal_error":
-        expected = err.get("ctx", {}).get("expected", "")
+    elif kind in ("literal_error", "enum"):
+        expected = str(ctx.get("expected", ""))
         choices = [c.strip().strip("'") for c in expected.replace(" or ", ", ").split(",") if c.strip()]
-        close = difflib.get_close_matches(str(err.get("input")), choices, n=1, cutoff=0.4)
-        msg = f"{err.get('input')!r} is not one of {expected}" + (f"; did you mean {close[0]!r}?" if close else "")
+        close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.51) if isinstance(value, str) else []
+        msg = f"{shown(value)} is not one of {expected}" if isinstance(value, str) else \
+            f"expected one of {expected}, got {got}"
+        if close:
+            msg += f"; did you mean {close[0]!r}?"
+        elif loc[-2:] == ("backend", "type"):
+            msg += " (the meshes this project supports)"
+        elif field == "cloud":
+            msg += "; for another cloud or your own machines use 'onprem' (no cloud-specific load-balancer settings)"
     elif kind == "missing":
         msg = "required field is missing"
-    elif kind in ("greater_than_equal", "less_than_equal") and loc and loc[-1] in ("port", "targetPort"):
-        msg = f"{err.get('input')!r} is not a port number: use 1-65535"
+    elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than") and "port" in field.lower() \
+            and (ctx.get("ge") == 1 or ctx.get("le") == 65535):
+        msg = f"{shown(value)} is not a port number: use 1-65535"
     elif kind in ("greater_than_equal", "greater_than"):
-        msg = f"{err.get('input')!r} is too small: use at least {err['ctx'].get('ge', err['ctx'].get('gt'))}"
+        msg = f"{shown(value)} is too small: use at least {ctx.get('ge', ctx.get('gt'))}"
     elif kind in ("less_than_equal", "less_than"):
-        msg = f"{err.get('input')!r} is too large: use at most {err['ctx'].get('le', err['ctx'].get('lt'))}"
+        msg = f"{shown(value)} is too large: use at most {ctx.get('le', ctx.get('lt'))}"
+    elif kind == "multiple_of":
+        msg = f"{shown(value)} is not a multiple of {ctx.get('multiple_of')}"
     elif kind == "too_short":
-        msg = "must list at least one entry"
+        msg = "must list at least one entry" if ctx.get("min_length", 1) <= 1 else \
+            f"must list at least {ctx['min_length']} entries"
+    elif kind == "too_long":
+        msg = f"lists more than {ctx.get('max_length')} entries"
+    elif kind == "string_too_short":
+        msg = "must not be empty" if ctx.get("min_length", 1) <= 1 else \
+            f"must be at least {ctx['min_length']} characters long"
+    elif kind == "string_too_long":
+        msg = f"{shown(value)} is longer than {ctx.get('max_length')} characters"
+    elif kind == "string_pattern_mismatch":
+        meaning = _PATTERN_MEANING.get(str(ctx.get("pattern")), f"of the form {ctx.get('pattern')}")
+        msg = f"{shown(value)} is not {meaning}"
+    elif kind in ("string_type", "string_sub_type", "string_unicode"):
+        msg = f"expected a string, got {got}"
+        if isinstance(value, bool):
+            msg += " (YAML reads true/false/yes/no/on/off unquoted as booleans): quote it"
+        elif isinstance(value, (int, float)) or type(value).__name__ in ("date", "datetime"):
+            msg += ": quote it to mean the text"
+    elif kind.startswith(("int_", "float_")) or kind == "finite_number":
+        msg = f"expected a number, got {got}"
+    elif kind.startswith("bool_"):
+        msg = f"expected true or false, got {got}"
+    elif kind in ("list_type", "tuple_type", "set_type", "iterable_type"):
+        msg = f"expected a list, got {got}"
+    elif kind in ("dict_type", "mapping_type", "model_type", "model_attributes_type", "dataclass_type"):
+        msg = f"expected a mapping of fields, got {got}"
+    elif kind in ("value_error", "assertion_error"):
+        msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if isinstance(value, str) and len(value) > yaml_source.SHOWN_CHARS:
+            msg = msg.replace(repr(value), shown(value))  # validators echo what they got
+    elif kind == "recursion_loop":
+        msg = "refers to itself: a mesh spec is a tree"
+    elif kind == "invalid_key":
+        msg = f"field names are strings, not {got}"
+    elif kind.startswith("union_tag"):
+        msg = f"{got} matches none of the accepted forms"
+    else:  # a pydantic check not used by the spec today: name it by its code, never by pydantic's words
+        msg = f"{got} is not accepted here ({kind.replace('_', ' ')})"
     return format_path(root, loc), msg
 
 

@@ -141,7 +141,9 @@ def _port_number(v: Any, where: str) -> int:
 # =============================================================================================
 # SMI (the reference)
 
-_SMI_TT_VERSIONS = {"access.smi-spec.io/v1alpha3"}
+# v1alpha2 has the v1alpha3 shape plus destination.port (smi-sdk-go v0.5.0
+# pkg/apis/access/v1alpha2/traffic_target.go IdentityBindingSubject.Port)
+_SMI_TT_VERSIONS = {"access.smi-spec.io/v1alpha2", "access.smi-spec.io/v1alpha3"}
 _SMI_SPEC_VERSIONS = {"specs.smi-spec.io/v1alpha4"}
 
 

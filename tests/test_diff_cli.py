@@ -236,14 +236,46 @@ def test_real_process_exit_codes_and_no_traceback(staging, tmp_path):
     bad = run(STACK, "--live", str(tmp_path / "missing"))
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr == f"{tmp_path / 'missing'}: no such directory (give --live DIR with one dump per cluster)\n"
+    usage = run(STACK, "--live", str(d), "--no-such-flag")
+    assert usage.returncode == 1 and usage.stderr.splitlines()[-1] == "diff: unrecognized arguments: --no-such-flag"
 
 
 def test_usage_errors_exit_1_not_2(capsys):
-    for argv in (["diff"], ["diff", "x", "--live", "d", "--kubeconfig", "k"], ["diff", "x", "--format", "html"]):
+    for argv in (["diff"], ["diff", "x", "--live", "d", "--kubeconfig", "k"], ["diff", "x", "--format", "html"],
+                 ["diff", "x", "--bogus"], ["diff", "x", "--live"], ["diff", "x", "--cluster"],
+                 ["diff", "x", "y", "--live", "d"], ["diff", "x", "--format"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 1, argv
-        assert capsys.readouterr().err.splitlines()[-1].startswith("diff: ")
+        assert capsys.readouterr().err.splitlines()[-1].startswith("diff: "), argv
+
+
+def test_help_lists_the_exit_codes(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["diff", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    codes = out[out.index("exit codes:"):].splitlines()
+    assert [line.split()[0] for line in codes[1:] if line.startswith("  ") and line.split()[0].isdigit()] == ["0", "1", "2"]
+    assert "no drift" in codes[1] and "usage error" in out and "drift" in codes[-2] + codes[-1]
+
+
+def test_duplicate_live_objects_exit_1_naming_both_files(monkeypatch, tmp_path, capsys):
+    desired = fake_desired(monkeypatch)
+    live = {c: live_from_desired(s["objects"], s["releases"]) for c, s in desired.items()}
+    write_dump(tmp_path, "west", live["west"])
+    (tmp_path / "east").mkdir()
+    policy = next(o for o in live["east"] if o["kind"] == "AuthorizationPolicy")
+    write_dump(tmp_path / "east", "fresh", live["east"])
+    stale = copy.deepcopy(policy)
+    stale["spec"] = {"action": "ALLOW", "rules": [{}]}  # allow-all, from an old dump
+    write_dump(tmp_path / "east", "stale", [stale])
+    assert main(["diff", "x", "--live", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith(f"{tmp_path}/east/stale.yaml#doc[0].items[0]: AuthorizationPolicy bookstore/"
+                           f"{policy['metadata']['name']} (security.istio.io/v1) is also at {tmp_path}/east/fresh.yaml#doc[0].items[")
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

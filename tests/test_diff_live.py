@@ -173,3 +173,96 @@ def test_bad_dumps_give_every_problem_with_its_path(tmp_path):
         read_dump_dir(tmp_path, ["east"])
     assert e.value.problems == [(f"{tmp_path}/east.yaml#doc[0].items[0]", "not a Kubernetes object: missing apiVersion"),
                                 (f"{tmp_path}/east.yaml#doc[0].items[1]", "expected a Kubernetes object or List, got int")]
+
+
+# ---------------------------------------------------------------------------------------------
+# one object per identity (issue 13, item 10): never last-one-wins
+
+
+def allow_all(version: str = "v1", namespace: str = "bookstore", name: str = "allow-all") -> dict:
+    return {"apiVersion": f"security.istio.io/{version}", "kind": "AuthorizationPolicy",
+            "metadata": {"name": name, "namespace": namespace}, "spec": {"rules": [{}]}}
+
+
+def test_the_same_object_in_two_dump_files_is_an_error_naming_both(tmp_path):
+    # a stale dump beside a fresh one: the allow-all policy must not vanish behind its other copy;
+    # the version is not part of the identity (diff.object_ref), so v1beta1 vs v1 is the same object
+    (tmp_path / "east" / "old").mkdir(parents=True)
+    (tmp_path / "east" / "a.yaml").write_text(yaml.safe_dump_all([allow_all("v1beta1")]))
+    (tmp_path / "east" / "old" / "b.yaml").write_text(yaml.safe_dump(
+        {"apiVersion": "v1", "kind": "List", "items": [allow_all("v1", name="other"), allow_all("v1")]}))
+    with pytest.raises(LiveError) as e:
+        read_dump_dir(tmp_path, ["east"])
+    ((where, message),) = e.value.problems
+    assert where == f"{tmp_path}/east/old/b.yaml#doc[0].items[1]"
+    assert message.startswith("AuthorizationPolicy bookstore/allow-all (security.istio.io/v1) is also at "
+                              f"{tmp_path}/east/a.yaml#doc[0]: ")
+    assert "remove the stale copy" in message
+
+
+def test_the_same_object_twice_in_one_file_is_an_error_and_near_twins_are_not(tmp_path):
+    write_dump(tmp_path, "east", [allow_all(), allow_all(namespace="other"), allow_all(name="x"),
+                                  {**allow_all(), "apiVersion": "security.linkerd.io/v1"}])
+    assert len(read_dump_dir(tmp_path, ["east"])["east"].objects) == 4  # namespace, name, group differ
+    write_dump(tmp_path, "east", [allow_all(), allow_all()], as_list=False)
+    with pytest.raises(LiveError) as e:
+        read_dump_dir(tmp_path, ["east"])
+    assert [p for p, _ in e.value.problems] == [f"{tmp_path}/east.yaml#doc[1]"]
+    assert f"is also at {tmp_path}/east.yaml#doc[0]" in e.value.problems[0][1]
+
+
+def test_two_storage_secrets_for_one_release_revision_are_an_error_naming_both(tmp_path):
+    from diff_helpers import helm_secret
+
+    rel = sample_desired()["east"]["releases"][1]
+    copy_ = helm_secret(rel, 2, values={"global": {"meshID": "stale"}})
+    copy_["metadata"]["name"] = "istiod-backup"  # another Secret, same labels: release and revision 2
+    write_dump(tmp_path, "east", [helm_secret(rel, 1, "superseded"), helm_secret(rel, 2), copy_])
+    with pytest.raises(LiveError) as e:
+        read_dump_dir(tmp_path, ["east"])
+    ((where, message),) = e.value.problems
+    assert where == f"{tmp_path}/east.yaml#doc[0].items[2] (secret istio-system/istiod-backup)"
+    assert message == (f"Helm release istio-system/istiod-1-30 revision 2 is also stored in {tmp_path}/east.yaml"
+                       "#doc[0].items[1] (secret istio-system/sh.helm.release.v1.istiod-1-30.v2): keep one Secret "
+                       "per revision")
+
+
+def test_a_list_api_that_repeats_an_object_is_an_error_and_diff_cluster_refuses_twins():
+    from mesh_components.diff import diff_cluster
+    from mesh_components.errors import MeshError
+
+    with FakeApiServer([allow_all(), allow_all("v1beta1")]) as server:
+        client = client_for({"apiVersion": "v1", "kind": "Config", "current-context": "c",
+                             "clusters": [{"name": "c", "cluster": {"server": server.url}}],
+                             "users": [{"name": "u", "user": {"token": "t"}}],
+                             "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]})
+        with pytest.raises(LiveError) as e:
+            read_cluster(client, [("security.istio.io/v1", "AuthorizationPolicy"),
+                                  ("security.istio.io/v1beta1", "AuthorizationPolicy")])
+    assert [p for p, _ in e.value.problems] == ["/apis/security.istio.io/v1beta1/authorizationpolicies items[0]"]
+    with pytest.raises(MeshError) as e:
+        diff_cluster("east", MESH, [], [allow_all(), allow_all("v1beta1")])
+    assert e.value.problems == [("cluster east", "AuthorizationPolicy bookstore/allow-all (security.istio.io/v1beta1) "
+                                                 "is in the live objects twice: one object per API group, kind, "
+                                                 "namespace and name")]
+
+
+def test_dumps_nested_too_deeply_or_expanding_aliases_are_refused_not_walked(tmp_path):
+    # "billion laughs": 10 levels of 10 aliases each expand to 10**10 values; refused before the
+    # diff walks them. JSON deeper than its parser's recursion limit: an error, not a traceback.
+    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: x, namespace: n}", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    (tmp_path / "east.yaml").write_text("\n".join(lines) + "\n")
+    (tmp_path / "west.json").write_text('{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "y"}, "d": '
+                                        + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(LiveError) as e:
+        read_dump_dir(tmp_path, ["east", "west"])
+    assert [p for p, _ in e.value.problems] == [f"{tmp_path}/east.yaml#doc[0]", f"{tmp_path}/west.json"]
+    assert all("nested too deeply" in m and "YAML aliases" in m for _, m in e.value.problems)
+    (tmp_path / "east.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nd: &a [1, *a]\n")
+    with pytest.raises(LiveError) as e:  # a list that contains itself
+        read_dump_dir(tmp_path, ["east"])
+    assert e.value.problems[0][0] == f"{tmp_path}/east.yaml#doc[0]"
+    small = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: z, namespace: n}\nx: &r [1]\ny: *r\n"
+    (tmp_path / "east.yaml").write_text(small)  # an alias or two is fine
+    assert read_dump_dir(tmp_path, ["east"])["east"].objects[0]["y"] == [1]

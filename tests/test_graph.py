@@ -5,6 +5,7 @@ something that really gets through), and golden-free syntax checks of the Mermai
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ from mesh_components import gamma, graph, smi
 from mesh_components.cli import main
 from mesh_components.graph import (Edge, Finding, Graph, Node, dot_string, mermaid_text,
                                    regex_within, render_dot, render_mermaid, safe_id, shadowed)
-from mesh_components.graph_cli import graph_of
+from mesh_components.graph_cli import graph_json, graph_of
 from mesh_components.smi import HTTPMatch
 from mesh_components.spec import load_stack
 
@@ -99,12 +100,13 @@ def test_shipped_stacks_have_no_warnings_and_exit_0(stack, capsys):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_output_is_deterministic(stack, tmp_path, capsys):
-    for fmt in ("mermaid", "dot"):
+    for fmt in ("mermaid", "dot", "json"):
         main(["graph", stack, "--format", fmt, "-o", str(tmp_path / "a")])
         main(["graph", stack, "--format", fmt, "-o", str(tmp_path / "b")])
         assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
-    main(["graph", stack, "--format", "dot"])
-    assert capsys.readouterr().out == (tmp_path / "b").read_text()
+        capsys.readouterr()
+        main(["graph", stack, "--format", fmt])
+        assert capsys.readouterr().out == (tmp_path / "b").read_text()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,7 +340,8 @@ def test_invalid_input_exits_1_with_path_lines(tmp_path, capsys):
     path = write_stack(tmp_path, rules=[rule("bad", dest="nobody", http=[{"pathRegex": "/a"}])])
     assert main(["graph", path]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("mesh.accessRules[0].destination.serviceAccount: unknown service account")
+    # ``file:line:column: `` first when the spec came from a file (spec errors, issue 13 item 3)
+    assert re.match(r"(\S+:\d+:\d+: )?mesh\.accessRules\[0\]\.destination\.serviceAccount: unknown service account", err)
     assert "Traceback" not in err
     assert main(["graph", "no-such-stack"]) == 1
     with pytest.raises(SystemExit) as usage:  # usage errors are input errors: 1, never 2 (warnings)
@@ -486,6 +489,71 @@ def test_dot_of_shipped_stacks(stack):
     check_dot(text)
     if shutil.which("dot"):
         subprocess.run(["dot", "-Tcanon"], input=text, capture_output=True, text=True, check=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON: the same graph the diagrams draw
+
+
+def mermaid_graph(text: str) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    """The node ids (-> label text) and edges (source, target, label text) of a Mermaid diagram
+    this renderer wrote, read back through the line grammar :data:`MERMAID_LINE`."""
+    nodes, edges = {}, []
+    for line in text.splitlines():
+        m = MERMAID_LINE.match(line)
+        assert m, line
+        labels = re.findall(r'"([^"]*)"', line)
+        if m.group("node"):
+            nodes[m.group("node")] = labels[0]
+        if m.group("src"):
+            edges.append((m.group("src"), m.group("dst"), labels[0]))
+    return nodes, edges
+
+
+def check_json_matches_mermaid(g: Graph) -> dict:
+    doc = json.loads(graph_json(g))
+    assert list(doc) == ["mesh", "nodes", "edges", "warnings"] and doc["mesh"] == g.mesh
+    nodes, edges = mermaid_graph(render_mermaid(g))
+    assert {n["id"]: mermaid_text(n["label"]) for n in doc["nodes"]} == nodes
+    assert [(e["source"], e["target"], mermaid_text("\n".join(e["lines"]))) for e in doc["edges"]] == edges
+    assert [n["id"] for n in doc["nodes"]] == [n.id for n in g.nodes]  # the diagrams' sorted order
+    for n, node in zip(doc["nodes"], g.nodes):
+        assert (n["kind"], n["namespace"], n["unrestricted"]) == (node.kind, node.group, node.unrestricted)
+    assert [e["kind"] for e in doc["edges"]] == [e.kind for e in g.edges]
+    assert [f"{w['origin']}: {w['kind']}: {w['message']}" for w in doc["warnings"]] == [f.line() for f in g.findings]
+    return doc
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_json_of_shipped_stacks_matches_the_mermaid_graph(stack, capsys):
+    assert main(["graph", stack, "--format", "json", "--strict"]) == 0
+    out = capsys.readouterr().out
+    g = graph_of(load_stack(str(ROOT / "stacks" / f"Pulumi.{stack}.yaml"), root=ROOT))
+    assert out == graph_json(g)
+    doc = check_json_matches_mermaid(g)
+    assert doc["nodes"] and doc["warnings"] == []
+
+
+def test_json_of_every_node_and_edge_kind_and_a_warning():
+    g = nasty_graph()
+    doc = check_json_matches_mermaid(g)
+    assert {n["kind"] for n in doc["nodes"]} == {"service", "version", "external", "ingress", "identity"}
+    assert {e["kind"] for e in doc["edges"]} == {"allow", "egress", "ingress", "split"}
+    assert next(n for n in doc["nodes"] if n["kind"] == "external")["namespace"] is None
+    assert doc["warnings"] == [{"origin": "f.yaml#X/a/b", "kind": "shadowed",
+                                "message": "multi\nline %%{init} // */", "others": []}]
+    allow = next(e for e in doc["edges"] if e["lines"][0] == NASTY)
+    assert allow["lines"] == [NASTY, "tcp:1"]  # as written, no diagram escaping
+
+
+def test_json_findings_with_strict(tmp_path, capsys):
+    path = write_stack(tmp_path, rules=[rule("a-http", http=[{"methods": ["GET"], "pathRegex": "/a"}]),
+                                        rule("b-tcp", tcp=[8080])])
+    code, out, err = graph_run(path, capsys, "--format", "json", "--strict")
+    assert code == 2
+    (w,) = json.loads(out)["warnings"]
+    assert (w["origin"], w["kind"], w["others"]) == ("mesh.accessRules[0]", "shadowed", ["mesh.accessRules[1]"])
+    assert warnings_of(err) == [f"warning: {w['origin']}: {w['kind']}: {w['message']}"]
 
 
 def test_mermaid_label_helpers():

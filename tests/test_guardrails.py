@@ -1,5 +1,7 @@
 """The mesh-guardrails policy pack: each rule firing and not firing, the CrossGuard wrappers, and the
-lead's rendered stacks passing every rule. ``__main__.py`` is never imported (PolicyPack() blocks)."""
+lead's rendered stacks passing every rule. ``__main__.py`` is never imported (PolicyPack() blocks).
+The rules live in ``mesh_components/guardrails.py``; the pack's ``mesh_guardrails.py`` re-exports
+them, and is what these tests load, as the pack does."""
 from __future__ import annotations
 
 import copy
@@ -310,15 +312,10 @@ def test_policies_wrap_the_validators_with_config():
 
 
 def _as_resources(states, spec):
-    config = spec.ca_config()
-    out = [(DYNAMIC, config.to_inputs())]
-    for st in states.values():
-        for o in st.objects:
-            group, _, version = o["apiVersion"].rpartition("/")
-            out.append((f"kubernetes:{group or 'core'}/{version}:{o['kind']}", o))
-        out += [(RELEASE, {"name": r.name, "namespace": r.namespace, "chart": r.chart, "version": r.version,
-                           "values": r.values}) for r in st.releases]
-    return out
+    """The stack as the pack receives it (type tokens and inputs as the components register them;
+    tests/test_validate_findings.py checks them against the program run under Pulumi's mocks)."""
+    from mesh_components.findings import pulumi_resources
+    return [(r.resource_type, r.props) for r in pulumi_resources(spec, states)]
 
 
 DEV_ADVISORY = {"ingress-tls", "ingress-http-redirect-only"}
@@ -352,3 +349,80 @@ def test_dev_config_makes_only_the_plain_http_rules_advisory():
     import json
     conf = json.loads((PACK / "config.dev.json").read_text())
     assert {k for k, v in conf.items() if v.get("enforcementLevel") == "advisory"} == DEV_ADVISORY
+
+
+# ---------------------------------------------------------------------------------------------
+# the rules live in the library; the pack re-exports them and runs without the library installed
+
+
+def test_the_pack_module_is_the_library_module():
+    from mesh_components import guardrails
+    assert g.build_policies is guardrails.build_policies and g.RESOURCE_VALIDATORS is guardrails.RESOURCE_VALIDATORS
+    assert set(g.__all__) >= {"validate_open_service_targets", "validate_linkerd_default_policy", "check_resources"}
+    assert g.POLICY_NAMES == (*g.RESOURCE_VALIDATORS, *g.STACK_VALIDATORS)
+
+
+def test_the_pack_loads_the_rules_from_the_repository_when_the_library_is_not_installed(tmp_path):
+    """``-I -S``: no site-packages (so no installed mesh_components) and not the working folder."""
+    import subprocess
+    import sys
+    code = ("import importlib.util, sys\n"
+            f"s = importlib.util.spec_from_file_location('mesh_guardrails', {str(PACK / 'mesh_guardrails.py')!r})\n"
+            "m = importlib.util.module_from_spec(s); s.loader.exec_module(m)\n"
+            "print(m.validate_mtls_strict('kubernetes:security.istio.io/v1:PeerAuthentication',"
+            " {'metadata': {'name': 'pa', 'namespace': 'n'}, 'spec': {'mtls': {'mode': 'DISABLE'}}}))\n"
+            "print(sorted(k for k in sys.modules if k.startswith(('pulumi', 'yaml', 'pydantic'))))\n")
+    run = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["['PeerAuthentication n/pa sets mtls.mode DISABLE: mTLS must be STRICT']", "[]"]
+
+
+def test_pack_config_levels_reconcile_as_the_pulumi_cli_does():
+    """pulumi/pulumi v3.259.0 pkg/resource/analyzer/config.go applyConfig: 'all' first, then each
+    policy's own level; properties merge over the schema defaults."""
+    import json
+    dev = g.parse_policy_pack_config(json.loads((PACK / "config.dev.json").read_text()), "config.dev.json")
+    assert {n for n, lv in dev.levels.items() if lv == "advisory"} == DEV_ADVISORY
+    assert {lv for n, lv in dev.levels.items() if n not in DEV_ADVISORY} == {"mandatory"}
+    example = g.parse_policy_pack_config(json.loads((PACK / "config.example.json").read_text()), "config.example.json")
+    assert set(example.levels.values()) == {"mandatory"} and example.properties["mtls-strict"] == {"permissiveNamespaces": []}
+    assert example.properties["ca-limits"] == json.loads((PACK / "config.example.json").read_text())["ca-limits"]
+    both = g.parse_policy_pack_config({"ca-limits": {"enforcementLevel": "advisory", "maxRootValidityDays": 1000},
+                                       "all": "disabled"}, "x")
+    assert both.levels["ca-limits"] == "advisory" and both.levels["no-allow-all"] == "disabled"
+    assert both.properties["ca-limits"] == {**{k: v["default"] for k, v in g.CONFIG_SCHEMAS["ca-limits"].items()},
+                                            "maxRootValidityDays": 1000}
+    assert g.parse_policy_pack_config({}, "x").levels == {n: g.PACK_ENFORCEMENT for n in g.POLICY_NAMES}
+
+
+def test_check_resources_runs_each_policy_at_its_level():
+    ca = (DYNAMIC, {**CA, "root_validity_days": 7300})
+    pa = (PA, obj("pa", {"mtls": {"mode": "PERMISSIVE"}}))
+    got = g.check_resources([ca, pa])
+    assert [(v.policy, v.level, v.resource) for v in got] == [("mtls-strict", "mandatory", 1),
+                                                            ("ca-limits", "mandatory", 0)]
+    cfg = g.parse_policy_pack_config({"mtls-strict": "disabled", "ca-limits": {"enforcementLevel": "advisory",
+                                                                               "maxRootValidityDays": 7300}}, "x")
+    assert g.check_resources([ca, pa], cfg) == []
+    cfg = g.parse_policy_pack_config({"ca-limits": "advisory"}, "x")
+    assert [(v.policy, v.level) for v in g.check_resources([ca], cfg)] == [("ca-limits", "advisory")]
+    # a stack policy's violation has no resource index
+    mesh_wide = (PA, obj("default", {"mtls": {"mode": "STRICT"}}, ns="istio-system"))
+    (v,) = g.check_resources([istiod("a", "other.example"), mesh_wide, (DYNAMIC, CA)])
+    assert (v.policy, v.resource) == ("single-trust-domain", None)
+
+
+@pytest.mark.parametrize("resource_type,props,policy", [
+    (PA, obj("pa", {"portLevelMtls": [1]}), "mtls-strict"),
+    (AP, obj("ap", {"rules": 1}), "no-allow-all"),
+    (AP, obj("ap", {"rules": [{"from": True}]}), "no-allow-all"),
+    (SE, obj("se", {"hosts": True}), "no-wildcard-egress"),
+])
+def test_a_field_of_the_wrong_type_is_a_violation_not_a_crash(resource_type, props, policy):
+    """An override can give a field any JSON value; the rule says it cannot read it (the API server
+    refuses such an object too) instead of failing the whole preview with a traceback."""
+    (message,) = g.run_resource_policy(policy, resource_type, props)
+    assert f"cannot be checked by {policy}: a field has a value of the wrong type" in message
+    assert message.startswith(("PeerAuthentication n/pa", "AuthorizationPolicy n/ap", "ServiceEntry n/se"))
+    (v,) = g.check_resources([(resource_type, props)])
+    assert (v.policy, v.level, v.message) == (policy, "mandatory", message)

@@ -2,7 +2,12 @@
 redaction, the upstream schema and chart checks in ../shared/tools, and error output."""
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
+import re
+import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +17,8 @@ import yaml
 
 from mesh_components.cli import main
 from mesh_components.gateway_api import channel_of_url
-from mesh_components.render import REDACTED, render_mesh, write_tree
+from mesh_components import render
+from mesh_components.render import MARKER, REDACTED, RELEASES_DIR, object_filename, render_mesh, translate, write_tree
 from mesh_components.spec import load_stack
 
 from program_harness import ROOT
@@ -84,7 +90,7 @@ def test_rendered_stacks_pass_the_upstream_checks(stack, tmp_path):
     assert main(["render", stack, "--out", str(out)]) == 0
     for cluster in sorted(p for p in out.iterdir() if p.is_dir()):
         # against the Gateway API channel the cluster installs (Linkerd: experimental; managed: the cloud's standard)
-        manifests = yaml.safe_load((cluster / "remote-manifests.yaml").read_text()) or []
+        manifests = yaml.safe_load((cluster / RELEASES_DIR / "remote-manifests.yaml").read_text()) or []
         channel = next((channel_of_url(m["url"]) for m in manifests if m["name"] == "gateway-api-crds"), "standard")
         v = subprocess.run([str(TOOLS / "validate-manifests"), "--quiet", "--gateway-api", channel, str(cluster)],
                            capture_output=True, text=True)
@@ -93,6 +99,10 @@ def test_rendered_stacks_pass_the_upstream_checks(stack, tmp_path):
     h = subprocess.run([str(TOOLS / "check-helm-values"), str(out)], capture_output=True, text=True)
     assert h.returncode == 0, h.stdout[-3000:] + h.stderr[-2000:]
     assert h.stdout.splitlines()[-1].endswith(" 0 with problems")
+    # it found every cluster's releases/helm-releases.yaml (it searches the folder recursively by that name)
+    states = render_mesh(load_stack(stack, root=ROOT))
+    assert f" {sum(len(st.releases) for st in states.values())} releases in {len(states)} files checked" \
+        in h.stdout.splitlines()[-1]
 
 
 BAD_STACKS = {
@@ -123,7 +133,9 @@ def test_bad_stack_files_exit_1_with_path_message_lines(case, tmp_path):
         assert result.returncode == 1
         assert "Traceback" not in result.stderr and result.stdout == ""
         lines = result.stderr.strip().splitlines()
-        assert any(line.startswith(expected) for line in lines), lines
+        # the spec path, after the stack file's line:column where the loader knows it (issue 13, item 3)
+        where = f"(?:{re.escape(str(f))}:\\d+:\\d+: )?"
+        assert any(re.match(where + re.escape(expected), line) for line in lines), lines
         assert all(": " in line for line in lines)
     assert not (tmp_path / "out").exists()  # nothing half-written
 
@@ -139,3 +151,348 @@ def test_validate_reports_counts():
     result = cli("validate", "prod")
     assert result.returncode == 0
     assert "valid: mesh 'bookstore-prod' (istio 1.30.3), 3 cluster(s)" in result.stdout
+
+
+# --- atomic, safe output (issue 13, items 5 and 7) ----------------------------------------------------
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file and folder under ``folder`` (``folder`` itself too): content hash and mode."""
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir",
+                                          stat.S_IMODE(p.lstat().st_mode))
+            for p in sorted([folder, *folder.rglob("*")])}
+
+
+def leftovers(parent: Path) -> list[str]:
+    """Hidden folders a render made beside its target and did not remove."""
+    return sorted(p.name for p in parent.iterdir() if ".mesh-render-" in p.name)
+
+
+def with_secret(states):
+    """``states`` with a Secret holding a literal value (as a user's egress credential could)."""
+    st = next(iter(states.values()))
+    st.concerns["egress"].append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                                  "metadata": {"name": "api-key", "namespace": "mesh-egress"},
+                                  "stringData": {"token": "s3cr3t-value"}})
+    return states
+
+
+def flaky_writes(monkeypatch, nth: int, exc: BaseException) -> list:
+    """Make the ``nth`` file write of a render raise ``exc`` (a full disk, Ctrl-C...)."""
+    real, calls = render._write_text, []
+
+    def write(path, text, mode):
+        calls.append(path)
+        if len(calls) == nth:
+            raise exc
+        real(path, text, mode)
+
+    monkeypatch.setattr(render, "_write_text", write)
+    return calls
+
+
+def long_named(states):
+    """``states`` with an object whose file name is over the 255 bytes a file system allows, last of
+    its cluster, so the failure comes after most files are written."""
+    st = next(iter(states.values()))
+    st.concerns["multicluster"].append({"apiVersion": "v1", "kind": "ConfigMap",
+                                        "metadata": {"name": "x" * 260, "namespace": "istio-system"}})
+    return states
+
+
+def duplicated(states):
+    st = next(iter(states.values()))
+    st.concerns["multicluster"].append(dict(st.objects[0]))
+    return states
+
+
+FAILURES = ["translation", "spec", "write-error", "ctrl-c", "long-file-name", "duplicate-file", "swap-error",
+            "fallback-swap-error"]
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_failed_render_leaves_the_earlier_output_byte_identical(failure, tmp_path, monkeypatch):
+    """Issue 13 item 5: the render is written beside the target and swapped in only when whole."""
+    out = tmp_path / "out"
+    assert main(["render", "prod", "--out", str(out)]) == 0
+    before = snapshot(out)
+    states = render_mesh(load_stack("dev", root=ROOT))
+    if failure == "translation":  # valid spec, refused by the Linkerd translation (a closed service)
+        inventory = "      - {name: inventory, namespace: bookstore, ports: [{port: 8080}]}\n"
+        text = (ROOT / "stacks" / "Pulumi.linkerd.yaml").read_text().replace(
+            "    services:\n", "    services:\n" + inventory, 1)
+        bad = tmp_path / "Pulumi.bad.yaml"
+        bad.write_text(text.replace("smiFiles: [policies/smi]", f"smiFiles: [{ROOT / 'policies' / 'smi'}]"))
+        assert main(["render", str(bad), "--out", str(out)]) == 1
+    elif failure == "spec":
+        bad = tmp_path / "Pulumi.bad.yaml"
+        bad.write_text(f"config:\n  service-mesh:mesh:\n    name: shop\n    {BAD_STACKS['dangling'][0]}")
+        assert main(["render", str(bad), "--out", str(out)]) == 1
+    elif failure in ("write-error", "ctrl-c"):
+        exc = OSError(errno.ENOSPC, "No space left on device") if failure == "write-error" else KeyboardInterrupt()
+        calls = flaky_writes(monkeypatch, 10, exc)
+        with pytest.raises(render.OutputError if failure == "write-error" else KeyboardInterrupt) as e:
+            write_tree(states, out)
+        assert len(calls) == 10
+        if failure == "write-error":
+            (path, message), = e.value.problems
+            assert path == "--out" and "No space left on device" in message and f"{out} is left as it was" in message
+    elif failure == "long-file-name":  # a real ENAMETOOLONG from the file system, after 36 files
+        # names.object_filenames keeps every file name within 255 bytes (a 260-character object name is
+        # cut and hashed), so the file system's own refusal is reached only by bypassing it: as on a file
+        # system whose NAME_MAX is smaller than the 255 bytes names.py allows for
+        real = render.names.object_filenames
+        monkeypatch.setattr(render.names, "object_filenames",
+                            lambda objs: [n if len(n) < 200 else n[:-5] + "x" * 60 + ".yaml" for n in real(objs)])
+        with pytest.raises(render.OutputError) as e:
+            write_tree(long_named(states), out)
+        (path, message), = e.value.problems
+        assert path == "--out" and "File name too long" in message and "255 bytes" in message
+    elif failure == "duplicate-file":  # two objects of one identity: refused before anything is written
+        with pytest.raises(render.SpecError, match="would both be written to"):
+            write_tree(duplicated(states), out)
+    elif failure == "swap-error":
+        def exchange(a, b):
+            raise OSError(errno.EIO, "Input/output error", str(b))
+        monkeypatch.setattr(render, "_exchange", exchange)
+        with pytest.raises(render.OutputError, match="Input/output error"):
+            write_tree(states, out)
+    else:  # no renameat2: the earlier render moves aside, the new one fails to move in, the earlier moves back
+        real, moves_in = os.rename, []
+
+        def rename(src, dst):
+            if Path(dst) == out:
+                moves_in.append(src)
+                if len(moves_in) == 1:  # the new render's move in; the earlier one's move back succeeds
+                    raise OSError(errno.EIO, "Input/output error", str(dst))
+            real(src, dst)
+        monkeypatch.setattr(render, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(os, "rename", rename)
+        with pytest.raises(render.OutputError, match="Input/output error"):
+            write_tree(states, out)
+    assert snapshot(out) == before
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("fresh", ["absent", "absent-parents", "empty"])
+def test_a_failed_render_into_a_fresh_folder_leaves_it_as_it_was(fresh, tmp_path, monkeypatch):
+    out = tmp_path / "a" / "b" / "out" if fresh == "absent-parents" else tmp_path / "out"
+    if fresh == "empty":
+        out.mkdir()
+    flaky_writes(monkeypatch, 5, OSError(errno.EDQUOT, "Disk quota exceeded"))
+    with pytest.raises(render.OutputError, match="Disk quota exceeded"):
+        write_tree(render_mesh(load_stack("dev", root=ROOT)), out)
+    assert sorted(tmp_path.iterdir()) == ([out] if fresh == "empty" else [])  # no parent made for it stays
+    if fresh == "empty":
+        assert list(out.iterdir()) == []
+
+
+def test_rerender_swaps_without_renameat2_too(tmp_path, monkeypatch):
+    """Where the kernel or file system has no RENAME_EXCHANGE, two renames swap the folders."""
+    monkeypatch.setattr(render, "_exchange", lambda a, b: False)
+    out = tmp_path / "out"
+    write_tree(render_mesh(load_stack("prod", root=ROOT)), out)
+    written = write_tree(render_mesh(load_stack("dev", root=ROOT)), out)
+    assert tree(out) == tree(GOLDEN / "dev") and sorted(tmp_path.iterdir()) == [out]
+    assert written == sorted(p for p in out.rglob("*") if p.is_file() and p.name != MARKER)
+
+
+def test_an_earlier_render_with_files_it_did_not_write_is_refused(tmp_path):
+    """A render deletes nothing but its own earlier output: the marker lists what it wrote."""
+    out = tmp_path / "out"
+    assert main(["render", "dev", "--out", str(out)]) == 0
+    (out / "dev" / "kustomization.yaml").write_text("resources: []\n")
+    before = snapshot(out)
+    result = cli("render", "dev", "--out", str(out))
+    assert result.returncode == 1 and result.stderr.startswith("--out: ") and "dev/kustomization.yaml" in result.stderr
+    assert snapshot(out) == before
+    # a render of a release before the marker listed its files: its cluster folders are its own,
+    # files beside them (which it kept) are not
+    legacy = tmp_path / "legacy"
+    (legacy / "dev").mkdir(parents=True)
+    (legacy / MARKER).write_text("written by python -m mesh_components render; replaced on every render\n")
+    (legacy / "dev" / "helm-releases.yaml").write_text("[]\n")
+    assert main(["render", "dev", "--out", str(legacy)]) == 0
+    assert tree(legacy) == tree(GOLDEN / "dev")
+    (legacy / MARKER).write_text("written by python -m mesh_components render; replaced on every render\n")
+    (legacy / "NOTES.md").write_text("mine")
+    assert main(["render", "dev", "--out", str(legacy)]) == 1
+    assert (legacy / "NOTES.md").read_text() == "mine"
+
+
+def test_a_symlinked_out_keeps_its_link(tmp_path):
+    real = tmp_path / "real"
+    link = tmp_path / "link"
+    assert main(["render", "prod", "--out", str(real)]) == 0
+    link.symlink_to(real)
+    assert main(["render", "dev", "--out", str(link)]) == 0
+    assert link.is_symlink() and tree(real) == tree(GOLDEN / "dev")
+
+
+def test_include_secrets_writes_0600_files_in_0700_folders_and_says_where(tmp_path, capsys):
+    from mesh_components.cli import _secrets_notice
+
+    states = with_secret(render_mesh(load_stack("dev", root=ROOT)))
+    out = tmp_path / "plain"
+    write_tree(states, out, include_secrets=True)
+    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in [out, *out.rglob("*")]}
+    assert modes and all(m == (0o700 if p.is_dir() else 0o600) for p, m in modes.items()), modes
+    _secrets_notice(states, str(out))
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"{out / 'dev' / 'mesh-egress--secret--api-key.yaml'}: notice: secret values in the clear "
+                   "(--include-secrets; files 0600, folders 0700): keep it out of version control and CI logs"]
+    # without --include-secrets: the umask's usual modes, nothing said
+    write_tree(states, tmp_path / "redacted")
+    assert stat.S_IMODE((tmp_path / "redacted" / "dev" / "mesh-egress--secret--api-key.yaml").stat().st_mode) \
+        == 0o666 & ~_umask()
+    # the CLI: dev's Secrets hold only deploy-time placeholders, and it says so
+    result = cli("render", "dev", "--out", str(tmp_path / "cli"), "--include-secrets")
+    assert result.returncode == 0 and "no secret value in the clear" in result.stderr
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "cli").rglob("*") if p.is_file()} == {0o600}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("case", ["is-a-file", "under-a-file", "name-too-long", "mount-point"])
+def test_an_out_that_cannot_be_written_exits_1_and_writes_nothing(case, tmp_path):
+    """Issue 13 item 7: ``path: message``, exit 1, nothing half-written (these fail as root too)."""
+    (tmp_path / "file").write_text("mine")
+    out = {"is-a-file": tmp_path / "file", "under-a-file": tmp_path / "file" / "sub" / "out",
+           "name-too-long": tmp_path / "new" / ("n" * 256), "mount-point": Path("/")}[case]
+    before = snapshot(tmp_path)
+    result = cli("render", "dev", "--out", str(out))
+    assert result.returncode == 1 and result.stdout == "" and "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    expected = {"is-a-file": f"--out: {out} is a file, not a folder",
+                "under-a-file": f"--out: {tmp_path / 'file'} is a file, not a folder",
+                "name-too-long": f"--out: cannot write {tmp_path / 'new'}/{'n' * 32}...(256 bytes): File name too long",
+                "mount-point": "--out: / is a mount point"}[case]
+    assert line.startswith(expected), line
+    assert snapshot(tmp_path) == before
+
+
+# --- the output can be applied and piped (issue 13, item 6) --------------------------------------------
+
+def objects_of_folder(folder: Path) -> list[dict]:
+    return [yaml.safe_load(p.read_text()) for p in sorted(folder.glob("*.yaml"))]
+
+
+def identity(obj: dict) -> tuple:
+    return obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cluster_folder_holds_only_kubernetes_objects_at_its_top_level(stack, tmp_path):
+    """kubectl apply -f DIR reads every .json/.yaml/.yml file of DIR itself, subfolders only with -R
+    (kubernetes/cli-runtime pkg/resource/visitor.go ExpandPathsToFileVisitors, builder.go
+    FileExtensions): everything there must be one Kubernetes object; Helm releases and remote
+    manifests live in releases/."""
+    out = tmp_path / "out"
+    states = render_mesh(load_stack(stack, root=ROOT))
+    write_tree(states, out)
+    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, *states])
+    for name, st in states.items():
+        folder = out / name
+        assert sorted(p.name for p in folder.iterdir() if not p.is_file()) == [RELEASES_DIR]
+        assert all(p.suffix == ".yaml" for p in folder.iterdir() if p.is_file())
+        docs = [list(yaml.safe_load_all(p.read_text())) for p in sorted(folder.glob("*"))
+                if p.suffix in (".json", ".yaml", ".yml")]
+        assert all(len(d) == 1 and isinstance(d[0], dict) and {"apiVersion", "kind", "metadata"} <= set(d[0])
+                   for d in docs)
+        assert sorted(identity(d[0]) for d in docs) == sorted(identity(o) for o in st.objects)
+        assert sorted(p.name for p in (folder / RELEASES_DIR).iterdir()) == ["helm-releases.yaml",
+                                                                            "remote-manifests.yaml"]
+        releases = yaml.safe_load((folder / RELEASES_DIR / "helm-releases.yaml").read_text())
+        assert [r["name"] for r in releases] == [r.name for r in st.releases]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this machine")
+def test_kubectl_reads_the_cluster_folder_and_the_stream_as_they_are(tmp_path):
+    """The real kubectl, offline (``--local``: the builder reads files, no server): the folder and
+    the stream both give exactly the cluster's objects, Namespaces first; with -R it would also
+    read releases/ and fail, which is why those lists live there."""
+    out = tmp_path / "out"
+    assert main(["render", "prod", "--out", str(out)]) == 0
+    st = render_mesh(load_stack("prod", root=ROOT))["prod-aws"]
+
+    def kubectl(*args, stdin=None):
+        return subprocess.run(["kubectl", "annotate", "--local", "-o", "name", *args, "checked=yes"],
+                              capture_output=True, text=True, input=stdin, cwd=tmp_path,
+                              env={**os.environ, "KUBECONFIG": str(tmp_path / "none")})
+
+    folder = kubectl("-f", str(out / "prod-aws"))
+    assert folder.returncode == 0, folder.stderr
+    names = folder.stdout.split()
+    assert len(names) == len(st.objects)
+    namespaces = [i for i, n in enumerate(names) if n.startswith("namespace/")]
+    assert namespaces == list(range(len(namespaces)))  # _cluster-- sorts first: Namespaces before their objects
+    stream = cli("render", "prod", "--out", "-", "--cluster", "prod-aws").stdout
+    piped = kubectl("-f", "-", stdin=stream)
+    assert piped.returncode == 0, piped.stderr
+    assert sorted(piped.stdout.split()) == sorted(names)
+    assert piped.stdout.split()[0].startswith("namespace/")
+    recursive = kubectl("-R", "-f", str(out / "prod-aws"))
+    assert recursive.returncode != 0 and f"{RELEASES_DIR}/helm-releases.yaml" in recursive.stderr
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_stream_is_the_folder_objects_of_one_cluster(stack, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["render", stack, "--out", str(out)]) == 0
+    capsys.readouterr()
+    clusters = [c.name for c in load_stack(stack, root=ROOT).spec.clusters]
+    for cluster in clusters:
+        assert main(["render", stack, "--out", "-", "--cluster", cluster]) == 0
+        streamed = capsys.readouterr().out
+        assert streamed.startswith(f"# cluster: {cluster}\n---\n")
+        docs = list(yaml.safe_load_all(streamed))
+        assert sorted(docs, key=identity) == sorted(objects_of_folder(out / cluster), key=identity)
+        kinds = [d["kind"] for d in docs]
+        assert kinds[:kinds.count("Namespace")] == ["Namespace"] * kinds.count("Namespace")  # apply order
+    assert not list(tmp_path.glob("-"))  # '-' is stdout, never a folder
+
+
+def test_the_stream_needs_one_named_cluster(tmp_path):
+    several = cli("render", "prod", "--out", "-")
+    assert several.returncode == 1 and several.stdout == ""
+    assert several.stderr.splitlines() == ["--cluster: --out - streams one cluster and the stack has 3: give "
+                                           "--cluster with one of prod-aws, prod-azure, prod-gcp"]
+    unknown = cli("render", "prod", "--out", "-", "--cluster", "prod-eu")
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert unknown.stderr.splitlines() == ["--cluster: unknown cluster 'prod-eu'; the stack's clusters: "
+                                           "prod-aws, prod-azure, prod-gcp"]
+    folder = cli("render", "prod", "--out", str(tmp_path / "out"), "--cluster", "prod-aws")
+    assert folder.returncode == 1 and folder.stderr.startswith("--cluster: only with --out -")
+    assert not (tmp_path / "out").exists()
+    single = cli("render", "dev", "--out", "-")  # one cluster: no need to name it
+    assert single.returncode == 0 and single.stdout.startswith("# cluster: dev\n")
+    assert "not in the stream" in single.stderr and "4 Helm release(s)" in single.stderr
+    translated = cli("translate", "--to", "linkerd", "--stack", "prod", "--out", "-", "--cluster", "prod-gcp")
+    assert translated.returncode == 0, translated.stderr
+    assert {d["metadata"].get("namespace") for d in yaml.safe_load_all(translated.stdout)} >= {"bookstore"}
+    assert all(identity(d) for d in yaml.safe_load_all(translated.stdout))
+
+
+def test_the_stream_redacts_secrets_unless_asked():
+    states = with_secret(render_mesh(load_stack("dev", root=ROOT)))
+    redacted = render.cluster_stream("dev", states["dev"])
+    assert "s3cr3t-value" not in redacted and REDACTED in redacted
+    plain = render.cluster_stream("dev", states["dev"], include_secrets=True)
+    secret = next(d for d in yaml.safe_load_all(plain) if d["metadata"]["name"] == "api-key")
+    assert secret["stringData"] == {"token": "s3cr3t-value"}
+    assert "PRIVATE KEY" not in plain  # CA keys exist only at deploy time
+
+
+def test_a_long_object_name_gets_a_file_name_within_255_bytes(tmp_path):
+    """Issue 13 item 1: file names are safe by construction (names.object_filenames cuts and hashes
+    the readable ``<namespace>--<kind>.<group>--<name>.yaml`` only when it would pass 255 bytes, the
+    NAME_MAX of Linux file systems), so an object the API server accepts (names up to 253) always renders."""
+    states = long_named(render_mesh(load_stack("dev", root=ROOT)))
+    files = write_tree(states, tmp_path / "out")
+    longest = max(len(f.name.encode()) for f in files)
+    assert longest <= 255
+    (hashed,) = [f for f in files if f.name.startswith("istio-system--configmap--xxx")]
+    assert yaml.safe_load(hashed.read_text())["metadata"]["name"] == "x" * 260

@@ -1,0 +1,415 @@
+"""Generated names (issue 13, item 1): collision-free by construction, within the limits the API
+server, Helm and the file system set, checked by ``validate`` at the spec field that causes them,
+and unchanged for every shipped stack (no replacement for existing users).
+
+Upstream rules relied on:
+- object names are DNS-1123 subdomains of at most 253 characters, namespaces DNS-1123 labels and
+  Services DNS-1035 labels of at most 63, label values at most 63
+  (https://kubernetes.io/docs/concepts/overview/working-with-objects/names/ ; kubernetes
+  staging/src/k8s.io/apimachinery/pkg/util/validation/validation.go ``DNS1123SubdomainMaxLength``,
+  ``DNS1123LabelMaxLength``, ``LabelValueMaxLength``);
+- Helm release names at most 53 characters (helm/helm pkg/chartutil/validate_name.go
+  ``maxReleaseNameLen``); file names at most 255 bytes (Linux ``NAME_MAX``);
+- a Pulumi URN is ``urn:pulumi:<stack>::<project>::<parent type>$<type>::<name>`` (pulumi/pulumi
+  sdk/go/common/resource/urn.go ``NewURN``): the parent's type, not its name, so two resources of
+  one type under components of one type need different names, and the engine refuses a duplicate.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+from collections import Counter
+
+import pytest
+import yaml
+
+from mesh_components import gateway, names
+from mesh_components.cli import main
+from mesh_components.components import resource_name, resource_names
+from mesh_components.errors import SpecError
+from mesh_components.names import DNS1123_LABEL, DNS1123_SUBDOMAIN
+from mesh_components.render import render_mesh, traffic_model
+from mesh_components.spec import load_mesh, load_stack
+
+from cp_helpers import program, stack_mesh
+from engine_urns import engine_urns, qualified_type
+from program_harness import FAKE_KUBECONFIG, ROOT
+
+STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+NAMES_GOLDEN = ROOT / "tests" / "golden" / "names"
+"""Per shipped stack, ``<cluster>/<file name>`` of every object as the release before generated
+names were allocated rendered it (one line each, sorted). Regenerate only when a stack file changes:
+the lines are the object identities existing users' stacks hold."""
+HTTP = [{"port": 8080, "name": "http", "protocol": "http"}]
+
+
+def rendered(mesh: dict):
+    loaded = load_mesh(mesh, base_dir=ROOT)
+    return loaded.spec, render_mesh(loaded)
+
+
+def refused(mesh: dict) -> dict[str, str]:
+    with pytest.raises(SpecError) as err:
+        rendered(mesh)
+    return dict(err.value.problems)
+
+
+# --- the allocator --------------------------------------------------------------------------------
+
+def test_unique_names_that_fit_are_kept():
+    got = names.allocate([(("ns",), ("a",), "x-a", "f[0]"), (("ns",), ("b",), "x-b", "f[1]"),
+                          (("other",), ("c",), "x-a", "f[2]")])
+    assert got == {(("ns",), ("a",)): "x-a", (("ns",), ("b",)): "x-b", (("other",), ("c",)): "x-a"}
+
+
+def test_every_member_of_a_colliding_group_is_hashed_whatever_the_order():
+    requests = [(("ns",), ("a", "b-c"), "a-b-c", "r[0]"), (("ns",), ("a-b", "c"), "a-b-c", "r[1]"),
+                (("ns",), ("a-b-c",), "a-b-c", "r[2]"), (("ns",), ("d",), "d", "r[3]")]
+    results = [names.allocate(p) for p in itertools.permutations(requests)]
+    assert all(r == results[0] for r in results)
+    got = results[0]
+    assert got[(("ns",), ("d",))] == "d"
+    hashed = [got[(("ns",), i)] for i in (("a", "b-c"), ("a-b", "c"), ("a-b-c",))]
+    assert len(set(hashed)) == 3
+    assert all(n.startswith("a-b-c-") and len(n) == len("a-b-c-") + names.HASH_CHARS for n in hashed)
+    # the same identity asked twice is one object with one name
+    assert names.allocate(requests + [requests[3]]) == got
+
+
+@pytest.mark.parametrize("limit,pattern", [(names.MAX_NAME, DNS1123_SUBDOMAIN), (names.MAX_LABEL, DNS1123_LABEL)])
+def test_long_names_are_cut_to_the_limit_and_stay_valid(limit, pattern):
+    # the cut falls right after a '-' or '.', which a DNS name may not end with
+    for cut in ("-", ".") if pattern is DNS1123_SUBDOMAIN else ("-",):
+        readable = "a" * (limit - names.HASH_CHARS - 2) + cut + "b" * 300
+        name = names.allocate([((), ("x",), readable, "f")], limit=limit)[((), ("x",))]
+        assert len(name) <= limit and pattern.match(name), name
+        assert names.bounded(readable, ("x",), limit) == name  # the same rule for a name that cannot collide
+    assert names.bounded("short", ("x",)) == "short"
+
+
+def test_a_fixed_name_is_kept_and_the_others_of_its_group_move():
+    got = names.allocate([(("ns",), ("unrestricted", "x"), "x-unrestricted", "mesh.services", True),
+                          (("ns",), ("rule", "x", "unrestricted"), "x-unrestricted", "mesh.accessRules[0]")])
+    assert got[(("ns",), ("unrestricted", "x"))] == "x-unrestricted"
+    assert got[(("ns",), ("rule", "x", "unrestricted"))].startswith("x-unrestricted-")
+
+
+def test_a_collision_that_remains_names_the_spec_fields_not_a_generated_name_alone():
+    scope = ("ns",)
+    taken = names.suffixed("x", (*scope, "a"))  # what "a" becomes once it collides with "b"
+    with pytest.raises(SpecError) as err:
+        names.allocate([(scope, ("a",), "x", "mesh.egress[0]"), (scope, ("b",), "x", "mesh.egress[1]"),
+                        (scope, ("c",), taken, "mesh.egress[2]")])
+    problems = err.value.problems
+    assert {p for p, _ in problems} <= {"mesh.egress[0]", "mesh.egress[2]"} and problems
+    assert all("mesh.egress[" in m for _, m in problems)
+
+
+# --- two ingress routes to one service ------------------------------------------------------------
+
+def _two_routes(stack: str) -> dict:
+    mesh = stack_mesh(stack)
+    if not mesh.get("ingress"):
+        mesh["ingress"] = {"hosts": ["bookstore.example.com"], "routes": [
+            {"pathPrefix": "/catalog", "service": "bookstore", "namespace": "bookstore", "port": 14001}]}
+    first = mesh["ingress"]["routes"][0]
+    mesh["ingress"]["routes"].append({**first, "pathPrefix": first["pathPrefix"].rstrip("/") + "/api"})
+    return mesh
+
+
+def _ingress_routes(spec, objects) -> list[dict]:
+    return [o for o in objects if o["kind"] == "HTTPRoute" and o["apiVersion"].startswith("gateway.networking.k8s.io/")
+            and o["metadata"]["namespace"] == spec.ingress.namespace
+            and o["metadata"]["name"] != f"{spec.ingress.name}-https-redirect"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_two_ingress_routes_to_one_service_render_and_each_routes_as_declared(stack, tmp_path):
+    loaded = load_mesh(_two_routes(stack), base_dir=ROOT)
+    spec, states, model = loaded.spec, render_mesh(loaded), traffic_model(loaded)
+    split_backends = {(r.namespace, r.service): {b for b, _ in r.backends} for r in model.routes}
+    for cluster in gateway.ingress_clusters(spec):
+        routes = _ingress_routes(spec, states[cluster].objects)
+        assert len(routes) == len(spec.ingress.routes)
+        assert len({o["metadata"]["name"] for o in routes}) == len(routes)
+        for rt in spec.ingress.routes:
+            serving = [o for o in routes if o["spec"]["rules"][0]["matches"] == [
+                {"path": {"type": "PathPrefix", "value": rt.path_prefix}}]]
+            assert len(serving) == 1, rt
+            refs = serving[0]["spec"]["rules"][0]["backendRefs"]
+            assert {r["name"] for r in refs} <= {rt.service} | split_backends.get((rt.namespace, rt.service), set())
+            assert {(r["namespace"], r["port"]) for r in refs} == {(rt.namespace, rt.port)}
+        assert all(names.object_name_problem(o) is None for o in routes)
+    # and the whole render is written, one file per object
+    path = tmp_path / f"Pulumi.{stack}-two-routes.yaml"
+    mesh = _two_routes(stack)
+    mesh["smiFiles"] = [str(ROOT / f) for f in mesh.get("smiFiles", [])]
+    path.write_text(yaml.safe_dump({"config": {"service-mesh:mesh": mesh}}))
+    assert main(["render", str(path), "--out", str(tmp_path / "out")]) == 0
+    for cluster, st in states.items():
+        written = {p.name for p in (tmp_path / "out" / cluster).iterdir() if p.name.endswith(".yaml")}
+        assert set(names.object_filenames(st.objects)) <= written
+
+
+# --- access rules a + b-c and a-b + c -------------------------------------------------------------
+
+def _joined_rules(stack: str) -> dict:
+    """Rules ``a`` (to ``b-c``) and ``a-b`` (to ``c``) in one namespace: ``<rule>-<destination>``
+    is ``a-b-c`` for both."""
+    mesh = stack_mesh(stack)
+    ns = "bookstore"
+    mesh["services"] += [{"name": n, "namespace": ns, "serviceAccount": n, "ports": HTTP} for n in ("b-c", "c")]
+    src = [{"serviceAccount": "bookbuyer", "namespace": "bookbuyer"}]
+    mesh["accessRules"] = list(mesh.get("accessRules") or []) + [
+        {"name": "a", "namespace": ns, "destination": {"serviceAccount": "b-c"}, "sources": src,
+         "http": [{"methods": ["GET"], "pathRegex": "/to-b-c"}]},
+        {"name": "a-b", "namespace": ns, "destination": {"serviceAccount": "c"}, "sources": src,
+         "http": [{"methods": ["GET"], "pathRegex": "/to-c"}]}]
+    return mesh
+
+
+def _targets(spec, policy: dict) -> str:
+    """The spec service an Istio AuthorizationPolicy applies to (waypoint targetRefs or selector)."""
+    s = policy["spec"]
+    if "targetRefs" in s:
+        return s["targetRefs"][0]["name"]
+    labels = s["selector"]["matchLabels"]
+    return next(x.name for x in spec.services if x.namespace == policy["metadata"]["namespace"]
+                and x.pod_labels() == labels)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_rules_a_b_c_and_a_b_c_render_with_distinct_names(stack):
+    spec, states = rendered(_joined_rules(stack))
+    for cluster, st in states.items():
+        objects = st.objects
+        assert len({names.object_scope(o) + (o["metadata"]["name"],) for o in objects}) == len(objects)
+        if spec.backend.type != "istio":
+            continue
+        by_path = {}
+        for o in objects:
+            if o["kind"] == "AuthorizationPolicy" and o["metadata"]["namespace"] == "bookstore":
+                for rule in o["spec"].get("rules") or []:
+                    for to in rule.get("to") or []:
+                        for p in to["operation"].get("paths") or []:
+                            by_path[p] = o
+        if "/to-c" not in by_path:
+            continue  # neither service runs in this cluster
+        a, a_b = by_path["/to-b-c"], by_path["/to-c"]
+        assert a["metadata"]["name"] != a_b["metadata"]["name"]
+        assert all(o["metadata"]["name"].startswith("a-b-c-") for o in (a, a_b))
+        assert (_targets(spec, a), _targets(spec, a_b)) == ("b-c", "c")
+
+
+def test_linkerd_servers_of_service_a_port_b_c_and_service_a_b_port_c_are_distinct():
+    mesh = stack_mesh("linkerd")
+    ns = "bookstore"
+    mesh["services"] += [
+        {"name": "a", "namespace": ns, "serviceAccount": "a", "ports": [{"port": 8080, "name": "b-c", "protocol": "http"}]},
+        {"name": "a-b", "namespace": ns, "serviceAccount": "a-b", "ports": [{"port": 9090, "name": "c", "protocol": "http"}]}]
+    src = [{"serviceAccount": "bookbuyer", "namespace": "bookbuyer"}]
+    mesh["accessRules"] = list(mesh.get("accessRules") or []) + [
+        {"name": f"to-{sa}", "namespace": ns, "destination": {"serviceAccount": sa}, "sources": src, "tcp": {}}
+        for sa in ("a", "a-b")]
+    spec, states = rendered(mesh)
+    for st in states.values():
+        servers = {(o["spec"]["port"]): o for o in st.objects if o["kind"] == "Server"
+                   and o["metadata"]["namespace"] == ns and o["spec"]["port"] in (8080, 9090)}
+        if not servers:
+            continue
+        assert servers[8080]["metadata"]["name"] != servers[9090]["metadata"]["name"]
+        assert servers[8080]["spec"]["podSelector"]["matchLabels"] == spec.services_by_key[(ns, "a")].pod_labels()
+        assert servers[9090]["spec"]["podSelector"]["matchLabels"] == spec.services_by_key[(ns, "a-b")].pod_labels()
+        # every policy still points at a Server that exists
+        present = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in st.objects if o["kind"] == "Server"}
+        for o in st.objects:
+            ref = o.get("spec", {}).get("targetRef") if isinstance(o.get("spec"), dict) else None
+            if o["kind"] == "AuthorizationPolicy" and ref and ref.get("kind") == "Server":
+                assert (o["metadata"]["namespace"], ref["name"]) in present
+
+
+def test_egress_rule_with_two_hosts_and_a_rule_named_like_its_first_subset():
+    mesh = stack_mesh("prod")  # sidecars: egress through the gateway, per-host subsets
+    rule = copy.deepcopy(mesh["egress"][0])
+    mesh["egress"] = [{**rule, "name": "api", "hosts": ["a.example.com", "b.example.com"]},
+                      {**rule, "name": "api-0", "hosts": ["c.example.com"]}]
+    _, states = rendered(mesh)
+    for st in states.values():
+        services = [o for o in st.objects if o["kind"] == "VirtualService" and o["metadata"]["namespace"] == "mesh-egress"]
+        if not services:
+            continue
+        assert len({o["metadata"]["name"] for o in services}) == len(services) == 3
+        rule_ = next(o for o in st.objects if o["kind"] == "DestinationRule" and o["metadata"]["name"] == "istio-egressgateway")
+        subsets = {s["name"]: s for s in rule_["spec"]["subsets"]}
+        assert len(subsets) == 3
+        for vs in services:  # each host's traffic goes to the subset whose SNI is that host
+            host = vs["spec"]["hosts"][0]
+            used = {r["destination"]["subset"] for key in ("http", "tls", "tcp") for route in vs["spec"].get(key, [])
+                    for r in route["route"] if "subset" in r["destination"]}
+            assert used == {vs["metadata"]["name"]}
+            assert {t["tls"]["sni"] for t in subsets[vs["metadata"]["name"]]["trafficPolicy"]["portLevelSettings"]} == {host}
+
+
+# --- limits ---------------------------------------------------------------------------------------
+
+def test_longest_namespace_service_and_rule_names_give_valid_names_and_files():
+    mesh = stack_mesh("dev")
+    ns, svc, rule = "n" * 63, "s" * 63, ".".join(["r" * 62] * 4) + "r"
+    assert len(rule) == 252
+    mesh["namespaces"].append({"name": ns})
+    mesh["services"].append({"name": svc, "namespace": ns, "serviceAccount": svc, "ports": HTTP})
+    mesh["accessRules"].append({"name": rule, "namespace": ns, "destination": {"serviceAccount": svc},
+                                "sources": [{"serviceAccount": "bookbuyer", "namespace": "bookbuyer"}],
+                                "http": [{"methods": ["GET"], "pathRegex": "/x"}]})
+    _, states = rendered(mesh)
+    objects = states["dev"].objects
+    assert [o for o in objects if names.object_name_problem(o)] == []
+    policy = next(o for o in objects if o["kind"] == "AuthorizationPolicy" and o["metadata"]["name"].startswith(rule[:100]))
+    assert len(policy["metadata"]["name"]) <= names.MAX_NAME
+    files = names.object_filenames(objects)
+    assert len(set(files)) == len(files) and max(len(f.encode()) for f in files) <= names.MAX_FILENAME
+    assert names.object_filename(policy) in files
+
+
+def test_a_long_mesh_name_is_a_spec_error_at_mesh_name_unless_the_clusters_name_their_network(tmp_path, capsys):
+    mesh = stack_mesh("dev")
+    mesh["name"] = "m" * 63
+    problems = refused(mesh)
+    assert "mesh.name" in problems and "network" in problems["mesh.name"]
+    path = tmp_path / "Pulumi.long.yaml"
+    mesh["smiFiles"] = [str(ROOT / f) for f in mesh["smiFiles"]]
+    path.write_text(yaml.safe_dump({"config": {"service-mesh:mesh": mesh}}))
+    assert main(["validate", str(path)]) == 1
+    assert "mesh.name: " in capsys.readouterr().err
+    mesh["clusters"][0]["network"] = "dev-network"
+    _, states = rendered(mesh)
+    assert [o for o in states["dev"].objects if names.object_name_problem(o)] == []
+
+
+def test_derived_names_over_their_limits_are_spec_errors_at_their_fields():
+    mesh = stack_mesh("dev")
+    mesh["services"][2]["versions"].append({"name": "v" * 60})  # bookstore-vvv...: over 63
+    assert "over the 63 of a Service name" in refused(mesh)["mesh.services[2].versions[2].name"]
+    mesh = stack_mesh("staging")
+    mesh["backend"]["istio"] = {"dataPlane": "sidecar", "revisions": [{"name": "r" * 50}]}
+    assert "53" in refused(mesh)["mesh.backend.istio.revisions[0].name"]
+
+
+def test_version_services_of_two_services_with_one_name_are_refused_at_both_versions():
+    mesh = stack_mesh("dev")
+    mesh["services"] += [{"name": "a-b", "namespace": "bookstore", "ports": HTTP, "versions": [{"name": "c"}]},
+                         {"name": "a", "namespace": "bookstore", "ports": HTTP, "versions": [{"name": "b-c"}]}]
+    problems = refused(mesh)
+    k = len(mesh["services"]) - 1
+    assert f"mesh.services[{k - 1}]" in problems[f"mesh.services[{k}].versions[0].name"]
+
+
+# --- shipped stacks keep every name ---------------------------------------------------------------
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_shipped_stack_keeps_its_object_file_and_resource_names(stack):
+    states = render_mesh(load_stack(stack, root=ROOT))
+    lines = sorted(f"{c}/{f}" for c, st in states.items() for f in names.object_filenames(st.objects))
+    assert lines == (NAMES_GOLDEN / f"{stack}.txt").read_text().split()
+    for c, st in states.items():
+        for concern, objects in st.concerns.items():
+            prefix = f"mesh-{c}-{concern}"
+            assert resource_names(prefix, objects) == [resource_name(prefix, o) for o in objects]
+
+
+# --- every Pulumi URN is unique -------------------------------------------------------------------
+
+def _ambiguous_namespaces() -> dict:
+    """Version Services ``a-b/c-v1`` and ``a/b-c-v1``: both ``...-service-a-b-c-v1`` as readable
+    Pulumi names (namespace and name joined with '-')."""
+    mesh = stack_mesh("dev")
+    mesh["namespaces"] += [{"name": "a-b"}, {"name": "a"}]
+    mesh["services"] += [{"name": "c", "namespace": "a-b", "ports": HTTP, "versions": [{"name": "v1"}]},
+                         {"name": "b-c", "namespace": "a", "ports": HTTP, "versions": [{"name": "v1"}]}]
+    return mesh
+
+
+CASES = {**{s: (s, None) for s in STACKS},
+         "dev-two-routes": ("dev", _two_routes("dev")), "prod-two-routes": ("prod", _two_routes("prod")),
+         "dev-joined-rules": ("dev", _joined_rules("dev")), "dev-ambiguous-namespaces": ("dev", _ambiguous_namespaces())}
+
+
+@pytest.fixture
+def kube_env(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".kube").mkdir(parents=True)
+    (home / ".kube" / "config").write_text(FAKE_KUBECONFIG)
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("STAGING_USE1_KUBECONFIG", "STAGING_USW2_KUBECONFIG"):
+        monkeypatch.setenv(var, FAKE_KUBECONFIG)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_urn_is_unique(case, kube_env):
+    base, mesh = CASES[case]
+    reads: list = []
+    regs = program(mesh if mesh is not None else stack_mesh(base), base, base=base, reads=reads)
+    urns = list(engine_urns(regs, base).values())
+    assert [u for u, n in Counter(urns).items() if n > 1] == []
+    parent_type = {r.urn: qualified_type(u) for r, u in zip(regs, urns)}
+    read_keys = [(parent_type.get(r.parent, ""), r.type, r.name) for r in reads]
+    assert [k for k, n in Counter(read_keys).items() if n > 1] == []
+    if case == "dev-ambiguous-namespaces":
+        services = [r.name for r in regs if r.type == "kubernetes:core/v1:Service"]
+        assert sum(n.startswith("mesh-dev-policies-service-a-b-c-v1-") for n in services) == 2
+
+
+def test_the_collision_cases_collide_without_allocation():
+    """The specs above are real collisions: their readable names coincide."""
+    spec, states = rendered(_ambiguous_namespaces())
+    objects = states["dev"].concerns["policy"]
+    readable = Counter(resource_name("mesh-dev-policies", o) for o in objects)
+    assert readable["mesh-dev-policies-service-a-b-c-v1"] == 2
+    ing = load_mesh(_two_routes("dev"), base_dir=ROOT).spec.ingress
+    assert len(ing.routes) == 2 and len({f"{ing.name}-{rt.namespace}-{rt.service}" for rt in ing.routes}) == 1
+    rules = _joined_rules("dev")["accessRules"][-2:]
+    assert {f"{r['name']}-{r['destination']['serviceAccount']}" for r in rules} == {"a-b-c"}
+
+
+def test_a_namespace_the_mesh_installs_into_is_refused_at_mesh_namespaces():
+    mesh = stack_mesh("dev")
+    mesh["namespaces"].append({"name": "istio-system"})
+    mesh["services"].append({"name": "x", "namespace": "istio-system", "ports": HTTP})
+    problem = refused(mesh)["mesh.namespaces"]
+    assert "'istio-system'" in problem and "mesh.backend" in problem and "cluster dev" in problem
+
+
+def test_two_concerns_making_one_object_name_both_spec_fields():
+    route = lambda: {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",  # noqa: E731
+                     "metadata": {"name": "x", "namespace": "shop"}, "spec": {}}
+    other = {**route(), "apiVersion": "gateway.networking.k8s.io/v1beta1"}  # one resource at two versions
+    problems = names.object_problems({"c1": {"policy": [route()], "gateway": [other]}, "c2": {"policy": [route()]}})
+    assert len(problems) == 1
+    path, message = problems[0]
+    assert path == "mesh.accessRules" and "mesh.ingress" in message and "HTTPRoute shop/x" in message
+    assert "(cluster c1)" in message
+    bad = {**route(), "metadata": {"name": "x" * 254, "namespace": "shop"}}
+    assert names.object_problems({"c1": {"egress": [bad]}})[0][0] == "mesh.egress"
+
+
+def test_an_osm_retry_for_a_caller_with_the_longest_service_account_has_a_valid_name():
+    mesh = stack_mesh("osm")
+    account = ".".join(["a" * 62] * 4)  # 251 characters, a DNS-1123 subdomain
+    mesh["services"].append({"name": "caller", "namespace": "bookbuyer", "serviceAccount": account, "ports": HTTP})
+    mesh["accessRules"].append({"name": "caller-to-bookstore", "namespace": "bookstore",
+                                "destination": {"serviceAccount": "bookstore"},
+                                "sources": [{"serviceAccount": account, "namespace": "bookbuyer"}],
+                                "http": [{"methods": ["GET"], "pathRegex": "/from-caller"}]})
+    mesh["services"][2]["resilience"] = {"retries": {"attempts": 2, "perTryTimeout": "1s"}}
+    _, states = rendered(mesh)
+    retries = [o for o in states["osm"].objects if o["kind"] == "Retry"]
+    long_ = [o for o in retries if o["spec"]["source"]["name"] == account]
+    assert len(long_) == 1 and names.object_name_problem(long_[0]) is None
+    assert {o["metadata"]["name"] for o in retries if o not in long_} == {"bookbuyer.bookstore.bookstore"}
+
+
+def test_an_issuer_name_that_leaves_no_room_for_its_secret_is_refused_at_its_field():
+    mesh = stack_mesh("staging")
+    mesh["ingress"]["tls"]["issuer"]["name"] = ".".join(["i" * 62] * 4)  # 251: + "-account-key" is over 253
+    problems = refused(mesh)
+    assert "over the 253" in problems["mesh.ingress.tls.issuer.name"]
