@@ -27,9 +27,9 @@ the workflows give the pack for that stack: ``config.dev.json`` for ``dev``).
 
 Suppression (``mesh.validation.suppress: [{code, reason}]``, like ``istioctl analyze --suppress``)
 silences findings of a code; it cannot silence an ``error``: what the pack enforces stops
-``pulumi up`` whatever ``validate`` says, so suppressing a code the pack enforces as mandatory is
-refused (make the policy ``advisory`` for that stack in its pack config instead, as
-``config.dev.json`` does).
+``pulumi up`` whatever ``validate`` says, so a suppression of a code the pack config in force makes
+mandatory does not apply, and the finding says so (make the policy ``advisory`` for that stack in its
+pack config instead, as ``config.dev.json`` does).
 """
 from __future__ import annotations
 
@@ -341,39 +341,43 @@ def spec_findings(loaded, states: dict) -> list[Finding]:
     return out
 
 
-def suppression_problems(spec, config: guardrails.PolicyPackConfig) -> list[Problem]:
-    """``mesh.validation.suppress[i].code`` problems: a code the pack enforces (mandatory or
-    remediate in ``config``) cannot be suppressed, since ``pulumi up`` would still stop on it."""
-    out = []
-    for i, s in enumerate(spec.validation.suppress):
-        level = config.levels.get(s.code)
-        if level in guardrails.BLOCKING_LEVELS:
-            where = f"the pack config {config.source}" if config.source else "the pack's own levels"
-            out.append((f"mesh.validation.suppress[{i}].code",
-                        f"{s.code!r} is {level} in {where}: pulumi up --policy-pack policies/mesh-guardrails "
-                        f"stops on its violations whatever validate says, so it cannot be suppressed; fix what "
-                        f"it finds, or make it advisory for this stack in its policy pack config "
-                        f"({PACK_DIR.as_posix()}/config.<stack>.json, as config.dev.json does)"))
-    return out
+def unhonoured_suppression(code: str, index: int, config: guardrails.PolicyPackConfig) -> str | None:
+    """Why ``mesh.validation.suppress[index]`` (for ``code``) does not apply under ``config``: a code
+    the pack enforces (mandatory or remediate) stops ``pulumi up`` whatever ``validate`` says, so its
+    findings stay errors; None when the suppression applies. The same stack file meets several pack
+    configs (config.dev.json lowers ingress-tls to advisory for dev; a plain ``--policy-pack-config``
+    may not), so this is said on the finding, never refused as bad input."""
+    level = config.levels.get(code)
+    if level not in guardrails.BLOCKING_LEVELS:
+        return None
+    where = f"the pack config {config.source}" if config.source else "the pack's own levels"
+    return (f"mesh.validation.suppress[{index}] does not apply: {code!r} is {level} in {where}, and pulumi up "
+            f"--policy-pack policies/mesh-guardrails stops on its violations whatever validate says; fix what it "
+            f"finds, or make it advisory for this stack in its policy pack config "
+            f"({PACK_DIR.as_posix()}/config.<stack>.json, as config.dev.json does)")
 
 
-def suppress(findings: list[Finding], spec) -> list[Finding]:
+def suppress(findings: list[Finding], spec, config: guardrails.PolicyPackConfig | None = None) -> list[Finding]:
     """``findings`` with those of a code in ``mesh.validation.suppress`` marked suppressed (with
-    the reason), most severe first (stable within a severity)."""
-    reasons = {s.code: s.reason for s in spec.validation.suppress}
-    out = [Finding(f.code, f.severity, f.path, f.message, f.resources, True, reasons[f.code])
-           if f.code in reasons else f for f in findings]
+    the reason), most severe first (stable within a severity). A code ``config`` enforces is not
+    suppressed: its findings keep their severity and say why (:func:`unhonoured_suppression`)."""
+    entries = {s.code: (i, s.reason) for i, s in enumerate(spec.validation.suppress)}
+    out = []
+    for f in findings:
+        if f.code not in entries:
+            out.append(f)
+            continue
+        index, reason = entries[f.code]
+        why = unhonoured_suppression(f.code, index, config) if config is not None else None
+        out.append(Finding(f.code, f.severity, f.path, f"{f.message} ({why})", f.resources) if why else
+                   Finding(f.code, f.severity, f.path, f.message, f.resources, True, reason))
     return sorted(out, key=lambda f: SEVERITIES.index(f.severity))
 
 
 def validation_findings(loaded, states: dict, config: guardrails.PolicyPackConfig) -> list[Finding]:
     """Every finding of ``validate`` for ``loaded`` rendered as ``states``: the guardrails', then
-    the spec's own, suppression applied (:func:`suppress`). Raises :class:`MeshError` for a
-    suppression the pack would not honour (:func:`suppression_problems`)."""
-    problems = suppression_problems(loaded.spec, config)
-    if problems:
-        raise MeshError(problems)
-    return suppress(guardrail_findings(loaded, states, config) + spec_findings(loaded, states), loaded.spec)
+    the spec's own, suppression applied under ``config`` (:func:`suppress`)."""
+    return suppress(guardrail_findings(loaded, states, config) + spec_findings(loaded, states), loaded.spec, config)
 
 
 def counts(findings: list[Finding]) -> dict[str, int]:

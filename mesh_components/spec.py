@@ -1003,8 +1003,8 @@ class Suppression(Base):
     """A finding code ``validate`` keeps quiet about, and why (``mesh.validation.suppress[]``, like
     ``istioctl analyze --suppress``): ``code`` is one of ``mesh_components.findings.FINDING_CODES``
     (the mesh-guardrails policies and ``validate``'s own codes), ``reason`` is required. A code the
-    policy pack enforces as mandatory cannot be suppressed (``validate`` refuses it, see
-    ``mesh_components.findings``)."""
+    policy pack enforces as mandatory is not silenced: its findings stay errors and say why
+    (``mesh_components.findings.suppress``)."""
 
     code: str
     reason: str

@@ -31,7 +31,9 @@ _MAX_INLINE = 1000
 """Longest string written without the reference: far below the emitter's line width (4096), so
 no line is ever folded whatever the indentation."""
 _MAX_KEY = 100
-"""Longest key written as ``key:``; LibYAML writes keys over 128 bytes as ``? key`` (``yaml_emitter_check_simple_key``)."""
+"""Longest key written as ``key:`` without asking the reference: longer simple keys (128 and up,
+PyYAML lib/yaml/emitter.py ``check_simple_key``, LibYAML ``yaml_emitter_check_simple_key``) are
+written as ``? key``."""
 _MAX_DEPTH = 100
 _CACHE_LIMIT = 100_000
 """Entries per cache; a full cache is emptied (it refills with the strings every object repeats),

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import pytest
 
+from mesh_components import istio_policy
 from mesh_components.errors import TranslationError
+from mesh_components.render import render_mesh
 from mesh_components.smi import re2_compile
+from mesh_components.spec import LoadedMesh
 
-from test_policy_gaps import assert_exact, group, http_rule, mesh_of, objects_for, target
+from policy_eval import Request, istio_allows, smi_allows
+from test_policy_gaps import (SOURCES, TD, assert_exact, group, http_rule, mesh_of, objects_for, target, tcp_route,
+                              tcp_rule)
 
 API = ("shop", "api", [(8080, "http", None), (9090, "http", None)])
 
@@ -54,3 +59,153 @@ def test_osm_traffic_split_keeps_its_name_in_the_namespace_of_its_root_service(t
     assert (ts["metadata"]["name"], ts["metadata"]["namespace"]) == ("api-canary", "shop")
     assert ts["spec"] == {"service": "api", "backends": [{"service": "api-v1", "weight": 9},
                                                          {"service": "api-v2", "weight": 1}]}
+
+
+# --- Istio ambient ------------------------------------------------------------------------------------
+
+def ambient_mesh(services, docs, tmp_path, headless=frozenset()):
+    """``test_policy_gaps.mesh_of`` in ambient mode, the services named in ``headless`` headless."""
+    loaded = mesh_of(services, docs, tmp_path, data_plane="ambient")
+    spec = loaded.spec.model_copy(update={"services": [
+        s.model_copy(update={"headless": True}) if s.name in headless else s for s in loaded.spec.services]})
+    return LoadedMesh(spec, loaded.smi_documents)
+
+
+def test_ambient_http_rules_on_a_headless_service_are_refused_because_they_would_admit_nobody(tmp_path,
+                                                                                          monkeypatch):
+    """A headless Service's callers dial pod IPs, and a ``waypoint-for: service`` waypoint handles only
+    Service-addressed traffic (istio 1.30.3 pilot/pkg/serviceregistry/ambient/waypoints.go:166-193),
+    so an HTTP rule there is refused: rendered, its waypoint policy would never see the call and
+    ztunnel, which admits only the waypoint, would refuse the allowed source (an outage). A TCP rule
+    on it is rendered and exact at ztunnel."""
+    api = ("shop", "api", [(8080, "http", None)])
+    docs = [group("g", [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]),
+            target("t", "api", [http_rule("g")])]
+    loaded = ambient_mesh([api], docs, tmp_path, headless={"api"})
+    with pytest.raises(TranslationError) as err:
+        render_mesh(loaded)
+    (where, message), = [(w, m) for w, m in err.value.problems if "headless" in m]
+    assert where == "smi.yaml#TrafficTarget/shop/t" and "shop/api is headless" in message
+    # without the refusal: pod-addressed traffic meets only ztunnel, which admits the waypoint alone
+    monkeypatch.setattr(istio_policy, "_headless", lambda spec, w: False)
+    objects = render_mesh(loaded)["c1"].objects
+    call = Request(("front", "client"), "shop", "api", "api", (("app", "api"),), 8080, http=True,
+                   method="GET", path="/a/1")
+    assert smi_allows(docs, call)
+    assert not istio_allows(objects, call, trust_domain=TD, ambient_namespaces=frozenset({"shop"}))
+
+
+def test_ambient_tcp_rules_on_a_headless_service_are_exact_at_ztunnel(tmp_path):
+    """An L4-only rule needs no waypoint: ztunnel checks the real source on pod-addressed traffic
+    (istio 1.30.3 ztunnel rbac; https://istio.io/latest/docs/ambient/usage/l4-policy/)."""
+    db = ("shop", "db", [(5432, "tcp", None), (9000, "tcp", None)])
+    docs = [tcp_route("r", [5432]), target("t", "db", [tcp_rule("r")])]
+    objects = render_mesh(ambient_mesh([db], docs, tmp_path, headless={"db"}))["c1"].objects
+    for src in SOURCES:
+        for port in (5432, 9000):
+            req = Request(src, "shop", "db", "db", (("app", "db"),), port, http=False)
+            assert istio_allows(objects, req, trust_domain=TD, ambient_namespaces=frozenset({"shop"})) == \
+                smi_allows(docs, req), req
+
+
+def test_ambient_policy_objects_carry_the_mesh_ownership_labels(tmp_path):
+    """The waypoint, its default deny and every AuthorizationPolicy of ambient mode carry the
+    ownership labels (meta.ownership_labels): how a later run finds and prunes what it owns."""
+    from mesh_components.meta import ownership_labels
+
+    api = ("shop", "api", [(8080, "http", None)])
+    docs = [group("g", [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]),
+            target("t", "api", [http_rule("g")])]
+    want = ownership_labels("gaps")
+    objects = render_mesh(ambient_mesh([api, ("shop", "open", [(80, "http", None)])], docs, tmp_path))["c1"].objects
+    kinds = set()
+    for o in objects:
+        if o["kind"] in ("AuthorizationPolicy", "Gateway"):
+            kinds.add((o["kind"], o["metadata"]["name"]))
+            labels = o["metadata"].get("labels") or {}
+            assert {k: labels.get(k) for k in want} == want, o
+    assert {("Gateway", "waypoint"), ("AuthorizationPolicy", "waypoint-default-deny"),
+            ("AuthorizationPolicy", "open-unrestricted")} <= kinds
+
+
+def test_istio_service_names_of_a_service_the_spec_does_not_declare_is_that_name_alone(tmp_path):
+    """Only spec services have per-version Services (render.version_services); a Service the spec
+    does not declare is named alone."""
+    loaded = mesh_of([API], [], tmp_path)
+    assert istio_policy.service_names(loaded.spec, "shop", "stray") == ["stray"]
+    assert istio_policy.service_names(loaded.spec, "shop", "api") == ["api"]
+
+
+# --- Istio: approximations accepted on purpose, and the ambient namespace labels --------------------
+
+def approximated_group(name, matches, approximate: str):
+    """An HTTPRouteGroup accepting ``approximate`` (``<match>=prefix,...``, smi.APPROXIMATE_ANNOTATION)."""
+    doc = group(name, matches)
+    doc["metadata"]["annotations"] = {"mesh-components.io/approximate": approximate}
+    return doc
+
+
+def test_istio_takes_an_accepted_prefix_approximation_only_where_it_cannot_match_exactly(tmp_path):
+    """``approximate: prefix`` accepts, on purpose, a regex's literal prefix where Istio cannot match
+    the regex exactly (spec.HttpMatch.approximate; Istio paths match exactly, by prefix ``x*`` or
+    suffix ``*x``: https://istio.io/latest/docs/reference/config/security/authorization-policy/ ,
+    Operation.paths). A regex Istio can match exactly stays exact: accepting an approximation
+    never widens a match that needs none."""
+    api = ("shop", "api", [(8080, "http", None)])
+    docs = [approximated_group("g", [{"name": "num", "methods": ["GET"], "pathRegex": "/a/[0-9]+"},
+                                     {"name": "lit", "methods": ["GET"], "pathRegex": "/b"},
+                                     {"name": "pre", "methods": ["GET"], "pathRegex": "/c/.*"}],
+                               "num=prefix,lit=prefix,pre=prefix"),
+            target("t", "api", [http_rule("g")])]
+    objects = objects_for(mesh_of([api], docs, tmp_path), "istio")
+    (ap,) = [o for o in objects if o["kind"] == "AuthorizationPolicy"]
+    assert "'/a/[0-9]+' as prefix '/a/*'" in ap["metadata"]["annotations"]["mesh-components.io/approximated"]
+    assert "/b" not in ap["metadata"]["annotations"]["mesh-components.io/approximated"].replace("/a/", "")
+
+    def allows(path, src=("front", "client")):
+        return istio_allows(objects, Request(src, "shop", "api", "api", (("app", "api"),), 8080, http=True,
+                                             method="GET", path=path), trust_domain=TD)
+    assert allows("/a/1") and allows("/a/x")          # the accepted widening: every path under /a/
+    assert not allows("/a") and not allows("/ab")
+    assert allows("/b") and not allows("/bx") and not allows("/b/1")   # exact stays exact
+    assert allows("/c/") and allows("/c/x") and not allows("/c")        # a prefix regex is exact already
+    assert not allows("/a/1", ("ops", "intruder"))
+
+
+def test_istio_refuses_an_accepted_prefix_that_holds_a_wildcard_character(tmp_path):
+    """The literal prefix of an approximated regex is sent as ``<prefix>*``; a ``*`` (or, in paths,
+    ``{``/``}``) inside it would be read by Istio as a wildcard or URI template with no escape
+    (istio 1.30.3 pilot/pkg/security/authz/matcher/string.go, pkg/config/security/security.go
+    CheckValidPathTemplate), so it is refused naming the match."""
+    api = ("shop", "api", [(8080, "http", None)])
+    docs = [approximated_group("g", [{"name": "star", "methods": ["GET"], "pathRegex": "/a\\*b/[0-9]+"}],
+                               "star=prefix"),
+            target("t", "api", [http_rule("g")])]
+    with pytest.raises(TranslationError) as err:
+        objects_for(mesh_of([api], docs, tmp_path), "istio")
+    (where, message), = err.value.problems
+    assert where == "smi.yaml#TrafficTarget/shop/t"
+    assert "approximate prefix of '/a\\\\*b/[0-9]+'" in message and "'*'" in message
+
+
+def test_ambient_namespace_labels_send_ingress_through_the_waypoint_as_istio_reads_them(tmp_path):
+    """A namespace with L7 policy uses its waypoint for mesh AND ingress traffic: istiod reads
+    ``istio.io/ingress-use-waypoint`` with Go's strconv.ParseBool (istio 1.30.3
+    pilot/pkg/serviceregistry/ambient/services.go:786-800 ``ingressUseWaypointFromLabels``: an
+    invalid value is false), and ``istio.io/use-waypoint`` names the waypoint Gateway. Without it the
+    ingress gateway would dial the pods, whose ztunnel admits only the waypoint."""
+    go_true = {"1", "t", "T", "TRUE", "true", "True"}   # strconv.ParseBool's true spellings
+    api = ("shop", "api", [(8080, "http", None)])
+    docs = [group("g", [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]),
+            target("t", "api", [http_rule("g")])]
+    loaded = ambient_mesh([api], docs, tmp_path)
+    objects = render_mesh(loaded)["c1"].objects
+    (ns,) = [o for o in objects if o["kind"] == "Namespace" and o["metadata"]["name"] == "shop"]
+    labels = ns["metadata"]["labels"]
+    assert labels["istio.io/ingress-use-waypoint"] in go_true
+    (gw,) = [o for o in objects if o["kind"] == "Gateway" and o["metadata"]["namespace"] == "shop"]
+    assert labels["istio.io/use-waypoint"] == gw["metadata"]["name"]
+    # a namespace without L7 policy gets no waypoint and no waypoint labels
+    for o in objects:
+        if o["kind"] == "Namespace" and o["metadata"]["name"] != "shop":
+            assert not {"istio.io/use-waypoint", "istio.io/ingress-use-waypoint"} & set(o["metadata"].get("labels") or {})
