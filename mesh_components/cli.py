@@ -255,19 +255,29 @@ def _stream_cluster(args, clusters: list[str]) -> str | None:
 
 def _stream(states, cluster: str, include_secrets: bool = False) -> int:
     """Write cluster ``cluster``'s objects to stdout as one multi-document YAML; what is not in it
-    (Helm releases, remote manifests) and any Secret value in the clear are said on stderr."""
-    from .render import RELEASES_DIR, cluster_stream, holds_secret_values
+    (Helm releases, remote manifests, objects holding deploy-time placeholders) and any Secret value
+    in the clear are said on stderr."""
+    from .render import DEPLOY_TIME_DIR, RELEASES_DIR, cluster_stream_and_left_out, holds_secret_values
 
     st = states[cluster]
-    text = cluster_stream(cluster, st, include_secrets=include_secrets)  # whole first: never half a stream
+    # whole first: never half a stream
+    text, left_out = cluster_stream_and_left_out(cluster, st, include_secrets=include_secrets)
     sys.stdout.write(text)
+    if left_out:
+        shown = ", ".join(f"{o['kind']} {o['metadata'].get('namespace') or '-'}/{o['metadata']['name']}"
+                          for o in left_out)
+        print(f"-: notice: cluster {cluster}: not in the stream: {shown}, which hold deploy-time placeholders that "
+              "pulumi up fills in (applied as they are, they would replace live values such as CA keys and "
+              f"credentials with placeholder text); a folder render writes them to DIR/{cluster}/{DEPLOY_TIME_DIR}/",
+              file=sys.stderr)
     if st.releases or st.remote_manifests:
-        print(f"-: notice: cluster {cluster}: {len(st.objects)} objects on stdout; not in the stream, not being "
-              f"Kubernetes objects: {len(st.releases)} Helm release(s) and {len(st.remote_manifests)} remote "
+        print(f"-: notice: cluster {cluster}: {len(st.objects) - len(left_out)} objects on stdout; not in the stream, "
+              f"not being Kubernetes objects: {len(st.releases)} Helm release(s) and {len(st.remote_manifests)} remote "
               f"manifest(s) (Gateway API CRDs), which a folder render writes to DIR/{cluster}/{RELEASES_DIR}/",
               file=sys.stderr)
+    not_streamed = {id(o) for o in left_out}
     clear = [f"{o['metadata'].get('namespace')}/{o['metadata']['name']}" for o in st.objects
-             if include_secrets and holds_secret_values(o)]
+             if include_secrets and holds_secret_values(o) and id(o) not in not_streamed]
     if clear:
         print(f"-: notice: secret values in the clear on stdout (--include-secrets): Secret {', '.join(clear)}",
               file=sys.stderr)
@@ -276,10 +286,10 @@ def _stream(states, cluster: str, include_secrets: bool = False) -> int:
 
 def _secrets_notice(states, out: str) -> None:
     """Say on stderr which files of a ``--include-secrets`` render hold secret values in the clear."""
-    from .render import holds_secret_values, object_filename
+    from .render import DEPLOY_TIME_DIR, holds_deploy_time_values, holds_secret_values, object_filename
 
-    clear = [Path(out) / name / object_filename(o) for name, st in states.items() for o in st.objects
-             if holds_secret_values(o)]
+    clear = [Path(out) / name / (DEPLOY_TIME_DIR if holds_deploy_time_values(o) else "") / object_filename(o)
+             for name, st in states.items() for o in st.objects if holds_secret_values(o)]
     for path in clear:
         print(f"{path}: notice: secret values in the clear (--include-secrets; files 0600, folders 0700): "
               "keep it out of version control and CI logs", file=sys.stderr)
@@ -290,7 +300,7 @@ def _secrets_notice(states, out: str) -> None:
 
 @gc_paused
 def cmd_render(args) -> int:
-    from .render import RELEASES_DIR, render_mesh, write_tree
+    from .render import DEPLOY_TIME_DIR, RELEASES_DIR, render_mesh, write_tree
     from .spec import load_stack
 
     loaded = load_stack(args.stack)
@@ -300,8 +310,11 @@ def cmd_render(args) -> int:
         return _stream(states, cluster, args.include_secrets)
     files = write_tree(states, Path(args.out), include_secrets=args.include_secrets)
     for name, st in states.items():
-        print(f"{args.out}/{name}: {len(st.objects)} objects, {len(st.releases)} Helm releases "
-              f"(in {name}/{RELEASES_DIR}/)")
+        later = sum(1 for f in files if f.parent.name == DEPLOY_TIME_DIR and f.parent.parent.name == name)
+        print(f"{args.out}/{name}: {len(st.objects)} objects"
+              + (f", {later} of them in {name}/{DEPLOY_TIME_DIR}/ (deploy-time values: filled in by pulumi up; "
+                 "not for kubectl)" if later else "")
+              + f", {len(st.releases)} Helm releases (in {name}/{RELEASES_DIR}/)")
     print(f"wrote {len(files)} files")
     if args.include_secrets:
         _secrets_notice(states, args.out)
@@ -403,8 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("stack", metavar="STACK", help="stack name (stacks/Pulumi.<name>.yaml) or stack file")
     p.add_argument("--out", required=True, metavar="DIR|-",
                    help=("output folder, replaced whole only when the render succeeds: DIR/<cluster>/ holds the "
-                         "Kubernetes objects (kubectl apply -f DIR/<cluster>), DIR/<cluster>/releases/ the Helm "
-                         "releases and remote manifests; '-' streams one cluster's objects to stdout as "
+                         "Kubernetes objects (kubectl apply -f DIR/<cluster>), DIR/<cluster>/deploy-time/ those "
+                         "holding deploy-time placeholders (filled in by pulumi up; not for kubectl), "
+                         "DIR/<cluster>/releases/ the Helm releases and remote manifests; '-' streams one "
+                         "cluster's objects (not those of deploy-time/) to stdout as "
                          "multi-document YAML (a folder named '-': ./-)"))
     p.add_argument("--cluster", metavar="NAME",
                    help="with --out -: the cluster to stream (required when the stack has several)")
@@ -420,8 +435,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stack whose services, clusters and trust domain give the context")
     p.add_argument("--out", required=True, metavar="DIR|-",
                    help=("output folder, replaced whole only when the render succeeds: DIR/<cluster>/ holds the "
-                         "Kubernetes objects (kubectl apply -f DIR/<cluster>), DIR/<cluster>/releases/ the Helm "
-                         "releases and remote manifests; '-' streams one cluster's objects to stdout as "
+                         "Kubernetes objects (kubectl apply -f DIR/<cluster>), DIR/<cluster>/deploy-time/ those "
+                         "holding deploy-time placeholders (filled in by pulumi up; not for kubectl), "
+                         "DIR/<cluster>/releases/ the Helm releases and remote manifests; '-' streams one "
+                         "cluster's objects (not those of deploy-time/) to stdout as "
                          "multi-document YAML (a folder named '-': ./-)"))
     p.add_argument("--cluster", metavar="NAME",
                    help="with --out -: the cluster to stream (required when the stack has several)")

@@ -124,28 +124,85 @@ def cluster_providers(name: str, spec: MeshSpec, parent: pulumi.Resource | None 
 
 
 def resource_name(prefix: str, obj: dict) -> str:
-    """``<prefix>-<kind>[.<group>]-<namespace>-<name>``: the readable Pulumi resource name of
-    ``obj``; :func:`resource_names` makes a component's names unique."""
+    """``<prefix>:[<namespace>/]<name>``: the Pulumi resource name of ``obj`` registered by the
+    component named ``prefix``, the form pulumi-kubernetes gives the objects of a ``yaml/v2``
+    ConfigFile or a ``helm/v4`` Chart (v4.32.0 ``provider/pkg/provider/yaml/v2/yaml.go`` lines
+    344-352: ``<namespace>/<name>``, or ``<name>``, after ``<prefix>:``).
+
+    Unique by construction, whatever else the component registers: a URN is
+    ``urn:pulumi:<stack>::<project>::<parent types>$<type>::<name>`` (pulumi/pulumi
+    ``sdk/go/common/resource/urn/urn.go`` ``New``) and the type token names the group, version
+    and kind (``kubernetes:core/v1:Service``, ``kubernetes:<group>/<version>:<Kind>``), so only
+    objects of one kind compare; among them ``<prefix>:`` is one string per component (cluster
+    names are DNS labels: no ``:``) and neither a namespace nor a name can hold ``/`` or ``:``
+    (DNS-1123), so the part after the first ``:`` reads back as exactly one namespace and name.
+    Hence adding an object never changes another's name (which the readable
+    :func:`previous_resource_name` did not ensure: ``a-b`` + ``c`` and ``a`` + ``b-c``). The name
+    starts with the component's name, so aliases of the component carry over to it
+    (:func:`rename_aliases`)."""
+    ns = obj["metadata"].get("namespace")
+    return f"{prefix}:{ns}/{obj['metadata']['name']}" if ns else f"{prefix}:{obj['metadata']['name']}"
+
+
+def previous_resource_name(prefix: str, obj: dict) -> str:
+    """``<prefix>-<kind>[.<group>]-<namespace, or "cluster">-<name>``: the name releases before
+    :func:`resource_name` registered ``obj`` under (readable, but not unique: namespace and name
+    both may hold ``-``). Aliases lead from it to the current name (:func:`previous_names`)."""
     group = obj["apiVersion"].rpartition("/")[0]
     kind = obj["kind"].lower() + (f".{group}" if group else "")
     ns = obj["metadata"].get("namespace") or "cluster"
     return f"{prefix}-{kind}-{ns}-{obj['metadata']['name']}"
 
 
-def resource_names(prefix: str, objects: Sequence[dict]) -> list[str]:
-    """The Pulumi resource name of each of ``objects`` (one cluster's, each identity once), in
-    order: :func:`resource_name`, except where two objects of one kind would share it because
-    namespace and name both may hold ``-`` (``a-b`` + ``c`` and ``a`` + ``b-c``); those all get
-    ``-<hash of kind, namespace and name>`` (:func:`mesh_components.names.allocate`), so the names
-    are unique by construction and names that did not collide never change. A URN is
-    ``urn:pulumi:<stack>::<project>::<parent type>$<type>::<name>`` (pulumi/pulumi
-    sdk/go/common/resource/urn.go ``NewURN``): the parent's type but not its name, so children of
-    one component type in two clusters differ only by the cluster in their name prefix."""
-    keys = [(names.object_scope(o)[:2], (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
-            for o in objects]
-    got = names.allocate([(scope, ident, resource_name(prefix, o), f"{o['kind']} {'/'.join(filter(None, ident))}")
-                          for o, (scope, ident) in zip(objects, keys)], limit=1 << 20, what="Pulumi resource")
-    return [got[key] for key in keys]
+def object_identity(obj: dict) -> tuple[str, str, str, str]:
+    """``(API group, kind, namespace, name)``: one object to the API server (versions of a group
+    and kind are one resource)."""
+    return (*names.object_scope(obj), obj["metadata"]["name"])
+
+
+def previous_names(prefix: str, objects: Sequence[dict]) -> dict[tuple, str]:
+    """:func:`object_identity` -> :func:`previous_resource_name` for each of ``objects`` (every
+    object one component registers) whose previous name no other object of the same group and
+    kind shares; the objects of a shared name get none.
+
+    Why only those: a stack of an earlier release holds objects under their previous names, and
+    ``pulumi up`` refused two registrations of one URN (pulumi/pulumi v3.259.0
+    ``pkg/resource/deploy/step_generator.go`` ``generateURN``, ``GetDuplicateResourceURNError``),
+    so it never stored a shared name (a duplicate would have needed the same type, and so the
+    same group and kind). Where two objects now share one, the
+    stored object may be either, and an alias on both would make the engine refuse the update
+    (``getOldResource``: a second claim of one old URN is ``GetDuplicateResourceAliasError``) or,
+    on the wrong one, carry the state over to another object. Without an alias the stored one
+    gets a new URN, which the engine creates before deleting the old (create-before-delete), and
+    pulumi-kubernetes >= 4.29 creates it client-side, failing with AlreadyExists (v4.32.0
+    ``provider/pkg/await/await.go`` ``Creation`` lines 241-253): upgrade first, then add such a
+    neighbour (README, "Upgrading to injective resource names")."""
+    keyed = [(o, names.object_scope(o)[:2] + (previous_resource_name(prefix, o),)) for o in objects]
+    count: dict[tuple, int] = {}
+    for _, key in keyed:
+        count[key] = count.get(key, 0) + 1
+    return {object_identity(o): key[2] for o, key in keyed if count[key] == 1}
+
+
+def previous_name_aliases(previous: str | None, typed: ResourceOptions) -> ResourceOptions:
+    """Aliases from the ``previous`` name (:func:`previous_names`; None: no alias) to the current
+    one: ``Alias(name=previous)`` for the state the release before :func:`resource_name` wrote,
+    and ``Alias(type_=T, name=previous)`` for each type alias ``T`` of ``typed`` (the per-kind
+    aliases of :func:`patch_options` and :func:`api_version_aliases`: an application namespace
+    earlier releases registered as ``Namespace``, a TLSRoute at another version). An alias spec's
+    empty fields mean the resource's own (pulumi/pulumi ``sdk/python/lib/pulumi/resource.py``
+    ``Alias``: "If not provided, the current name [type, parent] of the resource is used";
+    ``step_generator.go`` ``collapseAliasToUrn``), and the engine multiplies each alias by the
+    parent's alias when the parent matched through one (``generateAliases``/
+    ``inheritedChildAlias``: the parent's old name in place of the name's prefix), which is how
+    the state of releases before :data:`STABLE_NAME` is found too. None of these URNs can be a
+    current one (a current name holds ``:``, a previous one never does), so no alias claims
+    another resource's URN (``getOldResource``: ``GetDuplicateResourceAliasError``)."""
+    if previous is None:
+        return ResourceOptions()
+    types = [a.type_ for a in typed.aliases or () if isinstance(a, pulumi.Alias) and isinstance(a.type_, str)]
+    return ResourceOptions(aliases=[pulumi.Alias(name=previous)] + [pulumi.Alias(type_=t, name=previous)
+                                                                     for t in types])
 
 
 NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
@@ -209,20 +266,24 @@ def patch_options(kind: str) -> ResourceOptions:
 
 
 def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOptions,
-                    resource: str | None = None) -> pulumi.CustomResource:
+                    resource: str | None = None, previous: str | None = None) -> pulumi.CustomResource:
     """Register one Kubernetes object dict (slots filled from ``lookup``) as a Pulumi resource:
     typed classes for the core kinds, ``apiextensions.CustomResource`` for the rest. Every
     namespace, the application's (``meta.is_patch``) and the mesh's own alike, registers as a
     forced ``NamespacePatch`` (:func:`namespace_patch_metadata`), patches of application Services
     as ``ServicePatch`` and patches of custom resources (OSM's MeshConfig) as forced
     ``apiextensions.CustomResourcePatch`` (Server-Side Apply patches: relinquish their fields on
-    delete, never delete the object; pulumi-kubernetes ``provider/pkg/await/await.go`` ``Deletion``)."""
+    delete, never delete the object; pulumi-kubernetes ``provider/pkg/await/await.go`` ``Deletion``).
+
+    ``resource``: its Pulumi name (default :func:`resource_name`); ``previous``: the name an
+    earlier release registered it under, to alias (:func:`previous_names`; None: none)."""
     o = fill(obj, lookup)
     name, api, kind, meta = resource or resource_name(prefix, obj), o["apiVersion"], o["kind"], o["metadata"]
+    typed = type_aliases(obj)
+    opts = ResourceOptions.merge(opts, ResourceOptions.merge(typed, previous_name_aliases(previous, typed)))
     if api == "v1":
         if kind == "Namespace":
-            return k8s.core.v1.NamespacePatch(name, metadata=namespace_patch_metadata(meta),
-                                              opts=ResourceOptions.merge(opts, patch_options(kind)))
+            return k8s.core.v1.NamespacePatch(name, metadata=namespace_patch_metadata(meta), opts=opts)
         if kind == "Secret":
             secret_opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["stringData", "data"]))
             return k8s.core.v1.Secret(name, metadata=meta, type=o.get("type"), string_data=o.get("stringData"),
@@ -231,8 +292,7 @@ def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOption
             return k8s.core.v1.ConfigMap(name, metadata=meta, data=o.get("data"), opts=opts)
         if kind == "Service" and is_patch(obj):
             # spec: only OSM's appProtocol entries, keyed by (port, protocol) (app_protocol.osm_service_patches)
-            return k8s.core.v1.ServicePatch(name, metadata=meta, spec=o.get("spec"),
-                                            opts=ResourceOptions.merge(opts, patch_options(kind)))
+            return k8s.core.v1.ServicePatch(name, metadata=meta, spec=o.get("spec"), opts=opts)
         if kind == "Service":
             return k8s.core.v1.Service(name, metadata=meta, spec=o.get("spec"), opts=opts)
         if kind == "ServiceAccount":
@@ -251,7 +311,19 @@ def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOption
                                                      metadata=namespace_patch_metadata(meta), spec=o.get("spec"),
                                                      opts=opts)
     return k8s.apiextensions.CustomResource(name, api_version=api, kind=kind, metadata=meta, spec=o.get("spec"),
-                                            opts=ResourceOptions.merge(opts, api_version_aliases(api, kind)))
+                                            opts=opts)
+
+
+def type_aliases(obj: dict) -> ResourceOptions:
+    """The type aliases of ``obj`` as :func:`register_object` registers it: a namespace's
+    (:func:`patch_options`), a custom resource's other versions (:func:`api_version_aliases`),
+    none for the rest."""
+    api, kind = obj["apiVersion"], obj["kind"]
+    if api == "v1":
+        return patch_options(kind)
+    if (api == "networking.k8s.io/v1" and kind == "NetworkPolicy") or is_patch(obj):
+        return ResourceOptions()
+    return api_version_aliases(api, kind)
 
 
 REGISTERED_API_VERSIONS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -287,15 +359,16 @@ def needs_crds(obj: dict) -> bool:
 
 def register_objects(prefix: str, objects: Sequence[dict], lookup: Lookup, *, parent: pulumi.Resource,
                      provider: k8s.Provider, namespaces: dict[str, pulumi.Resource],
-                     crds: Sequence[pulumi.Resource] = (), after: Sequence[pulumi.Resource] = ()) -> list[pulumi.Resource]:
-    """Register ``objects`` in order. Namespaces are registered first and recorded in
-    ``namespaces``; a namespaced object depends on its namespace, a custom resource on ``crds``,
-    every object on ``after``."""
+                     crds: Sequence[pulumi.Resource] = (), after: Sequence[pulumi.Resource] = (),
+                     previous: Mapping[tuple, str] | None = None) -> list[pulumi.Resource]:
+    """Register ``objects`` in order, named :func:`resource_name`. Namespaces are registered first
+    and recorded in ``namespaces``; a namespaced object depends on its namespace, a custom resource
+    on ``crds``, every object on ``after``. ``previous``: :func:`previous_names` of every object
+    the component registers, over all its calls (default: of ``objects``), whose names get aliases."""
     made = []
     objects = sorted(objects, key=lambda o: o["kind"] != "Namespace")
-    # a component registers each kind in one call (namespaces, core kinds, custom resources;
-    # MultiClusterLinks' two calls hold Secrets of fixed namespaces), so names are unique per call
-    for obj, resource in zip(objects, resource_names(prefix, objects)):
+    previous = previous_names(prefix, objects) if previous is None else previous
+    for obj in objects:
         deps: list[pulumi.Resource] = list(after)
         ns = obj["metadata"].get("namespace")
         if ns in namespaces:
@@ -303,7 +376,7 @@ def register_objects(prefix: str, objects: Sequence[dict], lookup: Lookup, *, pa
         if needs_crds(obj):
             deps += list(crds)
         r = register_object(prefix, obj, lookup, ResourceOptions(parent=parent, provider=provider, depends_on=deps),
-                            resource)
+                            previous=previous.get(object_identity(obj)))
         if obj["kind"] == "Namespace" and obj["apiVersion"] == "v1":
             namespaces[obj["metadata"]["name"]] = r
         made.append(r)
@@ -323,12 +396,14 @@ class ControlPlane(pulumi.ComponentResource):
                  namespaces: dict[str, pulumi.Resource], opts: ResourceOptions | None = None):
         super().__init__("mesh:index:ControlPlane", name, None, opts)
         child = ResourceOptions(parent=self, provider=provider)
+        previous = previous_names(name, [*state.concerns["namespaces"], *state.concerns["control-plane"],
+                                         *state.concerns["ca"]])
         register_objects(name, state.concerns["namespaces"], lookup, parent=self, provider=provider,
-                         namespaces=namespaces)
+                         namespaces=namespaces, previous=previous)
         core = [o for o in state.concerns["control-plane"] if not needs_crds(o)]
         crs = [o for o in state.concerns["control-plane"] if needs_crds(o)]
         before_istiod = register_objects(name, core + state.concerns["ca"], lookup, parent=self, provider=provider,
-                                         namespaces=namespaces)
+                                         namespaces=namespaces, previous=previous)
         self.manifests = [k8s.yaml.v2.ConfigFile(f"{name}-{m.name}", file=m.url, opts=child)
                           for m in state.remote_manifests]
         made: dict[str, pulumi.Resource] = {}
@@ -338,7 +413,8 @@ class ControlPlane(pulumi.ComponentResource):
         self.releases = list(made.values())
         self.crds = self.releases + self.manifests
         self.namespaces = namespaces
-        register_objects(name, crs, lookup, parent=self, provider=provider, namespaces=namespaces, crds=self.crds)
+        register_objects(name, crs, lookup, parent=self, provider=provider, namespaces=namespaces, crds=self.crds,
+                         previous=previous)
         self.register_outputs({"releases": {r.name: r.version for r in state.releases if r.concern == "control-plane"}})
 
 
@@ -395,7 +471,9 @@ class _ReleasingComponent(_ObjectsComponent):
         objects = state.concerns[self.CONCERN]
         own_ns = [o for o in objects if o["kind"] == "Namespace" and o["apiVersion"] == "v1"]
         rest = [o for o in objects if not (o["kind"] == "Namespace" and o["apiVersion"] == "v1")]
-        made_ns = register_objects(name, own_ns, lookup, parent=self, provider=provider, namespaces=namespaces)
+        self._previous = previous_names(name, objects)  # over both calls: aliases need names unique in the component
+        made_ns = register_objects(name, own_ns, lookup, parent=self, provider=provider, namespaces=namespaces,
+                                   previous=self._previous)
         self.releases: dict[str, pulumi.Resource] = {}
         for rel in (r for r in state.releases if r.concern == self.CONCERN):
             deps = list(crds) + made_ns + [self.releases[d] for d in rel.depends_on if d in self.releases]
@@ -407,7 +485,8 @@ class _ReleasingComponent(_ObjectsComponent):
 
     def _register(self, name: str, objects: list[dict], lookup: Lookup, provider: k8s.Provider,
                   namespaces: dict[str, pulumi.Resource], crds: list[pulumi.Resource]) -> list[pulumi.Resource]:
-        return register_objects(name, objects, lookup, parent=self, provider=provider, namespaces=namespaces, crds=crds)
+        return register_objects(name, objects, lookup, parent=self, provider=provider, namespaces=namespaces, crds=crds,
+                                previous=self._previous)
 
 
 class EgressRules(_ReleasingComponent):
@@ -463,15 +542,18 @@ class EnvoyGateway(_ReleasingComponent):
     def _register(self, name, objects, lookup, provider, namespaces, crds):
         is_gateway = lambda o: o["kind"] == "Gateway" and o["apiVersion"].startswith("gateway.networking.k8s.io/")  # noqa: E731
         made = register_objects(name, [o for o in objects if not is_gateway(o)], lookup, parent=self,
-                                provider=provider, namespaces=namespaces, crds=crds)
+                                provider=provider, namespaces=namespaces, crds=crds, previous=self._previous)
         self.gateways = []
         for obj in (o for o in objects if is_gateway(o)):
             o = fill(obj, lookup)
             ns = o["metadata"].get("namespace")
             deps = ([namespaces[ns]] if ns in namespaces else []) + list(crds)
+            typed = type_aliases(obj)
+            aliases = ResourceOptions.merge(typed, previous_name_aliases(self._previous.get(object_identity(obj)), typed))
             self.gateways.append(_CustomResourceWithStatus(
                 resource_name(name, obj), api_version=o["apiVersion"], kind=o["kind"], metadata=o["metadata"],
-                spec=o.get("spec"), opts=ResourceOptions(parent=self, provider=provider, depends_on=deps)))
+                spec=o.get("spec"), opts=ResourceOptions.merge(
+                    ResourceOptions(parent=self, provider=provider, depends_on=deps), aliases)))
         self.addresses = (Output.all(*[g.status for g in self.gateways]).apply(
             lambda statuses: sorted({a for s in statuses for a in gateway_addresses(s)}))
             if self.gateways else Output.from_input([]))
@@ -500,8 +582,9 @@ class MultiClusterLinks(pulumi.ComponentResource):
         self._args = (name, lookup, provider, namespaces, after)
         self._later = [o for o in objects if any(True for _ in iter_slots(o))]
         local = [o for o in objects if not any(True for _ in iter_slots(o))]
+        self._previous = previous_names(name, objects)
         self.local = register_objects(name, local, lookup, parent=self, provider=provider, namespaces=namespaces,
-                                      after=after)
+                                      after=after, previous=self._previous)
         self.peers = sorted({o["metadata"]["name"] for o in objects if o["kind"] == "Link"} |
                             {o["metadata"]["annotations"]["networking.istio.io/cluster"] for o in objects
                              if o["kind"] == "Secret" and "networking.istio.io/cluster" in (
@@ -511,7 +594,7 @@ class MultiClusterLinks(pulumi.ComponentResource):
         """Register the objects that carry other clusters' deploy-time values; then the outputs."""
         name, lookup, provider, namespaces, after = self._args
         self.resources = self.local + register_objects(name, self._later, lookup, parent=self, provider=provider,
-                                                       namespaces=namespaces, after=after)
+                                                       namespaces=namespaces, after=after, previous=self._previous)
         self.register_outputs({"peers": self.peers})
         return self
 
@@ -659,7 +742,7 @@ class ServiceMesh(pulumi.ComponentResource):
     """The whole mesh across its clusters (type ``mesh:index:ServiceMesh``).
 
     ``name`` prefixes every descendant's name (``<name>-<cluster>-<component>``, objects
-    ``<component name>-<kind>-<namespace>-<name>``), so aliases given to the component in ``opts``
+    ``<component name>:[<namespace>/]<name>``, :func:`resource_name`), so aliases given to the component in ``opts``
     carry over to all of them (:func:`rename_aliases`).
 
     ``mesh``: a validated :class:`LoadedMesh` (``spec.load_mesh`` / ``spec.load_stack``).

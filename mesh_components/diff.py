@@ -71,7 +71,7 @@ __all__ = [
     "group_of", "strip_server_fields", "fold_string_data", "apply_defaults", "drop_allocated",
     "normalize_pair", "compare_values", "compare_object", "is_owned", "find_orphans",
     "release_view", "compare_release", "diff_releases", "diff_cluster", "is_unknown", "to_jsonable",
-    "is_secret_name", "redact_text", "redact_report", "REDACTED_PREFIX",
+    "is_secret_name", "is_der_private_key", "redact_text", "redact_report", "REDACTED_PREFIX",
 ]
 
 
@@ -135,6 +135,12 @@ class FieldChange:
     path: str
     desired: Any
     live: Any
+    within: tuple[Any, Any] = field(default=(None, None), compare=False, repr=False)
+    """``(desired, live)`` containers that hold the changed value, as :func:`compare_values`
+    found them (the mapping of a field, the list of an item; None at the top or when absent).
+    Only :func:`redact_report` reads them, to see a value's neighbours: a list item after a
+    secret flag (``[--token, x]``), a ``value`` beside its ``name`` in a list paired by
+    position. Never printed, not compared; :func:`redact_report` drops them."""
 
     def to_dict(self) -> dict[str, Any]:
         """``{"path", "desired"?, "live"?}``: a side that is absent is left out."""
@@ -693,14 +699,16 @@ def _names(items: list) -> list | None:
     return names if len(set(names)) == len(names) else None
 
 
-def compare_values(desired: Any, live: Any, path: str = "", out: list[FieldChange] | None = None) -> list[FieldChange]:
+def compare_values(desired: Any, live: Any, path: str = "", out: list[FieldChange] | None = None,
+                   within: tuple[Any, Any] = (None, None)) -> list[FieldChange]:
     """Every :class:`FieldChange` between ``desired`` and ``live`` under ``path`` (see module doc:
-    empties are equal, deploy-time values are skipped, named lists pair by name)."""
+    empties are equal, deploy-time values are skipped, named lists pair by name). ``within``: the
+    ``(desired, live)`` containers of the two values, carried in each change for redaction."""
     if out is None:
         out = []
     if is_unknown(desired):
         if _empty(live):
-            out.append(FieldChange(path, desired, MISSING))
+            out.append(FieldChange(path, desired, MISSING, within))
         return out
     if _empty(desired) and _empty(live):
         return out
@@ -708,10 +716,10 @@ def compare_values(desired: Any, live: Any, path: str = "", out: list[FieldChang
         if desired == live:
             return out
         for k in desired:
-            compare_values(desired[k], live.get(k, MISSING), _key_path(path, k), out)
+            compare_values(desired[k], live.get(k, MISSING), _key_path(path, k), out, (desired, live))
         for k in live:
             if k not in desired and not _empty(live[k]):
-                out.append(FieldChange(_key_path(path, k), MISSING, live[k]))
+                out.append(FieldChange(_key_path(path, k), MISSING, live[k], (desired, live)))
         return out
     if isinstance(desired, (list, tuple)) and isinstance(live, (list, tuple)):
         if list(desired) == list(live):
@@ -720,28 +728,28 @@ def compare_values(desired: Any, live: Any, path: str = "", out: list[FieldChang
         if d_names is not None and l_names is not None:
             by_name = dict(zip(l_names, live))
             for n, item in zip(d_names, desired):
-                compare_values(item, by_name.get(n, MISSING), f"{path}[name={n}]", out)
+                compare_values(item, by_name.get(n, MISSING), f"{path}[name={n}]", out, (desired, live))
             seen = set(d_names)
             for n, item in zip(l_names, live):
                 if n not in seen:
-                    out.append(FieldChange(f"{path}[name={n}]", MISSING, item))
+                    out.append(FieldChange(f"{path}[name={n}]", MISSING, item, (desired, live)))
             return out
         for idx in range(max(len(desired), len(live))):
             d_item = desired[idx] if idx < len(desired) else MISSING
             l_item = live[idx] if idx < len(live) else MISSING
             if d_item is MISSING:
-                out.append(FieldChange(f"{path}[{idx}]", MISSING, l_item))
+                out.append(FieldChange(f"{path}[{idx}]", MISSING, l_item, (desired, live)))
             elif l_item is MISSING:
-                out.append(FieldChange(f"{path}[{idx}]", d_item, MISSING))
+                out.append(FieldChange(f"{path}[{idx}]", d_item, MISSING, (desired, live)))
             else:
-                compare_values(d_item, l_item, f"{path}[{idx}]", out)
+                compare_values(d_item, l_item, f"{path}[{idx}]", out, (desired, live))
         return out
     if _empty(desired):
-        out.append(FieldChange(path, MISSING, live))
+        out.append(FieldChange(path, MISSING, live, within))
     elif _empty(live):
-        out.append(FieldChange(path, desired, MISSING))
+        out.append(FieldChange(path, desired, MISSING, within))
     elif desired != live:
-        out.append(FieldChange(path, desired, live))
+        out.append(FieldChange(path, desired, live, within))
     return out
 
 
@@ -881,7 +889,11 @@ _FORMAT_WORDS = frozenset({"pem", "data", "b64", "base64", "der", "hex", "raw", 
 # The last word of a secret field name; ``secrets``/``credentials``: lists of them (``imagePullSecrets``
 # is a list of references, whose ``name`` stays visible, see _SAFE_CHILDREN).
 _SECRET_WORDS = frozenset({"password", "passwords", "passwd", "passphrase", "token", "tokens", "secret",
-                           "secrets", "credential", "credentials", "kubeconfig", "psk", "htpasswd"})
+                           "secrets", "credential", "credentials", "kubeconfig", "psk", "htpasswd", "pass"})
+# ``pwd`` is a password only after a qualifier: ``MYSQL_PWD`` (MySQL's password variable,
+# https://dev.mysql.com/doc/refman/8.4/en/environment-variables.html), ``DB_PWD``; a bare ``PWD``
+# (or ``OLDPWD``) is the shell's working directory (POSIX ``cd``).
+_QUALIFIED_SECRET_WORDS = frozenset({"pwd"})
 _SECRET_SUFFIXES = ("password", "passwd", "passphrase", "token", "secret", "credential", "credentials")
 _SECRET_EXACT = frozenset({"auth", "pass", "jwt", "bearer", "dockercfg", "dockerconfigjson", "apikey",
                            "privatekey", "secretkey", "accesskey", "signingkey", "encryptionkey",
@@ -919,14 +931,21 @@ _IDENT_AT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")
 _B64_RUN = re.compile(r"[A-Za-z0-9+/=]+(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/=]+(?=[ \t]*(?:\r?\n|\Z)))*")
 _B64_BLOB = re.compile(r"[A-Za-z0-9+/]{12,}={0,2}")
 _SPACE = re.compile(r"\s+")
-_LINE = re.compile(r"(?P<pre>[ \t]*(?:-[ \t]+)?(?:export[ \t]+)?(?:--?)?[\"']?)(?P<name>[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99})"
+_LINE = re.compile(r"(?P<pre>[ \t]*(?:-[ \t]+)?(?:export[ \t]+)?(?:--?)?[\"']?)(?P<name>\.?[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99})"
                    r"(?P<sep>[\"']?[ \t]*[:=][ \t]*)(?P<val>.*)")
 # ``name=value`` / ``name: value`` inside a line: DSNs (``host=db password=x``), query strings
-# (``?token=x&a=1``), logfmt, messages
-_PAIR = re.compile(r"(?<![A-Za-z0-9_.\-])(?P<name>[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99})[ \t]*[=:][ \t]*")
+# (``?token=x&a=1``), logfmt, messages; a name may start with a dot (``.dockerconfigjson``)
+_PAIR = re.compile(r"(?<![A-Za-z0-9_.\-])(?P<name>\.?[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99})[ \t]*[=:][ \t]*")
 _PAIR_VALUE = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[^\s&;,\"'<>]+")
 _BLOCK_START = re.compile(r"[|>][-+0-9]*[ \t]*(?:#.*)?")
 _FLAG = re.compile(r"--?(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]{0,99})")
+# a flag anywhere in a line, its value after ``=`` or after blanks (a command line inside a string:
+# ``sh -c "app --token x"``); after blanks the value is not itself a flag
+_FLAG_ARG = re.compile(r"(?<![A-Za-z0-9_.\-])--?(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]{0,99})"
+                       r"(?:[ \t]*=[ \t]*|(?P<blank>[ \t]+)(?=[^\s-]))")
+# words that follow a flag in prose, not as its value ("pass --kubeconfig or set ...")
+_PROSE_WORDS = frozenset({"a", "an", "and", "are", "as", "flag", "for", "if", "in", "is", "not", "of", "on",
+                          "option", "or", "the", "to", "when", "with"})
 _MAX_DECODE = 4 << 20  # bytes of text parsed as JSON or decoded from base64 (a Secret holds at most 1 MiB)
 
 
@@ -942,6 +961,132 @@ def _b64_needles(marker: bytes) -> tuple[str, ...]:
 
 _B64_PRIVATE = _b64_needles(b"PRIVATE KEY")
 
+# Private keys with no PEM armour: base64 of DER (PKCS#8 PrivateKeyInfo / OneAsymmetricKey,
+# RFC 5208 s5 and RFC 5958 s2, encrypted PKCS#8 RFC 5208 s6; SEC1 ECPrivateKey, RFC 5915 s3;
+# PKCS#1 RSAPrivateKey, RFC 8017 A.1.2; PKCS#12 PFX, RFC 7292 s4) under a field of no secret name.
+# Each is one DER SEQUENCE (base64 "M...") whose length is its whole text; PKCS#12 aside, a
+# candidate of plausible length is confirmed by ``cryptography``'s own parser.
+_DER_MIN, _DER_MAX = 40, 16384  # bytes: an Ed25519 PKCS#8 key is 48, an RSA-16384 PKCS#8 key ~9,400
+_DER_B64 = re.compile(r"(?<![A-Za-z0-9+/])M[A-P][A-Za-z0-9+/]{6}")  # 0x30, then a length byte
+_B64_CHARS = re.compile(r"[A-Za-z0-9+/]*")
+_LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
+_PKCS12_DATA = bytes.fromhex("06092a864886f70d010701")  # OID 1.2.840.113549.1.7.1 (id-data), RFC 7292 s4
+# OpenSSH's own private key format, base64 of "openssh-key-v1\0..." (openssh-portable
+# PROTOCOL.key, sshkey.c AUTH_MAGIC), when its "-----BEGIN OPENSSH PRIVATE KEY-----" lines are gone
+_OPENSSH_RUN = re.compile(r"(?<![A-Za-z0-9+/])" + re.escape(base64.b64encode(b"openssh-key-v1\0").decode()[:20])
+                          + r"[A-Za-z0-9+/=]*(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/=]+(?=[ \t]*(?:\r?\n|\Z)))*")
+
+
+def _der_length(head: bytes) -> tuple[int, int] | None:
+    """``(total length, header length)`` of the DER SEQUENCE that ``head`` (its first 6 bytes)
+    starts, or None: not a SEQUENCE, or a length outside ``_DER_MIN``-``_DER_MAX``."""
+    if len(head) < 6 or head[0] != 0x30:
+        return None
+    if head[1] < 0x80:
+        size, hdr = head[1], 2
+    elif head[1] == 0x81:
+        size, hdr = head[2], 3
+    elif head[1] == 0x82:
+        size, hdr = head[2] << 8 | head[3], 4
+    else:
+        return None
+    total = size + hdr
+    return (total, hdr) if _DER_MIN <= total <= _DER_MAX else None
+
+
+def is_der_private_key(der: bytes) -> bool:
+    """True when ``der`` is exactly one DER-encoded private key: PKCS#8 (plain or encrypted),
+    SEC1 EC, PKCS#1 RSA, DSA, or a PKCS#12 store. Bounded: only a SEQUENCE of 40 to 16,384
+    bytes whose length field covers ``der`` exactly, whose first element is an INTEGER version
+    (or, encrypted PKCS#8, a SEQUENCE) is handed to ``cryptography``'s
+    ``load_der_private_key`` (RSA key checks skipped: seconds for a large key, and a key that
+    fails them is still a key); "encrypted, no password given" (``TypeError``) and "algorithm not
+    supported" count as keys, a parse error does not
+    (https://cryptography.io/en/latest/hazmat/primitives/asymmetric/serialization/#cryptography.hazmat.primitives.serialization.load_der_private_key).
+    Certificates and public keys are not keys (their first element is a SEQUENCE that does not
+    parse as an encrypted key)."""
+    size = _der_length(der[:6])
+    if size is None or size[0] != len(der):
+        return False
+    body = der[size[1]:]
+    if body[:3] == b"\x02\x01\x03" and _PKCS12_DATA in body[:32]:  # PFX version 3, authSafe id-data
+        return True
+    if body[:1] not in (b"\x02", b"\x30"):
+        return False
+    # imported here: only a candidate that passed the checks above pays for loading OpenSSL
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+    try:
+        load_der_private_key(der, password=None, unsafe_skip_rsa_key_validation=True)
+    except TypeError:  # "Password was not given but private key is encrypted"
+        return True
+    except UnsupportedAlgorithm:
+        return True
+    except ValueError:
+        return False
+    return True
+
+
+def _b64_span(text: str, start: int, count: int) -> tuple[int, bool]:
+    """``(end, True)``: ``text[start:end]`` holds ``count`` base64 characters, line breaks
+    between them allowed (a key wrapped at 64 or 76 columns, indented in YAML);
+    ``(where it stopped, False)`` when another character comes first or the text ends."""
+    i, seen = start, 0
+    while True:
+        run = _B64_CHARS.match(text, i).end() - i
+        if seen + run >= count:
+            return i + count - seen, True
+        seen, i = seen + run, i + run
+        gap = _LINE_BREAK.match(text, i)
+        if gap is None:
+            return i, False
+        i = gap.end()
+
+
+def _redact_der_keys(text: str, marks: dict) -> str:
+    """``text`` with each base64 DER private key (:func:`is_der_private_key`), wrapped or not,
+    and each OpenSSH key body replaced. A key starts where base64 does (``key: MIIE...``,
+    ``password=MIIE...``) and is as long as its DER length field says, ``=`` padding included.
+    Linear in ``len(text)``: a text whose candidate keys would need more than 64 Ki plus twice
+    its length characters read is replaced whole (the worst is assumed)."""
+    if len(text) < 64:
+        return text
+    budget = (1 << 16) + 2 * len(text)
+    spans, pos = [], 0
+    for m in _DER_B64.finditer(text):
+        i = m.start()
+        if i < pos:
+            continue
+        size = _der_length(base64.b64decode(m.group(0)))
+        if size is None:
+            continue
+        data = (size[0] * 4 + 2) // 3  # base64 characters before the padding
+        end, whole = _b64_span(text, i, data)
+        budget -= end - i
+        if budget < 0:
+            return _mark(marks, text)
+        if not whole:
+            continue
+        compact = _SPACE.sub("", text[i:end])
+        pad = -data % 4
+        try:
+            der = base64.b64decode(compact + "=" * pad, validate=True)
+        except ValueError:
+            continue
+        if len(der) != size[0] or not is_der_private_key(der):
+            continue
+        while pad and text.startswith("=", end):
+            end, pad = end + 1, pad - 1
+        spans.append((i, end, compact))
+        pos = end
+    spans += [(m.start(), m.end(), _SPACE.sub("", m.group(0))) for m in _OPENSSH_RUN.finditer(text)]
+    out, pos = [], 0
+    for start, end, key in sorted(spans):
+        if start >= pos:
+            out += [text[pos:start], _mark(marks, key)]
+            pos = end
+    return "".join(out) + text[pos:] if out else text
+
 
 def _words(name: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(name)]
@@ -952,8 +1097,9 @@ def is_secret_name(name: str, header: bool = False) -> bool:
     its last word (camelCase, ``-``, ``_``, ``.`` split; a trailing ``PEM``/``data``/``b64``...
     dropped) is ``password``, ``token``, ``secret``, ``credentials``... or ``key`` not qualified
     as a name (``topologyKey``, ``publicKey``); with ``header`` also ``Authorization``/``Cookie``.
-    ``keyPEM``, ``tls.key``, ``client-key-data``, ``secretAccessKey``, ``DB_PASSWORD`` are;
-    ``crtPEM``, ``secretName``, ``tokenFile``, ``keyManager`` are not. A bare ``key`` is, except
+    ``keyPEM``, ``tls.key``, ``client-key-data``, ``secretAccessKey``, ``DB_PASSWORD``, ``DB_PASS``,
+    ``MYSQL_PWD``, ``.dockerconfigjson`` are; ``crtPEM``, ``secretName``, ``tokenFile``,
+    ``passwordRef``, ``keyManager``, ``PWD``, ``bypass`` are not. A bare ``key`` is, except
     where the caller knows it names a key (see :func:`redact_report`)."""
     words = _words(name)
     while len(words) > 1 and words[-1] in _FORMAT_WORDS:
@@ -966,6 +1112,8 @@ def is_secret_name(name: str, header: bool = False) -> bool:
     if last == "key":
         return not (len(words) > 1 and words[-2] in _KEY_NAME_QUALIFIERS)
     if last in _SECRET_WORDS or last.endswith(_SECRET_SUFFIXES):
+        return True
+    if last in _QUALIFIED_SECRET_WORDS and len(words) > 1:
         return True
     return header and last in _HEADER_WORDS
 
@@ -1056,7 +1204,7 @@ def _redact_lines(text: str, marks: dict) -> str:
     flags) with a secret ``name`` get their value replaced; so do the more-indented lines below a
     ``name: |`` block or a ``name:`` mapping."""
     if ":" not in text and "=" not in text:
-        return text
+        return _redact_flags(text, marks)
     lines = text.split("\n")
     out, block_indent, block = [], -1, []
 
@@ -1088,7 +1236,7 @@ def _redact_lines(text: str, marks: dict) -> str:
                 line = m.group("pre") + m.group("name") + m.group("sep") + _mark(marks, val)
         out.append(line)
     close_block()
-    return _redact_pairs("\n".join(out), marks)
+    return _redact_flags(_redact_pairs("\n".join(out), marks), marks)
 
 
 def _redact_pairs(text: str, marks: dict) -> str:
@@ -1106,9 +1254,28 @@ def _redact_pairs(text: str, marks: dict) -> str:
     return "".join(out) + text[pos:] if out else text
 
 
+def _redact_flags(text: str, marks: dict) -> str:
+    """``text`` with the value of every secret flag inside a line replaced: ``--token=x``,
+    ``--token x``, ``-password "x"`` (a command line in a string, ``sh -c "app --token x"``)."""
+    if "-" not in text:
+        return text
+    out, pos = [], 0
+    marked = [m.span() for m in _MARK.finditer(text)]  # "<redacted: ... --include-secrets to show>"
+    for m in _FLAG_ARG.finditer(text):
+        if m.start() < pos or not is_secret_name(m.group("name")) or any(a <= m.start() < b for a, b in marked):
+            continue
+        v = _PAIR_VALUE.match(text, m.end())
+        if not v or _MARK.match(text, m.end()) or m.group("blank") and v.group(0) in _PROSE_WORDS:
+            continue
+        out += [text[pos:v.start()], _mark(marks, v.group(0))]
+        pos = v.end()
+    return "".join(out) + text[pos:] if out else text
+
+
 def _redact_shapes(text: str, marks: dict) -> str:
     """``text`` with what is a secret by its shape alone replaced: PEM private keys, base64 of
-    one, JWTs, ``Bearer``/``Basic`` credentials, URL passwords."""
+    one, base64 DER private keys (:func:`_redact_der_keys`), JWTs, ``Bearer``/``Basic``
+    credentials, URL passwords."""
     if "PRIVATE KEY" in text:
         text = _PEM_PRIVATE.sub(lambda m: _mark(marks, m.group(0)), text)
     if any(n in _SPACE.sub("", text) for n in _B64_PRIVATE):
@@ -1117,6 +1284,7 @@ def _redact_shapes(text: str, marks: dict) -> str:
             return _mark(marks, compact) if any(n in compact for n in _B64_PRIVATE) else m.group(0)
         replaced = _B64_RUN.sub(run, text)
         text = replaced if replaced != text else _mark(marks, text)  # split some other way: all of it
+    text = _redact_der_keys(text, marks)
     if "eyJ" in text:
         text = _JWT.sub(lambda m: _mark(marks, m.group(0)), text)
     text = _AUTH_SCHEME.sub(lambda m: m.group(0)[: m.start(1) - m.start(0)] + _mark(marks, m.group(1)), text)
@@ -1171,12 +1339,15 @@ def _redact_value(value: Any, ctx: tuple[Segment, ...], state: int, marks: dict)
         for item in value:
             name = item.get("name") if isinstance(item, Mapping) and isinstance(item.get("name"), str) else None
             out.append(_redact_value(item, ctx + (("item", name),), 1 if flag and not state else state, marks))
-            m = _FLAG.fullmatch(item) if isinstance(item, str) and not state else None
-            flag = bool(m and is_secret_name(m.group("name")))  # ["--token", "abc"]
+            flag = not state and _is_secret_flag(item)  # ["--token", "abc"]
         return out
     if state:
-        return value if value == "" or isinstance(value, bool) and state == 1 else _mark(marks, value)
+        if value == "" or isinstance(value, bool) and state == 1 or isinstance(value, str) and _MARK.fullmatch(value):
+            return value  # an already redacted value keeps its number: redact_report is idempotent
+        return _mark(marks, value)
     if isinstance(value, bytes):  # YAML !!binary
+        if is_der_private_key(value):
+            return _mark(marks, base64.b64encode(value).decode())
         text = value.decode("utf-8", "replace")
         red = redact_text(text, marks)
         return value if red == text else red
@@ -1194,13 +1365,42 @@ def _path_state(segments: Sequence[Segment], secret_object: bool, value: Any) ->
     return state
 
 
+_LAST_INDEX = re.compile(r"\[([0-9]+)\]\Z")
+
+
+def _is_secret_flag(item: Any) -> bool:
+    """True for a list item that is a secret flag whose value is the next item (``"--token"``)."""
+    m = _FLAG.fullmatch(item) if isinstance(item, str) else None
+    return bool(m and is_secret_name(m.group("name")))
+
+
+def _within_state(change: FieldChange, segments: Sequence[Segment]) -> int:
+    """1 when a container in ``change.within`` makes the changed value a secret although its path
+    does not: a list item right after a secret flag on either side (``extraArgs[2]`` of
+    ``[-v, --token, x]``), or a ``value`` whose sibling ``name``/``key`` is secret in an item of a
+    list paired by position (``env[3].value``); else 0."""
+    if not segments:
+        return 0
+    kind, name = segments[-1]
+    index = _LAST_INDEX.search(change.path) if kind == "item" else None
+    for parent in change.within:
+        if kind == "field" and isinstance(parent, Mapping):
+            if _child_state(0, segments[:-1], name, parent, parent.get(name)):
+                return 1
+        elif index and isinstance(parent, (list, tuple)):
+            i = int(index.group(1))
+            if 0 < i <= len(parent) and _is_secret_flag(parent[i - 1]):
+                return 1
+    return 0
+
+
 def _redact_change(change: FieldChange, secret_object: bool, marks: dict) -> FieldChange:
     segments = _parse_path(change.path)
     if segments is None:  # a path we cannot read: assume the worst
         segments, state = [], 2
     else:
         probe = change.desired if isinstance(change.desired, str) else change.live
-        state = _path_state(segments, secret_object, probe)
+        state = _path_state(segments, secret_object, probe) or _within_state(change, segments)
     ctx = tuple(segments)
     return FieldChange(_redact_shapes(change.path, marks), _redact_value(change.desired, ctx, state, marks),
                        _redact_value(change.live, ctx, state, marks))

@@ -183,17 +183,20 @@ def pulumi_resources(spec, states: dict) -> list[PulumiResource]:
     preview gives the pack unknowns; the props share the rendered objects (never modify them).
     Providers and component resources are left out: no policy reads them, and a provider's inputs
     hold its kubeconfig."""
-    from .render import RELEASES_DIR, object_filename
+    from .names import object_filenames
+    from .render import DEPLOY_TIME_DIR, RELEASES_DIR, holds_deploy_time_values
 
     ca = {k: v for k, v in spec.ca_config().to_inputs().items() if v is not None}
     out = [PulumiResource("pulumi-python:dynamic:Resource", {**ca, "__provider": "<serialized MeshCAProvider>"},
                           None, "mesh.ca", ("MeshCertificateAuthority", None, None, None))]
     for cluster, st in states.items():
-        for o in st.objects:
+        for o, fname in zip(st.objects, object_filenames(st.objects)):
             # not copied: no policy writes, and a Slot stands where the pack would see an unknown
             token, props = _object_resource(o)
             meta = o["metadata"]
-            out.append(PulumiResource(token, props, cluster, f"{cluster}/{object_filename(o)}",
+            # where render --out writes it (render.write_tree): objects holding deploy-time values apart
+            where = f"{cluster}/{DEPLOY_TIME_DIR}/{fname}" if holds_deploy_time_values(o) else f"{cluster}/{fname}"
+            out.append(PulumiResource(token, props, cluster, where,
                                       (o["kind"], o["apiVersion"], meta.get("namespace"), meta["name"])))
         for rel in st.releases:
             out.append(PulumiResource("kubernetes:helm.sh/v3:Release", _release_props(rel), cluster,

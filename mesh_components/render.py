@@ -9,11 +9,14 @@ manifests (the Gateway API CRD release). Values known only at deploy time are
 
 Render layout (../shared/DESIGN.md, :func:`write_tree`): ``DIR/<cluster>/`` holding only Kubernetes
 objects, one YAML file each, named ``<namespace>--<kind>[.<group>]--<name>.yaml`` (``_cluster`` for
-cluster-scoped objects), so ``kubectl apply -f DIR/<cluster>`` takes it as it is, and
+cluster-scoped objects), so ``kubectl apply -f DIR/<cluster>`` takes it as it is;
+``DIR/<cluster>/deploy-time/`` with, the same way, the objects that still hold deploy-time
+placeholders (CA and credential Secrets: filled in by ``pulumi up``; not for kubectl); and
 ``DIR/<cluster>/releases/`` with ``helm-releases.yaml`` (a list of ``{name, namespace, repository,
 chart, version, values}``) and ``remote-manifests.yaml``, where kubectl does not read them. A render
 is swapped in whole or not at all. :func:`cluster_stream` gives one cluster's objects as one
-multi-document YAML (``render --out -``). The same spec gives the same bytes. Objects the application owns (its
+multi-document YAML (``render --out -``), those with placeholders left out. The same spec gives
+the same bytes. Objects the application owns (its
 namespaces, Services exported to other clusters) are rendered as patches: partial objects holding
 only the fields the mesh sets, annotated ``mesh-components.io/patch: "true"``
 (``meta.k8s_patch``), to apply with ``kubectl apply --server-side``, never to create.
@@ -41,7 +44,7 @@ from . import gateway_api as gateway_api_crds_
 from .errors import MeshError, SpecError, TranslationError
 from .meta import (PATCH_ANNOTATION, container_shape_problems, deep_merge, is_patch, k8s_object, k8s_patch,
                    object_shape_problems, ownership_labels)
-from .slots import Slot, fill
+from .slots import PLACEHOLDER_PREFIX, Slot, fill
 from .spec import GATEWAY_API_VERSION, LoadedMesh, MeshSpec
 
 CONCERNS = ("namespaces", "ca", "control-plane", "policy", "egress", "gateway", "multicluster")
@@ -505,10 +508,48 @@ and ``remote-manifests.yaml``, YAML lists that kubectl refuses (kubectl 1.32: ``
 files, subfolders only with ``-R`` (kubernetes/cli-runtime
 ``pkg/resource/builder.go`` ``FileExtensions``, ``pkg/resource/visitor.go``
 ``ExpandPathsToFileVisitors``: ``filepath.SkipDir`` unless ``recursive``; ``ignoreFile`` by
-extension), and so does ``istioctl analyze DIR`` (istio/istio ``istioctl/pkg/analyze/analyze.go``
-``gatherFilesInDirectory``). ``../shared/tools/check-helm-values`` finds ``helm-releases.yaml`` by
-name in any subfolder (``rglob``); ``validate-manifests`` reads every ``.yaml`` under the folder
-and skips list items without ``apiVersion`` and ``kind``."""
+extension). ``istioctl analyze DIR`` does not stop there: at istio 1.30.3 it always reads
+subfolders (``istioctl/pkg/analyze/analyze.go:135-136,362-363``: ``-R`` removed, "hardcoded to
+true"; ``gatherFilesInDirectory`` :432-446 skips no folder), so it reads these lists and fails
+(``FileParseError``, exit 65, :330-331); give it the stream or ``DIR/<cluster>/*.yaml``.
+``../shared/tools/check-helm-values`` finds ``helm-releases.yaml`` by name in any subfolder
+(``rglob``); ``validate-manifests`` reads every ``.yaml`` under the folder and skips list items
+without ``apiVersion`` and ``kind``."""
+
+DEPLOY_TIME_DIR = "deploy-time"
+"""The subfolder of each cluster folder for the objects that still hold a deploy-time placeholder
+(a :class:`~mesh_components.slots.Slot`, whatever the object's kind) after rendering: the CA's
+Secrets (``cacerts``, ``linkerd-identity-issuer``, ``osm-ca-bundle``), the trust-anchor ConfigMap,
+other clusters' credentials (``istio-remote-secret-*``, ``cluster-credentials-*``), a Linkerd
+``Link``'s gateway address. ``pulumi up`` fills them in; they are not for kubectl, and
+``kubectl apply -f DIR/<cluster>`` does not read a subfolder (see :data:`RELEASES_DIR`), so
+applying a render never replaces a live CA or credential with placeholder text: istiod keeps a CA
+it already runs with (istio 1.30.3 ``pilot/pkg/bootstrap/istio_ca.go:356``) but refuses to start
+with one it cannot use (:508 "failed to create an istiod CA"). ``render --out -`` leaves them out
+too. ``validate-manifests`` reads them (it searches recursively): every placeholder stands where
+the schema wants a string (``stringData``, ConfigMap ``data``, ``Link.spec.gatewayAddress``)."""
+
+_PLAIN = frozenset({str, int, bool, float, type(None)})  # leaves, tested without a call
+
+
+def _holds_slot(value: Any) -> bool:
+    if isinstance(value, dict):
+        values = value.values()
+    elif isinstance(value, (list, tuple)):
+        values = value
+    else:
+        return isinstance(value, Slot)
+    return any(type(v) not in _PLAIN and _holds_slot(v) for v in values)
+
+
+def holds_deploy_time_values(obj: dict, text: str | None = None) -> bool:
+    """True when ``obj`` holds a deploy-time :class:`~mesh_components.slots.Slot` anywhere, so its
+    file goes in :data:`DEPLOY_TIME_DIR` and the ``--out -`` stream leaves it out. ``text``, the
+    object's rendered YAML when the caller has it, makes the usual answer cheap: a slot is written
+    as its placeholder, so an object whose text lacks ``$(deploy-time:`` holds none (a substring
+    search instead of a walk of every value, about half the cost of dumping the object)."""
+    return (text is None or PLACEHOLDER_PREFIX in text) and _holds_slot(obj)
+
 
 _LEGACY_MARKER = "written by python -m mesh_components render; replaced on every render"
 _MARKER_HEAD = ("# written by python -m mesh_components render; the next render replaces this folder whole\n"
@@ -546,9 +587,25 @@ def cluster_stream(name: str, st: ClusterState, *, include_secrets: bool = False
     so Namespaces come first and CustomResourceDefinitions next (an object needs its namespace, a
     custom resource its CRD), then the rest in :data:`CONCERNS` order. Each document is the text of
     the object's file in a folder render; Secret values redacted unless ``include_secrets``. Helm
-    releases and remote manifests are not Kubernetes objects and are not in it."""
+    releases and remote manifests are not Kubernetes objects and are not in it, nor are the objects
+    that hold deploy-time placeholders (:data:`DEPLOY_TIME_DIR`: the stream is for kubectl, and
+    applying one would replace a live CA or credential with placeholder text)."""
+    return cluster_stream_and_left_out(name, st, include_secrets=include_secrets)[0]
+
+
+def cluster_stream_and_left_out(name: str, st: ClusterState, *,
+                                include_secrets: bool = False) -> tuple[str, list[dict]]:
+    """:func:`cluster_stream`'s text and the objects it leaves out for holding deploy-time
+    placeholders (in apply order), for the CLI to name them on stderr."""
     files = sorted(_cluster_files(name, st), key=lambda fo: _APPLY_FIRST.get(fo[1]["kind"], len(_APPLY_FIRST)))
-    return f"# cluster: {name}\n" + "".join(f"---\n{dump_yaml(redact(o, include_secrets))}" for _, o in files)
+    docs, left_out = [f"# cluster: {name}\n"], []
+    for _, o in files:
+        text = dump_yaml(redact(o, include_secrets))
+        if holds_deploy_time_values(o, text):
+            left_out.append(o)
+        else:
+            docs.append(f"---\n{text}")
+    return "".join(docs), left_out
 
 
 _APPLY_FIRST = {"Namespace": 0, "CustomResourceDefinition": 1}
@@ -710,9 +767,12 @@ def write_tree(states: dict[str, ClusterState], out: Path, *, include_secrets: b
 
     Layout: ``out/.mesh-render`` (the marker, listing every file written), and for each cluster
     ``out/<cluster>/`` holding only Kubernetes objects, one per file (:func:`object_filename`),
-    and ``out/<cluster>/releases/`` (:data:`RELEASES_DIR`) holding ``helm-releases.yaml`` (a list of
-    ``{name, namespace, repository, chart, version, values}``, in install order) and
-    ``remote-manifests.yaml`` (a list of ``{name, url, version}``).
+    for ``kubectl apply -f``; ``out/<cluster>/deploy-time/`` (:data:`DEPLOY_TIME_DIR`, only where
+    there are some) holding, the same way, the objects that still hold deploy-time placeholders,
+    which ``pulumi up`` fills in (not for kubectl); and ``out/<cluster>/releases/``
+    (:data:`RELEASES_DIR`) holding ``helm-releases.yaml`` (a list of ``{name, namespace,
+    repository, chart, version, values}``, in install order) and ``remote-manifests.yaml`` (a list
+    of ``{name, url, version}``).
 
     Atomic: everything is written into a new hidden folder beside ``out`` and swapped in only when
     complete, so a render that fails at any point (:class:`SpecError`, a write error, Ctrl-C)
@@ -744,9 +804,16 @@ def write_tree(states: dict[str, ClusterState], out: Path, *, include_secrets: b
             where = out / name
             os.mkdir(new / name, dir_mode)
             folder = f"{new / name}/"  # joined as text: Path joins were a third of a large write
+            deploy_time_made = False
             for fname, obj in files:
                 # redact's copy only where there are secret values: dump_yaml writes slots as placeholders
                 text = dump_yaml(redact(obj, include_secrets) if obj.get("kind") == "Secret" else obj)
+                if holds_deploy_time_values(obj, text):  # not for kubectl: out of the folder's top level
+                    if not deploy_time_made:
+                        where = out / name / DEPLOY_TIME_DIR
+                        os.mkdir(new / name / DEPLOY_TIME_DIR, dir_mode)
+                        deploy_time_made = True
+                    fname = f"{DEPLOY_TIME_DIR}/{fname}"
                 try:
                     _write_text(folder + fname, text, file_mode)
                 except OSError:

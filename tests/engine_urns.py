@@ -10,7 +10,10 @@ match through an alias is recorded in ``sg.aliases``), ``collapseAliasToUrn`` (a
 empty name/type/parent default to the resource's own; a parent the alias names, and only such a
 parent, stands for its old URN when it matched through an alias itself) and ``generateAliases``/``inheritedChildAlias`` (a child of a
 parent that matched through an alias also gets the parent's old URN as parent, with the parent's
-old name in place of a name prefix equal to the parent's new name)).
+old name in place of a name prefix equal to the parent's new name)), and the engine's refusals
+there: an old URN claimed through an alias by two registrations, or claimed through an alias while
+another registration has it as its own URN (``GetDuplicateResourceAliasError``,
+``GetDuplicateResourceAliasedError``), raise :class:`EngineRefusal`.
 """
 from __future__ import annotations
 
@@ -37,6 +40,11 @@ class AliasSpec:
             return cls(urn=alias.urn)
         s = alias.spec
         return cls(name=s.name, type=s.type, parent_urn=s.parentUrn, no_parent=s.noParent)
+
+
+class EngineRefusal(AssertionError):
+    """The engine would stop the update: an alias claims an old URN twice, or claims a URN that
+    another registration has (pulumi/pulumi v3.259.0 ``step_generator.go`` ``getOldResource``)."""
 
 
 def qualified_type(urn: str) -> str:
@@ -68,7 +76,9 @@ def match_old_state(regs: Sequence, aliases: Mapping[str, Iterable[AliasSpec]], 
     """For each registration (by mock URN): the URN in ``olds`` the engine would take as its old
     state (itself or an alias), or None (a create). ``aliases``: mock URN -> the request's aliases."""
     real = engine_urns(regs, stack, project)
+    own = set(real.values())  # sg.urns, at the end of the run
     matched_alias: dict[str, str] = {}  # engine URN -> the old URN it matched through an alias (sg.aliases)
+    aliased: dict[str, str] = {}  # old URN -> the engine URN that claimed it through an alias (sg.aliased)
     out: dict[str, str | None] = {}
     for r in regs:
         urn = real[r.urn]
@@ -104,6 +114,10 @@ def match_old_state(regs: Sequence, aliases: Mapping[str, Iterable[AliasSpec]], 
                            for c in list(candidates[:-1])]
         hit = next((c for c in [urn, *candidates] if c in olds), None)
         if hit is not None and hit != urn:
+            if hit in aliased or hit in own:
+                raise EngineRefusal(f"{urn} claims {hit} through an alias, which "
+                                    f"{aliased.get(hit, 'another registration')} claims too")
+            aliased[hit] = urn
             matched_alias[urn] = hit
         out[r.urn] = hit
     return out

@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime
 import json
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
 
 from diff_helpers import (add_noise, app_pods, helm_secret, installed_gateway_api_crds, live_from_desired,
                           sample_desired, write_dump)
 from mesh_components import drift_cli
 from mesh_components.cli import main
 from mesh_components.diff import (MISSING, ClusterReport, DriftReport, FieldChange, Finding, ObjectDrift,
-                                  ObjectRef, ReleaseDrift, diff_cluster, is_secret_name, redact_report,
-                                  redact_text)
+                                  ObjectRef, ReleaseDrift, compare_values, diff_cluster, is_der_private_key,
+                                  is_secret_name, redact_report, redact_text)
 from mesh_components.render import render_mesh
 from mesh_components.spec import load_stack
 
@@ -222,7 +225,10 @@ def test_formatters_redact_a_report_nobody_redacted():
     "password", "token", "secret", "credentials", "apiKey", "APIKey", "x-api-key", "keyPEM", "tls.key", "ca.key",
     "ca-key.pem", "client-key-data", "secretAccessKey", "clientSecret", "DB_PASSWORD", "GITHUB_TOKEN",
     "privateKey", "private_key", "kubeconfig", "jwtToken", "bearerToken", "key", "auth", "passphrase",
-    "imagePullSecrets", "applicationCredentials", "refresh-token"])
+    "imagePullSecrets", "applicationCredentials", "refresh-token",
+    # issue 13 review, finding 5(c)
+    "MYSQL_PWD", "DB_PWD", "DB_PASS", "dbPass", "MYSQL_ROOT_PASSWD", "redis_passwd", "sshPassphrase", "PRIVATE_KEY",
+    "client_secret", ".dockerconfigjson", ".dockercfg"])
 def test_secret_field_names(name):
     assert is_secret_name(name)
 
@@ -230,7 +236,9 @@ def test_secret_field_names(name):
 @pytest.mark.parametrize("name", [
     "crtPEM", "tls.crt", "ca.crt", "ca-cert.pem", "client-certificate-data", "identityTrustAnchorsPEM",
     "secretName", "caBundleSecretName", "tokenFile", "clientKeyPath", "keyManager", "caKeyType", "topologyKey",
-    "publicKey", "matchLabelKeys", "accessKeyID", "serviceAccountTokenProjection", "name", "value", "logLevel"])
+    "publicKey", "matchLabelKeys", "accessKeyID", "serviceAccountTokenProjection", "name", "value", "logLevel",
+    # a bare PWD/OLDPWD is the shell's working directory; references and switches stay visible
+    "PWD", "OLDPWD", "passwordRef", "passwordSecretRef", "tokenSecretName", "bypass", "passthrough", "sslPassthrough"])
 def test_names_that_only_look_secret(name):
     assert not is_secret_name(name)
 
@@ -396,3 +404,210 @@ def test_error_lines_and_kubeconfig_errors_never_echo_a_token(tmp_path, capsys, 
         drift_cli.resolve_kubeconfigs([Cluster()], [], [], environ={"KUBECONFIG_EAST": bad.read_text()})
     assert "leaked-token-value" not in str(e.value)
     assert "environment variable KUBECONFIG_EAST is neither a file nor a kubeconfig" in str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 13 review, finding 5: secrets that still reached the reports
+
+
+def istiod_drift(monkeypatch, tmp_path, capsys, desired_pilot: dict, live_values: dict) -> dict[str, str]:
+    """The three formats of ``diff`` for the sample stack (:func:`diff_helpers.sample_desired`)
+    whose east istiod release declares ``desired_pilot`` under ``pilot`` and whose deployed values
+    are the desired ones merged with ``live_values`` (one level deep), beside a non-secret change
+    (``pilot.env.PILOT_TRACE_SAMPLING: "10"``)."""
+    desired = sample_desired()
+    istiod = desired["east"]["releases"][1]
+    istiod["values"]["pilot"].update(copy.deepcopy(desired_pilot))
+    drift_cli_fake(monkeypatch, desired)
+    live = {c: live_from_desired(s["objects"], s["releases"]) for c, s in desired.items()}
+    from diff_helpers import deployed
+    config = copy.deepcopy(deployed(istiod["values"]))
+    for k, v in copy.deepcopy(live_values).items():
+        config[k] = {**config.get(k, {}), **v} if isinstance(v, dict) else v
+    config["pilot"]["env"] = {**config["pilot"]["env"], "PILOT_TRACE_SAMPLING": "10"}
+    east = live["east"]
+    east[:] = [o for o in east if o["metadata"]["name"] != f"sh.helm.release.v1.{istiod['name']}.v1"]
+    east.append(helm_secret(istiod, values=config))
+    for c, objs in live.items():
+        write_dump(tmp_path, c, objs)
+    return run_formats(capsys, "x", tmp_path)
+
+
+def release_changes(json_text: str) -> dict[str, dict]:
+    """``path -> change`` of the one changed Helm release of a JSON report."""
+    (rel,) = [r for c in json.loads(json_text)["clusters"] for r in c["releases"]]
+    return {ch["path"]: ch for ch in rel["changes"]}
+
+
+def assert_redacted(change: dict, *sides: str) -> None:
+    for side in sides:
+        assert str(change[side]).startswith("<redacted #"), change
+
+
+def test_a_flag_value_changed_alone_in_a_list_is_redacted_by_its_neighbour(monkeypatch, tmp_path, capsys):
+    # only the item after "--token" differs, so the change is the single item extraArgs[2]: its
+    # neighbour in the list it came from (FieldChange.within) says it is a secret
+    desired = {"extraArgs": ["--log_output_level=default:info", "--token", "old-t0ken-1a2b"],
+               # a list of name/value pairs with a repeated name is paired by position
+               "extraEnv": [{"name": "MODE", "value": "a"}, {"name": "MODE", "value": "b"},
+                            {"name": "DB_PASS", "value": "old-pa55-5e6f"}],
+               "command": "pilot-discovery --client_secret old-cl1ent-7a8b discovery"}
+    live = {"pilot": {"extraArgs": ["--log_output_level=default:info", "--token", "new-t0ken-3c4d"],
+                      "extraEnv": [{"name": "MODE", "value": "a"}, {"name": "MODE", "value": "b"},
+                                   {"name": "DB_PASS", "value": "new-pa55-9a0b"}],
+                      "command": "pilot-discovery --client_secret new-cl1ent-1c2d discovery"}}
+    out = istiod_drift(monkeypatch, tmp_path, capsys, desired, live)
+    for fmt, text in out.items():
+        assert_hidden(text, "t0ken-", "pa55-", "cl1ent-")
+        assert "values.pilot.extraArgs[2]" in text and "values.pilot.extraEnv[2].value" in text, fmt
+        assert "PILOT_TRACE_SAMPLING" in text and "10" in text, fmt  # the drift beside it is shown
+    changes = release_changes(out["json"])
+    for path in ("values.pilot.extraArgs[2]", "values.pilot.extraEnv[2].value"):
+        assert_redacted(changes[path], "desired", "live")
+        assert changes[path]["desired"] != changes[path]["live"], path  # still reads as changed
+    command = changes["values.pilot.command"]
+    assert command["desired"] != command["live"]
+    assert command["live"].startswith("pilot-discovery --client_secret <redacted #") and command["live"].endswith(
+        "> discovery")
+    assert changes["values.pilot.env.PILOT_TRACE_SAMPLING"] == {"path": "values.pilot.env.PILOT_TRACE_SAMPLING",
+                                                                "live": "10"}
+
+
+def test_the_neighbour_of_a_changed_item_counts_on_either_side():
+    # the list grew or shrank around the flag: the value is judged by the side that holds it
+    grown = compare_values(["-v", "--password"], ["-v", "--password", "hunter2"], "args")
+    shrunk = compare_values(["--token", "t0k", "-v"], ["-v"], "args")
+    report = DriftReport("s", "m", (ClusterReport("c", changed=(ObjectDrift(
+        ObjectRef("apps", "Deployment", "n", "d", "apps/v1"), "changed", tuple(grown + shrunk)),)),))
+    red = redact_report(report).clusters[0].changed[0].changes
+    assert [(c.path, c.desired, c.live) for c in red] == [
+        ("args[2]", MISSING, "<redacted #1>"),
+        ("args[0]", "--token", "-v"), ("args[1]", "<redacted #2>", MISSING), ("args[2]", "-v", MISSING)]
+    assert all(c.within == (None, None) for c in red)  # the raw containers do not leave redaction
+    (beside,) = compare_values(["--token", "s3cr3t", "-v"], ["--token", "s3cr3t", "-vv"], "args")
+    assert beside.within[1][1] == "s3cr3t" and "s3cr3t" not in repr(beside)  # carried, never shown
+
+
+def test_redacting_twice_keeps_the_numbers():
+    # every formatter redacts again what build_report already redacted: a flag's value keeps its N
+    values = {"key": "MHcC", "extraArgs": ["--token", "t1"]}
+    report = DriftReport("s", "m", (ClusterReport("c", releases=(ReleaseDrift("ns", "r", "changed", (
+        FieldChange("values.a", MISSING, "p4ss"), FieldChange("values.b", MISSING, values))),)),))
+    once = redact_report(report)
+    assert once.clusters[0].releases[0].changes[1].live == {"key": "<redacted #2>",
+                                                           "extraArgs": ["--token", "<redacted #3>"]}
+    assert redact_report(once) == once
+    assert redact_report(once).clusters[0].releases[0].changes[1].live == once.clusters[0].releases[0].changes[1].live
+
+
+def der_keys() -> dict[str, bytes]:
+    """One private key in each DER form a chart value may hold, keyed by its form."""
+    ec_key, rsa_key = ec.generate_private_key(ec.SECP256R1()), rsa.generate_private_key(65537, 2048)
+    enc = serialization.Encoding.DER
+    plain = serialization.NoEncryption()
+    return {"sec1": ec_key.private_bytes(enc, serialization.PrivateFormat.TraditionalOpenSSL, plain),
+            "pkcs8_ec": ec_key.private_bytes(enc, serialization.PrivateFormat.PKCS8, plain),
+            "pkcs8_rsa": rsa_key.private_bytes(enc, serialization.PrivateFormat.PKCS8, plain),
+            "pkcs1_rsa": rsa_key.private_bytes(enc, serialization.PrivateFormat.TraditionalOpenSSL, plain),
+            "pkcs8_encrypted": ec_key.private_bytes(enc, serialization.PrivateFormat.PKCS8,
+                                                    serialization.BestAvailableEncryption(b"pw")),
+            "ed25519": ed25519.Ed25519PrivateKey.generate().private_bytes(
+                enc, serialization.PrivateFormat.PKCS8, plain)}
+
+
+def public_der() -> dict[str, bytes]:
+    """A public key and a self-signed certificate in DER: public, never redacted."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "issuer.linkerd.cluster.local")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(datetime.datetime(2026, 1, 1))
+            .not_valid_after(datetime.datetime(2027, 1, 1)).sign(key, hashes.SHA256()))
+    return {"spki": key.public_key().public_bytes(serialization.Encoding.DER,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo),
+            "cert": cert.public_bytes(serialization.Encoding.DER)}
+
+
+def test_base64_der_private_keys_under_fields_of_no_secret_name_are_redacted_in_every_format(
+        monkeypatch, tmp_path, capsys):
+    keys, public = der_keys(), public_der()
+    shown = {name: base64.b64encode(der).decode() for name, der in keys.items()}
+    wrapped = base64.encodebytes(keys["pkcs8_rsa"]).decode()  # 76 columns, as base64(1) writes
+    ssh = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()).decode()
+    ssh_body = "\n".join(ssh.splitlines()[1:-1])  # the armour lines dropped
+    live = {"debugContainer": {"image": {"name": shown["sec1"]}},  # the reviewer's case
+            "pilot": {"podAnnotations": {f"example.com/{n}": v for n, v in shown.items()},
+                      "bootstrap": f"certs:\n  blob: |\n    {wrapped.replace(chr(10), chr(10) + '    ')}\nlevel: 2\n",
+                      "sshConfig": ssh_body,
+                      "caBundle": base64.b64encode(public["cert"]).decode(),
+                      "publicKeyDER": base64.b64encode(public["spki"]).decode()}}
+    out = istiod_drift(monkeypatch, tmp_path, capsys, {}, live)
+    for fmt, text in out.items():
+        assert_hidden(text, *(v[:40] for v in shown.values()), *(v[40:80] for v in shown.values()),
+                      wrapped.splitlines()[1], ssh_body.splitlines()[0][:40], ssh_body.splitlines()[1][:40])
+        assert "PILOT_TRACE_SAMPLING" in text and "debugContainer" in text, fmt
+        assert "MHcC" not in text and "MIIE" not in text.replace("MIIB", ""), fmt
+    changes = release_changes(out["json"])
+    assert_redacted({"x": changes["values.debugContainer"]["live"]["image"]["name"]}, "x")
+    pilot = {p.rpartition(".")[2]: ch["live"] for p, ch in changes.items() if p.startswith("values.pilot.")}
+    assert all(str(v).startswith("<redacted #") for v in pilot["podAnnotations"].values())
+    assert len(set(pilot["podAnnotations"].values())) == len(shown)  # each key its own number
+    assert pilot["bootstrap"].startswith("certs:\n  blob: |\n    <redacted #") and pilot["bootstrap"].endswith("\nlevel: 2\n")
+    assert pilot["sshConfig"].startswith("<redacted #")
+    # certificates and public keys are public: shown in full
+    assert pilot["caBundle"] == base64.b64encode(public["cert"]).decode()
+    assert pilot["publicKeyDER"] == base64.b64encode(public["spki"]).decode()
+
+
+def test_der_private_key_detection():
+    for name, der in der_keys().items():
+        assert is_der_private_key(der), name
+        b = base64.b64encode(der).decode()
+        assert redact_text(b) == "<redacted #1>", name
+        assert redact_text(f"key={b}&next=1") == "key=<redacted #1>&next=1", name
+    for name, der in public_der().items():
+        assert not is_der_private_key(der), name
+        assert redact_text(base64.b64encode(der).decode()) == base64.b64encode(der).decode(), name
+    key = der_keys()["sec1"]
+    assert not is_der_private_key(key[:-1]) and not is_der_private_key(key + b"\0")  # exactly one DER value
+    assert not is_der_private_key(b"0\x03\x02\x01\x01")  # too short to be a key
+    # a key read as YAML !!binary is redacted as the bytes it is
+    change = one_change("spec.blob", MISSING, key)
+    assert change.live == "<redacted #1>"
+    # words and short base64 are left alone
+    assert redact_text("MAXIMUM_CONNECTIONS MIIEvQIB spec") == "MAXIMUM_CONNECTIONS MIIEvQIB spec"
+
+
+def test_more_secret_names_redacted_in_every_format_and_names_that_only_look_secret_shown(
+        monkeypatch, tmp_path, capsys):
+    config = b64(json.dumps({"auths": {"registry.example.com": {"auth": b64("robot:r3g-pa55")}}}))
+    secret_values = {"MYSQL_PWD": "my5ql-pwd-1", "DB_PASS": "db-pa55-2", "REPLICA_PASSWD": "r3pl-pa55-3",
+                     "passphrase": "pa55phrase-4", "private_key": "priv-k3y-5", "privateKey": "priv-k3y-6",
+                     "client_secret": "cl1ent-s3c-7", "auth": "au7h-8", ".dockerconfigjson": config}
+    visible = {"tokenFile": "/var/run/secrets/tokens/istio-token", "secretName": "istiod-tls",
+               "passwordRef": {"name": "db", "key": "password"}, "PWD": "/home/istio",
+               # cert-manager Certificate spec.privateKey: settings, not key material
+               "certificate": {"privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always",
+                                              "encoding": "PKCS8"}}}
+    live = {"global": {**secret_values, **visible},
+            "pilot": {"env": {"MYSQL_PWD": "my5ql-pwd-9"},
+                      "dbConfig": "MYSQL_PWD=my5ql-pwd-10\nDB_PASS: db-pa55-11\n.dockerconfigjson: " + config + "\n",
+                      "args": "--passphrase pa55phrase-12 --private_key=priv-k3y-13 --verbose"}}
+    out = istiod_drift(monkeypatch, tmp_path, capsys, {}, live)
+    needles = [v for v in secret_values.values()] + [config[:40], "r3g-pa55", "my5ql-pwd", "db-pa55", "pa55phrase",
+                                                     "priv-k3y"]
+    for fmt, text in out.items():
+        assert_hidden(text, *needles)
+        assert "PILOT_TRACE_SAMPLING" in text and "MYSQL_PWD" in text and ".dockerconfigjson" in text, fmt
+        for shown in ("/var/run/secrets/tokens/istio-token", "istiod-tls", "/home/istio", "ECDSA", "rotationPolicy",
+                      "PKCS8", "--verbose"):
+            assert shown in text, (fmt, shown)
+    changes = release_changes(out["json"])
+    glob = {p.rpartition(".")[2].strip('["]'): ch["live"] for p, ch in changes.items() if p.startswith("values.global")}
+    assert all(glob[k].startswith("<redacted #") for k in secret_values), glob
+    assert {k: glob[k] for k in visible} == visible
+    pilot = {p.rpartition(".")[2]: ch["live"] for p, ch in changes.items() if p.startswith("values.pilot.")}
+    assert pilot["MYSQL_PWD"].startswith("<redacted #")
+    assert pilot["dbConfig"].startswith("MYSQL_PWD=<redacted #") and "\nDB_PASS: <redacted #" in pilot["dbConfig"]
+    assert "\n.dockerconfigjson: <redacted #" in pilot["dbConfig"]
+    assert pilot["args"].startswith("--passphrase <redacted #") and pilot["args"].endswith(" --verbose")

@@ -6,7 +6,11 @@ Upstream, as pinned: OSM v1.2.4 with Envoy v1.22.2, Istio 1.30.3, Linkerd edge-2
 """
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+import yaml
 
 from mesh_components import istio_policy
 from mesh_components.errors import TranslationError
@@ -209,3 +213,90 @@ def test_ambient_namespace_labels_send_ingress_through_the_waypoint_as_istio_rea
     for o in objects:
         if o["kind"] == "Namespace" and o["metadata"]["name"] != "shop":
             assert not {"istio.io/use-waypoint", "istio.io/ingress-use-waypoint"} & set(o["metadata"].get("labels") or {})
+
+
+def schema_problems(value, schema: dict, path: str = "") -> list[str]:
+    """What a CRD's structural OpenAPI schema refuses in ``value``: missing ``required`` fields,
+    ``pattern``/``minItems``/``minLength`` and ``type`` (the checks the API server runs, enough
+    for the objects tested here; unknown fields would be pruned, so their required siblings fail)."""
+    out = []
+    kind = schema.get("type")
+    if kind == "object" and isinstance(value, dict):
+        out += [f"{path}.{k}: required" for k in schema.get("required", []) if k not in value]
+        for k, v in value.items():
+            if k in schema.get("properties", {}):
+                out += schema_problems(v, schema["properties"][k], f"{path}.{k}")
+    elif kind == "array" and isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            out.append(f"{path}: fewer than {schema['minItems']} items")
+        for i, v in enumerate(value):
+            out += schema_problems(v, schema.get("items", {}), f"{path}[{i}]")
+    elif kind == "string":
+        if not isinstance(value, str):
+            out.append(f"{path}: not a string")
+        elif len(value) < schema.get("minLength", 0) or ("pattern" in schema and not re.search(schema["pattern"], value)):
+            out.append(f"{path}: {value!r} does not match {schema.get('pattern')!r}")
+    elif kind == "integer" and not isinstance(value, int):
+        out.append(f"{path}: not an integer")
+    return out
+
+
+def test_ambient_waypoint_is_a_valid_gateway_for_service_traffic(tmp_path):
+    """The waypoint is a Gateway API v1.6.1 Gateway (../shared/crds/gateway-api/standard
+    gateway.networking.k8s.io_gateways.yaml, version v1) of class ``istio-waypoint`` with an HBONE
+    listener on 15008 (https://istio.io/latest/docs/ambient/usage/waypoint/), and it takes Service
+    traffic whatever its GatewayClass says: istio 1.30.3
+    pilot/pkg/serviceregistry/ambient/waypoints.go:244-258 (the Gateway's ``istio.io/waypoint-for``
+    overrides the class's) and :166 (Service traffic needs ``service`` or ``all``)."""
+    crd = yaml.safe_load((Path(__file__).resolve().parents[2] / "shared" / "crds" / "gateway-api" / "standard" /
+                          "gateway.networking.k8s.io_gateways.yaml").read_text())
+    schema = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")["schema"]["openAPIV3Schema"]
+    api = ("shop", "api", [(8080, "http", None)])
+    docs = [group("g", [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]),
+            target("t", "api", [http_rule("g")])]
+    objects = render_mesh(ambient_mesh([api], docs, tmp_path))["c1"].objects
+    (gw,) = [o for o in objects if o["kind"] == "Gateway" and o["metadata"]["namespace"] == "shop"]
+    assert gw["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert schema_problems(gw, schema) == []
+    assert gw["metadata"]["labels"]["istio.io/waypoint-for"] in ("service", "all")
+    assert gw["spec"]["gatewayClassName"] == "istio-waypoint"
+    assert [(x["port"], x["protocol"]) for x in gw["spec"]["listeners"]] == [(15008, "HBONE")]
+
+
+def test_istio_header_values_take_braces_verbatim(tmp_path):
+    """Istio header ``values`` have no URI templates: ``{``/``}`` are literal there (istio 1.30.3
+    pilot/pkg/security/authz/matcher/header.go ``HeaderMatcher``: exact, prefix or suffix), unlike
+    ``paths`` (pkg/config/security/security.go ``CheckValidPathTemplate``), so an exact header value
+    with braces is rendered and exact."""
+    api = ("shop", "api", [(8080, "http", None)])
+    docs = [group("g", [{"name": "v", "methods": ["GET"], "headers": {"x-v": "v\\{1\\}"}}]),
+            target("t", "api", [http_rule("g")])]
+    objects = objects_for(mesh_of([api], docs, tmp_path), "istio")
+    (ap,) = [o for o in objects if o["kind"] == "AuthorizationPolicy"]
+    assert ap["spec"]["rules"][0]["when"] == [{"key": "request.headers[x-v]", "values": ["v{1}"]}]
+    call = Request(("front", "client"), "shop", "api", "api", (("app", "api"),), 8080, http=True, method="GET",
+                   path="/", headers=(("x-v", "v{1}"),))
+    assert istio_allows(objects, call, trust_domain=TD) and smi_allows(docs, call)
+
+
+def test_istio_l4_rule_lists_ports_in_numeric_order(tmp_path):
+    """Ports are numbers: an L4 rule lists them ascending by value (9000 before 10000), so the
+    rendered policy reads and diffs in port order (mesh output is deterministic and reviewable)."""
+    db = ("shop", "db", [(10000, "tcp", None), (9000, "tcp", None), (5432, "tcp", None)])
+    docs = [tcp_route("r", []), target("t", "db", [tcp_rule("r")])]
+    objects = objects_for(mesh_of([db], docs, tmp_path), "istio")
+    (ap,) = [o for o in objects if o["kind"] == "AuthorizationPolicy"]
+    assert ap["spec"]["rules"][0]["to"] == [{"operation": {"ports": ["5432", "9000", "10000"]}}]
+
+
+def test_ambient_tcp_rule_for_every_port_behind_a_waypoint_uses_the_service_ports(tmp_path):
+    """Behind a waypoint a policy's ``ports`` are compared with the Service port (istio 1.30.3
+    pilot/pkg/networking/core/listener_waypoint.go:448-470), at ztunnel with the pod port: a
+    TCPRoute for every port on a Service whose port 80 targets pod port 8080, in a namespace that
+    has a waypoint (another destination's HTTP rule), admits its source exactly on both."""
+    web = ("shop", "web", [(80, "http", 8080)])
+    api = ("shop", "api", [(8080, "http", None)])
+    docs = [group("g", [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]),
+            target("t1", "api", [http_rule("g")]), tcp_route("r", []), target("t2", "web", [tcp_rule("r")])]
+    objects = assert_exact(docs, [web, api], tmp_path, "ambient")
+    assert any(o["kind"] == "Gateway" and o["metadata"]["namespace"] == "shop" for o in objects)

@@ -29,6 +29,13 @@ LEGACY_URNS = ROOT / "tests" / "golden" / "urns-before-stable-names"
 """Engine URNs (``engine_urns.engine_urns``) every stack registered before names became stable
 (names built on ``mesh.name``, application namespaces as ``Namespace``), recorded from that
 release's program under these mocks: the state an upgraded stack holds."""
+READABLE_URNS = ROOT / "tests" / "golden" / "urns-readable-names"
+"""Engine URNs every stack registered in the release before injective resource names (296bfc3,
+names ``<component>-<kind>[.<group>]-<namespace>-<name>``, ``components.previous_resource_name``),
+recorded from that release's program (``git archive 296bfc3``, its ``tests/program_harness.py``
+``run_program`` per stack, then ``engine_urns.engine_urns``): the state a stack of that release
+holds. (d9e30b4 registers the same URNs for every shipped stack: its hashes apply only to names
+that collide, and none does there.)"""
 
 
 def kubeconfig_with_decoy(base: str = FAKE_KUBECONFIG) -> str:
@@ -143,7 +150,8 @@ def test_istiod_waits_for_cacerts_and_base(stack, runs):
     for r in istiods:
         deps = {d.rsplit("::", 1)[-1] for d in r.dependencies}
         assert any(d.endswith("istio-base") for d in deps)
-        assert any("secret-istio-system-cacerts" in d for d in deps)
+        # components.resource_name: <component>:<namespace>/<name>, the type in the URN
+        assert any("$kubernetes:core/v1:Secret::" in d and d.endswith(":istio-system/cacerts") for d in r.dependencies)
 
 
 @pytest.mark.parametrize("stack", ISTIO_STACKS)
@@ -268,8 +276,10 @@ def test_every_namespace_is_a_forced_patch_and_only_mesh_namespaces_carry_owners
     own = [r for r in patched if r.inputs["metadata"]["name"] not in apps]
     assert {r.inputs["metadata"]["name"] for r in app} == apps and own
     for r in patched:
-        # the Namespace an earlier release registered under this name becomes this patch
-        assert AliasSpec(type=NAMESPACE) in aliases(requests, r), r.name
+        # the Namespace an earlier release registered under its readable name becomes this patch,
+        # as does the patch the release of readable names registered
+        previous = f"{r.name.partition(':')[0]}-namespace-cluster-{r.inputs['metadata']['name']}"
+        assert {AliasSpec(type=NAMESPACE, name=previous), AliasSpec(name=previous)} <= set(aliases(requests, r)), r.name
         # a patch relinquishes its fields on delete; retaining it would leave the mesh's labels behind
         assert not requests[r.urn].retainOnDelete, r.name
         # the old Namespace's client-side field manager holds its labels: take them over
@@ -391,9 +401,30 @@ def test_renaming_the_mesh_changes_no_urn(runs):
     assert all("bookstore-prod" not in r.urn for r in renamed)
 
 
+def readable_counterpart(urn: str) -> str:
+    """Where the release of readable names registered the object of ``urn`` (an engine URN whose
+    name is ``<component>:[<namespace>/]<name>``): ``<component>-<kind>[.<group>]-<namespace, or
+    cluster>-<name>``, kind and group read from the URN's type token (``kubernetes:core/v1:Service``,
+    ``kubernetes:<group>/<version>:<Kind>``, a patch type ``<Kind>Patch``). Other URNs as they are."""
+    qtype, name = qualified_type(urn), urn_name(urn)
+    typ = qtype.rsplit("$", 1)[-1]
+    if not qtype.startswith("mesh:index:") or any(f"{t}$" in qtype for t in CRD_TYPES) \
+            or not typ.startswith("kubernetes:") or ":" not in name:
+        return urn  # a component, release, manifest or provider, or an object a ConfigFile names
+    _, api, kind = typ.split(":")
+    group = api.rpartition("/")[0]
+    kind = kind[:-len("Patch")] if kind.endswith("Patch") else kind  # NamespacePatch, MeshConfigPatch...
+    component, _, rest = name.partition(":")
+    ns, _, obj = rest.rpartition("/")
+    kind = kind.lower() + (f".{group}" if group != "core" else "")
+    return f"{urn.rsplit('::', 1)[0]}::{component}-{kind}-{ns or 'cluster'}-{obj}"
+
+
 def legacy_counterpart(urn: str, mesh_name: str) -> str:
     """Where the release before stable names registered the object of ``urn`` (an engine URN):
-    the ``ServiceMesh`` tree named from ``mesh.name``, application namespaces as ``Namespace``."""
+    readable names (:func:`readable_counterpart`) in the ``ServiceMesh`` tree named from
+    ``mesh.name``, application namespaces as ``Namespace``."""
+    urn = readable_counterpart(urn)
     qtype, name = qualified_type(urn), urn_name(urn)
     if not qtype.startswith("mesh:index:ServiceMesh"):
         return urn
@@ -422,6 +453,24 @@ def test_a_stack_from_before_stable_names_updates_every_resource_in_place(stack,
                           and any(urn_name(u).endswith(f"-namespace-cluster-{ns}") for ns in app_namespaces(stack))}
     assert old_app_namespaces and old_app_namespaces <= set(claimed)
     assert any("dynamic:Resource::" in u for u in claimed)  # the CA keeps its root of trust
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_stack_of_the_readable_names_release_finds_every_object_it_stored(stack, recorded):
+    """A stack the release before injective names deployed (:data:`READABLE_URNS`) meets every
+    object it stored: each registration takes exactly the state its readable name was stored
+    under (``components.previous_name_aliases``), every stored URN is taken, and the engine would
+    accept the aliases (``engine_urns.EngineRefusal`` otherwise)."""
+    regs, requests = recorded(stack)
+    olds = set((READABLE_URNS / f"{stack}.txt").read_text().split())
+    found = match_old_state(regs, {r.urn: aliases(requests, r) for r in regs}, olds, stack)
+    real = engine_urns(regs, stack)
+    for r in regs:
+        expected = readable_counterpart(real[r.urn])
+        assert found[r.urn] == (expected if expected in olds else None), r.name
+    claimed = [u for u in found.values() if u is not None]
+    assert len(claimed) == len(set(claimed)) and set(claimed) == olds
+    assert any(real[r.urn] != found[r.urn] for r in regs)  # names did change: found through aliases
 
 
 def test_children_of_the_gateway_api_manifest_keep_their_state(recorded):

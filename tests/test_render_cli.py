@@ -18,7 +18,9 @@ import yaml
 from mesh_components.cli import main
 from mesh_components.gateway_api import channel_of_url
 from mesh_components import render
-from mesh_components.render import MARKER, REDACTED, RELEASES_DIR, object_filename, render_mesh, translate, write_tree
+from mesh_components.render import (DEPLOY_TIME_DIR, MARKER, REDACTED, RELEASES_DIR, object_filename, render_mesh,
+                                    translate, write_tree)
+from mesh_components.slots import PLACEHOLDER_PREFIX, Slot, iter_slots
 from mesh_components.spec import load_stack
 
 from program_harness import ROOT
@@ -78,7 +80,8 @@ def test_secret_values_are_redacted_unless_asked(tmp_path):
     assert "s3cr3t-value" not in red and REDACTED in red
     assert "s3cr3t-value" in (tmp_path / "plain" / "dev" / "mesh-egress--secret--api-key.yaml").read_text()
     # CA keys are deploy-time values: never in render output, with or without --include-secrets
-    cacerts = yaml.safe_load((tmp_path / "plain" / "dev" / "istio-system--secret--cacerts.yaml").read_text())
+    cacerts = yaml.safe_load((tmp_path / "plain" / "dev" / DEPLOY_TIME_DIR / "istio-system--secret--cacerts.yaml")
+                             .read_text())
     assert cacerts["stringData"]["ca-key.pem"] == "$(deploy-time:ca/dev/key_pem)"
     assert "PRIVATE KEY" not in red
 
@@ -88,6 +91,7 @@ def test_secret_values_are_redacted_unless_asked(tmp_path):
 def test_rendered_stacks_pass_the_upstream_checks(stack, tmp_path):
     out = tmp_path / stack
     assert main(["render", stack, "--out", str(out)]) == 0
+    states = render_mesh(load_stack(stack, root=ROOT))
     for cluster in sorted(p for p in out.iterdir() if p.is_dir()):
         # against the Gateway API channel the cluster installs (Linkerd: experimental; managed: the cloud's standard)
         manifests = yaml.safe_load((cluster / RELEASES_DIR / "remote-manifests.yaml").read_text()) or []
@@ -95,12 +99,12 @@ def test_rendered_stacks_pass_the_upstream_checks(stack, tmp_path):
         v = subprocess.run([str(TOOLS / "validate-manifests"), "--quiet", "--gateway-api", channel, str(cluster)],
                            capture_output=True, text=True)
         assert v.returncode == 0, v.stdout[-3000:] + v.stderr[-2000:]
-        assert " 0 invalid" in v.stdout.splitlines()[-1]
+        # every object, deploy-time/ ones too (it searches recursively; their placeholders stand for strings)
+        assert f": {len(states[cluster.name].objects)} documents checked, 0 invalid" in v.stdout.splitlines()[-1]
     h = subprocess.run([str(TOOLS / "check-helm-values"), str(out)], capture_output=True, text=True)
     assert h.returncode == 0, h.stdout[-3000:] + h.stderr[-2000:]
     assert h.stdout.splitlines()[-1].endswith(" 0 with problems")
     # it found every cluster's releases/helm-releases.yaml (it searches the folder recursively by that name)
-    states = render_mesh(load_stack(stack, root=ROOT))
     assert f" {sum(len(st.releases) for st in states.values())} releases in {len(states)} files checked" \
         in h.stdout.splitlines()[-1]
 
@@ -384,36 +388,118 @@ def identity(obj: dict) -> tuple:
     return obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
 
+def with_slots(obj) -> bool:
+    """The object still holds a deploy-time value (found independently of render's own check)."""
+    return any(True for _ in iter_slots(obj))
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_cluster_folder_holds_only_kubernetes_objects_at_its_top_level(stack, tmp_path):
     """kubectl apply -f DIR reads every .json/.yaml/.yml file of DIR itself, subfolders only with -R
     (kubernetes/cli-runtime pkg/resource/visitor.go ExpandPathsToFileVisitors, builder.go
-    FileExtensions): everything there must be one Kubernetes object; Helm releases and remote
-    manifests live in releases/."""
+    FileExtensions): everything there must be one Kubernetes object ready to apply; Helm releases
+    and remote manifests live in releases/, objects with deploy-time placeholders in deploy-time/."""
     out = tmp_path / "out"
     states = render_mesh(load_stack(stack, root=ROOT))
     write_tree(states, out)
     assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, *states])
     for name, st in states.items():
         folder = out / name
-        assert sorted(p.name for p in folder.iterdir() if not p.is_file()) == [RELEASES_DIR]
+        later = [o for o in st.objects if with_slots(o)]
+        assert sorted(p.name for p in folder.iterdir() if not p.is_file()) == \
+            ([DEPLOY_TIME_DIR] if later else []) + [RELEASES_DIR]
         assert all(p.suffix == ".yaml" for p in folder.iterdir() if p.is_file())
         docs = [list(yaml.safe_load_all(p.read_text())) for p in sorted(folder.glob("*"))
                 if p.suffix in (".json", ".yaml", ".yml")]
         assert all(len(d) == 1 and isinstance(d[0], dict) and {"apiVersion", "kind", "metadata"} <= set(d[0])
                    for d in docs)
-        assert sorted(identity(d[0]) for d in docs) == sorted(identity(o) for o in st.objects)
+        assert sorted(identity(d[0]) for d in docs) == sorted(identity(o) for o in st.objects if not with_slots(o))
         assert sorted(p.name for p in (folder / RELEASES_DIR).iterdir()) == ["helm-releases.yaml",
                                                                             "remote-manifests.yaml"]
         releases = yaml.safe_load((folder / RELEASES_DIR / "helm-releases.yaml").read_text())
         assert [r["name"] for r in releases] == [r.name for r in st.releases]
 
 
+@pytest.mark.parametrize("include_secrets", [False, True])
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_placeholder_where_kubectl_reads(stack, include_secrets, tmp_path, capsys):
+    """Reviewer finding 2 (issue 13 item 6): an object still holding a deploy-time placeholder (a CA
+    key, another cluster's credentials; --include-secrets cannot fill them: mesh_components/slots.py)
+    applied as it is would replace the live value with placeholder text, and istiod would fail at
+    its next start (istio 1.30.3 pilot/pkg/bootstrap/istio_ca.go:508). So no file kubectl reads
+    (the folder's top level, the --out - stream) holds one; deploy-time/ holds exactly those objects,
+    one file each, and nothing else."""
+    out = tmp_path / "out"
+    args = ["--include-secrets"] if include_secrets else []
+    assert main(["render", stack, "--out", str(out), *args]) == 0
+    states = render_mesh(load_stack(stack, root=ROOT))
+    assert any(with_slots(o) for st in states.values() for o in st.objects)  # every shipped stack has a CA
+    for name, st in states.items():
+        top = [p for p in (out / name).iterdir() if p.is_file()]
+        assert top and not [p.name for p in top if PLACEHOLDER_PREFIX in p.read_text()]
+        later = sorted((out / name / DEPLOY_TIME_DIR).iterdir())
+        assert all(p.is_file() and PLACEHOLDER_PREFIX in p.read_text() for p in later)
+        assert sorted(identity(yaml.safe_load(p.read_text())) for p in later) == \
+            sorted(identity(o) for o in st.objects if with_slots(o))
+        capsys.readouterr()
+        assert main(["render", stack, "--out", "-", "--cluster", name, *args]) == 0
+        streamed = capsys.readouterr().out
+        assert streamed.count("\n---\n") and PLACEHOLDER_PREFIX not in streamed
+
+
+@pytest.mark.parametrize("include_secrets", [False, True])
+def test_the_stream_leaves_out_objects_with_placeholders_and_says_so(include_secrets):
+    args = ["--include-secrets"] if include_secrets else []
+    states = render_mesh(load_stack("linkerd", root=ROOT))
+    for name, st in states.items():
+        result = cli("render", "linkerd", "--out", "-", "--cluster", name, *args)
+        assert result.returncode == 0, result.stderr
+        assert PLACEHOLDER_PREFIX not in result.stdout
+        later = [o for o in st.objects if with_slots(o)]
+        assert sorted(identity(d) for d in yaml.safe_load_all(result.stdout)) == \
+            sorted(identity(o) for o in st.objects if not with_slots(o))
+        (notice,) = [line for line in result.stderr.splitlines() if "deploy-time placeholders" in line]
+        assert notice.startswith(f"-: notice: cluster {name}: not in the stream: ")
+        assert notice.endswith(f"a folder render writes them to DIR/{name}/{DEPLOY_TIME_DIR}/")
+        assert all(f"{o['kind']} {o['metadata']['namespace']}/{o['metadata']['name']}" in notice for o in later)
+        assert f"{len(st.objects) - len(later)} objects on stdout" in result.stderr
+
+
+def test_any_object_with_a_slot_goes_to_deploy_time_whatever_its_kind(tmp_path, capsys):
+    """A Slot anywhere (a ConfigMap's nested list here) sends the object to deploy-time/; text that
+    only looks like a placeholder (a user's literal) keeps it where kubectl reads it. A Secret with
+    a literal value and a slot is named at its deploy-time/ path by the --include-secrets notice."""
+    from mesh_components.cli import _secrets_notice
+
+    states = render_mesh(load_stack("dev", root=ROOT))
+    st = states["dev"]
+    meta = {"namespace": "istio-system"}
+    st.concerns["multicluster"] += [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {**meta, "name": "slotted"},
+         "data": {"x": "1"}, "binaryData": [{"y": [Slot("cluster", "token", "dev")]}]},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {**meta, "name": "literal"},
+         "data": {"x": f"{PLACEHOLDER_PREFIX}user/text)"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {**meta, "name": "mixed"},
+         "stringData": {"token": "s3cr3t-value", "ca": Slot("ca", "cert_pem", "dev")}}]
+    out = tmp_path / "out"
+    files = {str(f.relative_to(out)) for f in write_tree(states, out, include_secrets=True)}
+    assert {"dev/deploy-time/istio-system--configmap--slotted.yaml", "dev/istio-system--configmap--literal.yaml",
+            "dev/deploy-time/istio-system--secret--mixed.yaml"} <= files
+    assert "dev/istio-system--configmap--slotted.yaml" not in files
+    stream, left_out = render.cluster_stream_and_left_out("dev", st, include_secrets=True)
+    assert sorted(o["metadata"]["name"] for o in left_out) == ["cacerts", "mixed", "slotted"]
+    assert "name: literal" in stream and "s3cr3t-value" not in stream
+    _secrets_notice(states, str(out))
+    assert capsys.readouterr().err.startswith(f"{out / 'dev' / DEPLOY_TIME_DIR / 'istio-system--secret--mixed.yaml'}: "
+                                              "notice: secret values in the clear")
+
+
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this machine")
 def test_kubectl_reads_the_cluster_folder_and_the_stream_as_they_are(tmp_path):
     """The real kubectl, offline (``--local``: the builder reads files, no server): the folder and
-    the stream both give exactly the cluster's objects, Namespaces first; with -R it would also
-    read releases/ and fail, which is why those lists live there."""
+    the stream both give exactly the cluster's objects that hold no deploy-time placeholder (the
+    folder's top-level files), Namespaces first; with -R it would also read deploy-time/ and
+    releases/ and fail on the lists, which is why those live in subfolders."""
     out = tmp_path / "out"
     assert main(["render", "prod", "--out", str(out)]) == 0
     st = render_mesh(load_stack("prod", root=ROOT))["prod-aws"]
@@ -426,7 +512,11 @@ def test_kubectl_reads_the_cluster_folder_and_the_stream_as_they_are(tmp_path):
     folder = kubectl("-f", str(out / "prod-aws"))
     assert folder.returncode == 0, folder.stderr
     names = folder.stdout.split()
-    assert len(names) == len(st.objects)
+    top = objects_of_folder(out / "prod-aws")
+    assert len(names) == len(top) == len([o for o in st.objects if not with_slots(o)]) < len(st.objects)
+    # kubectl's "<kind>[.<group>]/<name>" (annotate -o name) of each top-level object, none of deploy-time/
+    group = {o["apiVersion"]: "." + o["apiVersion"].split("/")[0] if "/" in o["apiVersion"] else "" for o in top}
+    assert sorted(names) == sorted(f"{o['kind'].lower()}{group[o['apiVersion']]}/{o['metadata']['name']}" for o in top)
     namespaces = [i for i, n in enumerate(names) if n.startswith("namespace/")]
     assert namespaces == list(range(len(namespaces)))  # _cluster-- sorts first: Namespaces before their objects
     stream = cli("render", "prod", "--out", "-", "--cluster", "prod-aws").stdout

@@ -369,3 +369,20 @@ def test_offline_resources_match_the_programs_registrations(stack):
     offline_v = sorted((v.policy, v.message) for v in guardrails.check_resources(offline))
     assert offline_v == online_v
     assert bool(offline_v) == (stack == "prod")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_finding_place_is_a_file_render_writes(stack, tmp_path):
+    """A finding on a rendered object names ``<cluster>/<file>`` as ``render --out`` writes it: objects
+    holding deploy-time values under ``<cluster>/deploy-time/``, hashed file names where readable ones
+    would collide or pass 255 bytes (names.object_filenames), Helm releases in ``releases/``."""
+    from mesh_components.render import write_tree
+
+    loaded = load_stack(stack, root=ROOT)
+    states = render_mesh(loaded)
+    write_tree(states, tmp_path / "out")
+    places = [r.where for r in findings.pulumi_resources(loaded.spec, states) if r.cluster is not None]
+    assert places
+    for where in places:
+        assert (tmp_path / "out" / where.partition("#")[0]).is_file(), where
+    assert any("/deploy-time/" in w for w in places)  # every stack has its CA material there
