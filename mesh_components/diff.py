@@ -43,10 +43,13 @@ The comparison itself works on the values as they are; :func:`redact_report` is 
 that makes a report safe to print, and every formatter of ``drift_cli`` applies it (the nightly
 workflow posts reports publicly). It replaces by *field name* (Secret ``data``/``stringData``;
 fields such as ``password``, ``token``, ``secret``, ``credentials``, ``apiKey``, ``keyPEM``,
-``tls.key``, ``client-key-data``; an env var or header ``value`` whose ``name`` is one) and by
-*value shape* anywhere (a PEM ``PRIVATE KEY`` block, base64 of one, a JWT, ``Bearer`` tokens,
-the password of a URL, ``password: x``/``--token=x`` lines inside text, JSON inside strings)
-each secret with ``<redacted #N>``. ``N`` numbers the distinct secret values of the report, so
+``tls.key``, ``client-key-data``; an env var or header ``value`` whose ``name`` is one), by
+*neighbour* (a list item after a secret flag, ``[--token, x]``, and a ``value`` beside a secret
+``name``, seen through :attr:`FieldChange.within` when only that item changed) and by *value
+shape* anywhere (a PEM ``PRIVATE KEY`` block, base64 of one, base64 DER private keys confirmed by
+``cryptography``'s parser, OpenSSH key bodies, a JWT, ``Bearer`` tokens, the password of a URL,
+``password: x``/``--token=x``/``--token x`` inside text, JSON inside strings) each secret with
+``<redacted #N>``. ``N`` numbers the distinct secret values of the report, so
 a changed secret still reads as changed (``desired <redacted #1>, live <redacted #2>``) without
 revealing anything, not even a hash (an unsalted hash of a short password can be brute-forced
 from a public report). This is what ``kubectl diff`` does for Secrets (``*** (before)`` /
@@ -1410,8 +1413,9 @@ def redact_report(report: DriftReport) -> DriftReport:
     """A copy of ``report`` safe to print or post: every secret value in its changes, findings
     and notes replaced by ``<redacted #N>``, ``N`` the same for equal values and different for
     different ones within the report (see the module doc for what counts as a secret). Identities
-    (kinds, names, paths) and counts are kept, so the drift stays as visible as before.
-    Pure and idempotent (``redact_report(redact_report(r)) == redact_report(r)``)."""
+    (kinds, names, paths) and counts are kept, so the drift stays as visible as before; the
+    changes come back without :attr:`FieldChange.within`. Pure and idempotent
+    (``redact_report(redact_report(r)) == redact_report(r)``, numbers included)."""
     marks: dict = {}
 
     def changes(items: Iterable[FieldChange], secret_object: bool) -> tuple[FieldChange, ...]:

@@ -388,12 +388,17 @@ def istio_egress(spec, cluster: str) -> list[dict]:
         raise TranslationError(problems)
     objects = [k8s_object("v1", "Namespace", EGRESS_NAMESPACE, None, mesh)]
     subset_map = subset_names(spec.egress)
+    # a rule's waypoint AuthorizationPolicy is named after the rule: one named like the waypoint's
+    # default deny (fixed) moves to the hashed name (names.rename), never shares it
+    named: list[tuple] = []
+    index = {id(r): k for k, r in enumerate(spec.egress)}
     if ambient:
         objects.append(k8s_object(GATEWAY_API, "Gateway", EGRESS_WAYPOINT, EGRESS_NAMESPACE, mesh,
                                   labels={"istio.io/waypoint-for": "service"},
                                   spec={"gatewayClassName": "istio-waypoint",
                                         "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]}))
         objects.append(waypoint_default_deny(mesh, EGRESS_NAMESPACE, EGRESS_WAYPOINT))
+        named.append((objects[-1], ("waypoint-default-deny",), "mesh.backend.istio.dataPlane", True))
     for r in rules:
         source_ns = sorted({ref.namespace for ref in r.sources})
         via_gateway = not ambient and not r.has_wildcard
@@ -413,11 +418,13 @@ def istio_egress(spec, cluster: str) -> list[dict]:
                 "action": "ALLOW",
                 "rules": [{"from": [{"source": {"principals": _principals(spec, r)}}],
                            "to": [{"operation": {"ports": [str(p.app_port) for p in r.ports]}}]}]}))
+            named.append((objects[-1], ("egress", r.name), f"mesh.egress[{index[id(r)]}].name"))
         if ambient or via_gateway:
             objects += _origination_rules(mesh, r, subset_map)
     if not ambient:
         objects += egress_gateway_objects(spec, gateway_rules(spec, cluster))
         objects += _hide_from_other_services(spec, rules, cluster)
+    names.rename(named)
     return objects + fences
 
 

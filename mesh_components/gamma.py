@@ -110,6 +110,26 @@ class TrafficModel:
     policies: PolicySet = PolicySet()
 
 
+INGRESS_ROUTE_ORIGIN = "mesh.ingress.routes["
+"""Origin prefix of the Authorizations :func:`build` makes for ingress routes."""
+
+
+def authorization_identity(a: Authorization) -> tuple[tuple, bool]:
+    """``(identity, fixed)`` of the access policy translating ``a``, for
+    :func:`mesh_components.names.rename`: for an access rule ``("authorization", rule,
+    destination)``; for an ingress route's ``("ingress", <ingress>-route-<i>, destination)``,
+    fixed. The ingress policy's name (``<ingress>-route-<i>-<destination>``) is the mesh's, so a
+    rule asking for it (a rule named ``ingress-route-0`` to the same destination) is the one that
+    moves to the hashed name, and the two are distinct objects (with one identity the allocator
+    would take them for one and both would keep the name). The ingress names stay numbered by
+    route position, as every shipped stack has them: a name by route identity would rename the
+    policies of every stack, so reordering routes still renames them (a new ALLOW policy is
+    created before the old one goes: no request is refused meanwhile)."""
+    if a.origin.startswith(INGRESS_ROUTE_ORIGIN):
+        return ("ingress", a.name, a.destination.name), True
+    return ("authorization", a.name, a.destination.name), False
+
+
 def workloads(spec) -> dict[tuple[str, str], Workload]:
     """Every spec service as a :class:`Workload`, keyed by ``(namespace, name)``."""
     return {
@@ -214,7 +234,7 @@ def build(spec, policies: PolicySet, ingress_identity: tuple[str, str] | None = 
             matches = ([HTTPMatch("ingress", ("*",), "/.*")] if not prefix else
                        [HTTPMatch("ingress-exact", ("*",), re.escape(prefix)),
                         HTTPMatch("ingress-prefix", ("*",), re.escape(prefix + "/") + ".*")])
-            origin = f"mesh.ingress.routes[{i}]"
+            origin = f"{INGRESS_ROUTE_ORIGIN}{i}]"
             for w in ingress_destinations(spec, by_key, split_of.get((rt.namespace, rt.service)), rt):
                 auths.append(Authorization(f"{spec.ingress.name}-route-{i}", origin, w, (ingress_identity,),
                                            (rt.port,), tuple((origin, m) for m in matches), None))

@@ -150,7 +150,8 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                                   annotations={APPROXIMATED: "; ".join(notes)} if notes else None,
                                   spec={**_target(spec, a.destination, via_waypoint), "action": "ALLOW",
                                         "rules": rules}))
-        named.append((objects[-1], ("authorization", a.name, a.destination.name), a.origin))
+        identity, fixed = gamma.authorization_identity(a)  # an ingress route's policy keeps the mesh's name
+        named.append((objects[-1], identity, a.origin, fixed))
         if via_waypoint:
             key = (a.destination.namespace, a.destination.name)
             if key not in guards:

@@ -121,3 +121,22 @@ def match_old_state(regs: Sequence, aliases: Mapping[str, Iterable[AliasSpec]], 
             matched_alias[urn] = hit
         out[r.urn] = hit
     return out
+
+
+def readable_counterpart(urn: str) -> str:
+    """Where the release of readable names registered the object of ``urn`` (an engine URN whose
+    name is ``<component>:[<namespace>/]<name>``): ``<component>-<kind>[.<group>]-<namespace, or
+    cluster>-<name>``, kind and group read from the URN's type token (``kubernetes:core/v1:Service``,
+    ``kubernetes:<group>/<version>:<Kind>``, a patch type ``<Kind>Patch``). Other URNs as they are."""
+    qtype, name = qualified_type(urn), urn_name(urn)
+    typ = qtype.rsplit("$", 1)[-1]
+    if not qtype.startswith("mesh:index:") or "$kubernetes:yaml/v2:ConfigFile$" in qtype \
+            or not typ.startswith("kubernetes:") or ":" not in name:
+        return urn  # a component, release, manifest or provider, or an object a ConfigFile names
+    _, api, kind = typ.split(":")
+    group = api.rpartition("/")[0]
+    kind = kind[:-len("Patch")] if kind.endswith("Patch") else kind  # NamespacePatch, MeshConfigPatch...
+    component, _, rest = name.partition(":")
+    ns, _, obj = rest.rpartition("/")
+    kind = kind.lower() + (f".{group}" if group != "core" else "")
+    return f"{urn.rsplit('::', 1)[0]}::{component}-{kind}-{ns or 'cluster'}-{obj}"

@@ -14,6 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from diff_helpers import (add_noise, app_pods, helm_secret, installed_gateway_api_crds, live_from_desired,
@@ -492,10 +493,10 @@ def test_redacting_twice_keeps_the_numbers():
     # every formatter redacts again what build_report already redacted: a flag's value keeps its N
     values = {"key": "MHcC", "extraArgs": ["--token", "t1"]}
     report = DriftReport("s", "m", (ClusterReport("c", releases=(ReleaseDrift("ns", "r", "changed", (
-        FieldChange("values.a", MISSING, "p4ss"), FieldChange("values.b", MISSING, values))),)),))
+        FieldChange("values.password", MISSING, "p4ss"), FieldChange("values.b", MISSING, values))),)),))
     once = redact_report(report)
-    assert once.clusters[0].releases[0].changes[1].live == {"key": "<redacted #2>",
-                                                           "extraArgs": ["--token", "<redacted #3>"]}
+    assert once.clusters[0].releases[0].changes[1].live == {"key": "<redacted #3>",
+                                                           "extraArgs": ["--token", "<redacted #2>"]}
     assert redact_report(once) == once
     assert redact_report(once).clusters[0].releases[0].changes[1].live == once.clusters[0].releases[0].changes[1].live
 
@@ -512,7 +513,8 @@ def der_keys() -> dict[str, bytes]:
             "pkcs8_encrypted": ec_key.private_bytes(enc, serialization.PrivateFormat.PKCS8,
                                                     serialization.BestAvailableEncryption(b"pw")),
             "ed25519": ed25519.Ed25519PrivateKey.generate().private_bytes(
-                enc, serialization.PrivateFormat.PKCS8, plain)}
+                enc, serialization.PrivateFormat.PKCS8, plain),
+            "pkcs12": pkcs12.serialize_key_and_certificates(b"issuer", ec_key, None, None, plain)}
 
 
 def public_der() -> dict[str, bytes]:
@@ -564,7 +566,8 @@ def test_der_private_key_detection():
         assert is_der_private_key(der), name
         b = base64.b64encode(der).decode()
         assert redact_text(b) == "<redacted #1>", name
-        assert redact_text(f"key={b}&next=1") == "key=<redacted #1>&next=1", name
+        assert redact_text(f"blob={b}&next=1") == "blob=<redacted #1>&next=1", name
+        assert redact_text(f"blob:\n  {base64.encodebytes(der).decode()}") == "blob:\n  <redacted #1>\n", name
     for name, der in public_der().items():
         assert not is_der_private_key(der), name
         assert redact_text(base64.b64encode(der).decode()) == base64.b64encode(der).decode(), name
@@ -574,8 +577,9 @@ def test_der_private_key_detection():
     # a key read as YAML !!binary is redacted as the bytes it is
     change = one_change("spec.blob", MISSING, key)
     assert change.live == "<redacted #1>"
-    # words and short base64 are left alone
-    assert redact_text("MAXIMUM_CONNECTIONS MIIEvQIB spec") == "MAXIMUM_CONNECTIONS MIIEvQIB spec"
+    # words, and base64 that starts like a key but is not one, are left alone
+    text = "MAXIMUM_CONNECTIONS=4 MIIEvQIBADAN" + "A" * 80 + " MHcCAQEE" + "B" * 200 + "=="
+    assert redact_text(text) == text
 
 
 def test_more_secret_names_redacted_in_every_format_and_names_that_only_look_secret_shown(
@@ -603,10 +607,11 @@ def test_more_secret_names_redacted_in_every_format_and_names_that_only_look_sec
                       "PKCS8", "--verbose"):
             assert shown in text, (fmt, shown)
     changes = release_changes(out["json"])
-    glob = {p.rpartition(".")[2].strip('["]'): ch["live"] for p, ch in changes.items() if p.startswith("values.global")}
+    glob = {p.removeprefix("values.global").lstrip(".").strip('["]'): ch["live"]
+            for p, ch in changes.items() if p.startswith("values.global")}
     assert all(glob[k].startswith("<redacted #") for k in secret_values), glob
     assert {k: glob[k] for k in visible} == visible
-    pilot = {p.rpartition(".")[2]: ch["live"] for p, ch in changes.items() if p.startswith("values.pilot.")}
+    pilot = {p.rpartition(".")[2]: ch.get("live") for p, ch in changes.items() if p.startswith("values.pilot.")}
     assert pilot["MYSQL_PWD"].startswith("<redacted #")
     assert pilot["dbConfig"].startswith("MYSQL_PWD=<redacted #") and "\nDB_PASS: <redacted #" in pilot["dbConfig"]
     assert "\n.dockerconfigjson: <redacted #" in pilot["dbConfig"]

@@ -11,12 +11,16 @@ Upstream rules relied on:
 - Helm release names at most 53 characters (helm/helm pkg/chartutil/validate_name.go
   ``maxReleaseNameLen``); file names at most 255 bytes (Linux ``NAME_MAX``);
 - a Pulumi URN is ``urn:pulumi:<stack>::<project>::<parent type>$<type>::<name>`` (pulumi/pulumi
-  sdk/go/common/resource/urn.go ``NewURN``): the parent's type, not its name, so two resources of
-  one type under components of one type need different names, and the engine refuses a duplicate.
+  sdk/go/common/resource/urn/urn.go ``New``): the parent's type, not its name, so two resources of
+  one type under components of one type need different names, and the engine refuses a duplicate
+  (pkg/resource/deploy/step_generator.go ``generateURN``). Resource names are
+  ``<component>:[<namespace>/]<name>`` (``components.resource_name``), injective whatever the
+  neighbours; the readable names of the release before alias to them where they were unique.
 """
 from __future__ import annotations
 
 import copy
+import json
 import itertools
 from collections import Counter
 
@@ -25,15 +29,15 @@ import yaml
 
 from mesh_components import gateway, names
 from mesh_components.cli import main
-from mesh_components.components import resource_name, resource_names
+from mesh_components.components import previous_names, previous_resource_name, resource_name
 from mesh_components.errors import SpecError
 from mesh_components.names import DNS1123_LABEL, DNS1123_SUBDOMAIN
 from mesh_components.render import render_mesh, traffic_model
 from mesh_components.spec import load_mesh, load_stack
 
-from cp_helpers import program, stack_mesh
-from engine_urns import engine_urns, qualified_type
-from program_harness import FAKE_KUBECONFIG, ROOT
+from cp_helpers import program, run_recording, stack_mesh
+from engine_urns import AliasSpec, engine_urns, match_old_state, qualified_type, readable_counterpart
+from program_harness import FAKE_KUBECONFIG, ROOT, stack_config
 
 STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
 NAMES_GOLDEN = ROOT / "tests" / "golden" / "names"
@@ -147,7 +151,7 @@ def test_two_ingress_routes_to_one_service_render_and_each_routes_as_declared(st
     path.write_text(yaml.safe_dump({"config": {"service-mesh:mesh": mesh}}))
     assert main(["render", str(path), "--out", str(tmp_path / "out")]) == 0
     for cluster, st in states.items():
-        written = {p.name for p in (tmp_path / "out" / cluster).iterdir() if p.name.endswith(".yaml")}
+        written = {p.name for p in (tmp_path / "out" / cluster).rglob("*.yaml")}  # subfolders too (deploy-time/)
         assert set(names.object_filenames(st.objects)) <= written
 
 
@@ -312,9 +316,16 @@ def test_every_shipped_stack_keeps_its_object_file_and_resource_names(stack):
     lines = sorted(f"{c}/{f}" for c, st in states.items() for f in names.object_filenames(st.objects))
     assert lines == (NAMES_GOLDEN / f"{stack}.txt").read_text().split()
     for c, st in states.items():
-        for concern, objects in st.concerns.items():
-            prefix = f"mesh-{c}-{concern}"
-            assert resource_names(prefix, objects) == [resource_name(prefix, o) for o in objects]
+        for component, concerns in COMPONENT_CONCERNS.items():
+            objects = [o for concern in concerns for o in st.concerns[concern]]
+            # every object's readable name of the release before is unique in its component: each
+            # gets the alias from it (components.previous_names), so no stack sees a replacement
+            assert len(previous_names(f"mesh-{c}-{component}", objects)) == len(objects)
+
+
+COMPONENT_CONCERNS = {"control-plane": ("namespaces", "control-plane", "ca"), "policies": ("policy",),
+                      "egress": ("egress",), "gateway": ("gateway",), "multicluster": ("multicluster",)}
+"""Component (``components.ServiceMesh``: ``<mesh>-<cluster>-<key>``) -> the concerns it registers."""
 
 
 # --- every Pulumi URN is unique -------------------------------------------------------------------
@@ -356,19 +367,82 @@ def test_every_urn_is_unique(case, kube_env):
     assert [k for k, n in Counter(read_keys).items() if n > 1] == []
     if case == "dev-ambiguous-namespaces":
         services = [r.name for r in regs if r.type == "kubernetes:core/v1:Service"]
-        assert sum(n.startswith("mesh-dev-policies-service-a-b-c-v1-") for n in services) == 2
+        assert {"mesh-dev-policies:a-b/c-v1", "mesh-dev-policies:a/b-c-v1"} <= set(services)
 
 
 def test_the_collision_cases_collide_without_allocation():
     """The specs above are real collisions: their readable names coincide."""
     spec, states = rendered(_ambiguous_namespaces())
     objects = states["dev"].concerns["policy"]
-    readable = Counter(resource_name("mesh-dev-policies", o) for o in objects)
+    readable = Counter(previous_resource_name("mesh-dev-policies", o) for o in objects)
     assert readable["mesh-dev-policies-service-a-b-c-v1"] == 2
     ing = load_mesh(_two_routes("dev"), base_dir=ROOT).spec.ingress
     assert len(ing.routes) == 2 and len({f"{ing.name}-{rt.namespace}-{rt.service}" for rt in ing.routes}) == 1
     rules = _joined_rules("dev")["accessRules"][-2:]
     assert {f"{r['name']}-{r['destination']['serviceAccount']}" for r in rules} == {"a-b-c"}
+
+
+# --- resource names are injective: a neighbour never renames an object (review of issue 13) -------
+
+def test_resource_names_are_injective_whatever_the_prefix_namespace_and_name():
+    """``<component>:[<namespace>/]<name>`` reads back as one (component, namespace, name): no
+    DNS-1123 name holds ':' or '/'. The readable names of the release before did not."""
+    prefixes = ["mesh-a-policies", "mesh-a-b-policies", "mesh-a-policies-service"]
+    spaces = [None, "b", "b-c", "c", "policies-service-b"]
+    objects = [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": n, **({"namespace": ns} if ns else {})}}
+               for ns in spaces for n in ("c", "b-c", "x", "c-x")]
+    got = Counter(resource_name(p, o) for p in prefixes for o in objects)
+    assert len(got) == len(prefixes) * len(objects)
+    assert max(Counter(previous_resource_name(p, o) for p in prefixes for o in objects).values()) > 1
+    # a shared readable name (b-c/x and b/c-x): neither object gets an alias from it, the others do
+    shared = {("b-c", "x"), ("b", "c-x")}
+    got = previous_names("p", objects)
+    assert {k[2:] for k in got} == {(o["metadata"].get("namespace") or "", o["metadata"]["name"]) for o in objects} - shared
+
+
+def _one_neighbour() -> dict:
+    """:func:`_ambiguous_namespaces` without ``a/b-c``: the stack before the neighbour arrives."""
+    mesh = _ambiguous_namespaces()
+    mesh["namespaces"] = [n for n in mesh["namespaces"] if n["name"] != "a"]
+    mesh["services"] = [s for s in mesh["services"] if s["namespace"] != "a"]
+    return mesh
+
+
+def _recorded(mesh: dict, stack: str = "dev"):
+    regs, requests = run_recording({**stack_config(stack), "service-mesh:mesh": json.dumps(mesh)}, stack)
+    return regs, {r.urn: [AliasSpec.from_proto(a) for a in requests[r.urn].aliases] for r in regs}
+
+
+def test_adding_a_colliding_neighbour_changes_no_urn(kube_env):
+    """Service ``a/b-c-v1`` beside ``a-b/c-v1`` (the same readable name): every URN of the stack
+    before it stays, so the update only creates the neighbour's resources."""
+    before, _ = _recorded(_one_neighbour())
+    after, _ = _recorded(_ambiguous_namespaces())
+    old, new = set(engine_urns(before, "dev").values()), set(engine_urns(after, "dev").values())
+    assert old < new
+    assert {u.rsplit("::", 1)[1] for u in new - old if "$kubernetes:core/v1:Service::" in u} == {"mesh-dev-policies:a/b-c-v1"}
+
+
+def test_upgrading_then_adding_a_colliding_neighbour_keeps_every_object_and_both_at_once_do_not(kube_env):
+    """A stack of the release of readable names that holds ``a-b/c-v1`` (its state: each URN's
+    ``readable_counterpart``, as test_program proves for every shipped stack). Upgrading alone
+    finds every stored object through its alias; adding ``a/b-c-v1`` in a later update finds them
+    under their own URNs. Both in one update: the two share the readable name, so neither has the
+    alias (``components.previous_names``), and the stored Service would be created beside its old
+    state, which pulumi-kubernetes refuses with AlreadyExists (README, upgrade notes)."""
+    first, first_aliases = _recorded(_one_neighbour())
+    stored = {readable_counterpart(u) for u in engine_urns(first, "dev").values()}
+    found = match_old_state(first, first_aliases, stored, "dev")
+    assert set(found.values()) == stored
+    both, both_aliases = _recorded(_ambiguous_namespaces())
+    upgraded = set(engine_urns(first, "dev").values())
+    real = engine_urns(both, "dev")
+    later = match_old_state(both, both_aliases, upgraded, "dev")
+    assert {later[r.urn] for r in both if real[r.urn] in upgraded} == upgraded
+    assert all(later[r.urn] in (real[r.urn], None) for r in both)  # by its own URN, no alias
+    at_once = match_old_state(both, both_aliases, stored, "dev")
+    lost = {urn for urn in stored if urn not in at_once.values()}
+    assert [u.rsplit("::", 1)[1] for u in lost] == ["mesh-dev-policies-service-a-b-c-v1"]
 
 
 def test_a_namespace_the_mesh_installs_into_is_refused_at_mesh_namespaces():

@@ -90,6 +90,10 @@ def test_ambient_http_rules_on_a_headless_service_are_refused_because_they_would
         render_mesh(loaded)
     (where, message), = [(w, m) for w, m in err.value.problems if "headless" in m]
     assert where == "smi.yaml#TrafficTarget/shop/t" and "shop/api is headless" in message
+    # the message says what would happen and how to fix it (DEVELOPERS.md: `path: message` with the fix)
+    for said in ("these HTTP matches would never be checked and ztunnel would refuse every call",
+                 "use TCP rules (a TCPRoute) for it", "give the Service a ClusterIP", "dataPlane: sidecar"):
+        assert said in message, said
     # without the refusal: pod-addressed traffic meets only ztunnel, which admits the waypoint alone
     monkeypatch.setattr(istio_policy, "_headless", lambda spec, w: False)
     objects = render_mesh(loaded)["c1"].objects

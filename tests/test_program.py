@@ -15,7 +15,7 @@ from mesh_components.meta import MANAGED_BY_LABEL, MESH_LABEL, PATCH_ANNOTATION
 from mesh_components.spec import minify_kubeconfig
 
 from cp_helpers import program, run_recording, set_kube_env, stack_mesh, with_clusters
-from engine_urns import AliasSpec, engine_urns, match_old_state, qualified_type, urn_name
+from engine_urns import AliasSpec, engine_urns, match_old_state, qualified_type, readable_counterpart, urn_name
 from program_harness import FAKE_KUBECONFIG, ROOT, run_program, stack_config
 
 STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
@@ -399,25 +399,6 @@ def test_renaming_the_mesh_changes_no_urn(runs):
     renamed = run_program({**config, "service-mesh:mesh": json.dumps(mesh)}, "prod")
     assert sorted(r.urn for r in renamed) == sorted(r.urn for r in runs("prod"))
     assert all("bookstore-prod" not in r.urn for r in renamed)
-
-
-def readable_counterpart(urn: str) -> str:
-    """Where the release of readable names registered the object of ``urn`` (an engine URN whose
-    name is ``<component>:[<namespace>/]<name>``): ``<component>-<kind>[.<group>]-<namespace, or
-    cluster>-<name>``, kind and group read from the URN's type token (``kubernetes:core/v1:Service``,
-    ``kubernetes:<group>/<version>:<Kind>``, a patch type ``<Kind>Patch``). Other URNs as they are."""
-    qtype, name = qualified_type(urn), urn_name(urn)
-    typ = qtype.rsplit("$", 1)[-1]
-    if not qtype.startswith("mesh:index:") or any(f"{t}$" in qtype for t in CRD_TYPES) \
-            or not typ.startswith("kubernetes:") or ":" not in name:
-        return urn  # a component, release, manifest or provider, or an object a ConfigFile names
-    _, api, kind = typ.split(":")
-    group = api.rpartition("/")[0]
-    kind = kind[:-len("Patch")] if kind.endswith("Patch") else kind  # NamespacePatch, MeshConfigPatch...
-    component, _, rest = name.partition(":")
-    ns, _, obj = rest.rpartition("/")
-    kind = kind.lower() + (f".{group}" if group != "core" else "")
-    return f"{urn.rsplit('::', 1)[0]}::{component}-{kind}-{ns or 'cluster'}-{obj}"
 
 
 def legacy_counterpart(urn: str, mesh_name: str) -> str:
