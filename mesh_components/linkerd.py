@@ -267,7 +267,7 @@ def probe_objects(spec, objects: list[dict]) -> list[dict]:
         paths = sorted({path for _, _, p in ports for path in p.probe_paths})
         if not paths:
             continue
-        probe, mark = f"{name}-probes", {PROBE_ANNOTATION: "true"}
+        probe, mark = f"{name}{PROBES_SUFFIX}", {PROBE_ANNOTATION: "true"}
         out += [
             k8s_object(POLICY_V1BETA3, "HTTPRoute", probe, ns, spec.name, annotations=mark, spec={
                 "parentRefs": [{"group": _POLICY_GROUP, "kind": "Server", "name": name}],
@@ -285,6 +285,30 @@ def probe_objects(spec, objects: list[dict]) -> list[dict]:
 
 
 ADMIN_SERVER = "proxy-admin"
+SCRAPE_METRICS = "proxy-metrics"
+SCRAPE_AUTH = "prometheus-scrape"
+SCRAPE_PROBES = "proxy-probes"
+"""The names ``linkerd viz allow-scrapes`` gives its objects (:func:`scrape_objects`)."""
+PROBES_SUFFIX = "-probes"
+"""The probe objects of a routed Server are ``<server>-probes`` (:func:`probe_objects`)."""
+
+
+def reserved_server_names(spec, servers) -> list[tuple[str, str]]:
+    """``(name, why)`` of the names a Server of the spec's services must not take in a namespace
+    where ``servers`` (readable Server names, ``<service>-<port name>``) are allocated
+    (``linkerd_policy.server_names`` registers them as fixed, so such a Server moves to the hashed
+    name): the mesh's own objects there are named so, and a Server's TCP authorization takes the
+    Server's name (AuthorizationPolicy and MeshTLSAuthentication ``<server>``). With
+    ``backend.linkerd.scrapers``, :data:`ADMIN_SERVER` (a Server), :data:`SCRAPE_AUTH` and
+    :data:`SCRAPE_PROBES` (AuthorizationPolicies); and ``<server>-probes`` of every Server (the
+    probe AuthorizationPolicy :func:`probe_objects` may make). :data:`SCRAPE_METRICS` is an
+    HTTPRoute, a name no Server's objects take (theirs are ``<server>-<8 hex digits>``)."""
+    out = [(f"{s}{PROBES_SUFFIX}", "probes") for s in sorted(set(servers))]
+    if spec.backend.linkerd.scrapers:
+        out += [(ADMIN_SERVER, "scrape"), (SCRAPE_AUTH, "scrape"), (SCRAPE_PROBES, "scrape")]
+    return out
+
+
 PROXY_PROBE_PATHS = ("/live", "/ready")
 """The proxy's own kubelet probes on its admin port (linkerd2 edge-26.8.3 viz/cmd/allow-scrapes.go:50-69)."""
 
@@ -310,19 +334,19 @@ def scrape_objects(spec, namespace: str) -> list[dict]:
     mesh, td = spec.name, spec.trust_domain
     parent = [{"group": _POLICY_GROUP, "kind": "Server", "name": ADMIN_SERVER}]
     mark = {PROBE_ANNOTATION: "true"}
-    probes = "proxy-probes"
+    probes = SCRAPE_PROBES
     return [
         k8s_object(POLICY_V1BETA3, "Server", ADMIN_SERVER, namespace, mesh, spec={
             "podSelector": {"matchExpressions": [{"key": "linkerd.io/control-plane-ns", "operator": "Exists"}]},
             "port": "linkerd-admin", "proxyProtocol": "HTTP/1"}),
-        k8s_object(POLICY_V1BETA3, "HTTPRoute", "proxy-metrics", namespace, mesh, spec={
+        k8s_object(POLICY_V1BETA3, "HTTPRoute", SCRAPE_METRICS, namespace, mesh, spec={
             "parentRefs": parent, "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/metrics"}}]}]}),
-        k8s_object(POLICY_V1ALPHA1, "MeshTLSAuthentication", "prometheus-scrape", namespace, mesh, spec={
+        k8s_object(POLICY_V1ALPHA1, "MeshTLSAuthentication", SCRAPE_AUTH, namespace, mesh, spec={
             "identities": sorted(identity(td, s.namespace, s.service_account) for s in scrapers)}),
-        k8s_object(POLICY_V1ALPHA1, "AuthorizationPolicy", "prometheus-scrape", namespace, mesh, spec={
-            "targetRef": {"group": _POLICY_GROUP, "kind": "HTTPRoute", "name": "proxy-metrics"},
+        k8s_object(POLICY_V1ALPHA1, "AuthorizationPolicy", SCRAPE_AUTH, namespace, mesh, spec={
+            "targetRef": {"group": _POLICY_GROUP, "kind": "HTTPRoute", "name": SCRAPE_METRICS},
             "requiredAuthenticationRefs": [{"group": _POLICY_GROUP, "kind": "MeshTLSAuthentication",
-                                            "name": "prometheus-scrape"}]}),
+                                            "name": SCRAPE_AUTH}]}),
         k8s_object(POLICY_V1BETA3, "HTTPRoute", probes, namespace, mesh, annotations=mark, spec={
             "parentRefs": parent,
             "rules": [{"matches": [{"path": {"type": "Exact", "value": p}, "method": "GET"}

@@ -419,9 +419,18 @@ def server_names(spec, workloads, by_dest) -> dict:
     with authorizations: ``<service>-<port name>`` where unique in the namespace, else hashed
     (:func:`mesh_components.names.allocate`: service ``a`` port ``b-c`` and service ``a-b`` port
     ``c`` would share ``a-b-c``). Allocated over every cluster at once, so one Server has one name
-    in all of them."""
+    in all of them. Names the mesh's own objects of the namespace have, or a Server's objects
+    would share (``linkerd.reserved_server_names``: the scrape objects, ``<server>-probes``), are
+    fixed: a Server asking for one is hashed."""
+    from .linkerd import reserved_server_names
+
     index = {(s.namespace, s.name): i for i, s in enumerate(spec.services)}
-    return names.allocate([((w.namespace,), (w.name, port_name), f"{w.name}-{port_name}",
-                            f"mesh.services[{index.get((w.namespace, w.name), 0)}].ports")
-                           for w in workloads if (w.namespace, w.name) in by_dest
-                           for _, _, _, port_name in w.ports], what="Server")
+    requests = [((w.namespace,), (w.name, port_name), f"{w.name}-{port_name}",
+                 f"mesh.services[{index.get((w.namespace, w.name), 0)}].ports")
+                for w in workloads if (w.namespace, w.name) in by_dest for _, _, _, port_name in w.ports]
+    readable: dict[str, list[str]] = {}
+    for scope, _, name, _ in requests:
+        readable.setdefault(scope[0], []).append(name)
+    requests += [((ns,), ("reserved", why, name), name, "mesh.backend.linkerd", True)
+                 for ns, servers in sorted(readable.items()) for name, why in reserved_server_names(spec, servers)]
+    return names.allocate(requests, what="Server")

@@ -642,22 +642,65 @@ def match_key(m: HTTPMatch) -> tuple:
 # reading files
 
 
+MAX_SMI_FILES = 10_000
+"""At most this many SMI files in all of ``mesh.smiFiles`` (each at most
+``yaml_source.MAX_FILE_BYTES``): work stays bounded when a folder names far more than policy."""
+
+
+def _yaml_files_under(folder: Path, budget: int) -> list[Path] | None:
+    """The ``*.yaml``/``*.yml`` files under ``folder``, recursively, in name order, leaving out hidden
+    files and folders (``.git``, ``.venv``: never SMI policy); None when there are more than ``budget``."""
+    found: list[Path] = []
+    stack = [folder]
+    while stack:
+        here = stack.pop()
+        for entry in sorted(here.iterdir(), reverse=True):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                stack.append(entry)
+            elif entry.suffix in (".yaml", ".yml") and entry.is_file():
+                found.append(entry)
+                if len(found) > budget:
+                    return None
+    return sorted(found)
+
+
 def read_files(paths: Iterable[str], base_dir: Path) -> tuple[list, list[Problem]]:
     """Read every SMI document in ``paths`` (files or folders, relative to ``base_dir``; folders
-    are read recursively, ``*.yaml``/``*.yml`` in name order). Returns ``(documents, problems)``."""
+    are read recursively, ``*.yaml``/``*.yml`` in name order, hidden files and folders left out).
+    Returns ``(documents, problems)``; an empty path (which would name the whole project) and more
+    than :data:`MAX_SMI_FILES` files in all are problems."""
     from .spec import load_yaml_documents
     from .errors import SpecError
     from .yaml_source import shown as shown_value
 
     docs: list = []
     problems: list[Problem] = []
+    budget = MAX_SMI_FILES
     for i, raw in enumerate(paths):
+        if not str(raw).strip():
+            problems.append((f"mesh.smiFiles[{i}]", "an empty path would read the whole project folder: name the "
+                                                    "file or folder that holds the SMI documents (e.g. policies/smi)"))
+            continue
         try:  # a NUL byte (ValueError) or an over-long name (ENAMETOOLONG) is bad input, not a crash
             path = (base_dir / raw) if not Path(raw).is_absolute() else Path(raw)
             if path.is_dir():
-                files = sorted(f for f in path.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
+                files = _yaml_files_under(path, budget)
+                if files is None:
+                    problems.append((f"mesh.smiFiles[{i}]",
+                                     f"{shown_value(raw)} holds more than {MAX_SMI_FILES:,} YAML files in all with the "
+                                     f"entries before it: name the folder that holds the SMI documents, not a "
+                                     f"folder above it"))
+                    break
+                budget -= len(files)
             elif path.is_file():
                 files = [path]
+                budget -= 1
+                if budget < 0:
+                    problems.append((f"mesh.smiFiles[{i}]", f"more than {MAX_SMI_FILES:,} SMI files in all: "
+                                                            f"gather them into folders of fewer files"))
+                    break
             else:
                 problems.append((f"mesh.smiFiles[{i}]",
                                  f"{shown_value(raw)} is neither a file nor a folder under {base_dir}"))
