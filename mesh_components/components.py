@@ -127,7 +127,8 @@ def resource_name(prefix: str, obj: dict) -> str:
     """``<prefix>:[<namespace>/]<name>``: the Pulumi resource name of ``obj`` registered by the
     component named ``prefix``, the form pulumi-kubernetes gives the objects of a ``yaml/v2``
     ConfigFile or a ``helm/v4`` Chart (v4.32.0 ``provider/pkg/provider/yaml/v2/yaml.go`` lines
-    344-352: ``<namespace>/<name>``, or ``<name>``, after ``<prefix>:``).
+    344-352: ``<namespace>/<name>``, or ``<name>``, after ``<prefix>:``; ``helm/v4/chart.go``
+    lines 178-181, 271-273: the prefix defaults to the component's name).
 
     Unique by construction, whatever else the component registers: a URN is
     ``urn:pulumi:<stack>::<project>::<parent types>$<type>::<name>`` (pulumi/pulumi
@@ -169,8 +170,8 @@ def previous_names(prefix: str, objects: Sequence[dict]) -> dict[tuple, str]:
     ``pulumi up`` refused two registrations of one URN (pulumi/pulumi v3.259.0
     ``pkg/resource/deploy/step_generator.go`` ``generateURN``, ``GetDuplicateResourceURNError``),
     so it never stored a shared name (a duplicate would have needed the same type, and so the
-    same group and kind). Where two objects now share one, the
-    stored object may be either, and an alias on both would make the engine refuse the update
+    same group and kind). Where two objects now share one, the stored object may be either, and
+    an alias on both would make the engine refuse the update
     (``getOldResource``: a second claim of one old URN is ``GetDuplicateResourceAliasError``) or,
     on the wrong one, carry the state over to another object. Without an alias the stored one
     gets a new URN, which the engine creates before deleting the old (create-before-delete), and
@@ -190,14 +191,17 @@ def previous_name_aliases(previous: str | None, typed: ResourceOptions) -> Resou
     and ``Alias(type_=T, name=previous)`` for each type alias ``T`` of ``typed`` (the per-kind
     aliases of :func:`patch_options` and :func:`api_version_aliases`: an application namespace
     earlier releases registered as ``Namespace``, a TLSRoute at another version). An alias spec's
-    empty fields mean the resource's own (pulumi/pulumi ``sdk/python/lib/pulumi/resource.py``
-    ``Alias``: "If not provided, the current name [type, parent] of the resource is used";
-    ``step_generator.go`` ``collapseAliasToUrn``), and the engine multiplies each alias by the
-    parent's alias when the parent matched through one (``generateAliases``/
-    ``inheritedChildAlias``: the parent's old name in place of the name's prefix), which is how
-    the state of releases before :data:`STABLE_NAME` is found too. None of these URNs can be a
-    current one (a current name holds ``:``, a previous one never does), so no alias claims
-    another resource's URN (``getOldResource``: ``GetDuplicateResourceAliasError``)."""
+    empty fields mean the resource's own (pulumi/pulumi v3.259.0 ``sdk/python/lib/pulumi/resource.py``
+    ``Alias`` lines 108-178: "If not provided, the current name [type, parent] of the resource is
+    used"; ``sdk/python/lib/pulumi/runtime/resource.py`` ``create_alias_spec`` sends them empty;
+    ``pkg/resource/deploy/step_generator.go`` ``collapseAliasToUrn`` lines 545-585 fills them in),
+    and the engine multiplies each alias by the parent's alias when the parent matched through
+    one (``generateAliases`` lines 621-653, ``inheritedChildAlias`` lines 590-619: the parent's old
+    name in place of the name's prefix), which is how the state of releases before
+    :data:`STABLE_NAME` is found too. ``getOldResource`` (lines 655-713) tries the URN, then each
+    alias in order, and refuses an old URN claimed twice or one that another resource registers
+    (``GetDuplicateResourceAliasError``); no alias here can be a current URN (a current name holds
+    ``:``, a previous one never does), and :func:`previous_names` gives no two objects one."""
     if previous is None:
         return ResourceOptions()
     types = [a.type_ for a in typed.aliases or () if isinstance(a, pulumi.Alias) and isinstance(a.type_, str)]
@@ -549,7 +553,8 @@ class EnvoyGateway(_ReleasingComponent):
             ns = o["metadata"].get("namespace")
             deps = ([namespaces[ns]] if ns in namespaces else []) + list(crds)
             typed = type_aliases(obj)
-            aliases = ResourceOptions.merge(typed, previous_name_aliases(self._previous.get(object_identity(obj)), typed))
+            previous = self._previous.get(object_identity(obj))
+            aliases = ResourceOptions.merge(typed, previous_name_aliases(previous, typed))
             self.gateways.append(_CustomResourceWithStatus(
                 resource_name(name, obj), api_version=o["apiVersion"], kind=o["kind"], metadata=o["metadata"],
                 spec=o.get("spec"), opts=ResourceOptions.merge(

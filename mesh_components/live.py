@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -189,28 +189,139 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _Loader = yaml.SafeLoader  # type: ignore[misc]
 
 
-def _flatten(doc: Any, where: str, out: list[tuple[str, dict]], problems: list[Problem]) -> None:
-    if doc is None:
+def _type_name(value: Any) -> str:
+    """How a message names the JSON type of ``value`` (never the value: it may be a secret)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return {dict: "a mapping", list: "a list", str: "a string", int: "a number",
+            float: "a number"}.get(type(value), f"a {type(value).__name__}")
+
+
+_ENVELOPE_MAPS = ("labels", "annotations")
+_SHOWN_KEYS = 3  # keys named in an envelope message before "and N more"
+
+
+def envelope_problems(obj: Any) -> list[str]:
+    """Why ``obj`` is not a Kubernetes object as the API server stores one, in the fields every
+    reader of live objects relies on (identity and ownership); empty when it is one. Each message
+    names the field and the JSON type found, never the value.
+
+    The envelope (k8s.io/apimachinery v0.36.3 pkg/apis/meta/v1/types.go): ``TypeMeta``
+    ``apiVersion`` and ``kind`` strings (lines 42-56); ``ObjectMeta`` a mapping (line 131) whose
+    ``name`` (line 139) and ``namespace`` (line 165) are strings and whose ``labels`` (line 243)
+    and ``annotations`` (line 250) are ``map[string]string``. ``apiVersion``, ``kind`` and
+    ``metadata.name`` must be present; null ``namespace``/``labels``/``annotations`` are absent
+    (``omitempty``). Fields below the envelope (``spec``, ``data``, ``status``...) are not
+    checked here: their readers take any JSON shape (a wrong type there is drift)."""
+    if not isinstance(obj, dict):
+        return [f"expected a Kubernetes object, got {_type_name(obj)}"]
+    missing: list[str] = []
+    wrong: list[str] = []
+    for k in ("apiVersion", "kind"):
+        v = obj.get(k)
+        if v is None or v == "":
+            missing.append(k)
+        elif not isinstance(v, str):
+            wrong.append(f"{k} is {_type_name(v)}, not a string")
+    meta = obj.get("metadata")
+    if meta is not None and not isinstance(meta, dict):
+        wrong.append(f"metadata is {_type_name(meta)}, not a mapping")
+        meta = None
+    name = (meta or {}).get("name")
+    if name is None or name == "":
+        missing.append("metadata.name")
+    elif not isinstance(name, str):
+        wrong.append(f"metadata.name is {_type_name(name)}, not a string")
+    ns = (meta or {}).get("namespace")
+    if ns is not None and not isinstance(ns, str):
+        wrong.append(f"metadata.namespace is {_type_name(ns)}, not a string")
+    for part in _ENVELOPE_MAPS:
+        m = (meta or {}).get(part)
+        if m is None:
+            continue
+        if not isinstance(m, dict):
+            wrong.append(f"metadata.{part} is {_type_name(m)}, not a mapping of strings to strings")
+            continue
+        bad = [(k, v) for k, v in m.items() if not isinstance(k, str) or not isinstance(v, str)]
+        if bad:
+            shown = ", ".join(
+                (f"key {json.dumps(str(k))} is {_type_name(k)}" if not isinstance(k, str)
+                 else f"{json.dumps(k)} is {_type_name(v)}") for k, v in bad[:_SHOWN_KEYS])
+            more = f" and {len(bad) - _SHOWN_KEYS} more" if len(bad) > _SHOWN_KEYS else ""
+            wrong.append(f"metadata.{part} maps strings to strings ({shown}{more}; quote them in YAML)")
+    out = [f"not a Kubernetes object: missing {', '.join(missing)}"] if missing else []
+    if wrong:
+        out.append("not a Kubernetes object as the API server stores one: " + "; ".join(wrong))
+    return out
+
+
+def _flatten(doc: Any, where: str, out: list[tuple[str, dict]], problems: list[Problem], top: bool = True) -> None:
+    if doc is None and top:  # an empty YAML document (``---`` twice, a trailing ``---``)
         return
     if not isinstance(doc, dict):
-        problems.append((where, f"expected a Kubernetes object or List, got {type(doc).__name__}"))
+        problems.append((where, f"expected a Kubernetes object or List, got {_type_name(doc)}"))
         return
     kind = doc.get("kind")
-    if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
+    if isinstance(kind, str) and kind.endswith("List") and "items" in doc:
+        items = doc.get("items")
+        if items is None:  # ``kubectl get`` of nothing writes ``items: []``; null is as empty
+            return
+        if not isinstance(items, list):  # ``List.Items []runtime.RawExtension`` (types.go:1133-1141)
+            problems.append((f"{where}.items", f"expected a list of Kubernetes objects, got {_type_name(items)}"))
+            return
         item_kind = kind[:-4] if kind != "List" else None
-        for j, item in enumerate(doc["items"]):
+        for j, item in enumerate(items):
             if isinstance(item, dict) and item_kind and not item.get("kind"):
                 item = {"apiVersion": doc.get("apiVersion"), "kind": item_kind, **item}
-            _flatten(item, f"{where}.items[{j}]", out, problems)
+            _flatten(item, f"{where}.items[{j}]", out, problems, top=False)
         return
-    meta = doc.get("metadata")
-    missing = [k for k in ("apiVersion", "kind") if not doc.get(k)]
-    if not isinstance(meta, dict) or not meta.get("name"):
-        missing.append("metadata.name")
-    if missing:
-        problems.append((where, f"not a Kubernetes object: missing {', '.join(missing)}"))
+    bad = envelope_problems(doc)
+    if bad:
+        problems += [(where, m) for m in bad]
         return
     out.append((where, doc))
+
+
+UNCONSTRUCTIBLE = ("a value does not convert to the type its form or tag gives it (a date such as 2001-13-01, "
+                   "an integer of over 4300 digits, '!!int x', '!!bool x'): quote it")
+"""Why PyYAML's constructors fail on a well-formed document (they raise ``ValueError``,
+``KeyError``... rather than a ``YAMLError``, PyYAML ``constructor.py`` ``construct_yaml_int``,
+``construct_yaml_timestamp``, ``construct_yaml_bool``). The value is never quoted back: it may be a
+token."""
+
+
+def _unconstructible_line(text: str) -> int | None:
+    """The line (1-based) of the first scalar of ``text`` that PyYAML cannot construct (see
+    :data:`UNCONSTRUCTIBLE`), or None. Composes the documents again and constructs each distinct
+    scalar node once (aliases are not expanded): linear in the nodes. Called only after a load
+    failed."""
+    loader = _Loader(text)
+    try:
+        while loader.check_node():
+            seen: set[int] = set()
+            stack = [loader.get_node()]
+            while stack:
+                node = stack.pop()
+                if node is None or id(node) in seen:
+                    continue
+                seen.add(id(node))
+                if isinstance(node, yaml.ScalarNode):
+                    try:
+                        loader.construct_object(node, deep=True)
+                    except Exception:  # noqa: BLE001 - whatever the constructor raised, this is the value
+                        return node.start_mark.line + 1
+                elif isinstance(node, yaml.SequenceNode):
+                    stack += reversed(node.value)
+                elif isinstance(node, yaml.MappingNode):
+                    for k, v in reversed(node.value):
+                        stack += [v, k]
+    except (yaml.YAMLError, RecursionError):
+        return None
+    finally:
+        loader.dispose()
+    return None
 
 
 def yaml_error_text(e: yaml.YAMLError) -> str:
@@ -250,6 +361,9 @@ def parse_dump_located(text: str, source: str) -> list[tuple[str, dict[str, Any]
         raise LiveError([(where, f"not valid YAML: {getattr(e, 'problem', None) or type(e).__name__}")]) from None
     except RecursionError:
         raise too_deep from None
+    except (ValueError, TypeError, AttributeError, KeyError, OverflowError):
+        line = _unconstructible_line(text)
+        raise LiveError([(f"{source}:{line}" if line else source, f"not valid YAML: {UNCONSTRUCTIBLE}")]) from None
     out: list[tuple[str, dict]] = []
     problems: list[Problem] = []
     aliases = "&" in text and "*" in text  # only YAML anchors and aliases can share nodes
@@ -395,6 +509,35 @@ def read_dump_dir(path: str | Path, clusters: Sequence[str]) -> dict[str, LiveSt
 # Helm storage
 
 
+MAX_RELEASE_BYTES = 64 << 20
+"""Largest decompressed Helm release read (bytes of JSON). A storage Secret holds at most 1 MiB
+(https://kubernetes.io/docs/concepts/configuration/secret/#restriction-data-size), and the
+chart's templates and values in it compress about tenfold; gzip can expand a thousandfold, so a
+crafted Secret is refused instead of filling memory."""
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """``data`` (one or more gzip members, RFC 1952) decompressed, at most ``limit`` bytes.
+    Raises ``ValueError`` saying what is wrong: not gzip, or larger than ``limit``."""
+    out: list[bytes] = []
+    size = 0
+    try:
+        while data:
+            d = zlib.decompressobj(wbits=31)  # 16 + MAX_WBITS: a gzip header and trailer
+            chunk = d.decompress(data, limit - size + 1)
+            size += len(chunk)
+            out.append(chunk)
+            if size > limit or d.unconsumed_tail:
+                raise ValueError(f"data.release decompresses to over {limit >> 20} MiB: not a Helm release "
+                                 f"(a storage Secret holds at most 1 MiB)")
+            if not d.eof:
+                raise ValueError("data.release is not valid gzip: the stream is truncated")
+            data = d.unused_data.lstrip(b"\0")
+    except zlib.error as e:
+        raise ValueError(f"data.release is not valid gzip: {e}") from None
+    return b"".join(out)
+
+
 def decode_helm_release(secret: Mapping[str, Any]) -> LiveRelease:
     """Decode a Helm storage Secret into a :class:`LiveRelease`. Raises ``ValueError`` saying what
     is wrong (no ``data.release``, bad base64, bad gzip, bad JSON).
@@ -402,33 +545,39 @@ def decode_helm_release(secret: Mapping[str, Any]) -> LiveRelease:
     Encoding (helm ``pkg/storage/driver/util.go`` ``encodeRelease``): JSON, gzip, base64; the
     Secret stores those bytes, so ``data.release`` is base64 once more. Releases written without
     gzip (the decoder accepts both) are read as plain JSON."""
-    raw = ((secret.get("data") or {}).get("release"))
+    data = secret.get("data")
+    raw = data.get("release") if isinstance(data, Mapping) else None
     if not isinstance(raw, str) or not raw:
-        raise ValueError("no data.release")
+        raise ValueError("no data.release" if raw is None else f"data.release is {_type_name(raw)}, not base64 text")
     try:
         inner = base64.b64decode(raw, validate=False)
         payload = base64.b64decode(inner, validate=False)
     except (binascii.Error, ValueError) as e:
         raise ValueError(f"data.release is not base64 of base64: {e}") from None
     if payload[:3] == _GZIP_MAGIC:
-        try:
-            payload = gzip.decompress(payload)
-        except (OSError, EOFError) as e:
-            raise ValueError(f"data.release is not valid gzip: {e}") from None
+        payload = _gunzip(payload, MAX_RELEASE_BYTES)
     try:
         rel = json.loads(payload)
     except ValueError as e:
         raise ValueError(f"release is not JSON: {e}") from None
+    except RecursionError:
+        raise ValueError("release is JSON nested too deeply") from None
     if not isinstance(rel, dict):
         raise ValueError("release is not a JSON object")
-    meta = ((rel.get("chart") or {}).get("metadata") or {})
-    meta_obj = secret.get("metadata") or {}
+    # any field may hold any JSON shape (helm pkg/release/release.go is what writes it; a
+    # hand-made Secret need not be): only values of the expected type are read
+    get = lambda m, k: m.get(k) if isinstance(m, Mapping) else None  # noqa: E731
+    text = lambda v: v if isinstance(v, str) else ""  # noqa: E731
+    meta = get(get(rel, "chart"), "metadata")
+    meta_obj = secret.get("metadata")
+    version = rel.get("version")
     return LiveRelease(
-        name=str(rel.get("name") or (meta_obj.get("labels") or {}).get("name") or ""),
-        namespace=str(rel.get("namespace") or meta_obj.get("namespace") or ""),
-        chart=str(meta.get("name") or ""), chart_version=str(meta.get("version") or ""),
-        values=rel.get("config") or {}, status=str((rel.get("info") or {}).get("status") or ""),
-        revision=int(rel.get("version") or 0), app_version=str(meta.get("appVersion") or ""))
+        name=text(rel.get("name")) or text(get(get(meta_obj, "labels"), "name")),
+        namespace=text(rel.get("namespace")) or text(get(meta_obj, "namespace")),
+        chart=text(get(meta, "name")), chart_version=text(get(meta, "version")),
+        values=rel.get("config") or {}, status=text(get(get(rel, "info"), "status")),
+        revision=version if isinstance(version, int) and not isinstance(version, bool) else 0,
+        app_version=text(get(meta, "appVersion")))
 
 
 def _is_helm_secret(obj: Mapping[str, Any]) -> bool:
@@ -508,15 +657,23 @@ def releases_from_objects(objects: Iterable[Mapping[str, Any]],
 def kubeconfig_contexts(path: str | Path) -> tuple[list[str], str | None]:
     """The context names of a kubeconfig file and its ``current-context``. Raises :class:`LiveError`."""
     try:
-        doc = yaml.load(Path(path).read_text(), Loader=_Loader)
+        text = Path(path).read_text()
+        doc = yaml.load(text, Loader=_Loader)
     except (OSError, UnicodeDecodeError) as e:
         raise LiveError([(str(path), f"cannot read kubeconfig: {e}")]) from None
     except yaml.YAMLError as e:
         raise LiveError([(str(path), f"cannot read kubeconfig: {yaml_error_text(e)}")]) from None
+    except RecursionError:
+        raise LiveError([(str(path), "cannot read kubeconfig: nested too deeply")]) from None
+    except (ValueError, TypeError, AttributeError, KeyError, OverflowError):
+        line = _unconstructible_line(text)
+        raise LiveError([(f"{path}:{line}" if line else str(path), f"cannot read kubeconfig: {UNCONSTRUCTIBLE}")]) from None
     if not isinstance(doc, dict):
         raise LiveError([(str(path), "not a kubeconfig (expected a mapping with 'contexts')")])
-    names = [str(c.get("name")) for c in doc.get("contexts") or [] if isinstance(c, dict)]
-    return names, doc.get("current-context")
+    contexts = doc.get("contexts")
+    names = [str(c.get("name")) for c in contexts if isinstance(c, dict)] if isinstance(contexts, list) else []
+    current = doc.get("current-context")
+    return names, current if isinstance(current, str) else None
 
 
 def client_for(kubeconfig: str | Path | Mapping[str, Any], context: str | None = None, where: str = "") -> Any:
@@ -586,8 +743,10 @@ def list_kind(api_client: Any, api_version: str, kind: str, page_size: int = 500
     long list is held trimmed). Raises :class:`LiveError`."""
     path = list_path(api_version, kind)
     items: list[dict] = []
+    problems: list[Problem] = []
     token = None
     requests = 0
+    index = 0  # of the item across pages, as read_cluster names it
     while True:
         query: list[tuple[str, Any]] = [("limit", page_size)]
         if field_selector:
@@ -600,11 +759,19 @@ def list_kind(api_client: Any, api_version: str, kind: str, page_size: int = 500
         except _NotServed:
             return None, requests
         for item in doc.get("items") or []:
-            if isinstance(item, dict):
-                item = {"apiVersion": api_version, "kind": kind, **item} if not item.get("kind") else item
+            if isinstance(item, dict) and not item.get("kind"):
+                item = {"apiVersion": api_version, "kind": kind, **item}
+            bad = envelope_problems(item)  # the server validates what it stores; a proxy or a bug may not
+            if bad:
+                problems += [(f"{path} items[{index}]", m) for m in bad]
+            elif not problems:
                 items.append(keep(item) if keep else item)
-        token = (doc.get("metadata") or {}).get("continue")
-        if not token:
+            index += 1
+        meta = doc.get("metadata")
+        token = meta.get("continue") if isinstance(meta, dict) else None
+        if not token or not isinstance(token, str):
+            if problems:
+                raise LiveError(problems)
             return items, requests
 
 
@@ -616,11 +783,15 @@ def read_crds(api_client: Any, names: Iterable[str], timeout: float = 30.0) -> t
     requests = 0
     for name in names:
         requests += 1
+        path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
         try:
-            out.append(_get_json(api_client, f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", [],
-                                 timeout))
+            crd = _get_json(api_client, path, [], timeout)
         except _NotServed:
             continue
+        bad = envelope_problems(crd)
+        if bad:
+            raise LiveError([(path, m) for m in bad])
+        out.append(crd)
     return out, requests
 
 

@@ -179,12 +179,20 @@ def _group(api_version: str) -> str:
 def rename(entries, *, limit: int = MAX_NAME) -> None:
     """Give the objects of ``entries`` (``(obj, identity, origin[, fixed])``, objects just built by
     the caller and referred to by no other object's name) the names :func:`allocate` gives them,
-    in place, scoped by :func:`object_scope`. Raises ``SpecError`` as :func:`allocate` does."""
+    in place, scoped by :func:`object_scope`. Each entry is another object: where two give one
+    scope and identity (an identity too coarse to tell them apart, e.g. a user's rule named like
+    a policy the mesh makes), the spec field (``origin``) is added to theirs, so they are two
+    objects to the allocator, not one that keeps the name twice. Raises ``SpecError`` as
+    :func:`allocate` does."""
     entries = list(entries)
     wanted = [(object_scope(e[0]), e[0]["metadata"]["name"]) for e in entries]
     if len(set(wanted)) == len(wanted) and all(len(name) <= limit for _, name in wanted):
         return  # the common case: allocate would keep every name as it is
     requests = [(w[0], tuple(e[1]), w[1], *e[2:]) for e, w in zip(entries, wanted)]
+    seen: dict[tuple, int] = {}
+    for r in requests:
+        seen[(r[0], r[1])] = seen.get((r[0], r[1]), 0) + 1
+    requests = [(r[0], (*r[1], r[3]), *r[2:]) if seen[(r[0], r[1])] > 1 else r for r in requests]
     names = allocate(requests, limit=limit)
     for e, request in zip(entries, requests):
         e[0]["metadata"]["name"] = names[(request[0], request[1])]

@@ -89,8 +89,10 @@ def test_linkerd_control_plane_waits_for_the_issuer_and_gateway_api(monkeypatch)
     assert len(cps) == 2
     for r in cps:
         deps = {urn[d].name for d in r.dependencies if d in urn}
-        assert any(d.endswith("secret-linkerd-linkerd-identity-issuer") for d in deps), deps
-        assert any(d.endswith("configmap-linkerd-linkerd-identity-trust-roots") for d in deps), deps
+        # resource names are <component>:<namespace>/<name>, the kind in the type token (components.resource_name)
+        deps_typed = {(urn[d].type, urn[d].name.rpartition(":")[2]) for d in r.dependencies if d in urn}
+        assert ("kubernetes:core/v1:Secret", "linkerd/linkerd-identity-issuer") in deps_typed, deps
+        assert ("kubernetes:core/v1:ConfigMap", "linkerd/linkerd-identity-trust-roots") in deps_typed, deps
         assert any(urn[d].type == "kubernetes:yaml/v2:ConfigFile" for d in r.dependencies if d in urn)
     issuers = [r for r in by_type(regs, "kubernetes:core/v1:Secret")
                if r.inputs["metadata"]["name"] == "linkerd-identity-issuer"]

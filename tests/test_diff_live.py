@@ -172,7 +172,7 @@ def test_bad_dumps_give_every_problem_with_its_path(tmp_path):
     with pytest.raises(LiveError) as e:
         read_dump_dir(tmp_path, ["east"])
     assert e.value.problems == [(f"{tmp_path}/east.yaml#doc[0].items[0]", "not a Kubernetes object: missing apiVersion"),
-                                (f"{tmp_path}/east.yaml#doc[0].items[1]", "expected a Kubernetes object or List, got int")]
+                                (f"{tmp_path}/east.yaml#doc[0].items[1]", "expected a Kubernetes object or List, got a number")]
 
 
 # ---------------------------------------------------------------------------------------------

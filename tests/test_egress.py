@@ -288,7 +288,9 @@ def test_prod_keeps_the_api_key_out_of_render_output(tmp_path):
         write_tree(states, out, include_secrets=include)
         text = "\n".join(p.read_text() for p in out.rglob("*.yaml"))
         assert TEST_SECRET not in text and "Bearer" not in text
-        secret = yaml.safe_load((out / "prod-aws" / "mesh-egress--secret--book-publisher-orders-credential.yaml").read_text())
+        # a deploy-time value: kept apart from what kubectl apply -f DIR reads (render.DEPLOY_TIME_DIR)
+        secret = yaml.safe_load((out / "prod-aws" / "deploy-time" /
+                                 "mesh-egress--secret--book-publisher-orders-credential.yaml").read_text())
         assert secret["stringData"] == {"credential": "$(deploy-time:config/bookPublisherApiKey)"}
 
 

@@ -254,6 +254,131 @@ def test_egress_rule_with_two_hosts_and_a_rule_named_like_its_first_subset():
             assert {t["tls"]["sni"] for t in subsets[vs["metadata"]["name"]]["trafficPolicy"]["portLevelSettings"]} == {host}
 
 
+# --- names the mesh fixes: a user's object asking for one moves, the mesh's keeps it -------------
+
+def _named(objects, kind: str, namespace: str, prefix: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind
+            and o["metadata"].get("namespace") == namespace and o["metadata"]["name"].startswith(prefix)}
+
+
+def _hashed(name: str, readable: str) -> bool:
+    return name.startswith(readable + "-") and len(name) == len(readable) + 1 + names.HASH_CHARS
+
+
+def _principals(policy: dict) -> set[str]:
+    return {p for r in policy["spec"].get("rules") or [] for f in r.get("from") or []
+            for p in f["source"].get("principals") or []}
+
+
+def test_an_access_rule_named_like_the_ambient_ingress_policy_moves_to_the_hashed_name():
+    """Rule ``ingress-route-0`` to bookstore asks for ``ingress-route-0-bookstore``, the name of the
+    policy admitting ingress route 0 (``gamma.authorization_identity``: its own identity, fixed)."""
+    mesh = stack_mesh("dev")
+    mesh["accessRules"].append({"name": "ingress-route-0", "namespace": "bookstore",
+                                "destination": {"serviceAccount": "bookstore"},
+                                "sources": [{"serviceAccount": "bookthief", "namespace": "bookthief"}],
+                                "http": [{"methods": ["GET"], "pathRegex": "/thief"}]})
+    spec, states = rendered(mesh)
+    got = _named(states["dev"].objects, "AuthorizationPolicy", "bookstore", "ingress-route-0-bookstore")
+    assert len(got) == 2
+    ingress = got.pop("ingress-route-0-bookstore")
+    (name, rule), = got.items()
+    assert _hashed(name, "ingress-route-0-bookstore")
+    assert {p.rsplit("/", 1)[-1] for p in _principals(ingress)} == {gateway.gateway_identity(spec)[1]}
+    assert _principals(rule) == {"cluster.local/ns/bookthief/sa/bookthief"}
+
+
+def test_an_egress_rule_named_like_the_egress_waypoint_deny_moves_to_the_hashed_name():
+    mesh = stack_mesh("dev")  # ambient: the egress waypoint denies what no rule allows
+    mesh["egress"].append({"name": "egress-waypoint-default-deny", "hosts": ["z.example.com"],
+                           "ports": [{"port": 443, "protocol": "https"}],
+                           "sources": [{"service": "bookbuyer", "namespace": "bookbuyer"}]})
+    _, states = rendered(mesh)
+    objects = states["dev"].objects
+    got = _named(objects, "AuthorizationPolicy", "mesh-egress", "egress-waypoint-default-deny")
+    deny = got.pop("egress-waypoint-default-deny")
+    (name, rule), = got.items()
+    assert _hashed(name, "egress-waypoint-default-deny")
+    assert "rules" not in deny["spec"] and deny["spec"]["targetRefs"][0]["kind"] == "Gateway"
+    assert rule["spec"]["targetRefs"] == [{"group": "networking.istio.io", "kind": "ServiceEntry",
+                                           "name": "egress-waypoint-default-deny"}]
+    assert _principals(rule) == {"cluster.local/ns/bookbuyer/sa/bookbuyer"}
+
+
+def _linkerd_with(service: str, port: str, *, tcp: bool, probe_paths=None) -> dict:
+    mesh = stack_mesh("linkerd")
+    mesh["backend"]["linkerd"] = {**(mesh["backend"].get("linkerd") or {}),
+                                  "scrapers": [{"serviceAccount": "prometheus", "namespace": "bookbuyer"}]}
+    p = {"port": 4191 if port == "admin" else 9090, "name": port, "protocol": "http"}
+    if probe_paths:
+        p["probePaths"] = probe_paths
+    mesh["services"].append({"name": service, "namespace": "bookstore", "ports": [p]})
+    rule = {"name": f"to-{service}", "namespace": "bookstore", "destination": {"serviceAccount": service},
+            "sources": [{"serviceAccount": "bookbuyer", "namespace": "bookbuyer"}]}
+    rule.update({"tcp": {}} if tcp else {"http": [{"methods": ["GET"], "pathRegex": "/x"}]})
+    mesh["accessRules"].append(rule)
+    return mesh
+
+
+@pytest.mark.parametrize("service,port,tcp,kind,taken", [
+    ("proxy", "admin", False, "Server", "proxy-admin"),  # the scrape Server
+    ("prometheus", "scrape", True, "AuthorizationPolicy", "prometheus-scrape"),  # the scrape policy
+    ("proxy", "probes", True, "AuthorizationPolicy", "proxy-probes"),  # the proxy probes' policy
+])
+def test_a_linkerd_server_named_like_a_scrape_object_moves_to_the_hashed_name(service, port, tcp, kind, taken):
+    """With ``backend.linkerd.scrapers``, ``linkerd viz allow-scrapes``' objects sit in every
+    namespace with a Server; a Server ``<service>-<port>`` (and its TCP authorization, named after
+    it) asking for one of their names is hashed (``linkerd.reserved_server_names``)."""
+    spec, states = rendered(_linkerd_with(service, port, tcp=tcp))
+    for st in states.values():
+        servers = _named(st.objects, "Server", "bookstore", f"{service}-{port}")
+        if not servers:
+            continue
+        (mine,) = [s for s in servers.values() if s["spec"]["port"] != "linkerd-admin"]
+        assert _hashed(mine["metadata"]["name"], f"{service}-{port}")
+        assert mine["spec"]["podSelector"]["matchLabels"] == spec.services_by_key[("bookstore", service)].pod_labels()
+        scrape = _named(st.objects, kind, "bookstore", taken)[taken]
+        assert scrape["metadata"]["name"] == taken and (kind == "Server" or
+                                                        scrape["spec"]["targetRef"]["kind"] == "HTTPRoute")
+        # every policy still points at an object that exists, and the user's Server is the one used
+        linkerd = [o for o in st.objects if o["apiVersion"].startswith("policy.linkerd.io/")
+                   and o["metadata"]["namespace"] == "bookstore"]
+        present = {(o["kind"], o["metadata"]["name"]) for o in linkerd}
+        refs = [o["spec"]["targetRef"] for o in linkerd if o["kind"] == "AuthorizationPolicy"]
+        refs += [r for o in linkerd if o["kind"] == "HTTPRoute" for r in o["spec"]["parentRefs"]]
+        assert all((r["kind"], r["name"]) in present for r in refs)
+        assert {"kind": "Server", "name": mine["metadata"]["name"], "group": "policy.linkerd.io"} in refs
+
+
+def test_a_linkerd_server_named_like_another_servers_probe_objects_moves_to_the_hashed_name():
+    """Server ``x-http`` with routes and probePaths gets AuthorizationPolicy ``x-http-probes``;
+    Server ``x-http-probes`` (service ``x-http`` port ``probes``) with a TCP rule would too."""
+    mesh = _linkerd_with("x", "http", tcp=False, probe_paths=["/ready"])
+    mesh["services"].append({"name": "x-http", "namespace": "bookstore",
+                             "ports": [{"port": 9191, "name": "probes", "protocol": "http"}]})
+    mesh["accessRules"].append({"name": "to-x-http", "namespace": "bookstore", "destination": {"serviceAccount": "x-http"},
+                                "sources": [{"serviceAccount": "bookbuyer", "namespace": "bookbuyer"}], "tcp": {}})
+    _, states = rendered(mesh)
+    for st in states.values():
+        probes = _named(st.objects, "AuthorizationPolicy", "bookstore", "x-http-probes")
+        if not probes:
+            continue
+        assert probes.pop("x-http-probes")["spec"]["targetRef"] == {
+            "group": "policy.linkerd.io", "kind": "HTTPRoute", "name": "x-http-probes"}
+        (name,) = probes
+        assert _hashed(name, "x-http-probes")
+
+
+def test_two_objects_given_one_identity_are_two_objects_to_the_allocator():
+    """``names.rename``: distinct objects of one scope and identity (an identity too coarse) get
+    distinct names, never one name twice."""
+    make = lambda: {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "n"}}  # noqa: E731
+    a, b, c = make(), make(), {**make(), "metadata": {"name": "y", "namespace": "n"}}
+    names.rename([(a, ("same",), "mesh.f[0]"), (b, ("same",), "mesh.f[1]"), (c, ("other",), "mesh.f[2]")])
+    assert a["metadata"]["name"] != b["metadata"]["name"] and all(_hashed(o["metadata"]["name"], "x") for o in (a, b))
+    assert c["metadata"]["name"] == "y"
+
+
 # --- limits ---------------------------------------------------------------------------------------
 
 def test_longest_namespace_service_and_rule_names_give_valid_names_and_files():

@@ -322,3 +322,108 @@ def test_istio_lists_every_refusal_of_a_render_not_only_the_first(tmp_path):
         render_mesh(ambient_mesh(services, docs, tmp_path, headless={"api1", "api3"}))
     assert sorted({where for where, _ in err.value.problems}) == [
         f"smi.yaml#TrafficTarget/shop/t{i}" for i in (1, 2, 3, 4)]
+
+
+def test_ambient_policy_names_that_collide_are_made_unique_keeping_the_fixed_ones(tmp_path):
+    """AuthorizationPolicy names join user names: TrafficTarget ``waypoint-default`` to service
+    ``deny`` would be ``waypoint-default-deny``, the waypoint's default deny, and target ``open`` to
+    service ``unrestricted`` would be ``open-unrestricted``, the policy keeping service ``open``
+    open. Two objects of one name would be one object in the cluster (the later overwrites the
+    earlier: a lost default deny or a lost rule), so names.rename suffixes the colliding ones and
+    keeps ``<service>-unrestricted`` as is (the guardrails know it by that name); access stays exact."""
+    services = [("shop", "deny", [(8080, "http", None)]), ("shop", "unrestricted", [(8080, "http", None)]),
+                ("shop", "open", [(8080, "http", None)])]
+    plain = [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]
+    docs = [group("g", plain), target("waypoint-default", "deny", [http_rule("g")]),
+            target("open", "unrestricted", [http_rule("g")])]
+    loaded = ambient_mesh(services, docs, tmp_path)
+    objects = render_mesh(loaded)["c1"].objects
+    policies = [o for o in objects if o["kind"] == "AuthorizationPolicy" and o["metadata"]["namespace"] == "shop"]
+    names = [o["metadata"]["name"] for o in policies]
+    assert len(names) == len(set(names)), names
+    (kept,) = [o for o in policies if o["metadata"]["name"] == "open-unrestricted"]
+    assert kept["spec"]["targetRefs"][0]["name"] == "open" and kept["spec"]["rules"] == [
+        {"from": [{"source": {"principals": ["*"]}}]}]
+    (deny,) = [o for o in policies if o["spec"].get("targetRefs", [{}])[0].get("kind") == "Gateway"]
+    assert "rules" not in deny["spec"]
+    waypoints = frozenset({"shop"})
+    for src in SOURCES:
+        for name in ("deny", "unrestricted", "open"):
+            for path in ("/a/1", "/b"):
+                req = Request(src, "shop", name, name, (("app", name),), 8080, http=True, method="GET", path=path)
+                want = smi_allows(docs, req)
+                assert istio_allows(objects, req, trust_domain=TD, ambient_waypoint_namespaces=waypoints) == want, req
+
+
+def test_ambient_tcp_rules_behind_a_waypoint_also_admit_pod_addressed_connections(tmp_path):
+    """In a waypoint namespace the ztunnel of a TCP-only destination admits the waypoint AND the
+    sources of its L4 rules on the pod ports: pod-addressed traffic (a headless Service, or a
+    client dialling a pod) never meets a ``waypoint-for: service`` waypoint (istio 1.30.3
+    pilot/pkg/serviceregistry/ambient/waypoints.go:166-193), so without them the allowed sources
+    would be refused there; HTTP destinations admit only the waypoint at ztunnel."""
+    web = ("shop", "web", [(80, "tcp", 8080), (90, "tcp", 9090)])
+    api = ("shop", "api", [(8080, "http", None)])
+    docs = [group("g", [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]),
+            target("t1", "api", [http_rule("g")]), tcp_route("r", []), target("t2", "web", [tcp_rule("r")])]
+    objects = assert_exact(docs, [web, api], tmp_path, "ambient")
+    around = frozenset({"shop"})   # ztunnel alone: the connection is addressed to a pod
+    for src in SOURCES:
+        for port, pod_port in ((80, 8080), (90, 9090)):
+            req = Request(src, "shop", "web", "web", (("app", "web"),), pod_port, http=False, service_port=port)
+            assert istio_allows(objects, req, trust_domain=TD, ambient_namespaces=around) == smi_allows(docs, req), req
+        req = Request(src, "shop", "api", "api", (("app", "api"),), 8080, http=True, method="GET", path="/a/1")
+        assert not istio_allows(objects, req, trust_domain=TD, ambient_namespaces=around), req
+
+
+def test_istio_shows_every_accepted_approximation_of_a_policy(tmp_path):
+    """Each accepted approximation is listed on the policy's annotation, one per match, separated
+    by '; ' (istio_policy.APPROXIMATED)."""
+    api = ("shop", "api", [(8080, "http", None)])
+    docs = [approximated_group("g", [{"name": "n1", "methods": ["GET"], "pathRegex": "/a/[0-9]+"},
+                                     {"name": "n2", "methods": ["GET"], "pathRegex": "/b/[0-9]+"}], "n1=prefix,n2=prefix"),
+            target("t", "api", [http_rule("g")])]
+    (ap,) = [o for o in objects_for(mesh_of([api], docs, tmp_path), "istio") if o["kind"] == "AuthorizationPolicy"]
+    shown = ap["metadata"]["annotations"]["mesh-components.io/approximated"].split("; ")
+    assert sorted(shown) == ["smi.yaml#HTTPRouteGroup/shop/g match 'n1': pathRegex '/a/[0-9]+' as prefix '/a/*'",
+                             "smi.yaml#HTTPRouteGroup/shop/g match 'n2': pathRegex '/b/[0-9]+' as prefix '/b/*'"]
+
+
+def split_services():
+    return [("shop", "api", [(8080, "http", None)]), ("shop", "api-v1", [(8080, "http", None)]),
+            ("shop", "api-v2", [(8080, "http", None)])]
+
+
+SPLIT = {"apiVersion": "split.smi-spec.io/v1alpha4", "kind": "TrafficSplit",
+         "metadata": {"name": "api-canary", "namespace": "shop"},
+         "spec": {"service": "api", "backends": [{"service": "api-v1", "weight": 9}, {"service": "api-v2", "weight": 1}]}}
+
+
+def test_ambient_split_of_a_headless_service_is_refused_and_one_with_a_cluster_ip_is_rendered(tmp_path):
+    """A split of a headless root never applies in ambient mode: callers dial pods, and the waypoint
+    that would route the GAMMA HTTPRoute handles only Service-addressed traffic (istio 1.30.3
+    pilot/pkg/serviceregistry/ambient/waypoints.go:166-193), so it is refused with the fix; with a
+    ClusterIP it is rendered as a Service-parented HTTPRoute, and with sidecars either way."""
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "c").mkdir()
+    docs = [SPLIT]
+    with pytest.raises(TranslationError) as err:
+        render_mesh(ambient_mesh(split_services(), docs, tmp_path / "a", headless={"api"}))
+    (where, message), = err.value.problems
+    assert where.endswith("#TrafficSplit/shop/api-canary") and "shop/api is headless" in message
+    assert "split a Service with a ClusterIP" in message
+    objects = render_mesh(ambient_mesh(split_services(), docs, tmp_path / "b"))["c1"].objects
+    assert [o["spec"]["parentRefs"] for o in objects if o["kind"] == "HTTPRoute"] == [
+        [{"group": "", "kind": "Service", "name": "api", "port": 8080}]]
+    objects = objects_for(mesh_of(split_services(), docs, tmp_path / "c"), "istio")
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "HTTPRoute"] == ["api-canary"]
+
+
+def test_istio_refuses_a_split_of_a_root_with_a_tcp_port_naming_istio(tmp_path):
+    """Istio 1.30.3 reads Gateway API TCPRoute only at v1alpha2 (pkg/config/schema/gvk/resources.gen.go),
+    which Gateway API v1.6.1 no longer serves, so a split whose root has a TCP port is refused on
+    Istio, the message naming the mesh that cannot split it (gamma.tcp_split_problems)."""
+    services = [("shop", n, [(8080, "http", None), (5432, "tcp", None)]) for n in ("api", "api-v1", "api-v2")]
+    with pytest.raises(TranslationError) as err:
+        objects_for(mesh_of(services, [SPLIT], tmp_path), "istio")
+    (where, message), = err.value.problems
+    assert where.endswith("#TrafficSplit/shop/api-canary.spec.service")
+    assert "TCP port(s) [5432]" in message and "Istio splits only HTTP ports" in message
