@@ -161,28 +161,62 @@ def object_identity(obj: dict) -> tuple[str, str, str, str]:
     return (*names.object_scope(obj), obj["metadata"]["name"])
 
 
+def registered_type(obj: dict) -> str:
+    """The type token :func:`register_object` registers ``obj`` as, the same one the release of
+    :func:`previous_resource_name` gave it: ``kubernetes:core/v1:NamespacePatch`` for every
+    namespace, ``kubernetes:core/v1:ServicePatch`` for a patch of an application's Service,
+    ``kubernetes:core/v1:<Kind>`` for the other core kinds, ``kubernetes:<apiVersion>:<Kind>Patch``
+    for a patch of a custom resource (pulumi-kubernetes v4.34.2
+    ``sdk/python/pulumi_kubernetes/apiextensions/CustomResourcePatch.py:154``) and
+    ``kubernetes:<apiVersion>:<Kind>`` for the rest (``CustomResource.py:154``; the typed
+    ``networking.k8s.io/v1`` NetworkPolicy has the same). Part of the URN: objects of two types
+    never share one, whatever their names."""
+    api, kind = obj["apiVersion"], obj["kind"]
+    if api == "v1":
+        if kind == "Namespace":
+            return "kubernetes:core/v1:NamespacePatch"
+        return f"kubernetes:core/v1:{kind}Patch" if kind == "Service" and is_patch(obj) else f"kubernetes:core/v1:{kind}"
+    if not (api == "networking.k8s.io/v1" and kind == "NetworkPolicy") and is_patch(obj):
+        return f"kubernetes:{api}:{kind}Patch"
+    return f"kubernetes:{api}:{kind}"
+
+
+def previous_claims(prefix: str, obj: dict) -> list[tuple[str, str]]:
+    """The old ``(type token, name)`` pairs the aliases of :func:`previous_name_aliases` would
+    claim for ``obj`` in its component (the parent part of the URN is the component's, the same
+    for all its objects): its :func:`registered_type` and each type alias of
+    :func:`type_aliases`, each with :func:`previous_resource_name`."""
+    previous = previous_resource_name(prefix, obj)
+    types = [registered_type(obj)] + [a.type_ for a in type_aliases(obj).aliases or ()
+                                      if isinstance(a, pulumi.Alias) and isinstance(a.type_, str)]
+    return [(t, previous) for t in dict.fromkeys(types)]
+
+
 def previous_names(prefix: str, objects: Sequence[dict]) -> dict[tuple, str]:
     """:func:`object_identity` -> :func:`previous_resource_name` for each of ``objects`` (every
-    object one component registers) whose previous name no other object of the same group and
-    kind shares; the objects of a shared name get none.
+    object one component registers) none of whose old URNs (:func:`previous_claims`: the type it
+    registers as, and each of its type aliases, with the previous name) another object claims too;
+    the objects of a shared URN get none. Two objects of one previous name but different types
+    (a ``Service`` and a ``ServicePatch``, ``a-b/c-v1`` and ``a/b-c-v1``) both keep their aliases:
+    their old URNs differ, and the earlier release stored both.
 
     Why only those: a stack of an earlier release holds objects under their previous names, and
     ``pulumi up`` refused two registrations of one URN (pulumi/pulumi v3.259.0
     ``pkg/resource/deploy/step_generator.go`` ``generateURN``, ``GetDuplicateResourceURNError``),
-    so it never stored a shared name (a duplicate would have needed the same type, and so the
-    same group and kind). Where two objects now share one, the stored object may be either, and
-    an alias on both would make the engine refuse the update
+    so it never stored a shared URN. Where two objects now claim one, the stored object may be
+    either, and an alias on both would make the engine refuse the update
     (``getOldResource``: a second claim of one old URN is ``GetDuplicateResourceAliasError``) or,
     on the wrong one, carry the state over to another object. Without an alias the stored one
     gets a new URN, which the engine creates before deleting the old (create-before-delete), and
     pulumi-kubernetes >= 4.29 creates it client-side, failing with AlreadyExists (v4.32.0
     ``provider/pkg/await/await.go`` ``Creation`` lines 241-253): upgrade first, then add such a
     neighbour (README, "Upgrading to injective resource names")."""
-    keyed = [(o, names.object_scope(o)[:2] + (previous_resource_name(prefix, o),)) for o in objects]
+    keyed = [(o, previous_claims(prefix, o)) for o in objects]
     count: dict[tuple, int] = {}
-    for _, key in keyed:
-        count[key] = count.get(key, 0) + 1
-    return {object_identity(o): key[2] for o, key in keyed if count[key] == 1}
+    for _, claims in keyed:
+        for claim in claims:
+            count[claim] = count.get(claim, 0) + 1
+    return {object_identity(o): claims[0][1] for o, claims in keyed if all(count[c] == 1 for c in claims)}
 
 
 def previous_name_aliases(previous: str | None, typed: ResourceOptions) -> ResourceOptions:

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -282,13 +283,17 @@ class DriftReport:
 
 
 def to_jsonable(value: Any) -> Any:
-    """``value`` with Slots as their placeholder text and other non-JSON leaves as ``str``."""
+    """``value`` with Slots as their placeholder text and other non-JSON leaves as ``str``;
+    an infinite or NaN number (a YAML dump may hold ``.inf``/``.nan``) as its YAML spelling
+    (``".inf"``, ``"-.inf"``, ``".nan"``), since JSON has none (RFC 8259 section 6)."""
     if isinstance(value, Slot):
         return value.placeholder()
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if value != value else ".inf" if value > 0 else "-.inf"
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
@@ -303,9 +308,15 @@ def group_of(api_version: str) -> str:
     return api_version.rpartition("/")[0] if "/" in api_version else ""
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a mapping, else an empty one: live objects come from dumps that may
+    hold any JSON shape in any field (``live.envelope_problems`` checks only the envelope)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def object_ref(obj: Mapping[str, Any]) -> ObjectRef:
     """The :class:`ObjectRef` of a Kubernetes object dict (``apiVersion``, ``kind``, ``metadata``)."""
-    meta = obj.get("metadata") or {}
+    meta = _mapping(obj.get("metadata"))
     api_version = str(obj.get("apiVersion") or "")
     return ObjectRef(group_of(api_version), str(obj.get("kind") or ""),
                      str(meta.get("namespace") or ""), str(meta.get("name") or ""), api_version)
@@ -313,7 +324,7 @@ def object_ref(obj: Mapping[str, Any]) -> ObjectRef:
 
 def is_owned(obj: Mapping[str, Any], mesh: str) -> bool:
     """True when ``obj`` carries both ownership labels of ``mesh`` (see ``mesh_components.meta``)."""
-    labels = (obj.get("metadata") or {}).get("labels") or {}
+    labels = _mapping(_mapping(obj.get("metadata")).get("labels"))
     return labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and labels.get(MESH_LABEL) == mesh
 
 
@@ -331,10 +342,10 @@ def strip_server_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
 
     Source: https://kubernetes.io/docs/reference/using-api/api-concepts/ (server-populated fields)."""
     out = {k: v for k, v in obj.items() if k != "status" and k != "metadata"}
-    meta = obj.get("metadata") or {}
+    meta = _mapping(obj.get("metadata"))
     kept = {k: meta[k] for k in _KEEP_META if meta.get(k) is not None}
     ann = kept.get("annotations")
-    if ann and _LAST_APPLIED in ann:
+    if isinstance(ann, Mapping) and _LAST_APPLIED in ann:
         kept["annotations"] = {k: v for k, v in ann.items() if k != _LAST_APPLIED}
     out["metadata"] = kept
     return out
@@ -342,8 +353,11 @@ def strip_server_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 def fold_string_data(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     """For a Secret, ``stringData`` merged into ``data`` as base64 (``stringData`` wins, as on the
-    server); other objects are returned as they are. Deploy-time values stay as they are."""
+    server); other objects are returned as they are. Deploy-time values stay as they are. A
+    ``stringData`` or ``data`` that is not a mapping is left as it is (compared as it is: drift)."""
     if obj.get("kind") != "Secret" or group_of(str(obj.get("apiVersion") or "")) or not obj.get("stringData"):
+        return obj
+    if not isinstance(obj["stringData"], Mapping) or not isinstance(obj.get("data") or {}, Mapping):
         return obj
     data = dict(obj.get("data") or {})
     for k, v in obj["stringData"].items():
@@ -626,12 +640,12 @@ def drop_allocated(desired: Mapping[str, Any], live: Mapping[str, Any]) -> Mappi
 
 def _keep_declared_keys(desired: Mapping[str, Any], live: Mapping[str, Any]) -> Mapping[str, Any]:
     """``live`` whose metadata labels/annotations are cut to the keys ``desired`` declares."""
-    d_meta = desired.get("metadata") or {}
-    l_meta = live.get("metadata") or {}
+    d_meta = _mapping(desired.get("metadata"))
+    l_meta = _mapping(live.get("metadata"))
     new_meta = dict(l_meta)
     for part in ("labels", "annotations"):
-        declared = d_meta.get(part) or {}
-        have = l_meta.get(part) or {}
+        declared = _mapping(d_meta.get(part))
+        have = _mapping(l_meta.get(part))
         kept = {k: have[k] for k in declared if k in have}
         if kept:
             new_meta[part] = kept
@@ -831,8 +845,9 @@ def find_orphans(live_objects: Iterable[Mapping[str, Any]], desired_keys: set, m
         ref = object_ref(obj)
         if ref.key in desired_keys:
             continue
-        ann = (obj.get("metadata") or {}).get("annotations") or {}
-        if ann.get("meta.helm.sh/release-name") in release_names:
+        ann = _mapping(_mapping(obj.get("metadata")).get("annotations"))
+        release = ann.get("meta.helm.sh/release-name")
+        if isinstance(release, str) and release in release_names:
             continue
         out.append(ObjectDrift(ref, "orphaned"))
     return sorted(out, key=lambda d: d.ref)

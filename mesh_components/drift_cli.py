@@ -18,9 +18,11 @@ Intent findings include what the stack assumes of the running workloads (``workl
 enrolment, proxies), from the Pods listed (one LIST per cluster) or dumped.
 
 Exit codes: 0 no drift, 2 drift (any difference, or an intent finding the stack does not
-declare) and nothing else, 1 error (bad stack, unreadable or ambiguous dump, unreachable
-cluster) or usage error (unknown flag, missing argument): ``path: message`` lines on stderr,
-never a traceback. ``--help`` lists them.
+declare) and nothing else, 1 error (bad stack, unreadable or ambiguous dump, an object whose
+envelope is not a Kubernetes object's, ``live.envelope_problems``, unreachable cluster) or usage
+error (unknown flag, missing argument): ``path: message`` lines on stderr, never a traceback.
+A live field below the envelope may hold any JSON shape: it is compared as it is (drift).
+``--help`` lists them.
 
 Secrets: every report, in each format, goes through ``diff.redact_report`` first (the nightly
 workflow posts reports publicly): Helm values, Secret data and any other field or text that holds
@@ -50,7 +52,7 @@ from .diff import (MISSING, ClusterReport, DriftReport, FieldChange, ObjectDrift
                    redact_report, redact_text, to_jsonable)
 from .errors import MeshError, Problem
 from .intent import ClusterView, check_intent
-from .live import (LiveError, LiveState, client_for, kinds_to_read, kubeconfig_contexts,
+from .live import (UNCONSTRUCTIBLE, LiveError, LiveState, client_for, kinds_to_read, kubeconfig_contexts,
                    read_cluster, read_crds, read_dump_dir, yaml_error_text)
 
 __all__ = ["add_parser", "run", "build_report", "read_live_clusters", "resolve_kubeconfigs",
@@ -151,7 +153,30 @@ def _gateway_api_check(cluster: str, state: Any, live: LiveState) -> tuple[list,
     if n is None:
         return [], []
     crds = live.crds if live.crds is not None else [o for o in live.objects if o.get("kind") == "CustomResourceDefinition"]
-    return check_crds(cluster, n, crds, read=live.crds is not None)
+    return check_crds(cluster, n, [_crd_view(c) for c in crds], read=live.crds is not None)
+
+
+def _crd_view(crd: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a live CustomResourceDefinition that ``gateway_api.check_crds`` reads, in the
+    shape of the API (apiextensions.k8s.io/v1: ``spec.group`` and ``spec.names.kind`` strings,
+    ``spec.versions[]`` with a ``name`` string and a ``served`` boolean,
+    https://kubernetes.io/docs/reference/kubernetes-api/extend-resources/custom-resource-definition-v1/).
+    A live object may hold any JSON shape below its envelope (a hand-edited dump): a CRD whose
+    group or kind is not a string names no kind here (so what needs it is reported as not
+    installed), a version without a string name is left out, ``served`` counts only when ``true``."""
+    def mapping(v: Any) -> Mapping[str, Any]:
+        return v if isinstance(v, Mapping) else {}
+
+    spec, meta = mapping(crd.get("spec")), mapping(crd.get("metadata"))
+    group, kind = spec.get("group"), mapping(spec.get("names")).get("kind")
+    versions = spec.get("versions") if isinstance(spec.get("versions"), list) else []
+    view_spec = {"group": group, "names": {"kind": kind},
+                 "versions": [{"name": v["name"], "served": v.get("served") is True} for v in versions
+                              if isinstance(v, Mapping) and isinstance(v.get("name"), str)]
+                 } if isinstance(group, str) and isinstance(kind, str) else {}
+    annotations = {k: v for k, v in mapping(meta.get("annotations")).items() if isinstance(k, str) and isinstance(v, str)}
+    return {"apiVersion": crd.get("apiVersion"), "kind": crd.get("kind"),
+            "metadata": {"name": meta.get("name"), "annotations": annotations}, "spec": view_spec}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,6 +233,10 @@ def resolve_kubeconfigs(clusters: list[Any], kubeconfig_args: list[str], context
                 except yaml.YAMLError as e:  # never echo the text: it holds tokens and keys
                     problems.append((where, f"environment variable {src.env} is neither a file nor a "
                                             f"kubeconfig: {yaml_error_text(e)}"))
+                    continue
+                except (ValueError, TypeError, AttributeError, KeyError, OverflowError, RecursionError):
+                    problems.append((where, f"environment variable {src.env} is neither a file nor a "
+                                            f"kubeconfig: {UNCONSTRUCTIBLE}"))
                     continue
                 if not isinstance(config, (str, Mapping)):
                     problems.append((where, f"environment variable {src.env} is neither a file nor a "

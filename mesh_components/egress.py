@@ -179,16 +179,33 @@ def _gateway_ports(rules) -> dict[int, str]:
 
 def _subset(rule, i: int, subsets: dict | None = None) -> str:
     """Per-host object name: the rule's name, suffixed with the host's index when it has several;
-    hashed where two rules' hosts would share one (rule ``a`` with two hosts and rule ``a-0``):
-    ``subsets`` is :func:`subset_names` of every egress rule of the spec, so that the
+    hashed where two rules' hosts would share one in the cluster (rule ``a`` with two hosts and
+    rule ``a-0``): ``subsets`` is :func:`subset_names` of the cluster's rules, so that the
     VirtualService, the gateway subset and the TLS-origination DestinationRule agree."""
     return (subsets or subset_names([rule]))[(("subset",), (rule.name, i))]
 
 
-def subset_names(rules) -> dict:
-    """``{(("subset",), (rule name, host index)): name}`` for every host of ``rules`` (names.allocate)."""
+def hosted_rules(rules, ambient: bool) -> list:
+    """Those of one cluster's ``rules`` that make objects named per host (:func:`_subset`): in
+    sidecar mode the rules through the egress gateway (exact hosts: a VirtualService and a gateway
+    subset per host, and TLS-origination DestinationRules), in ambient mode the rules with
+    ``tlsOrigination`` ports (their DestinationRules)."""
+    if ambient:
+        return [r for r in rules if any(p.tls_origination for p in r.ports)]
+    return [r for r in rules if not r.has_wildcard]
+
+
+def subset_names(rules, index: dict | None = None) -> dict:
+    """``{(("subset",), (rule name, host index)): name}`` for every host of ``rules`` (names.allocate):
+    :func:`hosted_rules` of one cluster. Per cluster, because the names must differ only there (the
+    VirtualServices and DestinationRules of ``mesh-egress`` and the subsets of the cluster's
+    ``istio-egressgateway`` DestinationRule, whose host is cluster-local: :func:`cluster_local_hosts`),
+    so rules that collide in no cluster keep their readable names (the release before allocation
+    named every host so; names.allocate's promise). ``index``: ``id(rule)`` -> its index in
+    ``mesh.egress``, for errors (default: the position in ``rules``)."""
+    index = index or {}
     return names.allocate([(("subset",), (r.name, i), r.name if len(r.hosts) == 1 else f"{r.name}-{i}",
-                            f"mesh.egress[{k}].hosts[{i}]")
+                            f"mesh.egress[{index.get(id(r), k)}].hosts[{i}]")
                            for k, r in enumerate(rules) for i in range(len(r.hosts))], what="egress subset")
 
 
@@ -387,11 +404,11 @@ def istio_egress(spec, cluster: str) -> list[dict]:
     if problems:
         raise TranslationError(problems)
     objects = [k8s_object("v1", "Namespace", EGRESS_NAMESPACE, None, mesh)]
-    subset_map = subset_names(spec.egress)
+    index = {id(r): k for k, r in enumerate(spec.egress)}
+    subset_map = subset_names(hosted_rules(rules, ambient), index)
     # a rule's waypoint AuthorizationPolicy is named after the rule: one named like the waypoint's
     # default deny (fixed) moves to the hashed name (names.rename), never shares it
     named: list[tuple] = []
-    index = {id(r): k for k, r in enumerate(spec.egress)}
     if ambient:
         objects.append(k8s_object(GATEWAY_API, "Gateway", EGRESS_WAYPOINT, EGRESS_NAMESPACE, mesh,
                                   labels={"istio.io/waypoint-for": "service"},
@@ -422,13 +439,13 @@ def istio_egress(spec, cluster: str) -> list[dict]:
         if ambient or via_gateway:
             objects += _origination_rules(mesh, r, subset_map)
     if not ambient:
-        objects += egress_gateway_objects(spec, gateway_rules(spec, cluster))
+        objects += egress_gateway_objects(spec, gateway_rules(spec, cluster), subset_map)
         objects += _hide_from_other_services(spec, rules, cluster)
     names.rename(named)
     return objects + fences
 
 
-def egress_gateway_objects(spec, rules) -> list[dict]:
+def egress_gateway_objects(spec, rules, subset_map: dict | None = None) -> list[dict]:
     """The routing and policy that force ``rules`` through the egress gateway (sidecar mode).
 
     Per rule: an Istio ``Gateway`` named after the rule (a server per host and application port:
@@ -439,13 +456,16 @@ def egress_gateway_objects(spec, rules) -> list[dict]:
     (:func:`credential_objects`); per host a ``VirtualService`` (``mesh`` -> gateway subset,
     gateway -> host); one ``DestinationRule`` ``istio-egressgateway`` with an ``ISTIO_MUTUAL``
     subset per host (SNI = host). Object names: the rule's name, ``-<i>`` per host when it has
-    several."""
+    several, hashed where two share one in the cluster (``subset_map``: :func:`subset_names` of
+    the cluster's :func:`hosted_rules`; default: of ``rules``, one cluster's gateway rules)."""
     if not rules:
         return []
     mesh = spec.name
     objects: list[dict] = []
     subsets = []
-    subset_map = subset_names(spec.egress)
+    if subset_map is None:
+        index = {id(r): k for k, r in enumerate(spec.egress)}
+        subset_map = subset_names(rules, index)
     all_ns: set[str] = set()
     for r in rules:
         source_ns = sorted({ref.namespace for ref in r.sources})

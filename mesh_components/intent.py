@@ -111,7 +111,7 @@ def _data_value(obj: Mapping[str, Any], key: str) -> Any:
     if string is not None:
         return string
     value = _get(obj, "data", key)
-    if value is None or is_unknown(value) or obj.get("kind") != "Secret":
+    if value is None or is_unknown(value) or obj.get("kind") != "Secret" or not isinstance(value, str):
         return value
     try:
         return base64.b64decode(value).decode()
@@ -173,8 +173,8 @@ def check_mesh_identity(views: Mapping[str, ClusterView]) -> list[Finding]:
                       if o.get("kind") == "Namespace" and not group_of(str(o.get("apiVersion") or ""))}
         for r in _istiods(view):
             mesh_id = _get(r["values"], "global", "meshID")
-            if not is_unknown(mesh_id):
-                mesh_ids.setdefault(cluster, set()).add(mesh_id)
+            if not is_unknown(mesh_id):  # live values hold any JSON: a list or mapping is kept as its text
+                mesh_ids.setdefault(cluster, set()).add(mesh_id if _hashable(mesh_id) else repr(mesh_id))
             network = _get(r["values"], "global", "network")
             ns = namespaces.get(r["namespace"])
             if ns is None or is_unknown(network):
@@ -193,10 +193,25 @@ def check_mesh_identity(views: Mapping[str, ClusterView]) -> list[Finding]:
     return out
 
 
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _labels(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``metadata.labels`` of ``obj`` when it is a mapping (``live.envelope_problems`` checks live
+    objects once; desired ones are made so), else an empty one."""
+    labels = _get(obj, "metadata", "labels")
+    return labels if isinstance(labels, Mapping) else {}
+
+
 def _revisions(view: ClusterView) -> set[str]:
     revs = {str(_get(r["values"], "revision") or "default") for r in _istiods(view)}
     for o in view.objects:
-        labels = _get(o, "metadata", "labels") or {}
+        labels = _labels(o)
         rev = labels.get("istio.io/rev")
         if not rev or "istio.io/tag" in labels:
             continue
@@ -216,13 +231,13 @@ def check_revision_tags(views: Mapping[str, ClusterView]) -> list[Finding]:
         for o in view.objects:
             if o.get("kind") != "MutatingWebhookConfiguration":
                 continue
-            labels = _get(o, "metadata", "labels") or {}
+            labels = _labels(o)
             tag, rev = labels.get("istio.io/tag"), labels.get("istio.io/rev")
             if not tag:
                 continue
             if revisions is None:
                 revisions = _revisions(view)
-            if rev not in revisions:
+            if not isinstance(rev, str) or rev not in revisions:
                 name = _get(o, "metadata", "name")
                 out.append(Finding("revision-tag", cluster, f"MutatingWebhookConfiguration {name}",
                                    f"revision tag {tag!r} points at revision {rev!r}, which is not "
@@ -251,9 +266,9 @@ def outbound_mode(release: Mapping[str, Any], view: ClusterView) -> Any:
             text = _get(cm, "data", "mesh")
             if is_unknown(text):
                 return text
-            try:
-                mesh = yaml.safe_load(text or "") or {}
-            except yaml.YAMLError:
+            try:  # PyYAML's constructors raise ValueError, KeyError... on some well-formed scalars
+                mesh = yaml.safe_load(text if isinstance(text, str) else "") or {}
+            except (yaml.YAMLError, ValueError, TypeError, AttributeError, KeyError, OverflowError, RecursionError):
                 mesh = {}
             mode = _get(mesh, "outboundTrafficPolicy", "mode")
             if mode:
@@ -297,7 +312,8 @@ def check_peer_authentication(views: Mapping[str, ClusterView]) -> list[Finding]
             mode = _get(o, "spec", "mtls", "mode")
             if mode in WEAK_MTLS:
                 weak.append(f"mtls.mode {mode}")
-            for port, setting in sorted((_get(o, "spec", "portLevelMtls") or {}).items(), key=lambda kv: str(kv[0])):
+            ports = _get(o, "spec", "portLevelMtls")
+            for port, setting in sorted(ports.items() if isinstance(ports, Mapping) else (), key=lambda kv: str(kv[0])):
                 if isinstance(setting, Mapping) and setting.get("mode") in WEAK_MTLS:
                     weak.append(f"port {port} mode {setting['mode']}")
             if weak:
@@ -374,7 +390,8 @@ def check_user_secrets(desired: Mapping[str, ClusterView], live: Mapping[str, Cl
             if got is None:
                 problem = "does not exist"
             else:
-                present = set(_get(got, "data") or {}) | set(_get(got, "stringData") or {})
+                present = {k for part in ("data", "stringData") if isinstance(_get(got, part), Mapping)
+                           for k in _get(got, part)}
                 missing = [k for k in keys if k not in present]
                 if kind and (got.get("type") or "Opaque") != kind:
                     problem = f"has type {got.get('type') or 'Opaque'}, not {kind}"

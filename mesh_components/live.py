@@ -32,6 +32,16 @@ identity (API group, kind, namespace, name; the version is not part of it) are a
 both, never "the last one wins" (a stale dump beside a fresh one could hide what runs). So are
 two Helm storage Secrets for the same release revision.
 
+Objects of any shape: every object read, from a dump or a LIST, has its envelope checked once
+(:func:`envelope_problems`: ``apiVersion``/``kind``/``metadata.name`` strings, ``metadata`` a
+mapping, ``labels``/``annotations`` maps of strings): one that fails is an error at its place
+(``file#doc[i].items[j]: message``, exit 1). That is where every reader looks (identity,
+ownership, selectors), an API server never stores anything else, and a dump that breaks it is
+hand-edited or truncated: its report would be about the wrong objects. Below the envelope a field
+may hold any JSON shape (null, a number where a mapping belongs...): the readers (``diff``,
+``intent``, ``workloads``, Helm decoding) take it as it is, and the diff reports it as drift, as it
+would any other hand edit. A Helm storage Secret that does not decode is an error at the Secret.
+
 Helm storage (https://helm.sh/docs/topics/advanced/#storage-backends, helm ``pkg/storage/driver``):
 Secret ``sh.helm.release.v1.<release>.v<revision>`` of type ``helm.sh/release.v1``, labels
 ``owner=helm``, ``name``, ``status``, ``version``; ``data.release`` is base64 (the Secret's own
@@ -54,7 +64,8 @@ from .diff import LiveRelease, group_of, object_ref
 from .errors import MeshError, Problem
 
 __all__ = [
-    "LiveError", "LiveState", "HELM_SECRET_TYPE", "WATCHED_KINDS", "PLURALS", "plural_of",
+    "LiveError", "LiveState", "HELM_SECRET_TYPE", "WATCHED_KINDS", "PLURALS", "plural_of", "envelope_problems",
+    "MAX_RELEASE_BYTES", "UNCONSTRUCTIBLE",
     "list_path", "kinds_to_read", "parse_dump_text", "parse_dump_located", "duplicate_objects",
     "read_dump_dir", "decode_helm_release", "yaml_error_text",
     "releases_from_objects", "client_for", "list_kind", "read_crds", "read_cluster", "kubeconfig_contexts",
@@ -548,7 +559,8 @@ def decode_helm_release(secret: Mapping[str, Any]) -> LiveRelease:
     data = secret.get("data")
     raw = data.get("release") if isinstance(data, Mapping) else None
     if not isinstance(raw, str) or not raw:
-        raise ValueError("no data.release" if raw is None else f"data.release is {_type_name(raw)}, not base64 text")
+        raise ValueError("no data.release" if raw is None else "data.release is empty" if raw == ""
+                         else f"data.release is {_type_name(raw)}, not base64 text")
     try:
         inner = base64.b64decode(raw, validate=False)
         payload = base64.b64decode(inner, validate=False)
@@ -581,9 +593,10 @@ def decode_helm_release(secret: Mapping[str, Any]) -> LiveRelease:
 
 
 def _is_helm_secret(obj: Mapping[str, Any]) -> bool:
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    labels = meta.get("labels") if isinstance(meta.get("labels"), Mapping) else {}
     return obj.get("kind") == "Secret" and (obj.get("type") == HELM_SECRET_TYPE or bool(
-        _HELM_NAME.match(str((obj.get("metadata") or {}).get("name") or ""))
-        and ((obj.get("metadata") or {}).get("labels") or {}).get("owner") == "helm"))
+        _HELM_NAME.match(str(meta.get("name") or "")) and labels.get("owner") == "helm"))
 
 
 def releases_from_objects(objects: Iterable[Mapping[str, Any]],
@@ -599,25 +612,29 @@ def releases_from_objects(objects: Iterable[Mapping[str, Any]],
     is the key): which one is current would be a guess. ``locate(secret)``, when given, names
     where a Secret came from (a dump file and document) in those problems."""
     def name_of(secret: Mapping[str, Any]) -> str:
-        meta = secret.get("metadata") or {}
+        meta = secret.get("metadata") if isinstance(secret.get("metadata"), Mapping) else {}
         text = f"secret {meta.get('namespace') or ''}/{meta.get('name')}"
         return f"{locate(secret)} ({text})" if locate else text
 
     by_release: dict[tuple[str, str], list[tuple[int, str, Mapping[str, Any]]]] = {}
+    problems: list[Problem] = []
     for obj in objects:
         if not _is_helm_secret(obj):
             continue
-        meta = obj.get("metadata") or {}
+        meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
         m = _HELM_NAME.match(str(meta.get("name") or ""))
-        labels = meta.get("labels") or {}
-        name = labels.get("name") or (m.group("name") if m else "")
-        rev = int(labels.get("version") or (m.group("rev") if m else 0))
+        labels = meta.get("labels") if isinstance(meta.get("labels"), Mapping) else {}
+        name = str(labels.get("name") or (m.group("name") if m else ""))
+        version = str(labels.get("version") or (m.group("rev") if m else 0))
+        if not version.isdecimal() or not version.isascii():  # helm writes strconv.Itoa(rls.Version)
+            problems.append((name_of(obj), "label version is not a revision number (Helm labels its storage "
+                                           "Secrets version=<revision>, helm pkg/storage/driver/secrets.go)"))
+            continue
         by_release.setdefault((str(meta.get("namespace") or ""), name), []).append(
-            (rev, str(labels.get("status") or ""), obj))
-    if not by_release:
+            (int(version), str(labels.get("status") or ""), obj))
+    if not by_release and not problems:
         return None
     out: dict[tuple[str, str], LiveRelease] = {}
-    problems: list[Problem] = []
     for key, revs in by_release.items():
         seen: dict[int, Mapping[str, Any]] = {}
         for rev, _, secret in revs:

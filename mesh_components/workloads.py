@@ -82,26 +82,56 @@ def trim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a Pod the checks read: name, namespace, labels, the mesh annotations
     (:data:`_POD_ANNOTATIONS`), owner references, ``deletionTimestamp``, ``serviceAccountName``,
     ``hostNetwork``, container and init container names, ``status.phase``. Keeps a cluster's Pod
-    list small (a pod is some kB, mostly spec and status the checks never read)."""
-    meta = pod.get("metadata") or {}
-    spec = pod.get("spec") or {}
-    ann = meta.get("annotations") or {}
-    out_meta = {k: meta[k] for k in ("name", "namespace", "labels", "deletionTimestamp") if meta.get(k)}
+    list small (a pod is some kB, mostly spec and status the checks never read).
+
+    Total: any field may hold any JSON shape (a hand-edited dump; ``live.envelope_problems`` checks
+    only the envelope). What the checks read comes out in the shape of the Pod API
+    (https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/): strings,
+    string maps, lists of ``{kind, name}`` / ``{name}``, ``hostNetwork`` only when ``true``; a field
+    of another shape is left out (a list of containers that is not a list: no containers), so the
+    checks report what it means (no proxy, no pods selected) instead of failing. Idempotent."""
+    meta = _mapping(pod.get("metadata"))
+    spec = _mapping(pod.get("spec"))
+    out_meta = {k: meta[k] for k in ("name", "namespace") if isinstance(meta.get(k), str) and meta[k]}
+    labels = _strings(meta.get("labels"))
+    if labels:
+        out_meta["labels"] = labels
+    if meta.get("deletionTimestamp"):
+        out_meta["deletionTimestamp"] = meta["deletionTimestamp"]
+    ann = _strings(meta.get("annotations"))
     kept = {k: ann[k] for k in _POD_ANNOTATIONS if k in ann}
     if kept:
         out_meta["annotations"] = kept
-    owners = [{"kind": o.get("kind"), "name": o.get("name")} for o in meta.get("ownerReferences") or []
-              if isinstance(o, Mapping)]
+    owners = [{"kind": o.get("kind"), "name": o.get("name")} for o in _list(meta.get("ownerReferences"))
+              if isinstance(o, Mapping) and isinstance(o.get("kind"), str) and isinstance(o.get("name"), str)]
     if owners:
         out_meta["ownerReferences"] = owners
+    account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
     out_spec: dict[str, Any] = {
-        "serviceAccountName": spec.get("serviceAccountName") or spec.get("serviceAccount") or "default",
-        "containers": [{"name": c.get("name")} for c in spec.get("containers") or [] if isinstance(c, Mapping)],
-        "initContainers": [{"name": c.get("name")} for c in spec.get("initContainers") or [] if isinstance(c, Mapping)]}
-    if spec.get("hostNetwork"):
+        "serviceAccountName": account if isinstance(account, str) else repr(account),
+        "containers": [{"name": c.get("name")} for c in _list(spec.get("containers"))
+                       if isinstance(c, Mapping) and isinstance(c.get("name"), str)],
+        "initContainers": [{"name": c.get("name")} for c in _list(spec.get("initContainers"))
+                           if isinstance(c, Mapping) and isinstance(c.get("name"), str)]}
+    if spec.get("hostNetwork") is True:
         out_spec["hostNetwork"] = True
+    phase = _mapping(pod.get("status")).get("phase")
     return {"apiVersion": "v1", "kind": "Pod", "metadata": out_meta, "spec": out_spec,
-            "status": {"phase": (pod.get("status") or {}).get("phase")}}
+            "status": {"phase": phase if isinstance(phase, str) else None}}
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _strings(value: Any) -> dict[str, str]:
+    """The string-to-string pairs of ``value`` (labels, annotations, a selector); empty when it is
+    not a mapping."""
+    return {k: v for k, v in _mapping(value).items() if isinstance(k, str) and isinstance(v, str)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,7 +201,7 @@ def _istio_revisions(spec: Any) -> tuple[set[str], bool]:
 
 
 def _names(pod: Mapping[str, Any], key: str) -> set[str]:
-    return {str(c.get("name")) for c in (pod.get("spec") or {}).get(key) or [] if isinstance(c, Mapping)}
+    return {str(c.get("name")) for c in _list(_mapping(pod.get("spec")).get(key)) if isinstance(c, Mapping)}
 
 
 def has_proxy(plane: str, pod: Mapping[str, Any]) -> bool:
@@ -184,7 +214,7 @@ def has_proxy(plane: str, pod: Mapping[str, Any]) -> bool:
 
 
 def _meta(obj: Mapping[str, Any] | None, key: str) -> Mapping[str, str]:
-    return ((obj or {}).get("metadata") or {}).get(key) or {}
+    return _strings(_mapping(_mapping(obj).get("metadata")).get(key))
 
 
 def enrolment(spec: Any, plane: str, namespace: Mapping[str, Any] | None,
@@ -194,7 +224,7 @@ def enrolment(spec: Any, plane: str, namespace: Mapping[str, Any] | None,
     ``"namespace"`` or ``"pod"``; None when it enrols it. Rules in the module doc."""
     ns_labels, ns_ann = _meta(namespace, "labels"), _meta(namespace, "annotations")
     labels, ann = _meta(pod, "labels"), _meta(pod, "annotations")
-    ns = ((namespace or {}).get("metadata") or {}).get("name")
+    ns = _mapping(_mapping(namespace).get("metadata")).get("name")
     if plane == "istio-sidecar":
         revs, default = _istio_revisions(spec)
         inject = labels.get("sidecar.istio.io/inject", ann.get("sidecar.istio.io/inject"))
@@ -342,8 +372,8 @@ def check_workloads(spec: Any, live: Mapping[str, Sequence[Mapping[str, Any]]]) 
         for o in objects:
             if group_of(str(o.get("apiVersion") or "")):
                 continue
-            meta = o.get("metadata") or {}
-            if o.get("kind") == "Pod" and _live(o):
+            meta = _mapping(o.get("metadata"))
+            if o.get("kind") == "Pod" and _live(o := trim_pod(o)):  # trimmed: the shape the checks read
                 pods.setdefault(str(meta.get("namespace") or ""), []).append(o)
             elif o.get("kind") == "Namespace":
                 namespaces[str(meta.get("name"))] = o
@@ -354,7 +384,9 @@ def check_workloads(spec: Any, live: Mapping[str, Sequence[Mapping[str, Any]]]) 
         for w in workloads:
             ns_obj = namespaces.get(w.namespace)
             svc = services.get((w.namespace, w.service))
-            selector = tuple(sorted((((svc or {}).get("spec") or {}).get("selector") or {}).items()))
+            # kept as it is, even with values that are not strings (then it selects nothing, as it would)
+            selector = tuple(sorted(_mapping(_mapping(_mapping(svc).get("spec")).get("selector")).items(),
+                                    key=lambda kv: str(kv[0])))
             w = _osm_workload(plane, w, selector)
             mine = [p for p in pods.get(w.namespace, []) if _matches(w.selector, p)]
             if selector and (w.namespace, w.service) not in seen:

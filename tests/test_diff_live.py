@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from diff_helpers import (MESH, FakeApiServer, fake_clusters, live_from_desired, sample_desired,
+from diff_helpers import (MESH, FakeApiServer, deployed, fake_clusters, live_from_desired, sample_desired,
                           write_dump, write_kubeconfig)
 from mesh_components.drift_cli import build_report, read_live_clusters, resolve_kubeconfigs
 from mesh_components.live import (LiveError, WATCHED_KINDS, client_for, kinds_to_read, list_kind,
@@ -266,3 +266,256 @@ def test_dumps_nested_too_deeply_or_expanding_aliases_are_refused_not_walked(tmp
     small = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: z, namespace: n}\nx: &r [1]\ny: *r\n"
     (tmp_path / "east.yaml").write_text(small)  # an alias or two is fine
     assert read_dump_dir(tmp_path, ["east"])["east"].objects[0]["y"] == [1]
+
+
+# ---------------------------------------------------------------------------------------------
+# any JSON shape in any field of a live object (issue 13, item 7): an error naming the object
+# (its envelope is wrong) or a report (a wrong type below it is drift), never "internal error"
+
+FUZZ_VALUES = (None, 1, "x", [], {}, True, -1, 1.5, [None], {"a": [1]})
+FUZZ_STACK = {"name": "t", "backend": {"type": "istio"},
+              "clusters": [{"name": "c1", "cloud": "onprem", "region": "local"}],
+              "namespaces": [{"name": "app"}],
+              "services": [{"name": "web", "namespace": "app", "ports": [{"port": 8080, "protocol": "http"}]},
+                           {"name": "client", "namespace": "app", "ports": [{"port": 8080, "protocol": "http"}]}],
+              "accessRules": [{"name": "r", "namespace": "app", "destination": {"serviceAccount": "web"},
+                               "sources": [{"serviceAccount": "client", "namespace": "app"}],
+                               "http": [{"methods": ["GET"], "pathRegex": "/ok"}]}]}
+
+
+@pytest.fixture(scope="module")
+def fuzz_stack(tmp_path_factory):
+    """A small stack and its cluster's clean live objects (server noise, Helm storage, pods)."""
+    from diff_helpers import app_pods
+    from mesh_components.render import render_mesh
+    from mesh_components.spec import load_stack
+
+    path = tmp_path_factory.mktemp("fuzz") / "Pulumi.t.yaml"
+    path.write_text(yaml.safe_dump({"config": {"service-mesh:mesh": FUZZ_STACK}}, sort_keys=False))
+    loaded = load_stack(str(path))
+    state = render_mesh(loaded)["c1"]
+    live = live_from_desired(state.objects, state.releases) + app_pods(loaded.spec, "c1")
+    # the CA Secret as applied with `stringData` (a hand-made dump; the server folds it into `data`)
+    i = next(i for i, o in enumerate(live) if o["metadata"]["name"] == "cacerts")
+    live[i] = deployed(next(o for o in state.objects if o["metadata"]["name"] == "cacerts"))
+    assert live[i]["stringData"]
+    return str(path), live
+
+
+def _paths(node, at=()):
+    """Every path below ``node`` (keys and list indices); ``managedFields`` entries count as one."""
+    if at and at[-1] == "managedFields":
+        return
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        yield at + (k,)
+        yield from _paths(v, at + (k,))
+
+
+def _with(obj, path, value):
+    import copy
+
+    out = copy.deepcopy(obj)
+    node = out
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = copy.deepcopy(value)
+    return out
+
+
+def _envelope_ok(obj) -> bool:
+    """The oracle, from k8s.io/apimachinery v0.36.3 pkg/apis/meta/v1/types.go (TypeMeta lines 42-56,
+    ObjectMeta 131-250): apiVersion, kind and metadata.name non-empty strings, metadata a mapping,
+    namespace a string or absent, labels and annotations absent or mappings of strings to strings."""
+    meta = obj.get("metadata")
+    strings = lambda m: m is None or isinstance(m, dict) and all(  # noqa: E731
+        isinstance(k, str) and isinstance(v, str) for k, v in m.items())
+    return (all(isinstance(obj.get(k), str) and obj[k] for k in ("apiVersion", "kind")) and isinstance(meta, dict)
+            and isinstance(meta.get("name"), str) and bool(meta["name"])
+            and (meta.get("namespace") is None or isinstance(meta["namespace"], str))
+            and strings(meta.get("labels")) and strings(meta.get("annotations")))
+
+
+def _diff(stack, objects, where, fmt, via_main=True):
+    """``diff STACK --live DIR --format fmt`` on a JSON dump of ``objects``: (exit code, stdout,
+    stderr). ``via_main=False``: the command's own ``drift_cli.run`` on the parsed arguments (what
+    ``cli.main`` calls; half the time, for the exhaustive walks)."""
+    import contextlib
+    import io
+    import json
+
+    from mesh_components import cli, drift_cli
+
+    where.mkdir(exist_ok=True)
+    (where / "c1.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    argv = ["diff", stack, "--live", str(where), "--format", fmt]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = cli.main(argv) if via_main else drift_cli.run(_parsed(tuple(argv)), out, err)
+    return rc, out.getvalue(), err.getvalue()
+
+
+@__import__("functools").lru_cache(maxsize=16)
+def _parsed(argv):
+    from mesh_components import cli
+
+    return cli.build_parser().parse_args(list(argv))
+
+
+def _assert_outcome(case, rc, out, err, dump):
+    assert rc in (0, 1, 2), case
+    assert "internal error" not in out + err and "Traceback" not in out + err, (case, err)
+    if rc == 1:  # every line names the dump's object: `file#doc[0].items[j]: message`
+        lines = err.splitlines()
+        assert lines and all(line.startswith(f"{dump}#doc[0].items[") and ": " in line for line in lines), (case, err)
+
+
+def test_any_shape_in_any_field_of_a_few_live_objects_is_an_error_or_drift(fuzz_stack, tmp_path):
+    # every path of a Namespace, an AuthorizationPolicy, a Pod, a Helm storage Secret and a Secret
+    # with stringData, times every value: a broken envelope is an error at the object, any other
+    # shape is a report (battery dev-fuzz24 / linkerd-fuzz3: a float or string stringData)
+    stack, live = fuzz_stack
+    picks = [next(i for i, o in enumerate(live) if o["kind"] == kind and (name is None or o["metadata"]["name"] == name))
+             for kind, name in (("Namespace", "app"), ("AuthorizationPolicy", None), ("Pod", None),
+                                ("Secret", "sh.helm.release.v1.istiod.v1"), ("Secret", "cacerts"))]
+    dump = tmp_path / "c1.json"
+    n = 0
+    for i in picks:
+        for path in _paths(live[i]):
+            for value in FUZZ_VALUES:
+                obj = _with(live[i], path, value)
+                case = (live[i]["kind"], path, value)
+                rc, out, err = _diff(stack, live[:i] + [obj] + live[i + 1:], tmp_path, ("text", "json", "markdown")[n % 3],
+                                     via_main=False)
+                n += 1
+                _assert_outcome(case, rc, out, err, dump)
+                if not _envelope_ok(obj):
+                    assert rc == 1 and err.startswith(f"{dump}#doc[0].items[{i}]: not a Kubernetes object"), (case, err)
+                elif live[i]["metadata"]["name"] != "sh.helm.release.v1.istiod.v1":  # compared, or read as it is
+                    assert rc in (0, 2), (case, err)
+    assert n > 1000  # the product was walked, not skipped
+
+
+def test_any_shape_inside_a_helm_release_is_drift_not_a_crash(fuzz_stack, tmp_path):
+    import base64
+    import gzip
+    import json
+
+    stack, live = fuzz_stack
+    i = next(i for i, o in enumerate(live) if o["metadata"]["name"] == "sh.helm.release.v1.istiod.v1")
+    body = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(live[i]["data"]["release"]))))
+    for n, path in enumerate(list(_paths(body))):
+        for value in FUZZ_VALUES:
+            secret = _with(live[i], ("data", "release"), base64.b64encode(base64.b64encode(
+                gzip.compress(json.dumps(_with(body, path, value)).encode()))).decode())
+            rc, out, err = _diff(stack, live[:i] + [secret] + live[i + 1:], tmp_path, ("text", "json", "markdown")[n % 3],
+                                 via_main=False)
+            assert rc in (0, 2), (path, value, err)  # release.go fields of any shape are read as they are
+            assert "internal error" not in out + err
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_seeded_mutations_anywhere_are_an_error_or_drift(fuzz_stack, tmp_path, seed):
+    # 1 to 4 values set at random paths of random objects (fixed seeds: the same cases every run)
+    import random
+
+    stack, live = fuzz_stack
+    rr = random.Random(seed)
+    objects = list(live)
+    for _ in range(rr.randint(1, 4)):
+        i = rr.randrange(len(objects))
+        path = rr.choice(list(_paths(objects[i])))
+        objects[i] = _with(objects[i], path, rr.choice(FUZZ_VALUES))
+    rc, out, err = _diff(stack, objects, tmp_path, ("text", "json", "markdown")[seed % 3])
+    _assert_outcome(seed, rc, out, err, tmp_path / "c1.json")
+    assert (rc == 1) == (not all(map(_envelope_ok, objects))) or rc == 1 and "secret" in err, (seed, err)
+
+
+def test_envelope_errors_name_the_field_and_type_never_the_value(tmp_path):
+    ns = lambda **meta: {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", **meta}}  # noqa: E731
+    write_dump(tmp_path, "east", [ns(labels={"version": 2, "app": "a"}), ns(annotations=["x"]), {**ns(), "kind": 7},
+                                  ns(namespace={"n": 1}), None, ns(labels=None)])
+    with pytest.raises(LiveError) as e:
+        read_dump_dir(tmp_path, ["east"])
+    at = f"{tmp_path}/east.yaml#doc[0].items"
+    assert e.value.problems == [
+        (f"{at}[0]", 'not a Kubernetes object as the API server stores one: metadata.labels maps strings to strings '
+                     '("version" is a number; quote them in YAML)'),
+        (f"{at}[1]", "not a Kubernetes object as the API server stores one: metadata.annotations is a list, not a "
+                     "mapping of strings to strings"),
+        (f"{at}[2]", "not a Kubernetes object as the API server stores one: kind is a number, not a string"),
+        (f"{at}[3]", "not a Kubernetes object as the API server stores one: metadata.namespace is a mapping, not a string"),
+        (f"{at}[4]", "expected a Kubernetes object or List, got null")]  # [5]: null labels are absent (omitempty)
+    (tmp_path / "east.yaml").write_text("apiVersion: v1\nkind: List\nitems: {a: 1}\n")
+    with pytest.raises(LiveError) as e:
+        read_dump_dir(tmp_path, ["east"])
+    assert e.value.problems == [(f"{tmp_path}/east.yaml#doc[0].items", "expected a list of Kubernetes objects, got a mapping")]
+
+
+@pytest.mark.parametrize("value", ["2001-14-02", "!!bool maybe", "!!int abc", "!!timestamp x", "1" * 5000])
+def test_values_pyyaml_cannot_construct_are_errors_at_their_line(tmp_path, value):
+    # PyYAML's constructors raise ValueError/KeyError/AttributeError, not YAMLError, for these
+    (tmp_path / "east.yaml").write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: a}}\ndata:\n  k: {value}\n")
+    with pytest.raises(LiveError) as e:
+        read_dump_dir(tmp_path, ["east"])
+    ((where, message),) = e.value.problems
+    assert where == f"{tmp_path}/east.yaml:5" and message.startswith("not valid YAML: a value does not convert")
+    assert value not in message  # never echoed: it may be a token
+
+
+def test_a_list_api_item_with_a_broken_envelope_is_an_error_at_its_index():
+    good = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "n"}}
+    bad = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b", "namespace": "n", "labels": {"x": 1}}}
+    with FakeApiServer([good, good | {"metadata": {"name": "c", "namespace": "n"}}, bad]) as server:
+        client = client_for({"apiVersion": "v1", "kind": "Config", "current-context": "x",
+                             "clusters": [{"name": "x", "cluster": {"server": server.url}}],
+                             "users": [{"name": "u", "user": {"token": "t"}}],
+                             "contexts": [{"name": "x", "context": {"cluster": "x", "user": "u"}}]})
+        with pytest.raises(LiveError) as e:
+            list_kind(client, "v1", "ConfigMap", page_size=2)  # the item is on the second page
+    assert e.value.problems == [("/api/v1/configmaps items[2]", 'not a Kubernetes object as the API server stores '
+                                 'one: metadata.labels maps strings to strings ("x" is a number; quote them in YAML)')]
+
+
+def test_helm_storage_of_any_shape_is_an_error_at_the_secret_and_bounded(tmp_path):
+    import base64
+    import gzip
+
+    from diff_helpers import helm_secret
+    from mesh_components.live import MAX_RELEASE_BYTES, decode_helm_release
+
+    rel = sample_desired()["east"]["releases"][1]
+    b64 = lambda raw: base64.b64encode(base64.b64encode(raw)).decode()  # noqa: E731
+    bomb = helm_secret(rel)
+    bomb["data"]["release"] = b64(gzip.compress(b"[" * (MAX_RELEASE_BYTES + 1)))  # ~64 KiB that inflate past the bound
+    corrupt = helm_secret(rel)
+    corrupt["data"]["release"] = b64(gzip.compress(b'{"name": "x"}')[:12] + b"\xff" * 20)
+    for secret, expected in ((bomb, "decompresses to over 64 MiB"), (corrupt, "not valid gzip"),
+                             ({**helm_secret(rel), "data": "x"}, "no data.release"),
+                             ({**helm_secret(rel), "data": {"release": 5}}, "data.release is a number, not base64 text")):
+        with pytest.raises(ValueError, match=expected):
+            decode_helm_release(secret)
+    wrong_rev = helm_secret(rel)
+    wrong_rev["metadata"]["labels"]["version"] = "two"
+    write_dump(tmp_path, "east", [wrong_rev])
+    with pytest.raises(LiveError) as e:
+        read_dump_dir(tmp_path, ["east"])
+    ((where, message),) = e.value.problems
+    assert where == f"{tmp_path}/east.yaml#doc[0].items[0] (secret istio-system/sh.helm.release.v1.istiod-1-30.v1)"
+    assert message.startswith("label version is not a revision number")
+
+
+def test_trim_pod_takes_any_shape_and_keeps_the_pod_api_shape():
+    from mesh_components.workloads import trim_pod
+
+    odd = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n", "ownerReferences": 1,
+                                                         "annotations": {"linkerd.io/inject": "enabled"}},
+           "spec": {"containers": "x", "initContainers": [None, {"name": 3}, {"name": "linkerd-proxy"}],
+                    "serviceAccountName": ["a"], "hostNetwork": "yes"}, "status": [1]}
+    assert trim_pod(odd) == {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "n", "annotations": {"linkerd.io/inject": "enabled"}},
+        "spec": {"serviceAccountName": "['a']", "containers": [], "initContainers": [{"name": "linkerd-proxy"}]},
+        "status": {"phase": None}}
+    assert trim_pod(trim_pod(odd)) == trim_pod(odd)
+    assert trim_pod({"spec": "x", "metadata": None})["spec"]["serviceAccountName"] == "default"

@@ -254,6 +254,31 @@ def test_egress_rule_with_two_hosts_and_a_rule_named_like_its_first_subset():
             assert {t["tls"]["sni"] for t in subsets[vs["metadata"]["name"]]["trafficPolicy"]["portLevelSettings"]} == {host}
 
 
+def test_egress_subsets_that_collide_in_no_cluster_keep_their_readable_names():
+    """Rule ``api`` (two hosts) with sources only in prod-aws and rule ``api-0`` only in prod-gcp:
+    ``api-0`` is one cluster's host 0 of ``api`` and the other cluster's ``api-0``, never both in
+    one cluster, so the VirtualServices, gateway subsets and TLS-origination DestinationRules keep
+    the names the release before gave them (``egress.subset_names`` per cluster): no replacement."""
+    mesh = stack_mesh("prod")
+    mesh["services"] += [{"name": s, "namespace": "bookstore", "clusters": [c], "ports": HTTP}
+                         for s, c in (("sa", "prod-aws"), ("sb", "prod-gcp"))]
+    port = [{"port": 443, "protocol": "http", "tlsOrigination": {"appPort": 80}}]
+    mesh["egress"] = [{"name": "api", "hosts": ["a.example.com", "b.example.com"], "ports": port,
+                       "sources": [{"service": "sa", "namespace": "bookstore"}]},
+                      {"name": "api-0", "hosts": ["c.example.com"], "ports": port,
+                       "sources": [{"service": "sb", "namespace": "bookstore"}]}]
+    _, states = rendered(mesh)
+    expected = {"prod-aws": {"api-0": "a.example.com", "api-1": "b.example.com"}, "prod-gcp": {"api-0": "c.example.com"}}
+    for cluster, hosts in expected.items():
+        objects = [o for o in states[cluster].objects if o["metadata"].get("namespace") == "mesh-egress"]
+        services = {o["metadata"]["name"]: o["spec"]["hosts"][0] for o in objects if o["kind"] == "VirtualService"}
+        assert services == hosts, cluster
+        rules = {o["metadata"]["name"]: o for o in objects if o["kind"] == "DestinationRule"}
+        assert {n: r["spec"]["host"] for n, r in rules.items() if n != "istio-egressgateway"} == \
+            {f"{n}-tls-origination": h for n, h in hosts.items()}
+        assert {s["name"] for s in rules["istio-egressgateway"]["spec"]["subsets"]} == set(hosts)
+
+
 # --- names the mesh fixes: a user's object asking for one moves, the mesh's keeps it -------------
 
 def _named(objects, kind: str, namespace: str, prefix: str) -> dict[str, dict]:
@@ -568,6 +593,66 @@ def test_upgrading_then_adding_a_colliding_neighbour_keeps_every_object_and_both
     at_once = match_old_state(both, both_aliases, stored, "dev")
     lost = {urn for urn in stored if urn not in at_once.values()}
     assert [u.rsplit("::", 1)[1] for u in lost] == ["mesh-dev-policies-service-a-b-c-v1"]
+
+
+READABLE_SERVICE_AND_PATCH = ROOT / "tests" / "golden" / "urns-readable-names" / "osm-service-beside-a-service-patch.txt"
+"""Engine URNs the release of readable names (296bfc3) registered for :func:`_osm_service_beside_a_patch`,
+recorded from that release's program (``git archive 296bfc3``, its ``tests/cp_helpers.py``
+``run_recording`` with this config, then ``engine_urns.engine_urns``). It holds both
+``...$kubernetes:core/v1:Service::mesh-osm-policies-service-a-b-c-v1`` (the version Service of
+``a-b/c``) and ``...$kubernetes:core/v1:ServicePatch::mesh-osm-policies-service-a-b-c-v1`` (OSM's
+appProtocol patch of ``a/b-c-v1``): one readable name, two types, two URNs."""
+
+
+def _osm_service_beside_a_patch() -> dict:
+    """The osm stack plus Service ``a-b/c`` (versions v1, v2: version Services ``c-v1``, ``c-v2``)
+    and Service ``a/b-c-v1`` with a tcp port named ``http`` (an appProtocol ServicePatch)."""
+    mesh = json.loads(stack_config("osm")["service-mesh:mesh"])
+    if mesh.get("namespaces"):
+        mesh["namespaces"] += [{"name": "a"}, {"name": "a-b"}]
+    mesh["services"] += [{"name": "c", "namespace": "a-b", "ports": HTTP_80, "versions": [{"name": "v1"}, {"name": "v2"}]},
+                         {"name": "b-c-v1", "namespace": "a", "ports": [{**HTTP_80[0], "protocol": "tcp"}]}]
+    return mesh
+
+
+HTTP_80 = [{"port": 80, "name": "http", "protocol": "http"}]
+
+
+def test_a_service_and_a_service_patch_of_one_readable_name_both_find_their_state(kube_env):
+    """Objects of one readable name but different types had different URNs in the release before
+    (the type token is part of the URN), so that release stored both, and both keep their aliases
+    (``components.previous_names`` keys collisions on the old URNs an alias claims). Without the
+    alias the owned version Service would get a new URN, and pulumi-kubernetes would create it
+    client-side beside the live one: AlreadyExists (v4.32.0 ``provider/pkg/await/await.go``
+    ``Creation`` lines 241-253)."""
+    regs, aliases = _recorded(_osm_service_beside_a_patch(), "osm")
+    stored = set(READABLE_SERVICE_AND_PATCH.read_text().split())
+    both = [u for u in stored if u.endswith("::mesh-osm-policies-service-a-b-c-v1")]
+    assert sorted(qualified_type(u).rsplit("$", 1)[1] for u in both) == ["kubernetes:core/v1:Service",
+                                                                          "kubernetes:core/v1:ServicePatch"]
+    found = match_old_state(regs, aliases, stored, "osm")
+    real = engine_urns(regs, "osm")
+    assert {r.urn: found[r.urn] for r in regs if found[r.urn] is None} == {}  # no create
+    assert set(found.values()) == stored  # no delete: every stored object is taken, each once
+    by_name = {real[r.urn].rsplit("::", 1)[1]: found[r.urn] for r in regs if r.type.startswith("kubernetes:core/v1:Service")}
+    assert by_name["mesh-osm-policies:a-b/c-v1"].endswith("$kubernetes:core/v1:Service::mesh-osm-policies-service-a-b-c-v1")
+    assert by_name["mesh-osm-policies:a/b-c-v1"].endswith("$kubernetes:core/v1:ServicePatch::mesh-osm-policies-service-a-b-c-v1")
+
+
+def test_objects_of_one_type_and_readable_name_still_get_no_alias():
+    """The same type (two owned Services, or two ServicePatches) and readable name: one old URN,
+    which either may have stored; neither gets the alias. A Service and a ServicePatch of that name
+    do, each its own."""
+    from mesh_components.meta import k8s_patch
+
+    svc = lambda ns, n: {"apiVersion": "v1", "kind": "Service", "metadata": {"name": n, "namespace": ns}}  # noqa: E731
+    patched = lambda ns, n: k8s_patch("v1", "Service", n, ns)  # noqa: E731
+    got = previous_names("p", [svc("a-b", "c-v1"), svc("a", "b-c-v1")])
+    assert got == {}
+    got = previous_names("p", [patched("a-b", "c-v1"), patched("a", "b-c-v1")])
+    assert got == {}
+    got = previous_names("p", [svc("a-b", "c-v1"), patched("a", "b-c-v1")])
+    assert got == {("", "Service", "a-b", "c-v1"): "p-service-a-b-c-v1", ("", "Service", "a", "b-c-v1"): "p-service-a-b-c-v1"}
 
 
 def test_a_namespace_the_mesh_installs_into_is_refused_at_mesh_namespaces():

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from mesh_components import istio_policy
-from mesh_components.errors import TranslationError
+from mesh_components.errors import SpecError, TranslationError
 from mesh_components.render import render_mesh
 from mesh_components.smi import re2_compile
-from mesh_components.spec import LoadedMesh
+from mesh_components.spec import LoadedMesh, load_mesh
 
 from policy_eval import Request, istio_allows, smi_allows
 from test_policy_gaps import (SOURCES, TD, assert_exact, group, http_rule, mesh_of, objects_for, target, tcp_route,
@@ -61,8 +61,53 @@ def test_osm_traffic_split_keeps_its_name_in_the_namespace_of_its_root_service(t
     (ts,) = [o for o in objects_for(mesh_of(services, docs, tmp_path), "osm") if o["kind"] == "TrafficSplit"]
     assert ts["apiVersion"] == "split.smi-spec.io/v1alpha2"
     assert (ts["metadata"]["name"], ts["metadata"]["namespace"]) == ("api-canary", "shop")
+    from mesh_components.meta import ownership_labels   # ours, so a later run prunes it
+    assert {k: ts["metadata"]["labels"].get(k) for k in ownership_labels("gaps")} == ownership_labels("gaps")
     assert ts["spec"] == {"service": "api", "backends": [{"service": "api-v1", "weight": 9},
                                                          {"service": "api-v2", "weight": 1}]}
+
+
+
+def test_osm_a_whole_port_tcp_rule_covers_a_match_the_same_source_has_on_another_port(tmp_path):
+    """OSM serves every route of a service account on each of its HTTP ports (v1.2.4
+    pkg/catalog/inbound_traffic_policies.go); a source that SMI admits on whole HTTP ports (a TCP
+    rule, rendered as a catch-all route) loses nothing when its match for one of those ports
+    serves on the others too, so this is exact and not refused (osm_policy._check_port_scope)."""
+    docs = [tcp_route("whole", [8080, 9090]), target("t1", "api", [tcp_rule("whole")]),
+            group("g", [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]), tcp_route("p9090", [9090]),
+            target("t2", "api", [http_rule("g"), tcp_rule("p9090")])]
+    assert_exact(docs, [API], tmp_path, "osm")
+
+
+def test_osm_refusal_of_a_match_widened_to_other_ports_names_the_source(tmp_path):
+    """The refusal names the source as ``namespace/service account`` (SMI's identity) and the
+    ports SMI allows the match on, so the user sees whom OSM would admit where."""
+    docs = [group("g", [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]), tcp_route("p9090", [9090]),
+            target("t1", "api", [http_rule("g"), tcp_rule("p9090")]), tcp_route("p8080", [8080]),
+            group("h", [{"name": "get-b", "methods": ["GET"], "pathRegex": "/b"}]),
+            target("t2", "api", [http_rule("h"), tcp_rule("p8080")])]
+    with pytest.raises(TranslationError) as err:
+        objects_for(mesh_of([API], docs, tmp_path), "osm")
+    messages = [m for _, m in err.value.problems]
+    assert any("match 'get-a' admits front/client on port(s) [9090] of service account shop/api only" in m
+               and "opens port(s) [8080]" in m for m in messages), messages
+
+
+def test_osm_refuses_overlapping_matches_of_different_sources_among_many(tmp_path):
+    """Envoy takes the first matching route (OSM v1.2.4 pkg/envoy/rds/route/route_config.go), so
+    two matches of one service account that may select the same request with different sources
+    are refused, however many other matches lie between them (osm_policy._check_routes compares
+    every pair)."""
+    docs = [group("g1", [{"name": "a-any", "methods": ["GET"], "pathRegex": "/a/.*"}]),
+            group("g2", [{"name": "x", "methods": ["GET"], "pathRegex": "/x"},
+                         {"name": "a-one", "methods": ["GET"], "pathRegex": "/a/1"},
+                         {"name": "y", "methods": ["GET"], "pathRegex": "/y"}]),
+            target("t1", "api", [http_rule("g1")]),
+            target("t2", "api", [http_rule("g2")], sources=[("front", "other")])]
+    with pytest.raises(TranslationError) as err:
+        objects_for(mesh_of([API], docs, tmp_path), "osm")
+    (where, message), = err.value.problems
+    assert "'a-any' overlaps" in message and "'a-one'" in message, message
 
 
 # --- Istio ambient ------------------------------------------------------------------------------------
@@ -180,20 +225,20 @@ def test_istio_takes_an_accepted_prefix_approximation_only_where_it_cannot_match
     assert not allows("/a/1", ("ops", "intruder"))
 
 
-def test_istio_refuses_an_accepted_prefix_that_holds_a_wildcard_character(tmp_path):
+@pytest.mark.parametrize("regex,bad", [("/a\\*b/[0-9]+", "'*'"), ("/a\\{b/[0-9]+", "'{'")])
+def test_istio_refuses_an_accepted_prefix_that_holds_a_wildcard_character(regex, bad, tmp_path):
     """The literal prefix of an approximated regex is sent as ``<prefix>*``; a ``*`` (or, in paths,
     ``{``/``}``) inside it would be read by Istio as a wildcard or URI template with no escape
     (istio 1.30.3 pilot/pkg/security/authz/matcher/string.go, pkg/config/security/security.go
     CheckValidPathTemplate), so it is refused naming the match."""
     api = ("shop", "api", [(8080, "http", None)])
-    docs = [approximated_group("g", [{"name": "star", "methods": ["GET"], "pathRegex": "/a\\*b/[0-9]+"}],
-                               "star=prefix"),
+    docs = [approximated_group("g", [{"name": "star", "methods": ["GET"], "pathRegex": regex}], "star=prefix"),
             target("t", "api", [http_rule("g")])]
     with pytest.raises(TranslationError) as err:
         objects_for(mesh_of([api], docs, tmp_path), "istio")
     (where, message), = err.value.problems
     assert where == "smi.yaml#TrafficTarget/shop/t"
-    assert "approximate prefix of '/a\\\\*b/[0-9]+'" in message and "'*'" in message
+    assert f"approximate prefix of {regex!r}" in message and f"contains {bad}" in message
 
 
 def test_ambient_namespace_labels_send_ingress_through_the_waypoint_as_istio_reads_them(tmp_path):
@@ -409,10 +454,12 @@ def test_ambient_split_of_a_headless_service_is_refused_and_one_with_a_cluster_i
         render_mesh(ambient_mesh(split_services(), docs, tmp_path / "a", headless={"api"}))
     (where, message), = err.value.problems
     assert where.endswith("#TrafficSplit/shop/api-canary") and "shop/api is headless" in message
-    assert "split a Service with a ClusterIP" in message
+    assert "the split would never apply" in message and "split a Service with a ClusterIP" in message
     objects = render_mesh(ambient_mesh(split_services(), docs, tmp_path / "b"))["c1"].objects
-    assert [o["spec"]["parentRefs"] for o in objects if o["kind"] == "HTTPRoute"] == [
-        [{"group": "", "kind": "Service", "name": "api", "port": 8080}]]
+    routes = [o for o in objects if o["kind"] == "HTTPRoute"]
+    assert [o["spec"]["parentRefs"] for o in routes] == [[{"group": "", "kind": "Service", "name": "api", "port": 8080}]]
+    from mesh_components.meta import ownership_labels   # ours, so a later run prunes it
+    assert all(o["metadata"]["labels"][k] == v for o in routes for k, v in ownership_labels("gaps").items())
     objects = objects_for(mesh_of(split_services(), docs, tmp_path / "c"), "istio")
     assert [o["metadata"]["name"] for o in objects if o["kind"] == "HTTPRoute"] == ["api-canary"]
 
@@ -427,3 +474,160 @@ def test_istio_refuses_a_split_of_a_root_with_a_tcp_port_naming_istio(tmp_path):
     (where, message), = err.value.problems
     assert where.endswith("#TrafficSplit/shop/api-canary.spec.service")
     assert "TCP port(s) [5432]" in message and "Istio splits only HTTP ports" in message
+
+
+@pytest.mark.parametrize("field,regex,said", [
+    # paths: '*' is a wildcard and '{'/'}' URI templates, neither escapable (istio 1.30.3
+    # pkg/config/security/security.go ContainsPathTemplate / CheckValidPathTemplate)
+    ("path", "/a\\{x\\}", "contains '{' '}', which Istio reads as a wildcard or URI template with no way to escape it"),
+    ("path", "/a\\*\\{", "contains '*' '{', which Istio reads as a wildcard or URI template"),
+    # header values: only '*' (matcher/header.go HeaderMatcher: exact, prefix, suffix, presence)
+    ("header", "v\\*X", "contains '*', which Istio reads as a wildcard with no way to escape it"),
+    # neither exact, prefix nor suffix
+    ("path", "/a/[0-9]+", "'/a/[0-9]+' is neither an exact string, a prefix nor a suffix"),
+])
+def test_istio_refuses_literal_text_it_would_read_as_a_pattern(field, regex, said, tmp_path):
+    """An AuthorizationPolicy path with a stray ``{`` fails Istio's validation, which would leave
+    the workload without its ALLOW policy (admitting every caller); a ``*`` would widen the match.
+    So such text is refused, saying why; Linkerd, whose matches are regexes, takes it."""
+    api = ("shop", "api", [(8080, "http", None)])
+    match = {"name": "m", "methods": ["GET"], **({"pathRegex": regex} if field == "path" else {"headers": {"x-v": regex}})}
+    docs = [group("g", [match]), target("t", "api", [http_rule("g")])]
+    loaded = mesh_of([api], docs, tmp_path)
+    with pytest.raises(TranslationError) as err:
+        objects_for(loaded, "istio")
+    (where, message), = err.value.problems
+    assert where == "smi.yaml#TrafficTarget/shop/t" and said in message, message
+    if field == "header":
+        assert "URI template" not in message
+    assert [o for o in objects_for(loaded, "linkerd") if o["kind"] == "HTTPRoute"]
+
+
+def test_istio_header_values_take_braces_and_other_letters_verbatim(tmp_path):
+    """Only '*' is reserved in header values: braces and any letter are literal."""
+    api = ("shop", "api", [(8080, "http", None)])
+    docs = [group("g", [{"name": "v", "methods": ["GET"], "headers": {"x-v": "X\\{Y\\}"}}]),
+            target("t", "api", [http_rule("g")])]
+    (ap,) = [o for o in objects_for(mesh_of([api], docs, tmp_path), "istio") if o["kind"] == "AuthorizationPolicy"]
+    assert ap["spec"]["rules"][0]["when"] == [{"key": "request.headers[x-v]", "values": ["X{Y}"]}]
+
+
+def test_ambient_objects_of_a_namespace_go_only_to_the_clusters_it_spans(tmp_path):
+    """A namespace declared in cluster c2 only exists there: its waypoint, policies and split
+    routes are rendered in c2 and nowhere else (spec.MeshSpec.namespace_clusters); in c1 they
+    would name a namespace and Services that do not exist there."""
+    docs = [group("g", [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]),
+            target("t", "api", [http_rule("g")]), SPLIT]
+    (tmp_path / "smi.yaml").write_text(yaml.safe_dump_all(docs))
+    loaded = load_mesh({
+        "name": "gaps", "backend": {"type": "istio", "istio": {"dataPlane": "ambient"}},
+        "clusters": [{"name": c, "cloud": "onprem", "region": "lab", "network": f"net-{c}",
+                      "kubeconfig": {"env": f"KUBECONFIG_{c.upper()}"},
+                      "eastWestGateway": {"addresses": [f"10.0.{i}.1"]}} for i, c in enumerate(("c1", "c2"))],
+        "namespaces": [{"name": "front"}, {"name": "shop", "clusters": ["c2"]}],
+        "services": [{"name": n, "namespace": "shop", "ports": [{"port": 8080, "name": "http-8080", "protocol": "http"}]}
+                     for n in ("api", "api-v1", "api-v2")] +
+                    [{"name": "client", "namespace": "front", "ports": [{"port": 80, "name": "http-80", "protocol": "http"}]}],
+        "smiFiles": ["smi.yaml"]}, base_dir=tmp_path)
+    rendered = render_mesh(loaded)
+    kinds = {"Gateway", "AuthorizationPolicy", "HTTPRoute"}
+    in_shop = {c: sorted((o["kind"], o["metadata"]["name"]) for o in st.objects
+                         if o["kind"] in kinds and o["metadata"].get("namespace") == "shop") for c, st in rendered.items()}
+    assert in_shop["c1"] == []
+    assert ("Gateway", "waypoint") in in_shop["c2"] and ("HTTPRoute", "api-canary") in in_shop["c2"]
+
+
+def in_namespace(doc: dict, namespace: str) -> dict:
+    """``doc`` (a test_policy_gaps document, namespace shop) moved to ``namespace``."""
+    import copy
+
+    doc = copy.deepcopy(doc)
+    doc["metadata"]["namespace"] = namespace
+    if doc["kind"] == "TrafficTarget":
+        doc["spec"]["destination"]["namespace"] = namespace
+    return doc
+
+
+def test_colliding_policy_names_are_made_unique_in_every_waypoint_namespace_beside_splits(tmp_path):
+    """The same collision as above in two waypoint namespaces (``shop`` and ``zoo``) with a split
+    rendered too: in each namespace every AuthorizationPolicy and HTTPRoute name is unique, so no
+    default deny is overwritten (which would open every Service nobody declared)."""
+    plain = [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]
+    services, docs = [], []
+    for ns in ("shop", "zoo"):
+        services += [(ns, "deny", [(8080, "http", None)]), (ns, "api", [(8080, "http", None)]),
+                     (ns, "api-v1", [(8080, "http", None)]), (ns, "api-v2", [(8080, "http", None)])]
+        docs += [in_namespace(d, ns) for d in (group("g", plain), target("waypoint-default", "deny", [http_rule("g")]),
+                                                target("api-canary", "api", [http_rule("g")]), SPLIT)]
+    objects = render_mesh(ambient_mesh(services, docs, tmp_path))["c1"].objects
+    for ns in ("shop", "zoo"):
+        for kind in ("AuthorizationPolicy", "HTTPRoute"):
+            names = [o["metadata"]["name"] for o in objects if o["kind"] == kind and o["metadata"]["namespace"] == ns]
+            assert names and len(names) == len(set(names)), (ns, kind, names)
+        stray = Request(("front", "client"), ns, "stray", "stray", (("app", "stray"),), 8080, http=True,
+                        method="GET", path="/a/1")   # a Service nobody declared: closed at the waypoint
+        assert not istio_allows(objects, stray, trust_domain=TD, ambient_waypoint_namespaces=frozenset({ns}))
+
+
+def test_ambient_ztunnel_refuses_opaque_connections_to_an_http_destination_even_for_a_match_all_rule(tmp_path):
+    """SMI HTTPRouteGroup matches admit HTTP requests, nothing at L4: an opaque connection to the
+    pod port of an HTTP destination is refused, even when the match admits every request. In a
+    waypoint namespace ztunnel admits only the waypoint there (istio_policy: the via-waypoint
+    guard), so pod-addressed connections get no L4 grant from HTTP rules."""
+    api = ("shop", "api", [(8080, "http", None)])
+    docs = [group("g", [{"name": "all", "methods": ["*"]}]), target("t", "api", [http_rule("g")])]
+    objects = assert_exact(docs, [api], tmp_path, "ambient")
+    opaque = Request(("front", "client"), "shop", "api", "api", (("app", "api"),), 8080, http=False)
+    assert not smi_allows(docs, opaque)
+    assert not istio_allows(objects, opaque, trust_domain=TD, ambient_namespaces=frozenset({"shop"}))
+
+
+# --- gamma: services sharing a service account, refusals side by side ------------------------------
+
+def shared_account_mesh(tmp_path, docs, data_plane="sidecar"):
+    """Services ``a-svc`` (port 8080) and ``b-svc`` (ports 8080, 9090) both running as service
+    account ``api`` in ``shop``, and the callers of test_policy_gaps."""
+    (tmp_path / "smi.yaml").write_text(yaml.safe_dump_all(docs))
+    port = lambda p: {"port": p, "name": f"http-{p}", "protocol": "http"}   # noqa: E731
+    return load_mesh({
+        "name": "gaps", "backend": {"type": "istio", "istio": {"dataPlane": data_plane}},
+        "clusters": [{"name": "c1", "cloud": "onprem", "region": "lab"}],
+        "namespaces": [{"name": "shop"}, {"name": "front"}, {"name": "ops"}],
+        "services": [{"name": "a-svc", "namespace": "shop", "serviceAccount": "api", "ports": [port(8080)]},
+                     {"name": "b-svc", "namespace": "shop", "serviceAccount": "api", "ports": [port(8080), port(9090)]},
+                     {"name": "client", "namespace": "front", "ports": [port(80)]},
+                     {"name": "intruder", "namespace": "ops", "ports": [port(80)]}],
+        "smiFiles": ["smi.yaml"]}, base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("mesh", ["istio", "osm"])   # Linkerd refuses: a-svc would be closed (linkerd.py)
+def test_a_destination_port_polices_every_service_of_the_account_that_exposes_it(mesh, tmp_path):
+    """SMI names a service account; every Service running as it is the destination (gamma.build,
+    one Authorization per service). With ``destination.port`` 9090, exposed by ``b-svc`` only, b-svc
+    admits the source on 9090 and nothing else, and the other services of the account are not
+    authorized on a port they lack; a service skipped there must not stop the others from being
+    policed (an unpoliced destination admits every caller in Istio and Linkerd)."""
+    docs = [group("g", [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]),
+            target("t", "api", [http_rule("g")], version="v1alpha2", port=9090)]
+    objects = objects_for(shared_account_mesh(tmp_path, docs), mesh)
+    from test_policy_gaps import evaluator
+    allows = evaluator(objects, mesh)
+    for src in (("front", "client"), ("ops", "intruder")):
+        for path in ("/a/1", "/b"):
+            for port in (8080, 9090):
+                req = Request(src, "shop", "b-svc", "api", (("app", "b-svc"),), port, http=True, method="GET", path=path)
+                assert allows(req) == (src == ("front", "client") and port == 9090 and path == "/a/1"), (mesh, req)
+
+
+def test_a_destination_port_nobody_exposes_is_refused_beside_other_refusals(tmp_path):
+    """Each TrafficTarget whose destination.port no service of the account exposes is refused, also
+    when another document is refused in the same run: otherwise it would render nothing and leave
+    its destination unpoliced (gamma.build)."""
+    docs = [group("g", [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]),
+            tcp_route("r", [6000]), target("t1", "api", [tcp_rule("r")]),     # a port no service exposes
+            target("t2", "api", [http_rule("g")], version="v1alpha2", port=7000)]
+    with pytest.raises((SpecError, TranslationError)) as err:
+        objects_for(shared_account_mesh(tmp_path, docs), "istio")
+    found = dict(err.value.problems)
+    assert "TCP ports [6000] are not exposed" in found["smi.yaml#TrafficTarget/shop/t1"]
+    assert "exposes destination port 7000" in found["smi.yaml#TrafficTarget/shop/t2"]
