@@ -416,7 +416,33 @@ def format_markdown(report: DriftReport) -> str:
         out += [f"| {f.check}{' (declared)' if f.declared else ''} | {f.cluster or 'all'} | {_md(f.subject)} | {_md(f.message)} |"
                 for f in report.findings]
         out.append("")
-    return "\n".join(out)
+    return _fit_markdown(out, MARKDOWN_LIMIT)
+
+
+MARKDOWN_LIMIT = 60_000
+"""Most characters of a Markdown report: it is posted as a GitHub issue or pull-request comment,
+which holds at most 65,536 (the drift and preview workflows add a few lines of their own)."""
+
+
+def _fit_markdown(lines: list[str], limit: int) -> str:
+    """``lines`` joined, or, past ``limit`` characters, cut at a line with an open ``<details>``
+    closed and a last line saying how much was left out and where the whole report is."""
+    text = "\n".join(lines)
+    if len(text) <= limit:
+        return text
+    kept, size, open_details = [], 0, False
+    for line in lines:
+        if size + len(line) + 1 > limit - 400:  # room for the closing lines
+            break
+        kept.append(line)
+        size += len(line) + 1
+        open_details = line.startswith("<details>") or (open_details and line != "</details>")
+    omitted = len(lines) - len(kept)
+    if open_details:
+        kept += ["", "</details>"]
+    kept += ["", f"**Cut to fit a comment:** {omitted} more line(s) not shown. The text and JSON reports "
+                 f"(`--format text`, `--format json`) are whole."]
+    return "\n".join(kept)
 
 
 FORMATTERS: dict[str, Callable[[DriftReport], str]] = {

@@ -292,3 +292,31 @@ def test_other_stacks_clean_and_a_network_label_change_is_an_intent_finding(stac
     assert [(f["check"], f["cluster"]) for f in doc["findings"]] == [("network", cluster)]
     (changed,) = doc["clusters"][0]["changed"]
     assert changed["changes"][0]["path"] == 'metadata.labels["topology.istio.io/network"]'
+
+
+def test_a_markdown_report_is_cut_to_fit_a_comment_and_says_so(staging, tmp_path, capsys, monkeypatch):
+    """Issue 13 item 8 (report size): the Markdown report is posted as a GitHub comment (at most 65,536
+    characters), so past ``MARKDOWN_LIMIT`` it is cut at a line, an open ``<details>`` closed, and the
+    last line says how much is left out; text and JSON stay whole."""
+    from mesh_components import drift_cli
+
+    mesh, states = staging
+    live = clean_live(states)
+    for objs in live.values():  # many orphans and many changed fields: a long report
+        objs += [{"apiVersion": "v1", "kind": "ConfigMap",
+                  "metadata": {"name": f"left-behind-{i}", "namespace": "bookstore", "uid": str(i), "resourceVersion": "9",
+                               "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, MESH_LABEL: mesh}}} for i in range(300)]
+    d = dump(tmp_path, live)
+    assert main(["diff", STACK, "--live", str(d), "--format", "markdown"]) == 2
+    whole = capsys.readouterr().out
+    assert "left-behind-299" in whole and "Cut to fit" not in whole
+    monkeypatch.setattr(drift_cli, "MARKDOWN_LIMIT", 5000)
+    assert main(["diff", STACK, "--live", str(d), "--format", "markdown"]) == 2
+    cut = capsys.readouterr().out
+    assert len(cut) <= 5000 + 1 and whole.startswith(cut.rsplit("\n\n**Cut to fit", 1)[0].removesuffix("\n\n</details>"))
+    last = cut.rstrip("\n").splitlines()[-1]
+    omitted = int(last.split("** ")[1].split(" ")[0])
+    assert last.startswith("**Cut to fit a comment:**") and omitted > 0
+    assert cut.count("<details>") == cut.count("</details>")
+    assert main(["diff", STACK, "--live", str(d), "--format", "text"]) == 2
+    assert "left-behind-299" in capsys.readouterr().out
