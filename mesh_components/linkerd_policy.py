@@ -378,7 +378,7 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
         by_dest.setdefault(key, []).append(a)
         workloads[key] = a.destination
     objects: list[dict] = []
-    servers = server_names(spec, workloads.values(), by_dest)
+    servers = server_names(spec, workloads.values(), by_dest, cluster)
     for key in sorted(by_dest):
         w = workloads[key]
         if cluster not in w.clusters:
@@ -414,20 +414,24 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
     return objects
 
 
-def server_names(spec, workloads, by_dest) -> dict:
+def server_names(spec, workloads, by_dest, cluster: str | None = None) -> dict:
     """``{((namespace,), (service, port name)): Server name}`` for every port of the destinations
-    with authorizations: ``<service>-<port name>`` where unique in the namespace, else hashed
-    (:func:`mesh_components.names.allocate`: service ``a`` port ``b-c`` and service ``a-b`` port
-    ``c`` would share ``a-b-c``). Allocated over every cluster at once, so one Server has one name
-    in all of them. Names the mesh's own objects of the namespace have, or a Server's objects
-    would share (``linkerd.reserved_server_names``: the scrape objects, ``<server>-probes``), are
-    fixed: a Server asking for one is hashed."""
+    with authorizations that run in ``cluster`` (None: in any): ``<service>-<port name>`` where
+    unique in the namespace, else hashed (:func:`mesh_components.names.allocate`: service ``a``
+    port ``b-c`` and service ``a-b`` port ``c`` would share ``a-b-c``). Allocated per cluster: a
+    Server's name must be unique only in its namespace of one cluster, and no object refers to a
+    Server of another cluster (its routes, authorizations and probe objects are in its own
+    namespace and cluster; a Link mirrors Services, not Servers), so names that collide in no
+    cluster keep the readable name the release before gave them. Names the mesh's own objects of
+    the namespace have, or a Server's objects would share (``linkerd.reserved_server_names``: the
+    scrape objects, ``<server>-probes``), are fixed: a Server asking for one is hashed."""
     from .linkerd import reserved_server_names
 
     index = {(s.namespace, s.name): i for i, s in enumerate(spec.services)}
     requests = [((w.namespace,), (w.name, port_name), f"{w.name}-{port_name}",
                  f"mesh.services[{index.get((w.namespace, w.name), 0)}].ports")
-                for w in workloads if (w.namespace, w.name) in by_dest for _, _, _, port_name in w.ports]
+                for w in workloads if (w.namespace, w.name) in by_dest and (cluster is None or cluster in w.clusters)
+                for _, _, _, port_name in w.ports]
     readable: dict[str, list[str]] = {}
     for scope, _, name, _ in requests:
         readable.setdefault(scope[0], []).append(name)

@@ -232,6 +232,29 @@ def test_linkerd_servers_of_service_a_port_b_c_and_service_a_b_port_c_are_distin
                 assert (o["metadata"]["namespace"], ref["name"]) in present
 
 
+def test_linkerd_servers_that_collide_in_no_cluster_keep_their_readable_names():
+    """Service ``sa`` port ``b-c`` only on linkerd-east and ``sa-b`` port ``c`` only on linkerd-west
+    both ask for ``sa-b-c``, but in different clusters: each keeps it (``linkerd_policy.server_names``
+    per cluster), as the release before named them, and its routes and authorizations follow."""
+    mesh = stack_mesh("linkerd")
+    add = [("sa", "bookstore", "linkerd-east", "b-c"), ("sa-b", "bookstore", "linkerd-west", "c"),
+           ("ca", "bookbuyer", "linkerd-east", "http"), ("cb", "bookbuyer", "linkerd-west", "http")]
+    mesh["services"] += [{"name": n, "namespace": ns, "clusters": [c], "ports": [{"port": 8080, "name": p, "protocol": "http"}]}
+                         for n, ns, c, p in add]
+    mesh["accessRules"] = list(mesh.get("accessRules") or []) + [
+        {"name": f"buyer-to-{d}", "namespace": "bookstore", "destination": {"serviceAccount": d},
+         "sources": [{"serviceAccount": src, "namespace": "bookbuyer"}], "tcp": {}} for d, src in (("sa", "ca"), ("sa-b", "cb"))]
+    _, states = rendered(mesh)
+    for cluster, service in (("linkerd-east", "sa"), ("linkerd-west", "sa-b")):
+        objects = [o for o in states[cluster].objects if o["metadata"].get("namespace") == "bookstore"]
+        server = [o for o in objects if o["kind"] == "Server" and o["spec"]["port"] == 8080
+                  and o["spec"]["podSelector"]["matchLabels"].get("app") == service]
+        assert [o["metadata"]["name"] for o in server] == ["sa-b-c"], cluster
+        refs = [o["spec"]["targetRef"]["name"] for o in objects if o["kind"] == "AuthorizationPolicy"
+                and o["spec"]["targetRef"].get("kind") == "Server"]
+        assert "sa-b-c" in refs, cluster
+
+
 def test_egress_rule_with_two_hosts_and_a_rule_named_like_its_first_subset():
     mesh = stack_mesh("prod")  # sidecars: egress through the gateway, per-host subsets
     rule = copy.deepcopy(mesh["egress"][0])
