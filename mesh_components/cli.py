@@ -374,6 +374,20 @@ def _add_unavailable(sub, command: str, error: ImportError) -> None:
     p.error = refuse  # type: ignore[method-assign]
 
 
+def _add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """``--out DIR|-`` and ``--cluster NAME``, the render layout both ``render`` and ``translate`` write
+    (``render.write_tree``, ``render.cluster_stream``)."""
+    p.add_argument("--out", required=True, metavar="DIR|-",
+                   help=("output folder, replaced whole only when the render succeeds: DIR/<cluster>/ holds the "
+                         "Kubernetes objects (kubectl apply -f DIR/<cluster>), DIR/<cluster>/deploy-time/ those "
+                         "holding deploy-time placeholders (filled in by pulumi up; not for kubectl), "
+                         "DIR/<cluster>/releases/ the Helm releases and remote manifests; '-' streams one "
+                         "cluster's objects (not those of deploy-time/) to stdout as "
+                         "multi-document YAML (a folder named '-': ./-)"))
+    p.add_argument("--cluster", metavar="NAME",
+                   help="with --out -: the cluster to stream (required when the stack has several)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CLIParser(prog=PROG, description="Validate and render a service mesh stack without the Pulumi CLI.",
                        epilog=exit_codes_epilog({
@@ -414,15 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                  1: "invalid input, a policy the mesh cannot render exactly, "
                                                     "an output that cannot be written, or a usage error"}))
     p.add_argument("stack", metavar="STACK", help="stack name (stacks/Pulumi.<name>.yaml) or stack file")
-    p.add_argument("--out", required=True, metavar="DIR|-",
-                   help=("output folder, replaced whole only when the render succeeds: DIR/<cluster>/ holds the "
-                         "Kubernetes objects (kubectl apply -f DIR/<cluster>), DIR/<cluster>/deploy-time/ those "
-                         "holding deploy-time placeholders (filled in by pulumi up; not for kubectl), "
-                         "DIR/<cluster>/releases/ the Helm releases and remote manifests; '-' streams one "
-                         "cluster's objects (not those of deploy-time/) to stdout as "
-                         "multi-document YAML (a folder named '-': ./-)"))
-    p.add_argument("--cluster", metavar="NAME",
-                   help="with --out -: the cluster to stream (required when the stack has several)")
+    _add_output_arguments(p)
     p.add_argument("--include-secrets", action="store_true",
                    help="write secret values instead of redacting them (files 0600, folders 0700)")
     p.set_defaults(func=cmd_render)
@@ -433,15 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, choices=["istio", "linkerd", "osm"], help="target mesh")
     p.add_argument("--stack", required=True, metavar="STACK",
                    help="stack whose services, clusters and trust domain give the context")
-    p.add_argument("--out", required=True, metavar="DIR|-",
-                   help=("output folder, replaced whole only when the render succeeds: DIR/<cluster>/ holds the "
-                         "Kubernetes objects (kubectl apply -f DIR/<cluster>), DIR/<cluster>/deploy-time/ those "
-                         "holding deploy-time placeholders (filled in by pulumi up; not for kubectl), "
-                         "DIR/<cluster>/releases/ the Helm releases and remote manifests; '-' streams one "
-                         "cluster's objects (not those of deploy-time/) to stdout as "
-                         "multi-document YAML (a folder named '-': ./-)"))
-    p.add_argument("--cluster", metavar="NAME",
-                   help="with --out -: the cluster to stream (required when the stack has several)")
+    _add_output_arguments(p)
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="SMI files or folders (default: the stack's own smiFiles); the stack's inline rules join them")
     p.set_defaults(func=cmd_translate)
