@@ -33,12 +33,16 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 QUALITY = ROOT / "quality"
 WORK = ROOT / ".mutation" / "work"
 EQUIVALENT = QUALITY / "equivalent-mutants.json"
+NOTES = QUALITY / "survivor-notes.json"
+FINDINGS = QUALITY / "findings.md"
+"""Surviving mutants judged killable but not widening access, with why (keyed like EQUIVALENT)."""
 RESULTS = QUALITY / "mutation-results.json"
 REPORT = QUALITY / "MUTATION.md"
 MUTMUT = Path(sys.executable).parent / "mutmut"
@@ -126,6 +130,8 @@ def collect(module: str) -> dict:
     equivalent = [e for e in json.loads(EQUIVALENT.read_text()) if e["module"] == module] \
         if EQUIVALENT.exists() else []
     judged = {(e["function"], _squash(e["original"]), _squash(e["mutated"])): e for e in equivalent}
+    notes = {(e["function"], _squash(e["original"]), _squash(e["mutated"])): e
+             for e in (json.loads(NOTES.read_text()) if NOTES.exists() else []) if e["module"] == module}
     counts: dict[str, int] = {}
     survivors, equivalents, used = [], [], set()
     for name, code in sorted(keep.items(), key=lambda kv: (kv[0].rsplit("__mutmut_", 1)[0],
@@ -140,14 +146,17 @@ def collect(module: str) -> dict:
                 equivalents.append({"mutant": name, "function": function, "original": original,
                                     "mutated": mutated, "reason": e["reason"]})
             else:
+                note = notes.get((function, original, mutated))
                 survivors.append({"mutant": name, "status": status, "function": function,
-                                  "original": original, "mutated": mutated})
+                                  "original": original, "mutated": mutated,
+                                  **({"note": note["reason"], "widens": note["widens"]} if note else {})})
         counts[status] = counts.get(status, 0) + 1
     total = sum(counts.values())
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     denominator = total - counts.get("equivalent", 0)
     stale = [dict(e) for k, e in judged.items() if k not in used]
-    return {"module": module, "total": total, "killed": killed, "equivalent": counts.get("equivalent", 0),
+    return {"module": module, "run": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: python3 tasks.py mutate {module}",
+            "total": total, "killed": killed, "equivalent": counts.get("equivalent", 0),
             "counts": counts, "score": round(100 * killed / denominator, 1) if denominator else 100.0,
             "survivors": survivors, "equivalents": equivalents, "stale_judgements": stale}
 
@@ -171,11 +180,14 @@ def write_report(results: dict) -> None:
         r = results.get(m)
         if not r:
             continue
-        lines += ["", f"## {m}.py", "", f"Counts: {json.dumps(r['counts'], sort_keys=True)}"]
+        lines += ["", f"## {m}.py", "", f"Run: {r.get('run', 'date not recorded')}", "",
+                  f"Counts: {json.dumps(r['counts'], sort_keys=True)}"]
         if r["survivors"]:
             lines += ["", "Surviving mutants (function: original -> mutated):", ""]
             lines += [f"- `{s['mutant'].rsplit('.', 1)[1]}` ({s['status']}) {s['function']}: `{s['original']}` -> "
-                      f"`{s['mutated']}`" for s in r["survivors"]]
+                      f"`{s['mutated']}`" + (f" — {'WIDENS' if s['widens'] else 'does not widen'}: {s['note']}"
+                                            if 'note' in s else " — not judged yet")
+                      for s in r["survivors"]]
         if r["equivalents"]:
             lines += ["", "Judged equivalent:", ""]
             lines += [f"- {e['function']}: `{e['original']}` -> `{e['mutated']}`: {e['reason']}"
@@ -183,6 +195,8 @@ def write_report(results: dict) -> None:
         if r["stale_judgements"]:
             lines += ["", "Stale judgements (no such mutant any more; drop or re-judge):", ""]
             lines += [f"- {e['function']}: `{e['original']}` -> `{e['mutated']}`" for e in r["stale_judgements"]]
+    if FINDINGS.exists():  # hand-written: widening survivors found, what closed them, what remains
+        lines += ["", FINDINGS.read_text().rstrip()]
     REPORT.write_text("\n".join(lines) + "\n")
 
 

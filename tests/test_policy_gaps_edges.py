@@ -631,3 +631,38 @@ def test_a_destination_port_nobody_exposes_is_refused_beside_other_refusals(tmp_
     found = dict(err.value.problems)
     assert "TCP ports [6000] are not exposed" in found["smi.yaml#TrafficTarget/shop/t1"]
     assert "exposes destination port 7000" in found["smi.yaml#TrafficTarget/shop/t2"]
+
+
+def two_cluster_mesh(tmp_path, docs, namespaces, services):
+    """An ambient-ready two-cluster Istio mesh (sidecars) of ``namespaces`` (``[{"name", "clusters"?}]``)
+    and ``services`` (``(namespace, name)``, HTTP port 8080 each) whose SMI file holds ``docs``."""
+    (tmp_path / "smi.yaml").write_text(yaml.safe_dump_all(docs))
+    return load_mesh({
+        "name": "gaps", "backend": {"type": "istio", "istio": {"dataPlane": "sidecar"}},
+        "clusters": [{"name": c, "cloud": "onprem", "region": "lab", "network": f"net-{c}",
+                      "kubeconfig": {"env": f"KUBECONFIG_{c.upper()}"},
+                      "eastWestGateway": {"addresses": [f"10.0.{i}.1"]}} for i, c in enumerate(("c1", "c2"))],
+        "namespaces": namespaces,
+        "services": [{"name": n, "namespace": ns, "ports": [{"port": 8080, "name": "http-8080", "protocol": "http"}]}
+                     for ns, n in services],
+        "smiFiles": ["smi.yaml"]}, base_dir=tmp_path)
+
+
+def test_istio_polices_every_destination_of_a_cluster_whatever_other_clusters_hold(tmp_path):
+    """An authorization whose destination runs in c2 only is skipped in c1, and only it: every
+    destination of c1 keeps its ALLOW policy there (without it Istio admits every caller)."""
+    plain = [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]
+    docs = [in_namespace(group("g", plain), "alpha"), in_namespace(target("a", "x", [http_rule("g")]), "alpha"),
+            group("g", plain), target("b", "api", [http_rule("g")]),
+            in_namespace(group("g", plain), "zulu"), in_namespace(target("c", "z", [http_rule("g")]), "zulu")]
+    loaded = two_cluster_mesh(tmp_path, docs, [{"name": "alpha", "clusters": ["c2"]}, {"name": "shop"},
+                                               {"name": "zulu", "clusters": ["c2"]}, {"name": "front"}, {"name": "ops"}],
+                              [("alpha", "x"), ("shop", "api"), ("zulu", "z"), ("front", "client"), ("ops", "intruder")])
+    rendered = render_mesh(loaded)
+    for cluster in ("c1", "c2"):
+        objects = rendered[cluster].objects
+        for src in (("front", "client"), ("ops", "intruder")):
+            req = Request(src, "shop", "api", "api", (("app", "api"),), 8080, http=True, method="GET", path="/a/1")
+            assert istio_allows(objects, req, trust_domain=TD) == (src == ("front", "client")), (cluster, req)
+    assert not [o for o in rendered["c1"].objects if o["metadata"].get("namespace") in ("alpha", "zulu")
+                and o["kind"] == "AuthorizationPolicy"]
