@@ -479,3 +479,22 @@ def app_pods(spec: Any, cluster: str, native_sidecars: bool = False) -> list[dic
                                  "initContainers": init, "nodeName": "node-1"},
                         "status": {"phase": "Running", "podIP": "10.244.1.7"}})
     return out
+
+
+def fake_desired(monkeypatch, desired=None):
+    """Make ``drift_cli`` see ``desired`` (default :func:`sample_desired`: cluster -> ``{"objects",
+    "releases"}``) as the rendered stack ``demo``, whatever STACK is given; returns ``desired``."""
+    from mesh_components import drift_cli
+
+    desired = desired or sample_desired()
+
+    class Cluster:
+        def __init__(self, name):
+            self.name, self.kubeconfig = name, None
+
+    class Spec:
+        name = "demo"
+        clusters = [Cluster(c) for c in desired]
+
+    monkeypatch.setattr(drift_cli, "_desired", lambda stack: (Spec, "demo", desired))
+    return desired

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from diff_helpers import (app_pods, fake_clusters, installed_gateway_api_crds, live_from_desired, sample_desired, write_dump,
+from diff_helpers import (app_pods, fake_clusters, fake_desired, installed_gateway_api_crds, live_from_desired, sample_desired, write_dump,
                           write_kubeconfig)
 from mesh_components.gateway_api import crd_name
 from mesh_components import drift_cli
@@ -173,21 +173,6 @@ def test_live_clusters_through_kubeconfig_one_list_per_kind_and_cluster(staging,
 
 # ---------------------------------------------------------------------------------------------
 # errors and options (hand-made desired state, no renderer needed)
-
-
-def fake_desired(monkeypatch, desired=None):
-    desired = desired or sample_desired()
-
-    class Cluster:
-        def __init__(self, name):
-            self.name, self.kubeconfig = name, None
-
-    class Spec:
-        name = "demo"
-        clusters = [Cluster(c) for c in desired]
-
-    monkeypatch.setattr(drift_cli, "_desired", lambda stack: (Spec, "demo", desired))
-    return desired
 
 
 def test_cluster_filter_output_file_and_no_intent(monkeypatch, tmp_path, capsys):

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from diff_helpers import (add_noise, app_pods, helm_secret, installed_gateway_api_crds, live_from_desired,
+from diff_helpers import (add_noise, fake_desired, app_pods, helm_secret, installed_gateway_api_crds, live_from_desired,
                           sample_desired, write_dump)
 from mesh_components import drift_cli
 from mesh_components.cli import main
@@ -141,7 +141,7 @@ def test_istiod_values_and_secret_data_redacted_in_every_format_with_changed_sec
         st["objects"].append({"apiVersion": "v1", "kind": "Secret",
                               "metadata": {"name": "db", "namespace": "bookstore", "labels": {}},
                               "stringData": {"password": "s3cr3t-desired", "username": "bookstore"}})
-    drift_cli_fake(monkeypatch, desired)
+    fake_desired(monkeypatch, desired)
     live = {c: live_from_desired(s["objects"], s["releases"]) for c, s in desired.items()}
     east = live["east"]
     db = next(o for o in east if o["metadata"]["name"] == "db")
@@ -170,18 +170,6 @@ def test_istiod_values_and_secret_data_redacted_in_every_format_with_changed_sec
     assert change["desired"] != change["live"]  # still reported as changed
     assert {change["desired"][:11], change["live"][:11]} == {"<redacted #"}
     assert "data.password" in out["text"] and "data.password" in out["markdown"]
-
-
-def drift_cli_fake(monkeypatch, desired):
-    class Cluster:
-        def __init__(self, name):
-            self.name, self.kubeconfig = name, None
-
-    class Spec:
-        name = "demo"
-        clusters = [Cluster(c) for c in desired]
-
-    monkeypatch.setattr(drift_cli, "_desired", lambda stack: (Spec, "demo", desired))
 
 
 def test_a_pem_private_key_in_an_arbitrary_field_is_redacted_everywhere(tmp_path, capsys):
@@ -419,7 +407,7 @@ def istiod_drift(monkeypatch, tmp_path, capsys, desired_pilot: dict, live_values
     desired = sample_desired()
     istiod = desired["east"]["releases"][1]
     istiod["values"]["pilot"].update(copy.deepcopy(desired_pilot))
-    drift_cli_fake(monkeypatch, desired)
+    fake_desired(monkeypatch, desired)
     live = {c: live_from_desired(s["objects"], s["releases"]) for c, s in desired.items()}
     from diff_helpers import deployed
     config = copy.deepcopy(deployed(istiod["values"]))

@@ -446,14 +446,7 @@ def test_echoed_values_are_cut(tmp_path):
 JUNK = [None, True, 1.5, float("inf"), "", "Bad_Name", [], [1], {}, {1: "a"}, [{"a": 1}], "x" * 300]
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _paths(v, prefix + (i,))
+from test_spec import _paths  # noqa: E402  every path of a spec tree, as the mutation test walks it
 
 
 def test_no_pydantic_wording_reaches_users():
