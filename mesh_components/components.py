@@ -542,6 +542,24 @@ class EgressRules(_ReleasingComponent):
                 "egress_gateway": next(iter(self.releases), None)}
 
 
+class MeshTelemetry(_ReleasingComponent):
+    """One cluster's telemetry (type ``mesh:index:MeshTelemetry``), from ``mesh.telemetry``: Istio
+    ``Telemetry`` objects, ``PodMonitor``/``ServiceMonitor`` scrape objects and ``PrometheusRule``
+    recording rules and alerts (custom resources of the cluster's Prometheus Operator, which the mesh
+    never installs), the linkerd-viz release. Registered only when the spec has a ``telemetry``
+    section. Outputs: ``objects``, ``recording_rules`` (the golden-signal series names) and
+    ``releases``."""
+
+    TYPE, CONCERN = "mesh:index:MeshTelemetry", "telemetry"
+
+    def outputs(self, objects):
+        return {"objects": len(objects),
+                "recording_rules": sorted({r["record"] for o in objects if o["kind"] == "PrometheusRule"
+                                           for g in o["spec"].get("groups", []) for r in g.get("rules", [])
+                                           if "record" in r}),
+                "releases": sorted(self.releases)}
+
+
 class _CustomResourceWithStatus(k8s.apiextensions.CustomResource):
     """``apiextensions.CustomResource`` that also resolves the object's ``status`` as an output (as
     the typed resources do for theirs): the live status read back after create, update and every
@@ -822,6 +840,9 @@ class ServiceMesh(pulumi.ComponentResource):
             parts = {"control_plane": cp}
             for key, cls in (("policies", SmiPolicies), ("egress", EgressRules), ("gateway", EnvoyGateway)):
                 parts[key] = cls(f"{name}-{c}-{key}", st, lookup, provider, namespaces, cp.crds, opts=opts_c)
+            if spec.telemetry is not None:  # a stack without telemetry keeps exactly the resources it had
+                parts["telemetry"] = MeshTelemetry(f"{name}-{c}-telemetry", st, lookup, provider, namespaces,
+                                                   cp.crds, opts=opts_c)
             self.components[c] = parts
             clusters[c] = {
                 "network": spec.network_of(cluster),

@@ -125,12 +125,15 @@ def envoy_proxy(spec, cluster, listener_ports: list[int]) -> dict:
     lb = load_balancer_annotations(cluster.cloud, internal=cluster.internal_load_balancers)
     if lb:
         service["annotations"] = lb
+    from .telemetry.envoy_gateway import envoy_proxy_telemetry  # here: telemetry imports this module
+
+    telemetry = envoy_proxy_telemetry(spec)  # mesh.telemetry's access logs, metrics, tracing; {} without
     return k8s_object(API, "EnvoyProxy", ing.name, ing.namespace, spec.name, spec={
         "provider": {"type": "Kubernetes", "kubernetes": {
             "envoyDeployment": {"name": name, **({"pod": pod} if pod else {})},
             "envoyService": service,
             "envoyServiceAccount": {"name": name}}},
-        "routingType": "Service"})
+        "routingType": "Service", **({"telemetry": telemetry} if telemetry else {})})
 
 
 def infrastructure_objects(spec, cluster, listener_ports: list[int]) -> list[dict]:

@@ -52,6 +52,8 @@ OWN_CODES: dict[str, str] = {
                             "(spec.ingress_notices).",
     "linkerd-probe-paths": "A port with Linkerd HTTPRoutes and no probePaths: kubelet httpGet probes on it "
                            "would be refused (linkerd.probe_notices).",
+    "telemetry-prerequisite": "What mesh.telemetry's objects need and the stack does not create: the Prometheus "
+                              "Operator's CRDs, the monitors' namespace (telemetry.notices).",
 }
 """``validate``'s own codes, beside the pack's policies."""
 
@@ -331,7 +333,7 @@ def guardrail_findings(loaded, states: dict, config: guardrails.PolicyPackConfig
 
 def spec_findings(loaded, states: dict) -> list[Finding]:
     """The topology warnings (``unconfirmed-flat-network``) and notices (``ingress-prerequisite``,
-    ``linkerd-probe-paths``) ``validate`` has always printed, as findings."""
+    ``linkerd-probe-paths``, ``telemetry-prerequisite``) ``validate`` prints, as findings."""
     from .spec import ingress_notices, topology_warnings
 
     spec = loaded.spec
@@ -341,6 +343,9 @@ def spec_findings(loaded, states: dict) -> list[Finding]:
         from .linkerd import probe_notices
         notices = sorted({n for st in states.values() for n in probe_notices(spec, st.objects)})
         out += [Finding("linkerd-probe-paths", "notice", p, m) for p, m in notices]
+    from .telemetry import notices as telemetry_notices
+
+    out += [Finding("telemetry-prerequisite", "notice", p, m) for p, m in telemetry_notices(spec, states)]
     return out
 
 

@@ -17,7 +17,10 @@ traffic splits are dashed edges from the apex service to its backends (``weight 
 Callers that ``mesh.overrides`` let in (read back from the rendered objects after the overrides,
 :mod:`mesh_components.override_access`) are red ``override`` edges, with an ``override-widens``
 finding; an override that changes access objects otherwise is an ``override-changes-access``
-finding. Everything is sorted, so the same stack gives the same bytes.
+finding. Everything is sorted, so the same stack gives the same bytes. With the metrics overlay
+(``build_graph(series=...)``, ``graph --metrics``) allow and ingress edges carry one more line per
+source identity: the golden-signal series that will show that traffic
+(:mod:`mesh_components.telemetry.golden_signals`); without it the output is unchanged.
 """
 from __future__ import annotations
 
@@ -359,12 +362,19 @@ class Node:
 class Edge:
     """A directed edge; ``kind``: ``allow`` (an access rule), ``ingress``, ``egress``, ``split``
     (dashed) or ``override`` (a caller an override lets in, red); ``lines``: what it carries,
-    sorted (one route, port set or weight per line)."""
+    sorted (one route, port set or weight per line); ``metrics``: with the metrics overlay, the
+    series that show its traffic (``telemetry.golden_signals.SeriesRef``, sorted; each drawn as a
+    further line, :meth:`text_lines`)."""
 
     source: str
     target: str
     kind: str
     lines: tuple[str, ...]
+    metrics: tuple = ()
+
+    def text_lines(self) -> tuple[str, ...]:
+        """What the diagrams write on the edge: its lines, then one per metrics reference."""
+        return self.lines + tuple(m.line() for m in self.metrics)
 
 
 @dataclass(frozen=True)
@@ -376,6 +386,8 @@ class Graph:
     edges: tuple[Edge, ...]
     findings: tuple[Finding, ...] = ()
     counts: dict = field(default_factory=dict, compare=False)
+    metrics: bool = False
+    """Built with the metrics overlay (``build_graph(series=...)``): edges carry ``metrics``."""
 
 
 def safe_id(kind: str, *parts: str) -> str:
@@ -398,14 +410,18 @@ def _share(weight: int, total: int) -> str:
 
 
 def build_graph(spec, model: TrafficModel, findings=(), ingress_identity: tuple[str, str] | None = None,
-                widenings=()) -> Graph:
+                widenings=(), series=None) -> Graph:
     """The :class:`Graph` of ``spec`` and its ``model``; ``findings`` become notes.
     ``ingress_identity``: the gateway's ``(namespace, service_account)`` (``gateway.gateway_identity``),
     drawn as the ingress node when an access rule names it as a source. ``widenings``
     (:class:`~mesh_components.override_access.Widening`): callers an override lets in, drawn as
-    ``override`` edges (from the caller's service, an identity, a namespace or an "any" node)."""
+    ``override`` edges (from the caller's service, an identity, a namespace or an "any" node).
+    ``series``: the metrics overlay, ``(authorization, source identity) -> SeriesRef | None``
+    (``telemetry.golden_signals.edge_series``): each allow edge, and each ingress edge to the
+    route's own service, carries what it returns for the authorizations drawn on it."""
     nodes: dict[str, Node] = {}
     edges: dict[tuple[str, str, str], set[str]] = {}
+    metrics: dict[tuple[str, str, str], set] = {}
     guarded = {_dest(a) for a in model.authorizations}
 
     def service_node(ns: str, name: str) -> str:
@@ -442,6 +458,10 @@ def build_graph(spec, model: TrafficModel, findings=(), ingress_identity: tuple[
 
     for a in model.authorizations:
         if a.origin.startswith(INGRESS_ORIGIN):
+            if series is not None and ingress_id is not None:
+                for identity in a.sources:
+                    if identity == ingress_identity and (ref := series(a, identity)) is not None:
+                        metrics.setdefault((ingress_id, service_node(*_dest(a)), "ingress"), set()).add(ref)
             continue  # drawn from spec.ingress, with its hosts
         lines = set()
         ports = http_ports_of(a)
@@ -453,8 +473,11 @@ def build_graph(spec, model: TrafficModel, findings=(), ingress_identity: tuple[
             continue
         target = service_node(*_dest(a))
         for identity in a.sources:
+            ref = series(a, identity) if series is not None else None
             for src in callers(identity):
                 edges.setdefault((src, target, "allow"), set()).update(lines)
+                if ref is not None:
+                    metrics.setdefault((src, target, "allow"), set()).add(ref)
 
     for w in widenings:
         c = w.caller
@@ -498,7 +521,8 @@ def build_graph(spec, model: TrafficModel, findings=(), ingress_identity: tuple[
                 bid = service_node(r.namespace, backend)
             edges.setdefault((service_node(r.namespace, r.service), bid, "split"), set()).add(_share(weight, total))
 
-    edge_list = tuple(sorted(Edge(s, t, k, tuple(sorted(lines))) for (s, t, k), lines in edges.items()))
+    edge_list = tuple(sorted(Edge(s, t, k, tuple(sorted(lines)), tuple(sorted(metrics.get((s, t, k), ()))))
+                             for (s, t, k), lines in edges.items()))
     counts = {"services": sum(1 for n in nodes.values() if n.kind == "service"),
               "allowed calls": sum(1 for e in edge_list if e.kind == "allow"),
               "ingress routes": sum(1 for e in edge_list if e.kind == "ingress"),
@@ -507,7 +531,7 @@ def build_graph(spec, model: TrafficModel, findings=(), ingress_identity: tuple[
     if widenings:
         counts["override edges"] = sum(1 for e in edge_list if e.kind == "override")
     return Graph(spec.name, tuple(sorted(nodes.values(), key=lambda n: (n.group or "", n.id))), edge_list,
-                 tuple(sorted(findings)), counts)
+                 tuple(sorted(findings)), counts, series is not None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,7 +576,8 @@ def render_mermaid(graph: Graph) -> str:
         out.append("    end")
     out += [f"    {n.id}{_MERMAID_SHAPES[n.kind].format(mermaid_text(n.label))}" for n in groups.get(None, [])]
     for e in graph.edges:
-        out.append(f'    {e.source} {_MERMAID_ARROWS[e.kind]}|"{mermaid_text(chr(10).join(e.lines))}"| {e.target}')
+        text = mermaid_text(chr(10).join(e.text_lines()))
+        out.append(f'    {e.source} {_MERMAID_ARROWS[e.kind]}|"{text}"| {e.target}')
     classes = {"unrestricted": [n.id for n in graph.nodes if n.unrestricted],
                "external": [n.id for n in graph.nodes if n.kind == "external"],
                "gateway": [n.id for n in graph.nodes if n.kind == "ingress"]}
@@ -607,7 +632,7 @@ def render_dot(graph: Graph) -> str:
         out.append("    }")
     out += [node(n, "    ") for n in groups.get(None, [])]
     for e in graph.edges:
-        attrs = [f"label={dot_string(chr(10).join(e.lines))}"]
+        attrs = [f"label={dot_string(chr(10).join(e.text_lines()))}"]
         if e.kind == "split":
             attrs.append("style=dashed")
         elif e.kind == "ingress":

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m mesh_components graph STACK [--format mermaid|dot|json] [-o FILE] [--strict]
+    python -m mesh_components graph STACK [--format mermaid|dot|json] [-o FILE] [--strict] [--metrics]
 
 The diagram (see :mod:`mesh_components.graph`) goes to stdout, or to FILE with ``-o``. Rules that
 admit nothing, rules shadowed by others and overrides that change access policy (read from the
@@ -24,6 +24,16 @@ what it carries (one route, port set or weight each). ``kind`` of a warning: ``a
 ``shadowed``, ``redundant-match``, ``override-widens``, ``override-changes-access``; ``others``:
 the rules that already admit what it admits. Every list is sorted, so the same stack gives the
 same bytes; keys are only ever added.
+
+``--metrics`` overlays the golden-signal series (:mod:`mesh_components.telemetry.golden_signals`)
+on each ``allow`` edge and each ``ingress`` edge to the route's service: per access rule and source
+identity, a line ``metrics {namespace="..",service="..",access_rule="..",source_namespace="..",
+source_service_account=".."}: <series>, ...`` (the selector of its series), or ``metrics: no
+per-rule series (<why>); destination: <series> {namespace="..",service=".."}`` where the mesh
+cannot compute them (OSM; Istio ambient where no waypoint serves the service); in JSON each edge
+gets ``"metrics": [{"labels": {name: value}, "series": [str], "gap": str (only where no per-rule
+series exists)}]``. It needs ``mesh.telemetry`` with ``metrics.enabled`` and ``goldenSignals``
+(else exit 1). Without ``--metrics`` nothing changes.
 
 Exit codes: 0 (warnings or not), 2 with ``--strict`` when there is any warning, 1 invalid input
 or usage (``path: message`` lines on stderr, never a traceback).
@@ -61,19 +71,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="Mermaid or Graphviz DOT diagram, or the graph as JSON (default mermaid)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the diagram here instead of stdout")
     p.add_argument("--strict", action="store_true", help="exit 2 when there is any warning")
+    p.add_argument("--metrics", action="store_true",
+                   help="show on each edge the golden-signal series that will show its traffic (needs mesh.telemetry)")
     p.set_defaults(func=run)
 
     usage_errors_exit_1(p, "graph")  # 2 means warnings
     return p
 
 
-def graph_of(loaded):
+def graph_of(loaded, metrics: bool = False):
     """The :class:`~mesh_components.graph.Graph` of a loaded stack (``spec.LoadedMesh``), with its
     findings. With ``mesh.overrides``, the graph also reads what is deployed: the stack is rendered
     with and without its overrides (``render.render_mesh``) and every caller an override lets in
     is drawn and reported (:func:`mesh_components.override_access.override_report`). Raises
     :class:`MeshError` for policy the mesh-neutral model refuses (and, with overrides, for what
-    the mesh cannot render)."""
+    the mesh cannot render). ``metrics``: overlay the golden-signal series on the edges
+    (``build_graph(series=...)``); raises :class:`MeshError` when the stack records none (no
+    ``mesh.telemetry``, metrics or ``goldenSignals`` off, or golden signals the mesh refuses)."""
     from . import gamma, graph, override_access, smi
     from .gateway import gateway_identity
 
@@ -91,7 +105,24 @@ def graph_of(loaded):
         base = render_mesh(LoadedMesh(spec.model_copy(update={"overrides": []}), loaded.smi_documents))
         changed, widenings = override_access.override_report(spec, base, deployed)
         findings = sorted(set(findings) | set(graph.override_findings(changed, widenings)))
-    return graph.build_graph(spec, model, findings, identity, widenings)
+    series = _series_overlay(spec, model) if metrics else None
+    return graph.build_graph(spec, model, findings, identity, widenings, series)
+
+
+def _series_overlay(spec, model):
+    """``(authorization, identity) -> SeriesRef`` for the overlay; MeshError without golden signals."""
+    from .telemetry import golden_signals
+
+    m = spec.telemetry.metrics if spec.telemetry is not None else None
+    if m is None or not m.enabled or not m.golden_signals:
+        where = ("mesh.telemetry" if m is None else "mesh.telemetry.metrics.enabled" if not m.enabled
+                 else "mesh.telemetry.metrics.goldenSignals")
+        raise MeshError([(where, "--metrics shows the golden-signal series, which this stack does not record: "
+                                 "add mesh.telemetry with metrics enabled and goldenSignals: true, or drop --metrics")])
+    if problems := golden_signals.problems(spec):
+        raise MeshError(problems)
+    waypoints = golden_signals.waypoint_namespaces(spec, model)
+    return lambda a, identity: golden_signals.edge_series(spec, model, a, identity, waypoints)
 
 
 def graph_json(g) -> str:
@@ -101,7 +132,8 @@ def graph_json(g) -> str:
     doc = {"mesh": g.mesh,
            "nodes": [{"id": n.id, "kind": n.kind, "namespace": n.group, "label": n.label,
                       "unrestricted": n.unrestricted} for n in g.nodes],
-           "edges": [{"source": e.source, "target": e.target, "kind": e.kind, "lines": list(e.lines)}
+           "edges": [{"source": e.source, "target": e.target, "kind": e.kind, "lines": list(e.lines),
+                      **({"metrics": [m.as_json() for m in e.metrics]} if g.metrics else {})}
                      for e in g.edges],
            "warnings": [{"origin": f.origin, "kind": f.kind, "message": f.message, "others": list(f.others)}
                         for f in g.findings]}
@@ -121,7 +153,7 @@ def run(args: argparse.Namespace, stdout: Any = None, stderr: Any = None) -> int
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
-    g = graph_of(load_stack(args.stack))
+    g = graph_of(load_stack(args.stack), metrics=bool(getattr(args, "metrics", False)))
     text = _writer(getattr(args, "format", None) or "mermaid")(g)
     where = ""
     if getattr(args, "output", None):

@@ -253,7 +253,7 @@ def object_filenames(objects) -> list[str]:
 CONCERN_FIELDS = {
     "namespaces": "mesh.namespaces", "ca": "mesh.ca", "control-plane": "mesh.backend",
     "policy": "mesh.accessRules", "egress": "mesh.egress", "gateway": "mesh.ingress",
-    "multicluster": "mesh.clusters",
+    "telemetry": "mesh.telemetry", "multicluster": "mesh.clusters",
 }
 """The spec field whose settings make each concern's objects (``render.CONCERNS``); the policy
 concern also comes from ``mesh.trafficSplits``, ``mesh.smiFiles`` and ``mesh.services``."""
@@ -262,7 +262,7 @@ _CONCERN_TEXT = {
     "ca": "the CA (mesh.ca)", "control-plane": "the control plane (mesh.backend)",
     "policy": "the traffic policy (mesh.accessRules, mesh.trafficSplits, mesh.smiFiles, mesh.services)",
     "egress": "the egress rules (mesh.egress)", "gateway": "the ingress (mesh.ingress)",
-    "multicluster": "the multi-cluster links (mesh.clusters)",
+    "telemetry": "the telemetry (mesh.telemetry)", "multicluster": "the multi-cluster links (mesh.clusters)",
 }
 
 

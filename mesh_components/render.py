@@ -39,7 +39,7 @@ import yaml
 
 from . import (ca, egress, envoy_gateway, gamma, gateway, istio, istio_policy, linkerd, linkerd_policy, multicluster,
                names, osm, osm_policy, smi)
-from . import app_protocol, yaml_text
+from . import app_protocol, telemetry, yaml_text
 from . import gateway_api as gateway_api_crds_
 from .errors import MeshError, SpecError, TranslationError
 from .meta import (PATCH_ANNOTATION, container_shape_problems, deep_merge, is_patch, k8s_object, k8s_patch,
@@ -47,7 +47,7 @@ from .meta import (PATCH_ANNOTATION, container_shape_problems, deep_merge, is_pa
 from .slots import PLACEHOLDER_PREFIX, Slot, fill
 from .spec import GATEWAY_API_VERSION, LoadedMesh, MeshSpec
 
-CONCERNS = ("namespaces", "ca", "control-plane", "policy", "egress", "gateway", "multicluster")
+CONCERNS = ("namespaces", "ca", "control-plane", "policy", "egress", "gateway", "telemetry", "multicluster")
 """Object groups in apply order; each maps to one Pulumi component."""
 REDACTED = "<redacted: render with --include-secrets to show>"
 MARKER = ".mesh-render"
@@ -223,6 +223,8 @@ def _render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
                                                f"use {' or '.join(sorted(CONTROL_PLANES))}")])
     if problems := names.spec_name_problems(spec):  # derived names too long or shared, at their spec fields
         raise SpecError(problems)
+    if problems := telemetry.problems(spec):  # mesh.telemetry settings the mesh cannot honour exactly
+        raise SpecError(problems)
     control, policy = CONTROL_PLANES[spec.backend.type], POLICIES[spec.backend.type]
     model = traffic_model(mesh)
     check_deployment(spec, model, policy)  # e.g. Linkerd's per-namespace default
@@ -240,9 +242,11 @@ def _render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
         annotations = getattr(control, "namespace_annotations", None)
         policy_annotations = getattr(policy, "namespace_annotations", None)  # Linkerd's default inbound policy
         st.concerns["namespaces"] = app_namespaces(spec, cluster.name, lambda ns: {
-            **control.namespace_labels(spec, ns), **policy.namespace_labels(spec, model, ns)},
+            **control.namespace_labels(spec, ns), **policy.namespace_labels(spec, model, ns),
+            **telemetry.namespace_labels(spec, ns)},
             (lambda ns: {**(annotations(spec, ns) if annotations else {}),
-                         **(policy_annotations(spec, model, ns) if policy_annotations else {})}))
+                         **(policy_annotations(spec, model, ns) if policy_annotations else {}),
+                         **telemetry.namespace_annotations(spec, ns)}))
         st.concerns["policy"] = (version_services(spec, cluster.name) + app_service_patches(spec, cluster.name)
                                  + policy.policy_objects(spec, model, cluster.name))
         needed = getattr(control, "release_values_for", None)  # OSM: the Retry feature flag
@@ -256,6 +260,14 @@ def _render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
         st.concerns["gateway"] = gateway.ingress_objects(spec, cluster, model)  # its routes carry the splits
         st.releases += [HelmRelease(**{**r, "depends_on": tuple(r["depends_on"])})
                         for r in egress.egress_releases(spec, cluster.name) + gateway.ingress_releases(spec, cluster)]
+        # mesh.telemetry: its own objects and releases, and values merged into the control plane's releases
+        st.concerns["control-plane"], st.concerns[telemetry.CONCERN] = merge_telemetry_patches(
+            st.concerns["control-plane"], telemetry.objects(spec, cluster, model))
+        if more := telemetry.release_values(spec, cluster):
+            st.releases = [replace(r, values=deep_merge(r.values, more[r.name])) if r.name in more else r
+                           for r in st.releases]
+        st.releases += [HelmRelease(**{**r, "depends_on": tuple(r["depends_on"]), "concern": telemetry.CONCERN})
+                        for r in telemetry.releases(spec, cluster)]
         st.concerns["multicluster"] = multicluster.objects(spec, cluster.name, model)
         if control.needs_gateway_api(spec) or any(
                 o["apiVersion"].startswith("gateway.networking.k8s.io/") for o in st.objects):
@@ -281,6 +293,28 @@ def _render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
     if problems:
         raise SpecError(problems)
     return states
+
+
+def merge_telemetry_patches(control_plane: list[dict], telemetry_objects: list[dict]) -> tuple[list[dict], list[dict]]:
+    """``(control_plane, telemetry_objects)`` with each telemetry patch (``meta.is_patch``) of an object
+    the control plane already patches merged into that patch (``meta.deep_merge``): one object, one
+    patch (two would be refused, ``names.object_problems``), e.g. OSM's MeshConfig ``osm-mesh-config``,
+    patched for the Retry feature flag (``osm.control_plane_objects_for``) and for tracing
+    (``telemetry.osm.mesh_config_patch``). Without telemetry both lists come back unchanged."""
+    def key(o: dict) -> tuple:
+        return (o["apiVersion"].split("/")[0], o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])
+
+    patched = {key(o): i for i, o in enumerate(control_plane) if is_patch(o)}
+    if not patched or not any(is_patch(o) and key(o) in patched for o in telemetry_objects):
+        return control_plane, telemetry_objects
+    control_plane, rest = list(control_plane), []
+    for o in telemetry_objects:
+        if is_patch(o) and key(o) in patched:
+            i = patched[key(o)]
+            control_plane[i] = deep_merge(control_plane[i], {k: v for k, v in o.items() if k != "metadata"})
+        else:
+            rest.append(o)
+    return control_plane, rest
 
 
 def _unshared(value):

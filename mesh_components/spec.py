@@ -392,10 +392,17 @@ class LinkerdOptions(Base):
     mesh's global ``Deny`` EgressNetwork in ``linkerd-egress``: each gets an ``Allow``
     EgressNetwork ``mesh-egress-open`` of its own, which replaces the global ones there (linkerd2
     edge-26.8.3 ``policy-controller/k8s/index/src/outbound/index/egress_network.rs:61-78``). The
-    namespace must exist; one that is a source of an ``egress`` rule is refused."""
+    namespace must exist; one that is a source of an ``egress`` rule is refused.
+
+    ``traceCollector``: the mesh identity (namespace and service account) of the trace collector
+    at ``mesh.telemetry.tracing.address``: Linkerd's proxies export spans over mTLS and check the
+    collector's identity (chart values ``proxy.tracing.collector.meshIdentity``, required when
+    tracing is on: linkerd2 edge-26.8.3 ``charts/partials/templates/_proxy.tpl:162-169``), so the
+    collector must be meshed; required with Linkerd tracing (``mesh_components.telemetry.linkerd``)."""
 
     scrapers: list[Scraper] = []
     egress_open_namespaces: list[DnsLabel] = []
+    trace_collector: Scraper | None = None
 
 
 class Backend(Base):
@@ -1029,6 +1036,156 @@ class Suppression(Base):
         return v
 
 
+def _percent(v: Any) -> float:
+    """A number from 0 to 100 (a percentage of requests): ``true``, strings, ``.inf``/``.nan`` refused."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"expected a number from 0 to 100, got {_kind(v)} {shown(v)}")
+    if not math.isfinite(v) or not 0 <= v <= 100:
+        raise ValueError(f"expected a number from 0 to 100 (percent of requests), got {shown(v)}")
+    return float(v)
+
+
+Percent = Annotated[float, BeforeValidator(_percent)]
+"""A percentage from 0 to 100 (float; ``1`` means one request in a hundred)."""
+
+
+class PrometheusTarget(Base):
+    """The Prometheus that collects the mesh's metrics.
+
+    - ``mode: operator``: a Prometheus Operator runs in the cluster; the mesh renders
+      ``PodMonitor``/``ServiceMonitor`` objects (monitoring.coreos.com/v1) and its recording rules as
+      ``PrometheusRule``s, in ``namespace`` (default: the control plane's namespace), each labelled
+      with ``labels`` (what the ``Prometheus`` object's monitor and rule selectors pick, e.g.
+      ``release: kube-prometheus-stack``). The CRDs are the operator's: the mesh never installs them.
+    - ``mode: annotations``: a Prometheus that discovers pods by ``prometheus.io/*`` scrape
+      annotations; the recording rules go in a ConfigMap (a Prometheus rule file) to mount.
+    - ``mode: bundled``: the Prometheus the mesh's own charts ship (linkerd-viz's, OSM's
+      ``deployPrometheus``); a mesh that ships none (Istio) refuses it.
+
+    ``url``: the Prometheus's HTTP API (e.g. ``http://prometheus-operated.monitoring.svc:9090``), for
+    the mesh's dashboards that query it (linkerd-viz ``prometheusUrl``)."""
+
+    mode: Literal["operator", "annotations", "bundled"] = "operator"
+    namespace: DnsLabel | None = None
+    labels: Labels = {}
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")] | None = None
+
+    @model_validator(mode="after")
+    def _not_ownership_labels(self) -> "PrometheusTarget":
+        from .meta import MANAGED_BY_LABEL, MESH_LABEL
+
+        if taken := sorted(set(self.labels) & {MANAGED_BY_LABEL, MESH_LABEL}):
+            raise ValueError(f"labels {taken}: the mesh sets these on every object it owns (its ownership "
+                             f"labels); select the monitors by another label")
+        return self
+
+
+class TelemetryAlerts(Base):
+    """Alerts rendered beside the recording rules: ``plaintextTraffic`` fires when the mesh's metrics
+    show a request between meshed workloads without mutual TLS; ``certificateExpiryDays`` fires when a
+    certificate the mesh exports the expiry of ends within that many days (None: no such alert)."""
+
+    plaintext_traffic: bool = True
+    certificate_expiry_days: Days | None = 7
+
+
+class Metrics(Base):
+    """Metrics collection (on by default once ``telemetry`` is given): scraped every
+    ``scrapeIntervalSeconds`` (seconds) by ``prometheus``; ``goldenSignals`` renders recording rules
+    for request rate, error rate and latency percentiles per declared service and per access rule,
+    named the same on every mesh (``mesh_components.telemetry.golden_signals``)."""
+
+    enabled: bool = True
+    scrape_interval_seconds: WholeNumber = Field(30, ge=5, le=3600)
+    prometheus: PrometheusTarget = PrometheusTarget()
+    golden_signals: bool = True
+    alerts: TelemetryAlerts = TelemetryAlerts()
+
+
+class AccessLogs(Base):
+    """Proxy access logs, written to the proxy's standard output: ``format`` text or JSON;
+    ``filter: errors`` logs only requests answered with an HTTP status of 400 or more (a mesh that
+    cannot filter refuses it)."""
+
+    enabled: bool = False
+    format: Literal["text", "json"] = "text"
+    filter: Literal["all", "errors"] = "all"
+
+
+_COLLECTOR = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[0-9]{1,5}$"
+
+
+class Tracing(Base):
+    """Distributed tracing: spans sent to the collector at ``address`` (``<host>:<port>``, e.g.
+    ``otel-collector.observability.svc.cluster.local:4317``) with ``provider`` zipkin or
+    opentelemetry (OTLP over gRPC), ``samplingPercent`` percent of requests traced."""
+
+    enabled: bool = False
+    provider: Literal["zipkin", "opentelemetry"] = "opentelemetry"
+    address: Annotated[str, Field(pattern=_COLLECTOR)] | None = None
+    sampling_percent: Percent = 1.0
+
+    @model_validator(mode="after")
+    def _address_when_enabled(self) -> "Tracing":
+        if self.enabled and self.address is None:
+            raise ValueError("tracing is enabled without an address: set address to the collector's "
+                             "<host>:<port>, e.g. otel-collector.observability.svc.cluster.local:4317")
+        if self.address is not None and not 1 <= int(self.address.rsplit(":", 1)[1]) <= 65535:
+            raise ValueError(f"address {self.address!r}: the port must be from 1 to 65535")
+        return self
+
+
+class AccessLogsOverride(Base):
+    """Access-log settings for one namespace or service; a field left out keeps what applies around it
+    (a service: its namespace's override, else the mesh default; a namespace: the mesh default)."""
+
+    enabled: bool | None = None
+    format: Literal["text", "json"] | None = None
+    filter: Literal["all", "errors"] | None = None
+
+
+class TracingOverride(Base):
+    """Tracing settings for one namespace or service; a field left out keeps what applies around it
+    (a service: its namespace's override, else the mesh default; a namespace: the mesh default)."""
+
+    enabled: bool | None = None
+    sampling_percent: Percent | None = None
+
+
+class TelemetryOverride(Base):
+    """Telemetry of one namespace (``service`` left out) or one declared service of it."""
+
+    namespace: DnsLabel
+    service: DnsLabel | None = None
+    access_logs: AccessLogsOverride | None = None
+    tracing: TracingOverride | None = None
+
+
+class Telemetry(Base):
+    """``mesh.telemetry``: metrics, access logs and tracing, as mesh defaults plus per-namespace or
+    per-service ``overrides``; rendered per mesh, exact or refused (``mesh_components.telemetry``).
+    Without this section nothing about telemetry is rendered (each mesh's chart defaults apply)."""
+
+    metrics: Metrics = Metrics()
+    access_logs: AccessLogs = AccessLogs()
+    tracing: Tracing = Tracing()
+    overrides: list[TelemetryOverride] = []
+
+    @model_validator(mode="after")
+    def _override_once(self) -> "Telemetry":
+        seen: dict[tuple[str, str | None], int] = {}
+        for i, o in enumerate(self.overrides):
+            key = (o.namespace, o.service)
+            if key in seen:
+                what = f"service {o.namespace}/{o.service}" if o.service else f"namespace {o.namespace}"
+                raise ValueError(f"overrides[{i}] repeats {what} of overrides[{seen[key]}]: keep one entry each")
+            seen[key] = i
+            if o.tracing is not None and o.tracing.enabled and self.tracing.address is None:
+                raise ValueError(f"overrides[{i}].tracing.enabled: tracing is turned on without a collector: set "
+                                 f"tracing.address to the collector's <host>:<port>")
+        return self
+
+
 class Validation(Base):
     """What ``validate`` reports: ``suppress`` lists the finding codes it keeps quiet about
     (each at most once)."""
@@ -1067,6 +1224,8 @@ class MeshSpec(Base):
     ingress: Ingress | None = None
     smi_files: list[str] = []
     overrides: list[Override] = []
+    telemetry: Telemetry | None = None
+    """Metrics, access logs and tracing (:class:`Telemetry`); None: nothing about telemetry is rendered."""
     validation: Validation = Validation()
     """What ``validate`` reports (:class:`Validation`); no effect on what is rendered or deployed."""
 
@@ -1678,6 +1837,26 @@ def check_references(spec: MeshSpec) -> list[Problem]:
 
     p += server_first_problems(spec)
     p += envoy_gateway_managed_crd_problems(spec)
+    p += telemetry_reference_problems(spec)
+    return p
+
+
+def telemetry_reference_problems(spec: MeshSpec) -> list[Problem]:
+    """``mesh.telemetry.overrides[i]``: the namespace (and service) an override names must be declared
+    (a namespace of ``mesh.namespaces``, or of a declared service when no namespace is declared)."""
+    if spec.telemetry is None:
+        return []
+    p: list[Problem] = []
+    services = {(s.namespace, s.name) for s in spec.services}
+    namespaces = sorted({n.name for n in spec.namespaces} | {ns for ns, _ in services})
+    for i, o in enumerate(spec.telemetry.overrides):
+        where = f"mesh.telemetry.overrides[{i}]"
+        if o.namespace not in namespaces:
+            p.append((f"{where}.namespace", _unknown("namespace", o.namespace, namespaces,
+                                                     "add it to mesh.namespaces")))
+        elif o.service is not None and (o.namespace, o.service) not in services:
+            p.append((f"{where}.service", _unknown("service", f"{o.namespace}/{o.service}",
+                                                   sorted(f"{a}/{b}" for a, b in services))))
     return p
 
 
