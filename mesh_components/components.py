@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 from pulumi import Output, ResourceOptions
 
 from . import multicluster as mc
@@ -553,11 +554,23 @@ class MeshTelemetry(_ReleasingComponent):
     TYPE, CONCERN = "mesh:index:MeshTelemetry", "telemetry"
 
     def outputs(self, objects):
-        return {"objects": len(objects),
-                "recording_rules": sorted({r["record"] for o in objects if o["kind"] == "PrometheusRule"
-                                           for g in o["spec"].get("groups", []) for r in g.get("rules", [])
-                                           if "record" in r}),
+        return {"objects": len(objects), "recording_rules": recording_rule_names(objects),
                 "releases": sorted(self.releases)}
+
+
+def recording_rule_names(objects: list[dict]) -> list[str]:
+    """The series the telemetry objects record (``record`` of every rule), sorted: from
+    ``PrometheusRule``s (``spec.groups``) and from the rule-file ConfigMap of the annotations and
+    bundled modes (``telemetry.golden_signals.RULE_FILE``, a Prometheus rule file)."""
+    from .telemetry.golden_signals import RULE_FILE
+
+    groups = []
+    for o in objects:
+        if o["kind"] == "PrometheusRule":
+            groups += o.get("spec", {}).get("groups", [])
+        elif o["kind"] == "ConfigMap" and RULE_FILE in (o.get("data") or {}):
+            groups += (yaml.safe_load(o["data"][RULE_FILE]) or {}).get("groups", [])
+    return sorted({r["record"] for g in groups for r in g.get("rules", []) if "record" in r})
 
 
 class _CustomResourceWithStatus(k8s.apiextensions.CustomResource):

@@ -114,8 +114,11 @@ def mesh_membership(spec, listener_ports: list[int]) -> tuple[dict[str, str], di
 def envoy_proxy(spec, cluster, listener_ports: list[int]) -> dict:
     """The ``EnvoyProxy`` named after the ingress, in the gateway namespace (referenced by the
     Gateway's ``infrastructure.parametersRef``)."""
+    from .telemetry.envoy_gateway import proxy_pod_annotations  # here: telemetry imports this module
+
     ing, name = spec.ingress, proxy_name(spec)
     labels, annotations = mesh_membership(spec, listener_ports)
+    annotations = {**annotations, **proxy_pod_annotations(spec)}  # mesh.telemetry: Istio's metrics merging off
     pod: dict = {}
     if labels:
         pod["labels"] = labels

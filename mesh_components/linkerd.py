@@ -250,7 +250,7 @@ def probe_notices(spec, objects: list[dict]) -> list[Problem]:
     return out
 
 
-def probe_objects(spec, objects: list[dict]) -> list[dict]:
+def probe_objects(spec, objects: list[dict], deny_namespaces=()) -> list[dict]:
     """A route admitting the kubelet's probes for every policy.linkerd.io ``Server`` in
     ``objects`` that has ``HTTPRoute``s attached and whose port declares ``probePaths``:
     ``HTTPRoute <server>-probes`` (one ``GET`` + ``Exact`` match per path, the shape of the policy
@@ -258,7 +258,10 @@ def probe_objects(spec, objects: list[dict]) -> list[dict]:
     probe networks and the ``AuthorizationPolicy`` joining them, all marked :data:`PROBE_ANNOTATION`.
     Servers without routes get the controller's probe route anyway: nothing is rendered for them.
     With ``backend.linkerd.scrapers``, also the proxy admin port objects of :func:`scrape_objects`
-    for every namespace holding such a Server."""
+    for every namespace holding such a Server and every namespace of ``deny_namespaces`` (those of
+    the cluster whose default inbound policy is ``deny``, :func:`scrape_namespaces`): ``deny`` refuses
+    the scrapers there too, Server or not (``linkerd viz allow-scrapes --help``, edge-26.8.3
+    viz/cmd/allow-scrapes.go:131)."""
     from .linkerd_policy import POLICY_V1ALPHA1, POLICY_V1BETA3
 
     out: list[dict] = []
@@ -281,7 +284,16 @@ def probe_objects(spec, objects: list[dict]) -> list[dict]:
         ]
     namespaces = {srv["metadata"]["namespace"] for srv in objects
                   if srv["kind"] == "Server" and srv["apiVersion"].startswith(_POLICY_GROUP + "/")}
-    return out + [o for ns in sorted(namespaces) for o in scrape_objects(spec, ns)]
+    return out + [o for ns in sorted(namespaces | set(deny_namespaces)) for o in scrape_objects(spec, ns)]
+
+
+def deny_namespaces(spec, model, cluster: str) -> set[str]:
+    """The application namespaces present in ``cluster`` whose default inbound policy
+    (:func:`default_inbound_policy`) is ``deny``: the namespace annotation is the same in every
+    cluster of the namespace, whether or not a destination runs there."""
+    names = [n.name for n in spec.namespaces] or sorted({s.namespace for s in spec.services})
+    return {ns for ns in names
+            if cluster in spec.namespace_clusters(ns) and default_inbound_policy(spec, model, ns) == "deny"}
 
 
 ADMIN_SERVER = "proxy-admin"

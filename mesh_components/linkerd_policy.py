@@ -388,7 +388,7 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                                        servers[((w.namespace,), (w.name, port_name))])
     from . import linkerd  # the deployment's part: default inbound policy, probes, multicluster identity
 
-    objects += linkerd.probe_objects(spec, objects)
+    objects += linkerd.probe_objects(spec, objects, linkerd.deny_namespaces(spec, model, cluster))
     problems += linkerd.cross_cluster_problems(spec, model)
     try:
         routed, replaced = resilience.linkerd_objects(spec, model, cluster)

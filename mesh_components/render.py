@@ -267,7 +267,7 @@ def _render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
             st.releases = [replace(r, values=deep_merge(r.values, more[r.name])) if r.name in more else r
                            for r in st.releases]
         st.releases += [HelmRelease(**{**r, "depends_on": tuple(r["depends_on"]), "concern": telemetry.CONCERN})
-                        for r in telemetry.releases(spec, cluster)]
+                        for r in telemetry.releases(spec, cluster, model)]
         st.concerns["multicluster"] = multicluster.objects(spec, cluster.name, model)
         if control.needs_gateway_api(spec) or any(
                 o["apiVersion"].startswith("gateway.networking.k8s.io/") for o in st.objects):

@@ -1042,7 +1042,12 @@ def _percent(v: Any) -> float:
         raise ValueError(f"expected a number from 0 to 100, got {_kind(v)} {shown(v)}")
     if not math.isfinite(v) or not 0 <= v <= 100:
         raise ValueError(f"expected a number from 0 to 100 (percent of requests), got {shown(v)}")
-    return float(v)
+    # proxies sample in steps of 0.01 percent (Istio: istio/api telemetry/v1alpha1/telemetry.proto:366-367,
+    # "0.01% increments"; Envoy: runtime fractional percent over 10000, http_conn_man runtime.rst)
+    if abs(v * 100 - round(v * 100)) > 1e-6:
+        raise ValueError(f"{shown(v)} percent is finer than proxies sample (steps of 0.01 percent): "
+                         f"use {round(v, 2)}")
+    return float(round(v, 2))
 
 
 Percent = Annotated[float, BeforeValidator(_percent)]
@@ -1060,7 +1065,11 @@ class PrometheusTarget(Base):
     - ``mode: annotations``: a Prometheus that discovers pods by ``prometheus.io/*`` scrape
       annotations; the recording rules go in a ConfigMap (a Prometheus rule file) to mount.
     - ``mode: bundled``: the Prometheus the mesh's own charts ship (linkerd-viz's, OSM's
-      ``deployPrometheus``); a mesh that ships none (Istio) refuses it.
+      ``deployPrometheus``); a mesh that ships none (Istio) refuses it. linkerd-viz's serves its API
+      to viz's ``metrics-api`` only (linkerd2 edge-26.8.3 ``viz/charts/linkerd-viz/templates/
+      prometheus-policy.yaml:1-39``: no Grafana or query of yours reaches it) and has no Alertmanager,
+      so ``alerts`` must be off there; ``namespace``/``labels`` that nothing rendered would carry are
+      refused (``mesh_components.telemetry``).
 
     ``url``: the Prometheus's HTTP API (e.g. ``http://prometheus-operated.monitoring.svc:9090``), for
     the mesh's dashboards that query it (linkerd-viz ``prometheusUrl``)."""
@@ -1103,9 +1112,12 @@ class Metrics(Base):
 
 
 class AccessLogs(Base):
-    """Proxy access logs, written to the proxy's standard output: ``format`` text or JSON;
-    ``filter: errors`` logs only requests answered with an HTTP status of 400 or more (a mesh that
-    cannot filter refuses it)."""
+    """Proxy access logs, written to the proxy container's log (``kubectl logs -c <proxy>``; Envoy's
+    on standard output, Linkerd's proxy on standard error, linkerd2-proxy v2.366.0
+    ``linkerd/tracing/src/access_log.rs:96-101``): ``format`` text or JSON; ``filter: errors`` logs
+    only requests answered with an HTTP status of 400 or more (a mesh that cannot filter refuses it).
+    Linkerd logs inbound HTTP requests only (``linkerd/app/inbound/src/http/server.rs:88``): neither
+    the requests a pod sends nor TCP connections (``mesh_components.telemetry.linkerd``)."""
 
     enabled: bool = False
     format: Literal["text", "json"] = "text"
@@ -1118,7 +1130,16 @@ _COLLECTOR = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[0-9]{1,5}$"
 class Tracing(Base):
     """Distributed tracing: spans sent to the collector at ``address`` (``<host>:<port>``, e.g.
     ``otel-collector.observability.svc.cluster.local:4317``) with ``provider`` zipkin or
-    opentelemetry (OTLP over gRPC), ``samplingPercent`` percent of requests traced."""
+    opentelemetry (OTLP over gRPC).
+
+    ``samplingPercent``: the share of requests that START a trace at a proxy, i.e. of those arriving
+    there without an earlier sampling decision (no ``traceparent``/b3 sampled flag); a request that
+    carries one keeps it, so it is not the percent of all requests traced. Meshes differ in what they
+    can do (exact or refused, ``mesh_components.telemetry``): Linkerd's proxies start no trace at all
+    (they only join traces already sampled, linkerd2-proxy v2.366.0
+    ``linkerd/trace-context/src/service.rs:15-23,189-221``), so on Linkerd only 0 is exact, and an
+    Envoy Gateway ingress in front of it then samples 0 too (it takes the mesh default); OSM v1.2.4
+    sets no sampling (Envoy's 100)."""
 
     enabled: bool = False
     provider: Literal["zipkin", "opentelemetry"] = "opentelemetry"
@@ -1146,14 +1167,34 @@ class AccessLogsOverride(Base):
 
 class TracingOverride(Base):
     """Tracing settings for one namespace or service; a field left out keeps what applies around it
-    (a service: its namespace's override, else the mesh default; a namespace: the mesh default)."""
+    (a service: its namespace's override, else the mesh default; a namespace: the mesh default).
+
+    ``samplingPercent`` decides only for requests on which no sampling decision was made before
+    (Istio: ``randomSamplingPercentage``, istio/api 1.30.3 ``telemetry/v1alpha1/telemetry.proto:359-364``;
+    Envoy's ``random_sampling``, istio 1.30.3 ``pilot/pkg/networking/core/tracing.go:122-136,703-713``): a
+    request carrying a decision (``x-b3-sampled``, ``traceparent``) keeps it. So an override raises or
+    lowers sampling only for traces that START in its scope: requests its pods send, or requests arriving
+    at it without trace context; a request from a traced caller (an ingress gateway too) is sampled as
+    the caller decided.
+    ``enabled: false``: the scope's proxies send no spans; on Istio (``disableSpanReporting: true``) they
+    then have no tracing at all (``tracing.go:101-103``), make no decision and propagate none, so their
+    requests are sampled by the next traced scope, at its percentage, as new traces. Istio sidecars: the
+    override's tracing is that of its pods' proxies (requests they send and receive); ambient: the
+    waypoint's, for requests to the namespace's (service's) Services (``mesh_components.telemetry.istio``)."""
 
     enabled: bool | None = None
     sampling_percent: Percent | None = None
 
 
 class TelemetryOverride(Base):
-    """Telemetry of one namespace (``service`` left out) or one declared service of it."""
+    """Telemetry of one namespace (``service`` left out) or one declared service of it.
+
+    Its ``accessLogs`` are about requests TO that namespace's (service's) pods: on Istio, sidecar
+    overrides log with ``match: {mode: SERVER}`` (istio 1.30.3 ``pilot/pkg/model/telemetry.go:618,652,
+    670-680``), as an ambient waypoint logs requests to the Service it serves; the requests those pods
+    send keep the mesh default. Istio ambient: ztunnel's connection log follows the mesh default only
+    (overrides that would change it while the mesh's access logs are on are refused). Tracing: see
+    :class:`TracingOverride`."""
 
     namespace: DnsLabel
     service: DnsLabel | None = None

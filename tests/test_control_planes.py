@@ -67,7 +67,8 @@ def test_single_cluster_linkerd_has_no_multicluster_parts():
     mesh = stack_mesh("linkerd")
     mesh["clusters"] = [mesh["clusters"][1]]
     st = render(mesh)["linkerd-west"]
-    assert [r.name for r in st.releases] == ["linkerd-crds", "linkerd-control-plane"]
+    # linkerd-viz: the stack's mesh.telemetry (bundled Prometheus), no multicluster release
+    assert [r.name for r in st.releases] == ["linkerd-crds", "linkerd-control-plane", "linkerd-viz"]
     assert st.concerns["multicluster"] == []
 
 
@@ -115,10 +116,15 @@ def test_osm_release_namespaces_and_ca():
         "osm-system", "osm", "1.2.4", "https://openservicemesh.github.io/osm")
     assert rel.values["osm"] == {"meshName": "bookstore-osm", "trustDomain": "cluster.local",
                                  "enablePermissiveTrafficPolicy": False, "enableEgress": False,
-                                 "caBundleSecretName": "osm-ca-bundle", "certificateProvider": {"kind": "tresor"}}
+                                 "caBundleSecretName": "osm-ca-bundle", "certificateProvider": {"kind": "tresor"},
+                                 # the stack's mesh.telemetry (telemetry.osm.release_values): operator mode
+                                 # (the chart's deployPrometheus false stays unwritten), Zipkin tracing (only
+                                 # what differs from the chart's osm.tracing, values.yaml@v1.2.4:335-343)
+                                 "tracing": {"enable": True, "address": "zipkin.observability.svc.cluster.local"}}
     ns = find(st.objects, "Namespace", "bookstore")
     assert ns["metadata"]["labels"]["openservicemesh.io/monitored-by"] == "bookstore-osm"
     assert ns["metadata"]["annotations"] == {"openservicemesh.io/sidecar-injection": "enabled",
+                                             "openservicemesh.io/metrics": "enabled",  # mesh.telemetry.metrics
                                              "mesh-components.io/patch": "true"}  # the app owns it: a patch
     assert find(st.objects, "Namespace", "osm-system")["metadata"]["labels"]["openservicemesh.io/ignore"] == "true"
     assert find(st.objects, "Secret", "osm-ca-bundle", "osm-system")["stringData"]["private.key"].secret

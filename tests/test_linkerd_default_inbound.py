@@ -28,6 +28,11 @@ from mesh_components.spec import load_mesh, load_stack
 
 from cp_helpers import find, stack_mesh
 from policy_eval import Request, linkerd_allows
+
+SCRAPE_OBJECTS = (linkerd.ADMIN_SERVER, linkerd.SCRAPE_METRICS, linkerd.SCRAPE_AUTH, linkerd.SCRAPE_PROBES)
+"""The objects ``backend.linkerd.scrapers`` (the linkerd stack's, for its telemetry) adds to a
+namespace with a Server: the proxy's admin port only (Server port ``linkerd-admin``, 4191), which
+the evaluator does not model and no request here addresses (``linkerd.scrape_objects``)."""
 from program_harness import ROOT
 
 CHART = ROOT.parent / "shared" / "charts" / "linkerd-control-plane" / "values.yaml"
@@ -67,7 +72,8 @@ def test_policed_namespaces_deny_what_no_server_selects():
     debug = Request(("bookthief", "bookthief"), "bookstore", "bookstore", "bookstore", (("app", "bookstore"),),
                     9090, http=False)
     policy = [o for o in st.objects if o["apiVersion"].startswith("policy.linkerd.io/")
-              and o["metadata"].get("namespace") == "bookstore" and "-probes" not in o["metadata"]["name"]]
+              and o["metadata"].get("namespace") == "bookstore" and "-probes" not in o["metadata"]["name"]
+              and o["metadata"]["name"] not in SCRAPE_OBJECTS]
     assert linkerd_allows(policy, debug, trust_domain="cluster.local", default_policy="all-unauthenticated")
     assert not linkerd_allows(policy, debug, trust_domain="cluster.local", default_policy=default_of(st, "bookstore"))
 
@@ -118,10 +124,11 @@ def test_probes_are_admitted_only_where_the_policy_controller_would_drop_them():
     mysql["ports"][0]["probePaths"] = ["/health"]
     st = render(mesh)["linkerd-east"]
     assert not [o for o in st.objects if o["metadata"]["name"].startswith("mysql") and "probes" in o["metadata"]["name"]]
-    # and no probePaths, no probe objects
+    # and no probePaths, no probe objects (but the scrape objects' own, for the proxy's admin port)
     bare = stack_mesh("linkerd")
     next(s for s in bare["services"] if s["name"] == "bookstore")["ports"][0].pop("probePaths")
-    assert not [o for o in render(bare)["linkerd-east"].objects if o["metadata"]["name"].endswith("-probes")]
+    assert not [o for o in render(bare)["linkerd-east"].objects if o["metadata"]["name"].endswith("-probes")
+                and o["metadata"]["name"] not in SCRAPE_OBJECTS]
 
 
 def _resources(st):

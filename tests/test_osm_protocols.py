@@ -228,8 +228,15 @@ def with_retries(mesh: dict) -> dict:
     return mesh
 
 
+def without_telemetry(mesh: dict) -> dict:
+    """The stack without its mesh.telemetry, whose tracing patches the same MeshConfig (merged with the
+    retry flag: tests/test_telemetry_linkerd_osm.py)."""
+    mesh.pop("telemetry", None)
+    return mesh
+
+
 def test_a_rendered_retry_turns_on_osms_retry_policy_flag():
-    st = render(with_retries(stack_mesh("osm")))
+    st = render(with_retries(without_telemetry(stack_mesh("osm"))))
     assert [o for o in st.objects if o["kind"] == "Retry"]
     osm = next(r for r in st.releases if r.name == "osm")
     assert osm.values["osm"]["featureFlags"] == {"enableRetryPolicy": True}
@@ -241,7 +248,7 @@ def test_a_rendered_retry_turns_on_osms_retry_policy_flag():
                                   "annotations": {"mesh-components.io/patch": "true"}},
                      "spec": {"featureFlags": {"enableRetryPolicy": True}}}
     # without a Retry the chart default stays (the stack renders none)
-    plain_state = render(stack_mesh("osm"))
+    plain_state = render(without_telemetry(stack_mesh("osm")))
     plain = next(r for r in plain_state.releases if r.name == "osm")
     assert "featureFlags" not in plain.values["osm"]
     assert not [o for o in plain_state.objects if o["kind"] == "MeshConfig"]

@@ -253,8 +253,14 @@ def assert_patch_holds_only_its_fields(r) -> None:
         assert set(r.inputs["spec"]) == {"ports"}, r.name
         assert all(set(p) == {"port", "protocol", "appProtocol"} for p in r.inputs["spec"]["ports"]), r.name
     if r.type == MESH_CONFIG_PATCH:
-        # osm.control_plane_objects_for: the Retry feature flag and nothing else of OSM's MeshConfig
-        assert r.inputs["spec"] == {"featureFlags": {"enableRetryPolicy": True}}, r.name
+        # osm.control_plane_objects_for: the Retry feature flag; telemetry.osm.mesh_config_patch: the
+        # tracing of mesh.telemetry (one patch when both, render.merge_telemetry_patches); nothing else
+        # of OSM's MeshConfig
+        spec = dict(r.inputs["spec"])
+        tracing = spec.pop("observability", None)
+        assert tracing is None or (set(tracing) == {"tracing"} and set(tracing["tracing"]) == {
+            "enable", "address", "port", "endpoint"}), r.name
+        assert spec in ({"featureFlags": {"enableRetryPolicy": True}},) + (({},) if tracing else ()), r.name
     assert set(r.inputs) - {"spec"} <= {"apiVersion", "kind", "metadata"}, r.name
     assert "spec" not in r.inputs or r.type in ("kubernetes:core/v1:ServicePatch", MESH_CONFIG_PATCH), r.name
     assert set(meta) <= {"name", "namespace", "labels", "annotations"}, r.name
@@ -316,8 +322,10 @@ def test_a_retry_patches_osms_mesh_config_after_the_osm_release(monkeypatch):
     assert_patch_holds_only_its_fields(patch)
     osm = [r.urn for r in by_type(regs, "kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "osm"]
     assert osm and set(osm) <= set(patch.dependencies)
-    # no Retry, no patch: the stack renders none
-    assert not by_type(run_program(stack_config("osm"), "osm"), MESH_CONFIG_PATCH)
+    # no Retry, no feature-flag patch: the stack's one patch is its telemetry's tracing
+    # (telemetry.osm.mesh_config_patch), in the telemetry component
+    [alone] = by_type(run_program(stack_config("osm"), "osm"), MESH_CONFIG_PATCH)
+    assert alone.name.partition(":")[0] == "mesh-osm-telemetry" and set(alone.inputs["spec"]) == {"observability"}
 
 
 def test_exported_services_are_patched_with_their_export_label_only(monkeypatch):

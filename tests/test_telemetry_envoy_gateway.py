@@ -21,6 +21,7 @@ from test_gateway import linkerd_mesh, with_ingress
 TOOLS = ROOT.parent / "shared" / "tools"
 OTEL = "otel-collector.observability.svc.cluster.local:4317"
 ZIPKIN = "zipkin.observability.svc.cluster.local:9411"
+NO_ALERTS = {"plaintextTraffic": False, "certificateExpiryDays": None}
 SELECTOR = {"app.kubernetes.io/component": "proxy", "app.kubernetes.io/managed-by": "envoy-gateway",
             "app.kubernetes.io/name": "envoy", "gateway.envoyproxy.io/owning-gateway-name": "ingress",
             "gateway.envoyproxy.io/owning-gateway-namespace": "mesh-ingress"}
@@ -28,6 +29,7 @@ SELECTOR = {"app.kubernetes.io/component": "proxy", "app.kubernetes.io/managed-b
 
 def staging(telemetry: dict | None) -> dict:
     mesh = stack_mesh("staging")
+    mesh.pop("telemetry", None)  # the shipped stack has telemetry on: None means none at all
     if telemetry is not None:
         mesh["telemetry"] = telemetry
     return mesh
@@ -99,10 +101,12 @@ def test_sampling_finer_than_envoys_hundredth_of_a_percent_is_refused():
     # envoyproxy/envoy docs/root/configuration/http/http_conn_man/runtime.rst: tracing.random_sampling 0-10000
     assert teg.sampling_steps(12.34) == 1234 and teg.sampling_steps(0.1) == 10 and teg.sampling_steps(100) == 10000
     assert teg.sampling_steps(0.005) is None
-    found = refused(staging({"tracing": {"enabled": True, "address": OTEL, "samplingPercent": 0.125}}))
-    assert "round it to two decimal places" in found["mesh.telemetry.tracing.samplingPercent"]
-    # off, the sampling percent is not used: nothing to refuse
-    render(staging({"tracing": {"enabled": False, "samplingPercent": 0.125}}))
+    # the spec refuses it for every mesh (spec._percent; Istio samples in 0.01% steps too,
+    # istio/api telemetry/v1alpha1/telemetry.proto:366-367), whether tracing is on or not
+    for enabled in (True, False):
+        found = refused(staging({"tracing": {"enabled": enabled, "address": OTEL, "samplingPercent": 0.125}}))
+        assert "finer than proxies sample (steps of 0.01 percent): use 0.12" in found[
+            "mesh.telemetry.tracing.samplingPercent"]
 
 
 def test_operator_mode_podmonitor_for_the_ingress_proxies():
@@ -138,7 +142,8 @@ def test_linkerd_bundled_prometheus_also_scrapes_the_ingress_proxies():
     mesh = linkerd_mesh()
     mesh["backend"] = {"type": "linkerd", "linkerd": {"scrapers": [{"namespace": "linkerd-viz",
                                                                     "serviceAccount": "prometheus"}]}}
-    mesh["telemetry"] = {"metrics": {"scrapeIntervalSeconds": 20, "prometheus": {"mode": "bundled"}}}
+    mesh["telemetry"] = {"metrics": {"scrapeIntervalSeconds": 20, "prometheus": {"mode": "bundled"},
+                                     "alerts": NO_ALERTS}}  # viz's Prometheus has no Alertmanager
     for st in render(mesh).values():
         viz = next(r for r in st.releases if r.name == "linkerd-viz")
         [job] = viz.values["prometheus"]["scrapeConfigs"]
@@ -179,7 +184,8 @@ VARIANTS = {
         "tracing": {"enabled": True, "provider": "zipkin", "address": ZIPKIN, "samplingPercent": 10}}), "istio"),
     "linkerd-bundled-ingress": lambda: (dict(linkerd_mesh(), backend={"type": "linkerd", "linkerd": {
         "scrapers": [{"namespace": "linkerd-viz", "serviceAccount": "prometheus"}]}},
-        telemetry={"metrics": {"prometheus": {"mode": "bundled"}}, "accessLogs": {"enabled": False}}), "linkerd"),
+        telemetry={"metrics": {"prometheus": {"mode": "bundled"}, "alerts": NO_ALERTS},
+                   "accessLogs": {"enabled": False}}), "linkerd"),
 }
 
 
@@ -200,3 +206,44 @@ def test_envoy_gateway_telemetry_passes_the_upstream_checks(variant, tmp_path):
         assert v.returncode == 0 and " 0 invalid" in v.stdout.splitlines()[-1], v.stdout[-3000:]
     h = subprocess.run([str(TOOLS / "check-helm-values"), str(out)], capture_output=True, text=True)
     assert h.returncode == 0 and " 0 with problems" in h.stdout.splitlines()[-1], h.stdout[-3000:]
+
+
+def pod_annotations(st) -> dict:
+    return envoy_proxy(st)["spec"]["provider"]["kubernetes"]["envoyDeployment"].get("pod", {}).get("annotations", {})
+
+
+def test_istio_sidecar_does_not_merge_the_ingress_envoys_metrics_in_annotation_mode():
+    """With Istio's metrics merging (its default) the injector points prometheus.io/* at the sidecar
+    agent, which concatenates its Envoy's stats with the application's (istio 1.30.3
+    pilot/cmd/pilot-agent/status/server.go:530-533): here the application is Envoy Gateway's Envoy
+    (prometheus.io annotations, internal/infrastructure/kubernetes/proxy/resource.go@v1.9.0:64-90), so
+    the two envoy_* sets would collide. prometheus.istio.io/merge-metrics "false" (read first by
+    pkg/kube/inject/webhook.go@1.30.3:323-336) keeps Envoy Gateway's annotations."""
+    for st in render(staging({"metrics": {"prometheus": {"mode": "annotations"}}})).values():
+        annotations = pod_annotations(st)
+        assert annotations["prometheus.istio.io/merge-metrics"] == "false"
+        assert annotations["traffic.sidecar.istio.io/includeInboundPorts"] == ""  # the mesh's own stay
+    bare = {c: pod_annotations(st) for c, st in render(staging(None)).items()}
+    for tel in ({"metrics": {"prometheus": {"mode": "operator"}}},  # the PodMonitor reads port metrics itself
+                {"metrics": {"enabled": False, "goldenSignals": False}}):
+        for cluster, st in render(staging(tel)).items():
+            assert pod_annotations(st) == bare[cluster]
+    mesh = with_ingress("osm")
+    mesh["telemetry"] = {"metrics": {"prometheus": {"mode": "annotations"}}, "accessLogs": {"enabled": True,
+                                                                                          "format": "json"}}
+    for st in render(mesh).values():
+        assert "prometheus.istio.io/merge-metrics" not in pod_annotations(st)
+
+
+def test_linkerd_ingress_inherits_the_only_exact_sampling_zero():
+    """On Linkerd only samplingPercent 0 is exact (its proxies start no trace, linkerd2-proxy v2.366.0
+    linkerd/trace-context/src/service.rs:15-23,189-221): the Envoy Gateway ingress takes the mesh
+    default, so it starts none either (samplingRate 0, listener.go@v1.9.0:1106-1122)."""
+    mesh = dict(linkerd_mesh(), backend={"type": "linkerd", "linkerd": {
+        "traceCollector": {"namespace": "observability", "serviceAccount": "otel-collector"}}})
+    mesh["telemetry"] = {"metrics": {"enabled": False, "goldenSignals": False},
+                         "tracing": {"enabled": True, "address": OTEL, "samplingPercent": 0}}
+    for t in telemetry_of(mesh):
+        assert t["tracing"]["samplingRate"] == 0 and t["tracing"]["provider"]["type"] == "OpenTelemetry"
+    mesh["telemetry"]["tracing"]["samplingPercent"] = 5
+    assert "set samplingPercent: 0" in refused(mesh)["mesh.telemetry.tracing.samplingPercent"]

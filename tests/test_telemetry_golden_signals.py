@@ -467,12 +467,12 @@ def test_operator_mode_object(stack):
             assert len(o["spec"]["groups"]) == 1
         by_name = {o["metadata"]["name"]: o["spec"]["groups"][0] for o in objs}
         destinations = sorted({r["labels"]["namespace"] for r in gs.recording_rules(spec, model_of(loaded), cluster)})
-        expected = [f"{spec.name}-golden-signals-{ns}" for ns in destinations] + \
-            ([f"{spec.name}-alerts"] if gs.alert_rules(spec) else [])
+        expected = [f"mesh-golden-signals-{ns}" for ns in destinations] + \
+            (["mesh-alerts"] if gs.alert_rules(spec) else [])
         assert [o["metadata"]["name"] for o in objs] == expected
         for ns in destinations:
-            group = by_name[f"{spec.name}-golden-signals-{ns}"]
-            assert group["name"] == f"{spec.name}.golden-signals.{ns}"
+            group = by_name[f"mesh-golden-signals-{ns}"]
+            assert group["name"] == f"mesh.golden-signals.{ns}"
             assert {r["labels"]["namespace"] for r in group["rules"]} == {ns}
 
 
@@ -576,7 +576,7 @@ def _edges(g) -> dict:
 
 def test_graph_is_unchanged_without_the_overlay():
     loaded = with_telemetry("prod")
-    plain = load_stack(str(ROOT / "stacks" / "Pulumi.prod.yaml"), root=ROOT)
+    plain = with_telemetry("prod", edit=lambda d: d.pop("telemetry"))  # the shipped prod has telemetry on
     for render_ in (graph.render_mermaid, graph.render_dot, graph_json):
         assert render_(graph_of(loaded)) == render_(graph_of(plain))
     assert all("metrics" not in e for e in json.loads(graph_json(graph_of(loaded)))["edges"])
@@ -636,7 +636,7 @@ def test_graph_overlay_json_fields():
 
 def test_graph_metrics_needs_golden_signals(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert main(["graph", "prod", "--metrics"]) == 1
+    assert main(["graph", "dev", "--metrics"]) == 1  # dev has no mesh.telemetry (tests/golden/dev)
     err = capsys.readouterr().err
     assert "mesh.telemetry: --metrics shows the golden-signal series" in err
     assert "Traceback" not in err

@@ -39,6 +39,7 @@ OLD, NEW = {"name": "1-29", "version": "1.29.4"}, {"name": "1-30"}
 def with_telemetry(stack: str, telemetry: dict | None, **changes) -> dict:
     mesh = stack_mesh(stack)
     mesh.update(changes)
+    mesh.pop("telemetry", None)  # the shipped stacks may carry their own
     if telemetry is not None:
         mesh["telemetry"] = copy.deepcopy(telemetry)
     return mesh
@@ -95,20 +96,29 @@ def applicable(objects, namespace: str, pod_labels: dict | None = None, service:
     return out
 
 
-def istio_access_logs(specs) -> dict[str, str | None]:
+def _matches(entry: dict, mode: str) -> bool:
+    """matchWorkloadMode (telemetry.go:670-680): no match, or CLIENT_AND_SERVER, or the same mode."""
+    wanted = entry.get("match", {}).get("mode", "CLIENT_AND_SERVER")
+    return wanted in ("CLIENT_AND_SERVER", mode)
+
+
+def istio_access_logs(specs, mode: str = "SERVER") -> dict[str, str | None]:
     """Enabled access-log providers -> filter expression, as ``mergeLogs`` (telemetry.go:601-668)
-    computes them (no default providers: the chart sets none for logs, configmap.yaml:12-26); no
-    Telemetry logging falls back to meshConfig.accessLogFile, "" by default (mesh.go:72): nothing."""
+    computes them for a listener of ``mode`` (SERVER: inbound and waypoints; CLIENT: outbound and
+    gateways, telemetry.go:223-237), skipping entries whose ``match`` is another mode (:618, :652); no
+    default providers (the chart sets none for logs, configmap.yaml:12-26); no Telemetry logging
+    falls back to meshConfig.accessLogFile, "" by default (mesh.go:72): nothing."""
     levels = [s["accessLogging"] for s in specs if s.get("accessLogging")]
     if not levels:
         return {}
     names: list[str] = []
     filters: dict[str, str | None] = {}
     for level in levels:
-        here = [p["name"] for e in level for p in e.get("providers", [])]
+        here = [p["name"] for e in level if _matches(e, mode) for p in e.get("providers", [])]
         for e in level:
-            for p in e.get("providers", []):
-                filters[p["name"]] = e.get("filter", {}).get("expression")
+            if _matches(e, mode):
+                for p in e.get("providers", []):
+                    filters[p["name"]] = e.get("filter", {}).get("expression")
         if here:
             names = here
     providers: dict[str, object] = {}
@@ -118,7 +128,7 @@ def istio_access_logs(specs) -> dict[str, str | None]:
             named = [p["name"] for p in e.get("providers", [])] or parent
             parent = named
             for p in named:
-                if p in names:
+                if p in names and _matches(e, mode):
                     providers[p] = "off" if e.get("disabled") else filters[p]
     return {p: f for p, f in providers.items() if f != "off"}
 
@@ -200,17 +210,24 @@ def prod_with_telemetry(telemetry=PROD_TELEMETRY):
 def test_sidecar_scopes_read_by_istiod_as_the_spec_says():
     """Every scope of the spec (mesh, namespace, service), read through istiod's merge of root,
     namespace and workload Telemetry (telemetry.go:408-494, 601-668, 293-390), gets exactly the
-    access logs and tracing the spec resolves for it, in every cluster."""
+    access logs and tracing the spec resolves for it, in every cluster: access logs on its inbound
+    (SERVER) listeners, the requests it receives, while its outbound (CLIENT) listeners keep the mesh
+    default (the overrides' match: {mode: SERVER}, honoured per listener class: telemetry.go:618,652,
+    670-680), as a waypoint's are only for requests to its Services (listener_waypoint.go:911-931)."""
     loaded = load_mesh(prod_with_telemetry(), base_dir=ROOT)
     spec, states = loaded.spec, render_mesh(loaded)
+    mesh_logs, _ = expected(spec)
     for cluster, st in states.items():
         objs = mine(st)
         for svc in spec.services:
             if svc.namespace == "bookthief" and cluster != "prod-aws":
                 continue
             specs = applicable(objs, svc.namespace, pod_labels={**svc.pod_labels(), "version": "v1"})
-            got = (istio_access_logs(specs), istio_tracing(specs))
+            got = (istio_access_logs(specs, "SERVER"), istio_tracing(specs))
             assert got == expected(spec, svc.namespace, svc.name), (cluster, svc.name)
+            assert istio_access_logs(specs, "CLIENT") == mesh_logs, (cluster, svc.name)
+        # the overrides do change what the pods receive, so the CLIENT check above tells them apart
+        assert any(expected(spec, s.namespace, s.name)[0] != mesh_logs for s in spec.services)
         # a pod of no override, in a namespace without one: the mesh default (root Telemetry only)
         specs = applicable(objs, "bookbuyer", pod_labels={"app": "bookbuyer"})
         assert (istio_access_logs(specs), istio_tracing(specs)) == expected(spec)
@@ -231,11 +248,15 @@ def test_sidecar_objects_where_their_namespace_exists():
         ns = get(objs, "Telemetry", "mesh-telemetry", "bookstore")["spec"]
         assert "selector" not in ns and "metrics" not in ns
         assert ns["accessLogging"] == [{"providers": [{"name": "mesh-access-log-json"}], "disabled": False,
-                                        "filter": {"expression": "response.code >= 400"}}]
+                                        "filter": {"expression": "response.code >= 400"},
+                                        "match": {"mode": "SERVER"}}]
         svc = get(objs, "Telemetry", "mesh-telemetry-bookstore", "bookstore")["spec"]
         assert svc["selector"] == {"matchLabels": {"app": "bookstore"}}
         # the service inherits the namespace's format and restates its own (disabled) logging
-        assert svc["accessLogging"] == [{"providers": [{"name": "mesh-access-log-json"}], "disabled": True}]
+        assert svc["accessLogging"] == [{"providers": [{"name": "mesh-access-log-json"}], "disabled": True,
+                                         "match": {"mode": "SERVER"}}]
+        # the mesh default holds for both directions: no match
+        assert all("match" not in e for e in root["accessLogging"])
         assert svc["tracing"] == [{"providers": [{"name": "mesh-tracing"}], "disableSpanReporting": False,
                                    "randomSamplingPercentage": 100.0}]
         thief = [o for o in objs if o["metadata"]["namespace"] == "bookthief"]
@@ -332,7 +353,7 @@ def test_operator_mode_monitors():
     st = render(with_telemetry("prod", telemetry))["prod-aws"]
     monitors = [o for o in mine(st) if o["kind"] != "Telemetry"]
     assert sorted((o["kind"], o["metadata"]["name"]) for o in monitors) == [
-        ("PodMonitor", "bookstore-prod-envoy-stats"), ("ServiceMonitor", "bookstore-prod-istiod")]
+        ("PodMonitor", "mesh-envoy-stats"), ("ServiceMonitor", "mesh-istiod")]
     for o in monitors:
         assert o["apiVersion"] == "monitoring.coreos.com/v1"
         assert o["metadata"]["namespace"] == "monitoring"
@@ -340,11 +361,11 @@ def test_operator_mode_monitors():
         assert o["metadata"]["labels"]["mesh-components.io/mesh"] == "bookstore-prod"
         endpoints = o["spec"].get("podMetricsEndpoints") or o["spec"]["endpoints"]
         assert [e["interval"] for e in endpoints] == ["20s"]
-    envoy = get(monitors, "PodMonitor", "bookstore-prod-envoy-stats", "monitoring")["spec"]
+    envoy = get(monitors, "PodMonitor", "mesh-envoy-stats", "monitoring")["spec"]
     assert envoy["namespaceSelector"] == {"any": True}
     assert envoy["podMetricsEndpoints"][0]["port"] == "http-envoy-prom"
     assert envoy["podMetricsEndpoints"][0]["path"] == "/stats/prometheus"
-    istiod = get(monitors, "ServiceMonitor", "bookstore-prod-istiod", "monitoring")["spec"]
+    istiod = get(monitors, "ServiceMonitor", "mesh-istiod", "monitoring")["spec"]
     assert istiod["selector"]["matchLabels"] == {"istio": "pilot"}
     assert {"key": "istio.io/tag", "operator": "DoesNotExist"} in istiod["selector"]["matchExpressions"]
     assert istiod["endpoints"][0]["port"] == "http-monitoring"
@@ -376,9 +397,9 @@ def test_ambient_service_override_targets_its_services_at_the_waypoint():
     namespace override is namespace-wide, which the namespace's waypoint reads (telemetry.go:436-470);
     ztunnel is scraped on ztunnel-stats (ztunnel chart daemonset.yaml:64-73; /metrics: istio/ztunnel
     1.30.3 src/metrics/server.rs:56)."""
-    telemetry = {"accessLogs": {"enabled": True}, "tracing": OTEL,
+    telemetry = {"accessLogs": {"enabled": False}, "tracing": OTEL,
                  "overrides": [{"namespace": "bookstore", "service": "bookstore",
-                                "accessLogs": {"format": "json", "filter": "errors"}},
+                                "accessLogs": {"enabled": True, "format": "json", "filter": "errors"}},
                                {"namespace": "bookwarehouse", "tracing": {"samplingPercent": 50}}]}
     loaded = load_mesh(with_telemetry("dev", telemetry), base_dir=ROOT)
     objs = mine(render_mesh(loaded)["dev"])
@@ -393,7 +414,7 @@ def test_ambient_service_override_targets_its_services_at_the_waypoint():
         specs = applicable(objs, "bookwarehouse", service=service, waypoint=True)
         assert (istio_access_logs(specs), istio_tracing(specs)) == expected(loaded.spec, "bookwarehouse")
     assert expected(loaded.spec, "bookstore", "bookstore") != expected(loaded.spec)
-    ztunnel = get(objs, "PodMonitor", "bookstore-dev-ztunnel", "istio-system")["spec"]
+    ztunnel = get(objs, "PodMonitor", "mesh-ztunnel", "istio-system")["spec"]
     assert ztunnel["selector"] == {"matchLabels": {"app": "ztunnel"}}
     assert ztunnel["podMetricsEndpoints"][0]["port"] == "ztunnel-stats"
     assert ztunnel["podMetricsEndpoints"][0]["path"] == "/metrics"
@@ -417,12 +438,88 @@ def test_ambient_override_without_a_waypoint_is_refused(override, path):
     assert list(found) == [path] and "no waypoint" in found[path], found
 
 
-def test_ambient_override_turning_things_off_without_a_waypoint_renders():
-    """Turning access logs off where no proxy logs them is exact: the object is rendered, no refusal."""
-    telemetry = {"accessLogs": {"enabled": True},
-                 "overrides": [{"namespace": "bookbuyer", "accessLogs": {"enabled": False}}]}
+def test_ambient_override_turning_tracing_off_without_a_waypoint_renders():
+    """Turning tracing off where no proxy traces (ztunnel sends no spans) is exact: rendered, no refusal."""
+    telemetry = {"tracing": OTEL, "overrides": [{"namespace": "bookbuyer", "tracing": {"enabled": False}}]}
     objs = mine(render(with_telemetry("dev", telemetry))["dev"])
-    assert get(objs, "Telemetry", "mesh-telemetry", "bookbuyer")["spec"]["accessLogging"][0]["disabled"] is True
+    assert get(objs, "Telemetry", "mesh-telemetry", "bookbuyer")["spec"]["tracing"][0]["disableSpanReporting"] is True
+
+
+# --- ambient: ztunnel's connection log ----------------------------------------------------------
+
+SHARED_ZTUNNEL = ROOT.parent / "shared" / "charts" / "ztunnel" / "values.yaml"
+
+
+def ztunnel(st):
+    hits = [r for r in st.releases if r.chart == "ztunnel"]
+    assert len(hits) == 1, [r.name for r in st.releases]
+    return hits[0]
+
+
+def test_ztunnel_default_log_level_is_the_charts():
+    """The level kept for every target but access is the ztunnel chart's default logLevel (istio
+    1.30.3 manifests/charts/ztunnel/values.yaml:119-121), which the chart passes as RUST_LOG
+    (templates/daemonset.yaml:130-131); the release the values go to is control_plane's ztunnel."""
+    chart = yaml.safe_load(SHARED_ZTUNNEL.read_text())["_internal_defaults_do_not_set"]
+    assert chart["logLevel"] == tel.ZTUNNEL_LOG_LEVEL
+    assert chart["logAsJson"] is False
+    assert ztunnel(render(with_telemetry("dev", {}))["dev"]).name == tel.ZTUNNEL_RELEASE
+
+
+@pytest.mark.parametrize("access,values", [
+    # off: ztunnel's "access" target silenced (its events: istio/ztunnel 1.30.3
+    # src/proxy/metrics.rs:471,509,518,595), every other target at the chart's level
+    ({"enabled": False}, {"logLevel": "info,access=off"}),
+    # on: the default "info" already writes INFO "connection complete" (metrics.rs:503-528)
+    ({"enabled": True}, {}),
+    # errors: WARN (refused early, metrics.rs:464-487) and ERROR (failed, :516-525), not INFO
+    ({"enabled": True, "filter": "errors"}, {"logLevel": "info,access=warn"}),
+    # json: LOG_FORMAT=json (src/telemetry.rs:74-78; chart daemonset.yaml:122-125), every line
+    ({"enabled": True, "format": "json"}, {"logAsJson": True}),
+    ({"enabled": True, "format": "json", "filter": "errors"}, {"logLevel": "info,access=warn", "logAsJson": True}),
+    # off: the format does not matter (nothing on the access target is written)
+    ({"enabled": False, "format": "json"}, {"logLevel": "info,access=off"}),
+])
+def test_ztunnel_follows_the_mesh_wide_access_logs(access, values):
+    """ztunnel reads no Telemetry object; its connection log is set by its chart's logLevel (RUST_LOG)
+    and logAsJson (LOG_FORMAT) only (istio 1.30.3 manifests/charts/ztunnel/values.yaml:119-124,
+    templates/daemonset.yaml:122-131; istio/ztunnel 1.30.3 src/telemetry.rs:74-93), deep-merged over
+    the release control_plane renders; sidecar meshes have no ztunnel."""
+    without = ztunnel(render(with_telemetry("dev", None))["dev"])
+    got = ztunnel(render(with_telemetry("dev", {"accessLogs": access}))["dev"])
+    assert got.values == deep_merge(without.values, values)
+    assert {k: got.values.get(k) for k in ("logLevel", "logAsJson") if k in got.values} == values
+    spec = load_mesh(with_telemetry("prod", {"accessLogs": access}), base_dir=ROOT).spec
+    assert tel.ZTUNNEL_RELEASE not in tel.release_values(spec, spec.clusters[0])
+
+
+@pytest.mark.parametrize("mesh_logs,override", [
+    ({"enabled": True}, {"enabled": False}),
+    ({"enabled": True}, {"format": "json"}),
+    ({"enabled": True, "format": "json"}, {"filter": "errors"}),
+])
+@pytest.mark.parametrize("scope", [{"namespace": "bookstore"}, {"namespace": "bookstore", "service": "bookstore"}])
+def test_ambient_override_changing_access_logs_while_ztunnel_logs_is_refused(mesh_logs, override, scope):
+    """With the mesh's access logs on, ztunnel logs every connection of the mesh as the mesh default
+    says (istio/ztunnel 1.30.3 src/proxy/metrics.rs:503-528; no Telemetry read): an override turning
+    them off, or to another format or filter, would hold for the waypoint only."""
+    telemetry = {"accessLogs": mesh_logs, "overrides": [{**scope, "accessLogs": override}]}
+    with pytest.raises(SpecError) as err:
+        render(with_telemetry("dev", telemetry))
+    found = dict(err.value.problems)
+    assert "ztunnel logs every connection" in found["mesh.telemetry.overrides[0].accessLogs"], found
+    assert "accessLogs.enabled: false" in found["mesh.telemetry.overrides[0].accessLogs"]
+
+
+def test_ambient_override_agreeing_with_ztunnel_renders():
+    """Mesh off (ztunnel: access=off) and an override turning the waypoint's logs on, or mesh on and an
+    override restating it: nothing ztunnel logs differs from the spec."""
+    for telemetry in ({"accessLogs": {"enabled": False},
+                       "overrides": [{"namespace": "bookstore", "accessLogs": {"enabled": True, "format": "json"}}]},
+                      {"accessLogs": {"enabled": True, "format": "json"},
+                       "overrides": [{"namespace": "bookstore", "accessLogs": {"enabled": True}}]}):
+        objs = mine(render(with_telemetry("dev", telemetry))["dev"])
+        assert get(objs, "Telemetry", "mesh-telemetry", "bookstore")["spec"]["accessLogging"][0]["disabled"] is False
 
 
 # --- refusals ---------------------------------------------------------------------------------
@@ -453,6 +550,12 @@ def _headless_mysql(mesh):
      "mesh.telemetry.tracing.address", "<name>.<namespace>.svc.cluster.local"),
     ("prod", {"tracing": {**OTEL, "address": "otel-collector.observability.svc:4317"}}, None,
      "mesh.telemetry.tracing.address", "is not one"),
+    # by host name only (telemetry_logging.go:545-579); a failed lookup: no tracing (tracing.go:106-111)
+    ("prod", {"tracing": {**OTEL, "address": "10.0.0.7:4317"}}, None,
+     "mesh.telemetry.tracing.address", "'10.0.0.7' is an IP address"),
+    ("prod", {"overrides": [{"namespace": "bookstore", "tracing": {"enabled": True}}],
+              "tracing": {**OTEL, "enabled": False, "address": "192.168.1.20:9411"}}, None,
+     "mesh.telemetry.tracing.address", "is an IP address"),
     # the monitors go in every cluster; bookthief is only in prod-aws here (spec.namespace_clusters)
     ("prod", {"metrics": {"prometheus": {"namespace": "bookthief"}}}, _bookthief_in_aws,
      "mesh.telemetry.metrics.prometheus.namespace", "not in prod-azure, prod-gcp"),
@@ -471,34 +574,152 @@ def test_refusals_name_the_field(stack, telemetry, change, path, fragment):
     assert path in found and fragment in found[path], found
 
 
+def _labels(mesh, **by_service):
+    for svc in mesh["services"]:
+        if svc["name"] in by_service:
+            svc["labels"] = by_service[svc["name"]]
+    return mesh
+
+
 def test_overlapping_service_selectors_are_refused():
-    """Two service overrides whose selectors pick the same pods: Istio applies every matching
-    Telemetry, in creation order (telemetry.go:479-491), so neither would hold exactly."""
-    mesh = with_telemetry("prod", {"accessLogs": {"enabled": True}, "overrides": [
+    """Two service overrides whose selectors pick the same pods: a selector applies to every pod whose
+    labels include it (policyattachment.go:109-112), and Istio applies every matching Telemetry in
+    creation order (telemetry.go:479-491), so the wider one would govern the other's pods too."""
+    mesh = _labels(with_telemetry("prod", {"accessLogs": {"enabled": True}, "overrides": [
         {"namespace": "bookwarehouse", "service": "bookwarehouse", "accessLogs": {"format": "json"}},
-        {"namespace": "bookwarehouse", "service": "mysql", "accessLogs": {"enabled": False}}]})
-    for s in mesh["services"]:
-        if s["name"] == "bookwarehouse":
-            s["labels"] = {"tier": "warehouse"}
-        if s["name"] == "mysql":
-            s["labels"] = {"tier": "warehouse", "role": "db"}
+        {"namespace": "bookwarehouse", "service": "mysql", "accessLogs": {"enabled": False}}]}),
+        bookwarehouse={"tier": "warehouse"}, mysql={"tier": "warehouse", "role": "db"})
     with pytest.raises(SpecError) as err:
         render(mesh)
     found = dict(err.value.problems)
-    assert "mesh.telemetry.overrides[1].service" in found and "overlap" in found["mesh.telemetry.overrides[1].service"]
+    # the wide one is refused (its selector picks mysql's pods); mysql's own selector is not
+    assert list(found) == ["mesh.telemetry.overrides[0].service"], found
+    assert "also picks the pods of bookwarehouse/mysql" in found["mesh.telemetry.overrides[0].service"]
     # told apart by a label of their own: rendered
-    next(s for s in mesh["services"] if s["name"] == "bookwarehouse")["labels"] = {"tier": "warehouse", "role": "api"}
+    _labels(mesh, bookwarehouse={"tier": "warehouse", "role": "api"})
     objs = mine(render(mesh)["prod-aws"])
     assert get(objs, "Telemetry", "mesh-telemetry-mysql", "bookwarehouse")["spec"]["selector"] == \
         {"matchLabels": {"tier": "warehouse", "role": "db"}}
 
 
+def test_selector_picking_a_service_without_override_is_refused():
+    """Reviewer's repro (/tmp/r1/overlap.py): one override only, but its selector (app=warehouse) is a
+    subset of mysql's pod labels, so istiod would apply it to mysql's pods too
+    (policyattachment.go:109-112), which the spec leaves at the mesh default."""
+    mesh = _labels(with_telemetry("prod", {"accessLogs": {"enabled": False}, "overrides": [
+        {"namespace": "bookwarehouse", "service": "bookwarehouse", "accessLogs": {"enabled": True}}]}),
+        bookwarehouse={"app": "warehouse"}, mysql={"app": "warehouse", "tier": "db"})
+    with pytest.raises(SpecError) as err:
+        render(mesh)
+    found = dict(err.value.problems)
+    assert "bookwarehouse/mysql (app=warehouse,tier=db)" in found["mesh.telemetry.overrides[0].service"], found
+
+
+def test_selector_picking_another_services_version_is_refused():
+    """A version's pods carry its service's labels and the version's (render.version_services); a
+    selector that is a subset of those picks them, though the service's base labels differ."""
+    mesh = with_telemetry("prod", {"accessLogs": {"enabled": True}, "overrides": [
+        {"namespace": "bookwarehouse", "service": "mysql", "accessLogs": {"format": "json"}}]})
+    _labels(mesh, mysql={"track": "stable"}, bookwarehouse={"app": "bookwarehouse"})
+    warehouse = next(s for s in mesh["services"] if s["name"] == "bookwarehouse")
+    warehouse["versions"] = [{"name": "v1"}, {"name": "v2", "labels": {"track": "stable"}}]
+    with pytest.raises(SpecError) as err:
+        render(mesh)
+    found = dict(err.value.problems)
+    assert "bookwarehouse/bookwarehouse (app=bookwarehouse,track=stable)" in \
+        found["mesh.telemetry.overrides[0].service"], found
+    # the service's own versions are its pods: no refusal
+    warehouse["versions"] = []
+    next(s for s in mesh["services"] if s["name"] == "mysql")["versions"] = [{"name": "v1"}]
+    assert get(mine(render(mesh)["prod-aws"]), "Telemetry", "mesh-telemetry-mysql", "bookwarehouse")
+
+
+def test_errors_filter_on_a_tcp_only_service_is_refused():
+    """filter: errors is the CEL expression response.code >= 400 (accesslog.go:155-198); a TCP
+    connection has no response.code, so a service without an HTTP port would log nothing."""
+    mesh = with_telemetry("prod", {"accessLogs": {"enabled": True, "filter": "errors"}, "overrides": [
+        {"namespace": "bookwarehouse", "service": "mysql", "accessLogs": {"format": "json"}}]})
+    ports = next(s for s in mesh["services"] if s["name"] == "mysql")["ports"]
+    assert ports and all(p.get("protocol") == "tcp" for p in ports)  # the stack's mysql is TCP only
+    with pytest.raises(SpecError) as err:
+        render(mesh)
+    found = dict(err.value.problems)
+    message = found["mesh.telemetry.overrides[0].accessLogs.filter"]
+    assert "no HTTP port" in message and "filter: all" in message
+    # filter all for it: rendered
+    mesh["telemetry"]["overrides"][0]["accessLogs"]["filter"] = "all"
+    assert get(mine(render(mesh)["prod-aws"]), "Telemetry", "mesh-telemetry-mysql", "bookwarehouse")
+
+
+def test_tracing_past_a_sidecar_that_hides_the_collector_is_refused():
+    """egress renders Sidecar mysql-no-egress (hosts */*.svc.cluster.local, istio-system/*) for
+    bookwarehouse's non-source service; a collector outside those hosts (a ServiceEntry host) would be
+    a cluster its proxy does not have: istiod names the cluster from the registry
+    (telemetry_logging.go:545-579) but adds providers' services only to gateways and waypoints
+    (push_context.go:884-918,977-1026)."""
+    mesh = with_telemetry("prod", {"tracing": {**OTEL, "address": "collector.example.com:4317"}})
+    states_without = render(with_telemetry("prod", None))
+    sidecars = [o for o in states_without["prod-aws"].concerns["egress"] if o["kind"] == "Sidecar"]
+    assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in sidecars] == \
+        [("bookwarehouse", "mysql-no-egress")]
+    with pytest.raises(TranslationError) as err:
+        render(mesh)
+    found = dict(err.value.problems)
+    message = found["mesh.telemetry.tracing.address"]
+    assert "Sidecar bookwarehouse/mysql-no-egress" in message and "collector.example.com" in message
+    assert "service: mysql, tracing: {enabled: false}" in message
+    # tracing off for mysql: rendered
+    mesh["telemetry"]["overrides"] = [{"namespace": "bookwarehouse", "service": "mysql",
+                                       "tracing": {"enabled": False}}]
+    assert render(mesh)
+    # a cluster Service collector is among */*.svc.cluster.local: rendered
+    assert render(with_telemetry("prod", {"tracing": OTEL}))
+
+
+@pytest.mark.parametrize("entry,host,covered", [
+    ("*/*.svc.cluster.local", "otel.observability.svc.cluster.local", True),
+    ("*/*.svc.cluster.local", "collector.example.com", False),
+    ("istio-system/*", "otel.istio-system.svc.cluster.local", True),
+    ("istio-system/*", "otel.observability.svc.cluster.local", False),
+    ("istio-system/*", "collector.example.com", False),  # a ServiceEntry's namespace is unknown
+    ("./*", "otel.bookwarehouse.svc.cluster.local", True),
+    ("./*", "otel.observability.svc.cluster.local", False),
+    ("~/*", "otel.bookwarehouse.svc.cluster.local", False),
+    ("*/collector.example.com", "collector.example.com", True),
+    ("*/*", "collector.example.com", True),
+])
+def test_sidecar_egress_host_matching(entry, host, covered):
+    """Sidecar egress hosts are <namespace>/<dnsName>: namespace *, . (the Sidecar's), ~ (none) or a
+    name; dnsName *, a *. suffix or exact (istio/api 1.30.3 networking/v1alpha3/sidecar.proto:508-535)."""
+    assert tel._egress_host_covers(entry, "bookwarehouse", host) is covered
+
+
+def test_istio_notices():
+    """validate's telemetry-prerequisite notices (telemetry.notices): no older selector-less Telemetry
+    beside ours (istiod takes the oldest per namespace: telemetry.go:120,682-689), and, in operator
+    mode, the double scrape an annotation job would add (the injector's prometheus.io annotations,
+    pkg/kube/inject/webhook.go:884-921)."""
+    from mesh_components import telemetry
+
+    loaded = load_mesh(with_telemetry("prod", {"accessLogs": {"enabled": True}, "overrides": [
+        {"namespace": "bookstore", "accessLogs": {"format": "json"}}]}), base_dir=ROOT)
+    found = dict(telemetry.notices(loaded.spec, render_mesh(loaded)))
+    assert "bookstore/mesh-telemetry, istio-system/mesh-default (cluster(s) prod-aws" in found["mesh.telemetry"]
+    assert "the oldest" in found["mesh.telemetry"]
+    assert "scrapes every proxy twice" in found["mesh.telemetry.metrics.prometheus.mode"]
+    # annotations mode: the annotations are the way in, no double scrape to warn of
+    loaded = load_mesh(with_telemetry("prod", {"metrics": {"prometheus": {"mode": "annotations"}}}), base_dir=ROOT)
+    notes = tel.notices(loaded.spec, render_mesh(loaded))
+    assert [p for p, _ in notes] == ["mesh.telemetry"]
+    assert "twice" not in notes[0][1]
+
+
 def test_ambient_does_not_refuse_overlapping_pods():
     """At a waypoint a service override attaches to Services by name (policyattachment.go:154-163),
     so pod labels do not matter there."""
-    mesh = with_telemetry("dev", {"accessLogs": {"enabled": True}, "overrides": [
-        {"namespace": "bookwarehouse", "service": "bookwarehouse", "accessLogs": {"format": "json"}},
-        {"namespace": "bookwarehouse", "service": "mysql", "accessLogs": {"enabled": False}}]})
+    mesh = with_telemetry("dev", {"accessLogs": {"enabled": False}, "overrides": [
+        {"namespace": "bookwarehouse", "service": "bookwarehouse", "accessLogs": {"enabled": True, "format": "json"}},
+        {"namespace": "bookwarehouse", "service": "mysql", "accessLogs": {"enabled": True}}]})
     for s in mesh["services"]:
         if s["name"] in ("bookwarehouse", "mysql"):
             s["labels"] = {"tier": "warehouse"}
@@ -539,14 +760,17 @@ def test_turning_telemetry_off_removes_exactly_what_it_added(stack, telemetry, t
             {c: v for c, v in b.concerns.items() if c != "telemetry"}
         assert mine(a) and not b.concerns["telemetry"]
         assert [r.name for r in a.releases] == [r.name for r in b.releases]
+        spec = load_mesh(mesh_on, base_dir=ROOT).spec
+        values = tel.release_values(spec, next(c for c in spec.clusters if c.name == cluster))
+        assert set(values) <= {r.name for r in b.releases}
         for ra, rb in zip(a.releases, b.releases):
+            assert ra.values == deep_merge(rb.values, values.get(ra.name, {}))
             if ra.chart == "istiod":
-                spec = load_mesh(mesh_on, base_dir=ROOT).spec
-                added = tel.release_values(spec, next(c for c in spec.clusters if c.name == cluster))[ra.name]
-                assert ra.values == deep_merge(rb.values, added)
                 stripped = {k: v for k, v in ra.values["meshConfig"].items()
                             if k not in ("extensionProviders", "enablePrometheusMerge")}
                 assert stripped == rb.values["meshConfig"]
+            elif ra.chart == "ztunnel":
+                assert {k: v for k, v in ra.values.items() if k not in ("logLevel", "logAsJson")} == rb.values
             else:
                 assert ra.values == rb.values
     write_tree(render(mesh_on), tmp_path / "one")
@@ -560,13 +784,17 @@ def test_turning_telemetry_off_removes_exactly_what_it_added(stack, telemetry, t
 @pytest.mark.skipif(not TOOLS.is_dir(), reason="../shared/tools is not beside the project")
 @pytest.mark.parametrize("stack,telemetry", [
     ("prod", PROD_TELEMETRY),
-    ("dev", {"accessLogs": {"enabled": True, "filter": "errors"}, "tracing": OTEL,
-             "overrides": [{"namespace": "bookstore", "service": "bookstore", "accessLogs": {"format": "json"}}]}),
+    ("dev", {"accessLogs": {"enabled": True, "format": "json", "filter": "errors"}, "tracing": OTEL,
+             "overrides": [{"namespace": "bookstore", "service": "bookstore", "tracing": {"samplingPercent": 50}}]}),
+    ("dev", {"accessLogs": {"enabled": False}, "tracing": OTEL,
+             "overrides": [{"namespace": "bookstore", "service": "bookstore",
+                            "accessLogs": {"enabled": True, "format": "json"}}]}),
     ("staging", {"metrics": {"prometheus": {"mode": "annotations"}}, "tracing": ZIPKIN}),
 ])
 def test_rendered_telemetry_passes_the_upstream_checks(stack, telemetry, tmp_path):
-    """The Telemetry CRD (../shared/crds/istio, with its CEL rules), the Prometheus Operator CRDs
-    (../shared/crds/prometheus-operator) and istiod's MeshConfig API (check-helm-values)."""
+    """The Telemetry CRD (../shared/crds/istio, with its CEL rules: accessLogging match.mode SERVER
+    among its enum), the Prometheus Operator CRDs (../shared/crds/prometheus-operator), istiod's
+    MeshConfig API and the ztunnel chart's values (logLevel, logAsJson: check-helm-values)."""
     mesh = prod_with_telemetry(telemetry) if stack == "prod" else with_telemetry(stack, telemetry)
     states = render(mesh)
     assert any(mine(st) for st in states.values())
@@ -580,3 +808,6 @@ def test_rendered_telemetry_passes_the_upstream_checks(stack, telemetry, tmp_pat
     releases = yaml.safe_load((tmp_path / "out" / next(iter(states)) / "releases" / "helm-releases.yaml").read_text())
     assert any("extensionProviders" in r["values"].get("meshConfig", {}) or
                "enablePrometheusMerge" in r["values"].get("meshConfig", {}) for r in releases if r["chart"] == "istiod")
+    if stack == "dev":  # the ztunnel values are among those checked
+        assert [sorted({"logLevel", "logAsJson"} & set(r["values"])) for r in releases if r["chart"] == "ztunnel"] \
+            in ([["logAsJson", "logLevel"]], [["logLevel"]])

@@ -30,16 +30,27 @@ ZIPKIN = "zipkin.observability.svc.cluster.local:9411"
 OSM_LOGS = {"enabled": True, "format": "json"}  # what OSM v1.2.4 always does
 
 
+NO_ALERTS = {"plaintextTraffic": False, "certificateExpiryDays": None}
+
+
 def linkerd(telemetry: dict | None, scrapers=(VIZ_SCRAPER,), **linkerd_options) -> dict:
+    """The shipped Linkerd stack with ``telemetry`` (None: none at all); in bundled mode without
+    ``alerts`` given, alerts off (viz's Prometheus has no Alertmanager: refused otherwise)."""
     mesh = stack_mesh("linkerd")
+    mesh.pop("telemetry", None)  # the shipped stack has telemetry on: None means none at all
     mesh["backend"] = {"type": "linkerd", "linkerd": {"scrapers": list(scrapers), **linkerd_options}}
     if telemetry is not None:
+        telemetry = copy.deepcopy(telemetry)
+        metrics = telemetry.get("metrics", {})
+        if metrics.get("prometheus", {}).get("mode") == "bundled" and metrics.get("enabled", True):
+            metrics.setdefault("alerts", NO_ALERTS)
         mesh["telemetry"] = telemetry
     return mesh
 
 
 def osm(telemetry: dict | None) -> dict:
     mesh = stack_mesh("osm")
+    mesh.pop("telemetry", None)  # the shipped stack has telemetry on: None means none at all
     if telemetry is not None:
         mesh["telemetry"] = telemetry
     return mesh
@@ -88,6 +99,7 @@ def test_linkerd_bundled_installs_viz_from_the_control_planes_repository_into_it
             "linkerd-viz", "linkerd-viz", linkerd_cp.REPOSITORY, "2026.8.3", "telemetry")
         values = copy.deepcopy(viz.values)
         assert values["prometheus"].pop("ruleConfigMapMounts") == mounts  # the recording rules (golden_signals)
+        assert set(values["prometheus"].pop("podAnnotations")) == {"checksum/config"}  # test_linkerd_viz_prometheus_rolls...
         assert values == {"linkerdNamespace": "linkerd", "identityTrustDomain": "cluster.local",
                               "createNamespaceMetadataJob": False,
                               "prometheus": {"enabled": True, "globalConfig": {"scrape_interval": "15s",
@@ -118,11 +130,22 @@ def test_linkerd_bundled_needs_vizs_prometheus_among_the_scrapers_where_the_defa
     assert "namespace bookstore" in found["mesh.telemetry.metrics.prometheus"]
 
 
-def test_linkerd_deny_namespace_without_a_server_gets_no_scrape_objects_and_is_refused():
+def test_linkerd_deny_namespace_without_a_server_admits_the_scrapers():
+    """A namespace whose default inbound policy is deny refuses Prometheus scrapes unless the
+    scrape objects admit them, Server or not (linkerd2 edge-26.8.3 viz/cmd/allow-scrapes.go:131):
+    bookthief holds no access rule's destination, so its Server proxy-admin and scrape policy come
+    from the deny alone, and viz's Prometheus is the identity they admit."""
     mesh = linkerd({"metrics": {"prometheus": {"mode": "bundled"}}})
     next(n for n in mesh["namespaces"] if n["name"] == "bookthief")["defaultInboundPolicy"] = "deny"
+    for name, st in render(mesh).items():
+        here = {(o["kind"], o["metadata"]["name"]): o for o in st.concerns["policy"]
+                if o["metadata"].get("namespace") == "bookthief"}
+        assert ("Server", linkerd_cp.ADMIN_SERVER) in here, name
+        assert here[("MeshTLSAuthentication", linkerd_cp.SCRAPE_AUTH)]["spec"]["identities"] == [
+            "prometheus.linkerd-viz.serviceaccount.identity.linkerd.cluster.local"]
+    mesh["backend"]["linkerd"]["scrapers"] = []
     message = refused(mesh)["mesh.telemetry.metrics.prometheus"]
-    assert "namespace bookthief defaults to deny" in message and "no scrape objects" in message
+    assert "could not scrape" in message and "add {namespace: linkerd-viz, serviceAccount: prometheus}" in message
 
 
 def test_linkerd_bundled_scrapes_are_admitted_by_the_rendered_scrape_objects():
@@ -192,10 +215,16 @@ def test_linkerd_operator_with_url_installs_viz_without_its_prometheus():
     assert controller["spec"]["namespaceSelector"] == {"matchNames": ["linkerd", "linkerd-viz"]}
 
 
+def single_cluster(mesh: dict) -> dict:
+    mesh["clusters"] = mesh["clusters"][:1]
+    mesh["clusters"][0].pop("eastWestGateway", None)
+    return mesh
+
+
 def test_linkerd_external_prometheus_must_be_a_meshed_scraper():
-    found = refused(linkerd({"metrics": {"prometheus": {"mode": "operator"}}}, scrapers=()))
+    found = refused(single_cluster(linkerd({"metrics": {"prometheus": {"mode": "operator"}}}, scrapers=())))
     assert "add the Prometheus's (meshed) namespace and serviceAccount" in found["mesh.telemetry.metrics.prometheus"]
-    mesh = linkerd({"metrics": {"prometheus": {"mode": "operator"}}}, scrapers=())
+    mesh = single_cluster(linkerd({"metrics": {"prometheus": {"mode": "operator"}}}, scrapers=()))
     mesh["accessRules"], mesh["smiFiles"] = [], []  # nothing policed ...
     next(n for n in mesh["namespaces"] if n["name"] == "bookthief")["defaultInboundPolicy"] = "all-authenticated"
     message = refused(mesh)["mesh.telemetry.metrics.prometheus"]  # ... but one namespace meshed-only
@@ -394,9 +423,9 @@ def test_osm_operator_podmonitors_carry_the_bundled_scrape_jobs():
                            "_osm_request_duration_ms_(bucket|sum|count)")
     assert regexes[-1] == ".*(osm_request_duration_ms_(bucket|sum|count))" and len(regexes) == 20
     controller = own(st.concerns["telemetry"], "PodMonitor", "osm-controller")
-    assert controller["spec"]["selector"] == {"matchLabels": {"app": "osm-controller"}}
+    # test_osm_control_plane_monitor_selects_every_pod_the_bundled_job_scrapes
     assert controller["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"  # osm-deployment.yaml:52-53
-    assert release(st, "osm").values["osm"]["deployPrometheus"] is False
+    assert "deployPrometheus" not in release(st, "osm").values["osm"]  # the chart's default (false) stays
 
 
 def test_osm_bundled_prometheus_scrapes_every_ten_seconds_only():
@@ -439,13 +468,19 @@ def test_osm_tracing_goes_to_the_chart_and_the_running_meshconfig():
                                                          "samplingPercent": 100}}))["osm"]
     tracing = {"enable": True, "address": "zipkin.observability.svc.cluster.local", "port": 9411,
                "endpoint": "/api/v2/spans"}
-    assert release(st, "osm").values["osm"]["tracing"] == tracing
+    # only what differs from the chart's osm.tracing (values.yaml@v1.2.4:335-343: port 9411, endpoint /api/v2/spans)
+    assert release(st, "osm").values["osm"]["tracing"] == {"enable": True,
+                                                           "address": "zipkin.observability.svc.cluster.local"}
     patch = own(st.concerns["telemetry"], "MeshConfig", "osm-mesh-config")
     assert patch["apiVersion"] == "config.openservicemesh.io/v1alpha2" and patch["metadata"]["namespace"] == "osm-system"
     assert patch["metadata"]["annotations"] == {"mesh-components.io/patch": "true"}
     assert patch["spec"] == {"observability": {"tracing": tracing}}
+    other_port = ZIPKIN.replace(":9411", ":9412")
+    st = render(osm({"accessLogs": OSM_LOGS, "tracing": {"enabled": True, "provider": "zipkin", "address": other_port,
+                                                         "samplingPercent": 100}}))["osm"]
+    assert release(st, "osm").values["osm"]["tracing"]["port"] == 9412
     off = render(osm({"accessLogs": OSM_LOGS}))["osm"]
-    assert release(off, "osm").values["osm"]["tracing"] == {"enable": False}
+    assert "tracing" not in release(off, "osm").values["osm"]
     assert not [o for o in off.concerns["telemetry"] if o["kind"] == "MeshConfig"]
 
 
@@ -491,5 +526,298 @@ def test_osm_telemetry_off_removes_exactly_what_it_added():
         a, b = patch["metadata"]["annotations"], bare_patch["metadata"]["annotations"]
         assert {k: v for k, v in a.items() if k not in b} == {"openservicemesh.io/metrics": "enabled"}
     values, bare_values = copy.deepcopy(release(st, "osm").values), release(bare, "osm").values
-    del values["osm"]["deployPrometheus"], values["osm"]["tracing"]
+    assert "deployPrometheus" not in values["osm"]  # operator mode: the chart's default stays unwritten
+    del values["osm"]["tracing"]
     assert values == bare_values
+
+
+# --- review fixes (issue 17, second review) ------------------------------------------------------
+
+def spec_of(mesh: dict):
+    return load_mesh(mesh, base_dir=ROOT).spec
+
+
+def test_linkerd_operator_service_mirror_monitor_selects_the_pods_component_label():
+    """The service mirrors are labelled ``component: controller`` (multicluster/charts/
+    linkerd-multicluster/templates/controller/deployment.yaml@edge-26.8.3:31-35) and have no
+    ``linkerd.io/control-plane-component`` label, which the chart's own PodMonitor reads
+    (charts/linkerd-control-plane/templates/podmonitor.yaml:70-74), so that would keep nothing;
+    viz's job reads ``component`` (viz/charts/linkerd-viz/templates/prometheus.yaml:84-88)."""
+    st = render(linkerd({"metrics": {"prometheus": {"mode": "operator"}}}, scrapers=(EXTERNAL_SCRAPER,)))["linkerd-east"]
+    mirror = own(st.concerns["telemetry"], "PodMonitor", "linkerd-multicluster-controller")
+    keep = mirror["spec"]["podMetricsEndpoints"][0]["relabelings"][0]
+    assert keep == {"sourceLabels": ["__meta_kubernetes_pod_label_component", "__meta_kubernetes_pod_container_port_name"],
+                    "action": "keep", "regex": "(linkerd-service-mirror|controller);.*-admin$"}
+    # the label as the chart's Deployment template sets it on the pods (deployment.yaml:31-35)
+    labels = {"linkerd.io/extension": "multicluster", "component": "controller"}
+    name = "__meta_kubernetes_pod_label_" + "component"
+    assert keep["sourceLabels"][0] == name and re.fullmatch(keep["regex"], f"{labels['component']};ctrl-admin")
+
+
+def test_linkerd_operator_admits_the_external_scrapers_on_multiclusters_servers():
+    """linkerd-multicluster's Servers ``linkerd-admin`` (every multicluster pod's proxy admin port)
+    and ``controller`` (``ctrl-admin``) admit only linkerd-viz's Prometheus (multicluster/charts/
+    linkerd-multicluster/templates/service-mirror-policy.yaml@edge-26.8.3:2-33,75-113; its comment
+    at :107-110 asks for another AuthorizationPolicy for another Prometheus): one per Server,
+    requiring the scrapers' identities, beside the chart's."""
+    scraper = {"namespace": "monitoring", "serviceAccount": "kps-prometheus"}
+    mesh = linkerd({"metrics": {"prometheus": {"mode": "operator"}}}, scrapers=(VIZ_SCRAPER, scraper))
+    for st in render(mesh).values():
+        mc = {(o["kind"], o["metadata"]["name"]): o for o in st.concerns["telemetry"]
+              if o["metadata"].get("namespace") == "linkerd-multicluster"}
+        assert sorted(mc) == [("AuthorizationPolicy", "controller-scrapers"), ("AuthorizationPolicy", "linkerd-admin-scrapers"),
+                              ("MeshTLSAuthentication", "prometheus-scrape")]
+        # viz's Prometheus is the chart's to admit: only the external identity here
+        assert mc[("MeshTLSAuthentication", "prometheus-scrape")]["spec"]["identities"] == [
+            "kps-prometheus.monitoring.serviceaccount.identity.linkerd.cluster.local"]
+        for server in ("linkerd-admin", "controller"):
+            policy = mc[("AuthorizationPolicy", f"{server}-scrapers")]["spec"]
+            assert policy == {"targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": server},
+                              "requiredAuthenticationRefs": [{"group": "policy.linkerd.io", "kind": "MeshTLSAuthentication",
+                                                              "name": "prometheus-scrape"}]}
+    # one cluster: no linkerd-multicluster, nothing there
+    st = render(single_cluster(linkerd({"metrics": {"prometheus": {"mode": "operator"}}},
+                                       scrapers=(scraper,))))["linkerd-east"]
+    assert not [o for o in st.concerns["telemetry"] if o["metadata"].get("namespace") == "linkerd-multicluster"]
+    # several clusters and no scraper: refused, naming what to add
+    found = refused(linkerd({"metrics": {"prometheus": {"mode": "operator"}}}, scrapers=()))
+    assert "could not scrape the service mirrors" in found["mesh.backend.linkerd.scrapers"]
+
+
+def test_linkerd_operator_refuses_scrapers_naming_only_vizs_prometheus():
+    """Operator mode installs no viz Prometheus (prometheus.enabled false, viz values.yaml@edge-26.8.3:
+    445-447), so scrapers naming only it would admit no Prometheus that runs
+    (viz/cmd/allow-scrapes.go:13-108 shuts out every other identity)."""
+    for tel in ({"metrics": {"prometheus": {"mode": "operator"}}},
+                {"metrics": {"prometheus": {"mode": "operator", "url": "http://prometheus.monitoring.svc:9090"}}}):
+        message = refused(linkerd(tel, scrapers=(VIZ_SCRAPER,)))["mesh.backend.linkerd.scrapers"]
+        assert "names only linkerd-viz's Prometheus" in message and "add the external Prometheus's" in message
+    render(linkerd({"metrics": {"prometheus": {"mode": "operator"}}}, scrapers=(VIZ_SCRAPER, EXTERNAL_SCRAPER)))
+
+
+def test_linkerd_viz_dashboard_admits_no_one():
+    """linkerd-viz's web runs with cluster-wide tap (dashboard.restrictPrivileges false, viz
+    values.yaml@edge-26.8.3:375-376; ClusterRoleBinding to tap-admin, templates/web-rbac.yaml:97-112,
+    tap-rbac.yaml:25-38) and the chart gives it no Server (its Servers: metrics-api, prometheus-admin,
+    tap-api, tap-injector-webhook in templates/*-policy.yaml), so the namespace default would admit
+    any pod to /api/tap. A Server on web's http port (web.yaml:70-73,125-126) with accessPolicy deny
+    and no authorization admits no one (charts/linkerd-crds/templates/policy/server.yaml:239-241);
+    the dashboard stays reachable by port-forward, which the proxy's iptables rules do not redirect
+    (https://linkerd.io/2/reference/iptables/)."""
+    for tel, scrapers in (({"metrics": {"prometheus": {"mode": "bundled"}}}, (VIZ_SCRAPER,)),
+                          ({"metrics": {"prometheus": {"mode": "operator", "url": "http://p.monitoring.svc:9090"}}},
+                           (EXTERNAL_SCRAPER,))):
+        for st in render(linkerd(tel, scrapers=scrapers)).values():
+            web = own(st.concerns["telemetry"], "Server", "web")
+            assert web["metadata"]["namespace"] == "linkerd-viz"
+            assert web["spec"] == {"podSelector": {"matchLabels": {"linkerd.io/extension": "viz", "component": "web"}},
+                                   "port": "http", "proxyProtocol": "HTTP/1", "accessPolicy": "deny"}
+            # nothing rendered admits anyone in linkerd-viz: not to web, not to tap (whose Server is the chart's)
+            admitting = [o for o in st.objects if o["metadata"].get("namespace") == "linkerd-viz"
+                         and o["kind"] in ("AuthorizationPolicy", "ServerAuthorization", "MeshTLSAuthentication",
+                                           "NetworkAuthentication", "HTTPRoute")]
+            assert admitting == []
+            viz = release(st, "linkerd-viz").values
+            assert "dashboard" not in viz and "tap" not in viz  # no value widens web or tap
+    # no viz, no Server
+    st = render(linkerd({"metrics": {"prometheus": {"mode": "operator"}}}, scrapers=(EXTERNAL_SCRAPER,)))["linkerd-east"]
+    assert not [o for o in st.concerns["telemetry"] if o["kind"] == "Server"]
+
+
+def test_linkerd_viz_prometheus_rolls_when_its_configuration_or_rules_change():
+    """The chart mounts prometheus.yml and the rule files by subPath (viz/charts/linkerd-viz/templates/
+    prometheus.yaml@edge-26.8.3:298-308), never refreshed, with no checksum on the pod (:229-239):
+    prometheus.podAnnotations (values.yaml:477-478) carries a sha256 of globalConfig, scrapeConfigs and
+    the rule file the ConfigMap holds."""
+    from mesh_components.telemetry import linkerd as tl
+
+    def checksum_and_rules(mesh, cluster="linkerd-east"):
+        st = render(mesh)[cluster]
+        values = release(st, "linkerd-viz").values["prometheus"]
+        rules = own(st.concerns["telemetry"], "ConfigMap", golden_signals.rule_object_name(spec_of(mesh)))
+        return values["podAnnotations"]["checksum/config"], values, rules["data"][golden_signals.RULE_FILE]
+
+    base = linkerd({"metrics": {"prometheus": {"mode": "bundled"}}})
+    first, values, text = checksum_and_rules(base)
+    assert first == tl.prometheus_checksum(values, text) and re.fullmatch("[0-9a-f]{64}", first)
+    assert checksum_and_rules(copy.deepcopy(base))[0] == first  # deterministic
+    interval = copy.deepcopy(base)
+    interval["telemetry"]["metrics"]["scrapeIntervalSeconds"] = 15
+    assert checksum_and_rules(interval)[0] != first
+    west, _, west_text = checksum_and_rules(base, "linkerd-west")
+    fewer_rules = copy.deepcopy(base)  # every service in linkerd-east only: linkerd-west's rule file empties
+    for service in fewer_rules["services"]:
+        service["clusters"] = ["linkerd-east"]
+    changed, values, fewer_text = checksum_and_rules(fewer_rules, "linkerd-west")
+    assert fewer_text != west_text and changed != west
+    assert values["globalConfig"] == release(render(base)["linkerd-west"], "linkerd-viz").values["prometheus"]["globalConfig"]
+
+
+def test_linkerd_bundled_refuses_alerts_it_cannot_deliver_and_labels_it_cannot_use():
+    """viz's Prometheus has no Alertmanager (values.yaml@edge-26.8.3:487-494) and its API admits only
+    metrics-api (templates/prometheus-policy.yaml:1-39): alerts would go nowhere. Labels mark
+    PodMonitors/PrometheusRules, which bundled mode renders none of."""
+    default_alerts = linkerd({"metrics": {"prometheus": {"mode": "bundled"}}})
+    default_alerts["telemetry"]["metrics"].pop("alerts")
+    message = refused(default_alerts)["mesh.telemetry.metrics.alerts"]
+    assert "MeshCertificateExpiry" in message and "MeshPlaintextTraffic" in message
+    assert "set alerts: {plaintextTraffic: false, certificateExpiryDays: null}, or use mode operator" in message
+    one = linkerd({"metrics": {"prometheus": {"mode": "bundled"},
+                               "alerts": {"plaintextTraffic": True, "certificateExpiryDays": None}}})
+    assert "MeshCertificateExpiry" not in refused(one)["mesh.telemetry.metrics.alerts"]
+    found = refused(linkerd({"metrics": {"prometheus": {"mode": "bundled", "labels": {"release": "kps"}}}}))
+    assert "drop labels" in found["mesh.telemetry.metrics.prometheus.labels"]
+    render(linkerd({"metrics": {"prometheus": {"mode": "bundled"}}}))  # alerts off: accepted
+
+
+def test_linkerd_operator_url_must_be_reachable_through_the_egress_fence():
+    """linkerd-viz's metrics-api queries prometheusUrl; the mesh's global Deny EgressNetwork in
+    linkerd-egress (mesh_components.egress; linkerd2 edge-26.8.3 policy-controller/k8s/index/src/
+    outbound/index/egress_network.rs:61-78) refuses hosts outside the cluster networks, a Service
+    name is inside them."""
+    def tel(url):
+        return {"metrics": {"prometheus": {"mode": "operator", "url": url}}}
+    found = refused(linkerd(tel("https://prometheus.example.com:9090"), scrapers=(EXTERNAL_SCRAPER,)))
+    message = found["mesh.telemetry.metrics.prometheus.url"]
+    assert "prometheus.example.com is not a Service name" in message
+    assert "add linkerd-viz to mesh.backend.linkerd.egressOpenNamespaces" in message
+    render(linkerd(tel("https://prometheus.example.com:9090"), scrapers=(EXTERNAL_SCRAPER,),
+                   egressOpenNamespaces=["linkerd-viz"]))
+    for url in ("http://prometheus-operated.monitoring.svc:9090", "http://p.monitoring.svc.cluster.local",
+                "http://p.monitoring.svc.cluster.local:9090/prefix"):
+        render(linkerd(tel(url), scrapers=(EXTERNAL_SCRAPER,)))
+
+
+def test_tracing_override_percent_while_tracing_is_off_is_refused():
+    """Linkerd (proxy.tracing, one setting of the control plane, charts/linkerd-control-plane/
+    values.yaml@edge-26.8.3:284-308) and OSM (MeshConfig observability.tracing, mesh-wide,
+    pkg/envoy/lds/tracing.go@v1.2.4:13-39) trace all or none: a percent for a namespace while the
+    mesh does not trace would apply nowhere."""
+    override = [{"namespace": "bookstore", "tracing": {"samplingPercent": 0}}]
+    found = refused(linkerd({"metrics": {"enabled": False, "goldenSignals": False}, "overrides": override},
+                            scrapers=()))
+    assert "would apply nowhere" in found["mesh.telemetry.overrides[0].tracing.samplingPercent"]
+    found = refused(osm({"accessLogs": OSM_LOGS, "overrides": [{"namespace": "bookstore",
+                                                                 "tracing": {"samplingPercent": 100}}]}))
+    assert "would apply nowhere" in found["mesh.telemetry.overrides[0].tracing.samplingPercent"]
+
+
+def test_osm_refuses_metrics_settings_nothing_renders():
+    """Annotations mode: OSM's pods carry only prometheus.io/scrape, port and path (pkg/injector/
+    metrics.go@v1.2.4:10-35), so the interval is the scraping Prometheus's; labels mark only
+    PodMonitors/PrometheusRules (operator mode); the bundled Prometheus runs in osm-system (chart
+    osm.deployPrometheus, values.yaml:266-267). Only what is given explicitly is refused."""
+    render(osm({"metrics": {"prometheus": {"mode": "annotations"}}, "accessLogs": OSM_LOGS}))  # the default 30
+    found = refused(osm({"metrics": {"scrapeIntervalSeconds": 30, "prometheus": {"mode": "annotations"}},
+                         "accessLogs": OSM_LOGS}))
+    assert "remove scrapeIntervalSeconds" in found["mesh.telemetry.metrics.scrapeIntervalSeconds"]
+    for mode, extra in (("annotations", {}), ("bundled", {"scrapeIntervalSeconds": 10, "goldenSignals": False})):
+        found = refused(osm({"metrics": {**extra, "prometheus": {"mode": mode, "labels": {"release": "x"}}},
+                             "accessLogs": OSM_LOGS}))
+        assert "drop labels" in found["mesh.telemetry.metrics.prometheus.labels"], mode
+    found = refused(osm({"metrics": {"scrapeIntervalSeconds": 10, "goldenSignals": False,
+                                     "prometheus": {"mode": "bundled", "namespace": "monitoring"}},
+                         "accessLogs": OSM_LOGS}))
+    assert "drop namespace" in found["mesh.telemetry.metrics.prometheus.namespace"]
+    found = refused(osm({"metrics": {"goldenSignals": False, "prometheus": {"mode": "annotations",
+                                                                            "namespace": "monitoring"}},
+                         "accessLogs": OSM_LOGS}))
+    assert "no rule file is rendered" in found["mesh.telemetry.metrics.prometheus.namespace"]
+    # with golden signals the rule file goes there: accepted
+    st = render(osm({"metrics": {"prometheus": {"mode": "annotations", "namespace": "monitoring"}},
+                     "accessLogs": OSM_LOGS}))["osm"]
+    assert own(st.concerns["telemetry"], "ConfigMap", "mesh-golden-signals")["metadata"]["namespace"] == "monitoring"
+
+
+def test_osm_control_plane_monitor_selects_every_pod_the_bundled_job_scrapes():
+    """The bundled kubernetes-pods job scrapes every pod annotated prometheus.io/scrape: osm-controller,
+    osm-injector and osm-bootstrap, each with port metrics 9091 (charts/osm/templates@v1.2.4:
+    osm-deployment.yaml:22,27-28,52-53; osm-injector-deployment.yaml:21,26-27,49-50;
+    osm-bootstrap-deployment.yaml:19,24-25,43-44)."""
+    st = render(osm({"metrics": {"prometheus": {"mode": "operator"}}, "accessLogs": OSM_LOGS}))["osm"]
+    controller = own(st.concerns["telemetry"], "PodMonitor", "osm-controller")
+    assert controller["spec"]["selector"] == {"matchExpressions": [
+        {"key": "app", "operator": "In", "values": ["osm-bootstrap", "osm-controller", "osm-injector"]}]}
+    assert controller["spec"]["namespaceSelector"] == {"matchNames": ["osm-system"]}
+
+
+def test_osm_release_values_only_what_differs_from_the_chart():
+    """osm values.yaml@v1.2.4:267 (deployPrometheus false), 335-343 (tracing enable false, port 9411,
+    endpoint /api/v2/spans): telemetry that leaves them so writes nothing, so turning it on does not
+    upgrade the release."""
+    on = render(osm({"metrics": {"prometheus": {"mode": "operator"}}, "accessLogs": OSM_LOGS}))["osm"]
+    assert release(on, "osm").values == release(render(osm(None))["osm"], "osm").values
+    bundled = render(osm({"metrics": {"scrapeIntervalSeconds": 10, "goldenSignals": False,
+                                      "prometheus": {"mode": "bundled"}}, "accessLogs": OSM_LOGS}))["osm"]
+    assert release(bundled, "osm").values["osm"]["deployPrometheus"] is True
+
+
+def test_restart_notices_name_the_namespaces_whose_pods_keep_the_old_settings():
+    """Linkerd: the injector copies the namespace's config annotations onto a pod when it injects it
+    (controller/proxy-injector/webhook.go@edge-26.8.3:106-108), proxy.tracing is in the injected
+    proxy (charts/partials/templates/_proxy.tpl:148-175). OSM: the injector adds prometheus.io/scrape
+    at injection (pkg/injector/patch.go@v1.2.4:73-85), a sidecar serves stats only for such a pod
+    (pkg/envoy/lds/response.go:74-84); `osm metrics enable` patches running pods
+    (cmd/cli/metrics_enable.go:102-147), the mesh does not."""
+    from mesh_components import telemetry
+
+    tel = {"metrics": {"enabled": False, "goldenSignals": False}, "accessLogs": {"enabled": True},
+           "overrides": [{"namespace": "bookthief", "accessLogs": {"enabled": False}}],
+           "tracing": {"enabled": True, "address": COLLECTOR, "samplingPercent": 0}}
+    mesh = linkerd(tel, scrapers=(), traceCollector={"namespace": "o", "serviceAccount": "c"})
+    found = dict(telemetry.notices(spec_of(mesh), render(mesh)))
+    logs = found["mesh.telemetry.accessLogs"]
+    assert "restart the workloads of namespace(s) bookbuyer, bookstore, bookwarehouse" in logs  # not bookthief
+    assert "bookthief" not in logs
+    assert "bookthief" in found["mesh.telemetry.tracing"]
+    quiet = linkerd({"metrics": {"enabled": False, "goldenSignals": False}}, scrapers=())
+    assert not dict(telemetry.notices(spec_of(quiet), render(quiet)))
+    mesh = osm({"metrics": {"prometheus": {"mode": "annotations"}}, "accessLogs": OSM_LOGS})
+    found = dict(telemetry.notices(spec_of(mesh), render(mesh)))
+    assert "bookbuyer, bookthief, bookstore, bookwarehouse" in found["mesh.telemetry.metrics"]
+    off = osm({"metrics": {"enabled": False, "goldenSignals": False}, "accessLogs": OSM_LOGS})
+    assert "mesh.telemetry.metrics" not in dict(telemetry.notices(spec_of(off), render(off)))
+
+
+def test_linkerd_access_logs_in_a_tcp_only_namespace_get_a_notice():
+    """The proxy logs inbound HTTP requests only (linkerd2-proxy v2.366.0 linkerd/app/inbound/src/
+    http/server.rs:88): an override turning them on where the declared services serve only TCP/TLS
+    would log nothing. A notice, not a refusal: the proxy does what the setting says, and the
+    namespace may run HTTP pods the spec does not declare."""
+    from mesh_components import telemetry
+
+    mesh = linkerd({"metrics": {"enabled": False, "goldenSignals": False},
+                    "overrides": [{"namespace": "bookwarehouse", "accessLogs": {"enabled": True}}]}, scrapers=())
+    tcp_only = [s for s in mesh["services"] if s["namespace"] == "bookwarehouse"]
+    for s in tcp_only:
+        for p in s["ports"]:
+            p["protocol"] = "tcp"
+            p.pop("probePaths", None)
+    found = dict(telemetry.notices(spec_of(mesh), render(mesh)))
+    assert "serve only TCP/TLS ports: nothing would be logged" in found["mesh.telemetry.overrides[0].accessLogs.enabled"]
+    mesh = linkerd({"metrics": {"enabled": False, "goldenSignals": False},
+                    "overrides": [{"namespace": "bookstore", "accessLogs": {"enabled": True}}]}, scrapers=())
+    assert "mesh.telemetry.overrides[0].accessLogs.enabled" not in dict(telemetry.notices(spec_of(mesh), render(mesh)))
+
+
+def test_linkerd_deny_namespace_gets_the_scrape_objects_without_telemetry():
+    """A namespace whose default inbound policy is deny refuses Prometheus scrapes unless the
+    allow-scrapes objects admit the scrapers (linkerd2 edge-26.8.3 viz/cmd/allow-scrapes.go:13-108,
+    its help at :131), whether or not a Server of ours is there, and whether or not mesh.telemetry is
+    set: backend.linkerd.scrapers alone renders them (linkerd.probe_objects)."""
+    mesh = linkerd(None, scrapers=(EXTERNAL_SCRAPER,))
+    next(n for n in mesh["namespaces"] if n["name"] == "bookthief")["defaultInboundPolicy"] = "deny"
+    for name, st in render(mesh).items():
+        assert st.concerns["telemetry"] == []
+        here = {(o["kind"], o["metadata"]["name"]) for o in st.concerns["policy"]
+                if o["metadata"].get("namespace") == "bookthief"}
+        assert {("Server", linkerd_cp.ADMIN_SERVER), ("HTTPRoute", linkerd_cp.SCRAPE_METRICS),
+                ("MeshTLSAuthentication", linkerd_cp.SCRAPE_AUTH), ("AuthorizationPolicy", linkerd_cp.SCRAPE_AUTH),
+                ("HTTPRoute", linkerd_cp.SCRAPE_PROBES)} <= here, name
+        # bookthief holds no authorization's destination: the deny alone brings them
+        assert not [k for k in here if k[0] == "Server" and k[1] != linkerd_cp.ADMIN_SERVER], name
+    # without scrapers nothing is rendered for it
+    mesh["backend"]["linkerd"]["scrapers"] = []
+    for st in render(mesh).values():
+        assert not [o for o in st.concerns["policy"] if o["metadata"].get("namespace") == "bookthief"
+                    and o["metadata"]["name"] == linkerd_cp.ADMIN_SERVER]

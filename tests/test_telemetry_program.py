@@ -86,3 +86,15 @@ def test_no_telemetry_section_registers_no_telemetry_component(stack):
     regs = program(mesh, base=stack)
     assert not by_type(regs, "mesh:index:MeshTelemetry")
     assert not [r for r in regs if "-telemetry" in r.name]
+
+
+@pytest.mark.parametrize("mode", ["operator", "annotations"])
+def test_the_component_outputs_the_series_it_records_in_either_form(mode):
+    """PrometheusRule (operator) or the rule-file ConfigMap (annotations): the same series."""
+    from mesh_components.components import recording_rule_names
+    from mesh_components.telemetry import golden_signals
+
+    mesh = with_telemetry("prod", {"metrics": {"prometheus": {"mode": mode}}})
+    names = recording_rule_names(render(mesh)["prod-aws"].concerns["telemetry"])
+    assert golden_signals.SERVICE_REQUESTS in names and golden_signals.RULE_REQUESTS in names
+    assert set(names) <= set(golden_signals.SERIES)

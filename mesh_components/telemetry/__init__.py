@@ -55,10 +55,14 @@ def release_values(spec, cluster) -> dict[str, dict]:
     return BACKENDS[spec.backend.type].release_values(spec, cluster)
 
 
-def releases(spec, cluster) -> list[dict]:
-    """Helm releases of the telemetry concern in ``cluster`` (e.g. linkerd-viz)."""
+def releases(spec, cluster, model=None) -> list[dict]:
+    """Helm releases of the telemetry concern in ``cluster`` (e.g. linkerd-viz). ``model`` (the
+    traffic model) reaches Linkerd's, whose bundled Prometheus is annotated with a checksum of the
+    rule file it mounts (:func:`linkerd.releases`)."""
     if spec.telemetry is None:
         return []
+    if spec.backend.type == "linkerd":
+        return linkerd.releases(spec, cluster, model)
     return BACKENDS[spec.backend.type].releases(spec, cluster)
 
 
@@ -82,7 +86,8 @@ def notices(spec, states) -> list[tuple[str, str]]:
     notices for ``validate`` (code ``telemetry-prerequisite``): the Prometheus Operator's CRDs in each
     cluster that gets ``PodMonitor``/``ServiceMonitor``/``PrometheusRule`` objects (the API server
     refuses a custom resource whose CRD is missing: "no matches for kind"), and a
-    ``prometheus.namespace`` the mesh does not create. ``states``: cluster -> ``render.ClusterState``."""
+    ``prometheus.namespace`` the mesh does not create; then the backend module's own ``notices(spec,
+    states)`` where it has one (:func:`istio.notices`). ``states``: cluster -> ``render.ClusterState``."""
     if spec.telemetry is None:
         return []
     kinds: dict[str, set[str]] = {}
@@ -99,8 +104,8 @@ def notices(spec, states) -> list[tuple[str, str]]:
                     f"{', '.join(every)} are custom resources of the Prometheus Operator: its CRDs "
                     f"({PROMETHEUS_OPERATOR_GROUP}/v1) must be installed in cluster(s) {', '.join(sorted(kinds))} "
                     f"before 'pulumi up' (the mesh does not install them; the API server refuses a custom resource "
-                    f"without its CRD), and the operator's Prometheus must select them "
-                    f"(mesh.telemetry.metrics.prometheus.labels)"))
+                    f"without its CRD; 'diff' notes a kind the cluster does not serve), and the operator's "
+                    f"Prometheus must select them (mesh.telemetry.metrics.prometheus.labels)"))
     created = {o["metadata"]["name"] for st in states.values() for c in st.concerns.values() for o in c
                if o["kind"] == "Namespace" and o["apiVersion"] == "v1"}
     wanted = spec.telemetry.metrics.prometheus.namespace
@@ -109,4 +114,5 @@ def notices(spec, states) -> list[tuple[str, str]]:
                     f"namespace {wanted!r} is yours to create in cluster(s) {', '.join(sorted(namespaces[wanted]))} "
                     f"(the Prometheus Operator's, usually): the mesh puts its monitors and rules there and does not "
                     f"create it"))
-    return out
+    backend_notices = getattr(BACKENDS[spec.backend.type], "notices", None)  # e.g. istio.notices
+    return out + (backend_notices(spec, states) if backend_notices else [])

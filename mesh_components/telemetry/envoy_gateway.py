@@ -26,7 +26,10 @@ Tracing (listener.go:1029-1122, ``internal/xds/translator/tracing.go:39-150``)
     percent, else ``samplingFraction`` over 10000, which Envoy Gateway turns into the
     ``random_sampling`` percent (listener.go:1106-1122, tracing.go:126-128). Envoy samples in steps
     of 0.01% (``tracing.random_sampling`` runs 0-10000, envoyproxy/envoy
-    ``docs/root/configuration/http/http_conn_man/runtime.rst``), so a finer percent is refused.
+    ``docs/root/configuration/http/http_conn_man/runtime.rst``), so a finer percent is refused. The
+    ingress takes the mesh's ``samplingPercent``: on Linkerd only 0 is exact (its proxies start no
+    trace, ``telemetry.linkerd``), so there the ingress starts none either and traces begin only
+    where a client or application sends a sampled ``traceparent``/b3 header.
 
 Metrics
     The proxies serve Prometheus stats on container port ``metrics`` (19001), path
@@ -144,6 +147,30 @@ def envoy_proxy_telemetry(spec) -> dict:
         out["tracing"] = {"provider": {"type": _PROVIDERS[t.tracing.provider], "host": host, "port": int(port)},
                           **_sampling(t.tracing.sampling_percent)}
     return out
+
+
+MERGE_METRICS_ANNOTATION = "prometheus.istio.io/merge-metrics"
+"""Istio's per-pod switch for metrics merging (istio 1.30.3 ``pkg/kube/inject/webhook.go:323-336``
+reads it before ``meshConfig.enablePrometheusMerge``; name from istio/api ``annotation``
+``PrometheusMergeMetrics``)."""
+
+
+def proxy_pod_annotations(spec) -> dict[str, str]:
+    """Pod annotations of the ingress proxies for telemetry, merged by
+    ``mesh_components.envoy_gateway.envoy_proxy``: on Istio with sidecars and metrics in
+    ``annotations`` mode, ``prometheus.istio.io/merge-metrics: "false"``. With merging on (Istio's
+    default) the injector points the pod's ``prometheus.io/*`` annotations at the sidecar agent, which
+    serves its own Envoy's stats concatenated with the application's (istio 1.30.3
+    ``pilot/cmd/pilot-agent/status/server.go:530-533``): here the application is Envoy Gateway's Envoy,
+    so both sets of ``envoy_*`` series would arrive under one target and collide (istio/api
+    ``mesh/v1alpha1/config.proto`` ``enable_prometheus_merge``: "a separately managed Envoy with an Istio
+    sidecar ... the metrics will collide", and https://istio.io/latest/docs/ops/integrations/prometheus/
+    #option-1-metrics-merging). Off, the annotations stay Envoy Gateway's (port 19001). {} otherwise
+    (operator mode scrapes port ``metrics`` directly; ambient merges nothing)."""
+    if not applies(spec) or spec.backend.type != "istio" or spec.backend.istio.data_plane == "ambient":
+        return {}
+    m = spec.telemetry.metrics
+    return {MERGE_METRICS_ANNOTATION: "false"} if m.enabled and m.prometheus.mode == "annotations" else {}
 
 
 def monitor_namespace(spec) -> str:

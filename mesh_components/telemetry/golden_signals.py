@@ -131,13 +131,13 @@ Output (``metrics.prometheus.mode``):
 - ``operator``: ``PrometheusRule``s (monitoring.coreos.com/v1, CRD from prometheus-operator
   v0.93.0) in ``prometheus.namespace`` (default: the mesh's control plane namespace), labelled
   with ``prometheus.labels`` (what the Prometheus's ``ruleSelector`` picks) and the ownership
-  labels: ``<mesh>-golden-signals-<namespace>`` (group ``<mesh>.golden-signals.<namespace>``: the
-  rules of the destinations in that namespace) and ``<mesh>-alerts`` (group ``<mesh>.alerts``).
+  labels: ``mesh-golden-signals-<namespace>`` (group ``mesh.golden-signals.<namespace>``: the
+  rules of the destinations in that namespace) and ``mesh-alerts`` (group ``mesh.alerts``).
   One object per namespace keeps each far below what the API server stores (etcd's 1.5 MiB
   request limit) whatever the mesh's size, and a new service changes one object only. A
   Prometheus with ``enforcedNamespaceLabel`` would rewrite every selector to the rule's own
   namespace: list these rules under its ``excludedFromEnforcement``.
-- ``annotations``: one ConfigMap ``<mesh>-golden-signals`` (same namespace) whose key
+- ``annotations``: one ConfigMap ``mesh-golden-signals`` (same namespace) whose key
   :data:`RULE_FILE` is a Prometheus rule file with the same groups: mount it in the Prometheus pod
   (a ``configMap`` volume) and list the mounted path in ``rule_files`` of prometheus.yml. A rule
   file over a ConfigMap's 1 MiB is refused (use ``operator``).
@@ -204,7 +204,7 @@ RULE_FILE = "golden_signals_rules.yml"
 """The ConfigMap key (annotations, bundled): linkerd-viz mounts only files named ``*_rules.yml``."""
 VIZ_VOLUME = "mesh-golden-signals"
 """The volume linkerd-viz's Prometheus mounts the rule file from (a DNS label of its own: the
-ConfigMap's name, ``<mesh>-golden-signals``, may be longer than a volume name's 63 characters)."""
+ConfigMap's name, ``mesh-golden-signals``, may be longer than a volume name's 63 characters)."""
 LINKERD_VIZ_NAMESPACE = "linkerd-viz"
 """Where linkerd-viz (and its bundled Prometheus) is installed, unless ``prometheus.namespace``."""
 CONTROL_PLANE_NAMESPACE = {"istio": ISTIO_NAMESPACE, "linkerd": LINKERD_NAMESPACE, "osm": OSM_NAMESPACE}
@@ -629,23 +629,28 @@ def rule_namespace(spec) -> str:
     return CONTROL_PLANE_NAMESPACE[spec.backend.type]
 
 
+NAME_PREFIX = "mesh"
+"""Prefix of the rule objects' and groups' names. Not ``mesh.name``: resource names never depend on
+it, so renaming the mesh replaces nothing (README, "Resource names do not depend on mesh.name")."""
+
+
 def rule_object_name(spec) -> str:
-    return f"{spec.name}-golden-signals"
+    return f"{NAME_PREFIX}-golden-signals"
 
 
 def rule_groups(spec, model, cluster: str) -> list[dict]:
-    """The Prometheus rule groups of ``cluster``: ``<mesh>.golden-signals.<namespace>`` per
+    """The Prometheus rule groups of ``cluster``: ``mesh.golden-signals.<namespace>`` per
     namespace of the destinations (the recording rules, with ``goldenSignals``), sorted, then
-    ``<mesh>.alerts``; each only when it has rules."""
+    ``mesh.alerts``; each only when it has rules."""
     m = spec.telemetry.metrics
     groups = []
     if m.golden_signals:
         by_ns: dict[str, list[dict]] = {}
         for r in recording_rules(spec, model, cluster):
             by_ns.setdefault(r["labels"]["namespace"], []).append(r)
-        groups += [{"name": f"{spec.name}.golden-signals.{ns}", "rules": rules} for ns, rules in sorted(by_ns.items())]
+        groups += [{"name": f"{NAME_PREFIX}.golden-signals.{ns}", "rules": rules} for ns, rules in sorted(by_ns.items())]
     if alerts := alert_rules(spec):
-        groups.append({"name": f"{spec.name}.alerts", "rules": alerts})
+        groups.append({"name": f"{NAME_PREFIX}.alerts", "rules": alerts})
     return groups
 
 
@@ -660,10 +665,10 @@ CONFIGMAP_LIMIT = 1024 * 1024
 
 
 def _object_name(spec, group: dict) -> str:
-    """``<mesh>-golden-signals-<namespace>`` for a namespace's group, ``<mesh>-alerts`` for the
-    alerts (DNS subdomains: at most 63 + 16 + 63 characters; no two can be equal)."""
-    suffix = group["name"][len(spec.name) + 1:]  # golden-signals.<namespace> | alerts
-    return f"{spec.name}-{suffix.replace('.', '-')}"
+    """``mesh-golden-signals-<namespace>`` for a namespace's group, ``mesh-alerts`` for the
+    alerts (DNS subdomains: at most 4 + 16 + 63 characters; no two can be equal)."""
+    suffix = group["name"][len(NAME_PREFIX) + 1:]  # golden-signals.<namespace> | alerts
+    return f"{NAME_PREFIX}-{suffix.replace('.', '-')}"
 
 
 def objects(spec, cluster, model) -> list[dict]:

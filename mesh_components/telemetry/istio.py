@@ -43,13 +43,25 @@ What is rendered (every upstream reference is istio/istio at tag 1.30.3 unless n
 Scopes and data planes (:func:`effective` resolves a scope: mesh default, then the namespace's
 override, then the service's, each field left out keeping the one above):
 
-- sidecars: the namespace Telemetry applies to every sidecar of the namespace (requests its pods
-  send and receive); the service Telemetry selects the service's pods (``selector.matchLabels`` =
-  ``Service.pod_labels()``; a selector applies to non-gateway proxies only,
-  ``pilot/pkg/model/policyattachment.go:130-137``).
+- sidecars: the namespace Telemetry applies to every sidecar of the namespace; the service
+  Telemetry selects the service's pods (``selector.matchLabels`` = ``Service.pod_labels()``; a
+  selector applies to non-gateway proxies only, ``pilot/pkg/model/policyattachment.go:130-137``,
+  and to every pod whose labels include it, ``:109-112``, so a selector that also picks another
+  declared service's or version's pods is refused). An override's ``accessLogging`` entry carries
+  ``match: {mode: SERVER}``: ``mergeLogs`` honours it per listener class (``telemetry.go:618,652,
+  670-680``; inbound listeners are ``SERVER``, outbound and gateways ``CLIENT``: ``:223-237``), so
+  an override's access logs are about requests TO the namespace's (service's) pods, as a
+  waypoint's are in ambient, and the requests those pods send keep the mesh default (their
+  client-side line); so does a gateway running in an override's namespace (its listeners are
+  ``CLIENT``). Tracing entries carry no match: a sidecar override's tracing is that of its pods'
+  proxies, inbound and outbound (see sampling below).
 - ambient: HTTP requests are seen by waypoints only (ztunnel reads no Telemetry object: it logs
   every connection on its own ``access`` target at ``info``, istio/ztunnel 1.30.3
-  ``src/proxy/metrics.rs:503-528``, and sends no spans). A waypoint reads the namespace-wide
+  ``src/proxy/metrics.rs:503-528``, and sends no spans). ztunnel's connection log follows the
+  MESH-WIDE ``accessLogs`` only, through its chart values (:func:`ztunnel_values`: off, filter
+  errors = failed connections, JSON); overrides govern the waypoints' Envoy, and one that would
+  change access logs for a scope while the mesh default has them on is refused (ztunnel would
+  still log that scope's connections as the mesh default says). A waypoint reads the namespace-wide
   Telemetry of its namespace and of the Service's (``telemetry.go:436-470``) and Service-attached
   Telemetry (``targetRefs`` kind ``Service``, only for waypoints: api
   ``telemetry/v1alpha1/telemetry.proto:296-316``; ``policyattachment.go:154-163``; the listener
@@ -61,6 +73,20 @@ override, then the service's, each field left out keeping the one above):
   :func:`mesh_components.istio_policy.needs_waypoint`, or a headless service) is refused. The
   mesh default applies to every Envoy of the mesh (waypoints, gateways, sidecars); in ambient a
   namespace without a waypoint has no HTTP access log or span.
+
+Sampling (tracing): ``samplingPercent`` becomes ``randomSamplingPercentage``, which Envoy applies
+only to requests on which no sampling decision was made before (istio/api 1.30.3
+``telemetry/v1alpha1/telemetry.proto:359-364``; rendered as the HTTP connection manager's
+``random_sampling``: ``pilot/pkg/networking/core/tracing.go:122-136,703-713``). A request carrying
+a decision (``x-b3-sampled``, ``traceparent``) keeps it. So an override raises or lowers sampling
+only for traces that START in its scope: requests its pods send (sidecars: their outbound proxy
+decides first), or requests arriving at it without trace context (from an unmeshed client or an
+untraced scope); a request from a traced caller is sampled as the caller decided, and one through
+an ingress gateway as the gateway's scope (its namespace, else the mesh default) decided. A scope with
+tracing off gets ``disableSpanReporting: true``, and istiod then configures no tracing at all on
+that proxy (``tracing.go:101-103``; the API says it leaves sampling alone, the source does not):
+it makes no decision and propagates none, so a request its pods send arrives at the next scope
+undecided and is sampled there at that scope's percentage, as a new trace.
 
 Facts for the golden-signal rules (``telemetry.golden_signals``) from this configuration:
 
@@ -77,7 +103,7 @@ Facts for the golden-signal rules (``telemetry.golden_signals``) from this confi
   istio-service-dashboard.json:938,950``). ztunnel exports the ``istio_tcp_*`` series.
 - certificate expiry: istiod exports ``citadel_server_root_cert_expiry_timestamp`` and
   ``citadel_server_cert_chain_expiry_timestamp`` (``security/pkg/server/ca/monitoring.go:59,68``),
-  scraped by the ``<mesh>-istiod`` ServiceMonitor (operator mode).
+  scraped by the ``mesh-istiod`` ServiceMonitor (operator mode).
 - scrape target labels (operator mode): the operator adds ``namespace``, ``pod``, ``container``,
   ``endpoint`` (the port name) and ``job`` = ``<namespace>/<PodMonitor name>``
   (prometheus-operator v0.93.0 ``pkg/prometheus/promcfg.go:1569-1653``).
@@ -91,6 +117,13 @@ from ..meta import k8s_object
 from ..spec import AccessLogs, Tracing
 
 TELEMETRY_API = "telemetry.istio.io/v1"
+ZTUNNEL_RELEASE = "ztunnel"
+"""The ztunnel chart's release name in :func:`mesh_components.istio.control_plane` (ambient)."""
+ZTUNNEL_LOG_LEVEL = "info"
+"""The ztunnel chart's default ``logLevel`` (istio 1.30.3 ``manifests/charts/ztunnel/values.yaml:121``),
+kept for every log target but ``access``."""
+ZTUNNEL_ACCESS_TARGET = "access"
+"""ztunnel's access-log target (istio/ztunnel 1.30.3 ``src/proxy/metrics.rs:471,509,518,595``)."""
 MONITORING_API = "monitoring.coreos.com/v1"
 ROOT_NAMESPACE = SYSTEM_NAMESPACE
 """Where the mesh-wide Telemetry goes: istiod's root namespace (see the module doc)."""
@@ -186,6 +219,13 @@ _NOT_FQDN = ("Istio finds the collector by its host name in its service registry
              "ServiceEntry for an external collector)")
 
 
+_IP_COLLECTOR = ("{0!r} is an IP address, and istiod finds a collector only by the host name of a Service or "
+                 "ServiceEntry in its registry (istio 1.30.3 pilot/pkg/model/telemetry_logging.go:545-579); when the "
+                 "lookup fails the proxy gets no tracing at all (pilot/pkg/networking/core/tracing.go:106-111); name "
+                 "the collector's Service, <name>.<namespace>.svc.cluster.local, or declare a ServiceEntry for that "
+                 "address and use its host")
+
+
 def problems(spec) -> list[Problem]:
     """What ``spec.telemetry`` asks that Istio 1.30.3 cannot do exactly, as ``(path, message)``
     (paths ``mesh.telemetry...``). Refused here (needing the spec only):
@@ -198,14 +238,22 @@ def problems(spec) -> list[Problem]:
     - ``metrics.prometheus.namespace`` naming a namespace of ``mesh.namespaces`` that some cluster
       lacks (the scrape objects go in every cluster);
     - tracing turned on by an override while the mesh's ``tracing.address`` is unset;
-    - a tracing collector host that is not a fully qualified name (:data:`_NOT_FQDN`);
-    - sidecars: two service overrides whose selectors pick the same pods (Istio would apply both
-      in creation order, ``telemetry.go:479-491``);
+    - a tracing collector host that is an IP address (:data:`_IP_COLLECTOR`) or not a fully
+      qualified name (:data:`_NOT_FQDN`);
+    - a service override whose access logs are on with ``filter: errors`` while the service has no
+      HTTP port (a TCP connection has no ``response.code``: nothing would be logged);
+    - sidecars: a service override whose selector (the service's pod labels) also picks the pods
+      of another declared service or version of its namespace (``policyattachment.go:109-112``:
+      the override would govern them too);
+    - ambient, mesh access logs on: an override whose access logs differ from the mesh default
+      (off, another format or filter): ztunnel, which reads no Telemetry, would still log that
+      scope's connections as the mesh default says (:func:`ztunnel_values`);
     - ambient: an override turning access logs or tracing on for a headless service (a
       ``waypoint-for: service`` waypoint never sees it), or for a service with more Services than
       ``targetRefs`` takes (16).
 
-    Refusals that need the traffic model (ambient namespaces without a waypoint) are raised by
+    Refusals that need the traffic model or the cluster's other objects (ambient namespaces
+    without a waypoint; sidecars whose ``Sidecar`` egress leaves the collector out) are raised by
     :func:`objects`."""
     t = spec.telemetry
     out: list[Problem] = []
@@ -239,17 +287,30 @@ def problems(spec) -> list[Problem]:
     if t.tracing.address is not None and (tracing_on or t.tracing.enabled):
         host, _ = _collector(t.tracing.address)
         labels = host.split(".")
-        if len(labels) < 3 or labels[-1] == "svc":
+        if labels[-1].isdigit():  # no top-level domain is all digits: an IPv4 address
+            out.append(("mesh.telemetry.tracing.address", _IP_COLLECTOR.format(host)))
+        elif len(labels) < 3 or labels[-1] == "svc":
             out.append(("mesh.telemetry.tracing.address", _NOT_FQDN.format(host)))
     ambient = spec.backend.istio.data_plane == "ambient"
-    seen: dict[str, list[tuple[int, dict]]] = {}
+    mesh_logs = scopes[0][0]
     for i, o in enumerate(t.overrides):
+        logs = scopes[i + 1][0]
+        if ambient and mesh_logs.enabled and o.access_logs is not None and \
+                _log_settings(logs) != _log_settings(mesh_logs):
+            out.append((f"mesh.telemetry.overrides[{i}].accessLogs", _ZTUNNEL_LOGS.format(
+                what=f"service {o.namespace}/{o.service}" if o.service else f"namespace {o.namespace}",
+                mesh=_shown_logs(mesh_logs), here=_shown_logs(logs))))
         if o.service is None:
             continue
         svc = spec.services_by_key.get((o.namespace, o.service))
         if svc is None:  # an unknown service is spec.telemetry_reference_problems'
             continue
         where = f"mesh.telemetry.overrides[{i}].service"
+        if o.access_logs is not None and logs.enabled and logs.filter == "errors" and \
+                not any(port.is_http for port in svc.ports):
+            out.append((f"mesh.telemetry.overrides[{i}].accessLogs.filter", _TCP_ERRORS.format(
+                svc=f"{o.namespace}/{o.service}",
+                ports=", ".join(f"{port.port}/{port.protocol}" for port in svc.ports))))
         if ambient:
             if _turns_on(o, *scopes[i + 1]) and svc.headless:
                 out.append((where, f"service {o.namespace}/{o.service} is headless (headless: true): its callers "
@@ -264,14 +325,50 @@ def problems(spec) -> list[Problem]:
                                    f"telemetry.istio.io CRD); keep at most 15 versions"))
             continue
         selector = svc.pod_labels()
-        for j, other in seen.get(o.namespace, []):
-            if _overlap(selector, other):
-                out.append((where, f"the pods of service {o.namespace}/{o.service} ({_shown(selector)}) and those "
-                                   f"of overrides[{j}].service ({_shown(other)}) overlap: Istio would apply both "
-                                   f"Telemetry objects to them, in creation order (istio 1.30.3 "
-                                   f"pilot/pkg/model/telemetry.go:479-491); give the services labels that tell "
-                                   f"their pods apart, or keep one override"))
-        seen.setdefault(o.namespace, []).append((i, selector))
+        for other, labels in _pod_groups(spec, o.namespace):
+            if other != o.service and selector.items() <= labels.items():
+                out.append((where, f"the selector of service {o.namespace}/{o.service} ({_shown(selector)}) also "
+                                   f"picks the pods of {o.namespace}/{other} ({_shown(labels)}): a selector "
+                                   f"applies to every pod whose labels include it (istio 1.30.3 "
+                                   f"pilot/pkg/model/policyattachment.go:109-112), so this override would "
+                                   f"govern those pods too; give {o.namespace}/{o.service}'s pods a label of "
+                                   f"their own (services[].labels), or drop the override"))
+                break
+    return out
+
+
+_ZTUNNEL_LOGS = ("in ambient mode ztunnel logs every connection of the mesh, {what}'s too, as the mesh default "
+                 "says ({mesh}): it reads no Telemetry object, only its chart's logLevel and logAsJson (istio/ztunnel "
+                 "1.30.3 src/proxy/metrics.rs:503-528, src/telemetry.rs:74-93), so this override ({here}) would "
+                 "hold for the waypoint's request logs only; set mesh.telemetry.accessLogs.enabled: false and turn "
+                 "access logs on per namespace where wanted (then ztunnel logs no connection), drop the override's "
+                 "accessLogs, or use dataPlane: sidecar")
+
+_TCP_ERRORS = ("service {svc} has no HTTP port ({ports}): filter errors keeps requests answered with an HTTP status "
+               "of 400 or more (the expression " + ERRORS_FILTER + ", istio 1.30.3 pilot/pkg/networking/core/"
+               "accesslog.go:155-198), and a TCP connection has no response.code, so nothing of this service would "
+               "be logged; use filter: all, or give the port its protocol (ports[].protocol http, http2 or grpc) "
+               "if it speaks HTTP")
+
+
+def _log_settings(a: AccessLogs) -> tuple:
+    """What ztunnel's connection log of a scope would have to be: off, or on with a format and filter."""
+    return (a.enabled, a.format, a.filter) if a.enabled else (False,)
+
+
+def _shown_logs(a: AccessLogs) -> str:
+    return f"on, {a.format}, filter {a.filter}" if a.enabled else "off"
+
+
+def _pod_groups(spec, namespace: str) -> list[tuple[str, dict]]:
+    """``(service name, pod labels)`` of every declared service of ``namespace`` and of each of its
+    versions (a version's pods carry the service's labels and the version's:
+    :func:`mesh_components.render.version_services`)."""
+    out: list[tuple[str, dict]] = []
+    for s in spec.services:
+        if s.namespace == namespace:
+            out.append((s.name, s.pod_labels()))
+            out += [(s.name, {**s.pod_labels(), **v.pod_labels()}) for v in s.versions]
     return out
 
 
@@ -279,12 +376,6 @@ def _turns_on(o, a: AccessLogs, tr: Tracing) -> bool:
     """Whether override ``o`` states a section (accessLogs, tracing) that is on in its scope
     (``a``, ``tr``: the scope resolved)."""
     return (o.access_logs is not None and a.enabled) or (o.tracing is not None and tr.enabled)
-
-
-def _overlap(a: dict, b: dict) -> bool:
-    """Whether one service's pod labels hold the other's: then its pods match both selectors
-    (``policyattachment.go:109-112``: a selector picks pods whose labels include it)."""
-    return a.items() <= b.items() or b.items() <= a.items()
 
 
 def _shown(labels: dict) -> str:
@@ -348,8 +439,9 @@ def release_values(spec, cluster) -> dict[str, dict]:
     :func:`mesh_components.istio.control_plane` gives them: ``extensionProviders``
     (:func:`extension_providers`) and, for ``prometheus.mode: annotations``,
     ``enablePrometheusMerge: true``. Keys ``istio.mesh_config`` sets (``outboundTrafficPolicy``,
-    ``trustDomain``, ``localityLbSetting``, ``serviceSettings``) are not touched. Empty when there is
-    nothing to set (the releases stay as they were)."""
+    ``trustDomain``, ``localityLbSetting``, ``serviceSettings``) are not touched. Ambient: also
+    ``{ZTUNNEL_RELEASE: ztunnel_values(spec)}`` for the ztunnel release when that is not empty.
+    Empty when there is nothing to set (the releases stay as they were)."""
     def mesh_config() -> dict:  # a fresh dict per release: no two releases share a value
         out: dict = {}
         if providers := extension_providers(spec):
@@ -359,19 +451,58 @@ def release_values(spec, cluster) -> dict[str, dict]:
             out["enablePrometheusMerge"] = True
         return out
 
-    if not mesh_config():
-        return {}
-    return {istiod_release_name(spec, rev): {"meshConfig": mesh_config()} for rev, _ in revisions(spec)}
+    out = {istiod_release_name(spec, rev): {"meshConfig": mesh_config()} for rev, _ in revisions(spec)} \
+        if mesh_config() else {}
+    if spec.backend.istio.data_plane == "ambient" and (ztunnel := ztunnel_values(spec)):
+        out[ZTUNNEL_RELEASE] = ztunnel
+    return out
+
+
+def ztunnel_values(spec) -> dict:
+    """The ztunnel chart values for the MESH-WIDE ``accessLogs`` (ambient). ztunnel reads no Telemetry
+    object: it logs every connection it proxies on the log target ``access`` (istio/ztunnel 1.30.3
+    ``src/proxy/metrics.rs:503-528``: ``INFO`` "connection complete" on success, ``ERROR`` on
+    failure; ``:462-487``: ``WARN`` "connection failed" for a connection refused before it starts,
+    e.g. denied by policy; ``:594-597``: ``DEBUG`` "connection opened"), filtered by ``RUST_LOG``
+    (``src/telemetry.rs:87-93``) and written as JSON when ``LOG_FORMAT=json`` (``:74-78``); the chart
+    sets them from ``logLevel`` and ``logAsJson`` (istio 1.30.3 ``manifests/charts/ztunnel/
+    values.yaml:119-124``, ``templates/daemonset.yaml:122-131``). So:
+
+    - off: ``logLevel: "info,access=off"`` (the chart's default level, :data:`ZTUNNEL_LOG_LEVEL`, for
+      every other target);
+    - on, ``filter: all``: nothing to set (the default ``info`` logs them);
+    - on, ``filter: errors``: ``logLevel: "info,access=warn"``: failed and refused connections only.
+      A failure is ztunnel's notion (the connection failed or was denied), not an HTTP status: ztunnel
+      sees bytes, not responses, so a request answered 503 over a good connection is not logged;
+    - on, ``format: json``: ``logAsJson: true``, which turns EVERY ztunnel log line into JSON, not
+      only the access log (text keeps ztunnel's own line format, not Envoy's).
+
+    ``{}`` when nothing differs from the chart's defaults. Overrides do not reach ztunnel (they govern
+    the waypoints' Envoy; :func:`problems` refuses those that would have to)."""
+    a = spec.telemetry.access_logs
+    out: dict = {}
+    if not a.enabled:
+        out["logLevel"] = f"{ZTUNNEL_LOG_LEVEL},{ZTUNNEL_ACCESS_TARGET}=off"
+        return out
+    if a.filter == "errors":
+        out["logLevel"] = f"{ZTUNNEL_LOG_LEVEL},{ZTUNNEL_ACCESS_TARGET}=warn"
+    if a.format == "json":
+        out["logAsJson"] = True
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
 # objects
 
 
-def _access_logging(a: AccessLogs) -> list[dict]:
+def _access_logging(a: AccessLogs, *, server_only: bool = False) -> list[dict]:
+    """One ``accessLogging`` entry naming the scope's provider; ``server_only``: ``match: {mode:
+    SERVER}`` (a sidecar override: requests the pods receive, see the module doc)."""
     entry: dict = {"providers": [{"name": ACCESS_LOG_PROVIDERS[a.format]}], "disabled": not a.enabled}
     if a.enabled and a.filter == "errors":
         entry["filter"] = {"expression": ERRORS_FILTER}
+    if server_only:
+        entry["match"] = {"mode": "SERVER"}
     return [entry]
 
 
@@ -382,14 +513,15 @@ def _tracing(t: Tracing) -> list[dict]:
     return [entry]
 
 
-def _sections(used: tuple[bool, bool], access: AccessLogs, tracing: Tracing, *, metrics: bool) -> dict:
+def _sections(used: tuple[bool, bool], access: AccessLogs, tracing: Tracing, *, metrics: bool,
+              server_only: bool = False) -> dict:
     """A Telemetry spec's sections for one resolved scope: every signal some scope turns on
     (``used``, :func:`_used`), so each object states it whatever its parents say."""
     body: dict = {}
     if metrics:
         body["metrics"] = [{"providers": [{"name": PROMETHEUS_PROVIDER}]}]
     if used[0]:
-        body["accessLogging"] = _access_logging(access)
+        body["accessLogging"] = _access_logging(access, server_only=server_only)
     if used[1]:
         body["tracing"] = _tracing(tracing)
     return body
@@ -400,7 +532,8 @@ def telemetry_objects(spec, cluster) -> list[dict]:
     namespace (when it has a section), then per override, in spec order, where its namespace (and
     service) exists: ``mesh-telemetry`` (namespace) or ``mesh-telemetry-<service>``, each with every
     section some scope uses, resolved for that scope (:func:`effective`). Service overrides select
-    the service's pods (sidecars) or target its Services (ambient waypoints)."""
+    the service's pods (sidecars) or target its Services (ambient waypoints); sidecar overrides'
+    ``accessLogging`` entries match ``SERVER`` only (module doc)."""
     mesh = spec.name
     ambient = spec.backend.istio.data_plane == "ambient"
     out: list[dict] = []
@@ -410,7 +543,7 @@ def telemetry_objects(spec, cluster) -> list[dict]:
     if root:
         out.append(k8s_object(TELEMETRY_API, "Telemetry", ROOT_TELEMETRY, ROOT_NAMESPACE, mesh, spec=root))
     for o, scope in zip(spec.telemetry.overrides, scopes[1:]):
-        body = _sections(used, *scope, metrics=False)
+        body = _sections(used, *scope, metrics=False, server_only=not ambient)
         if not body or cluster.name not in spec.namespace_clusters(o.namespace):
             continue
         if o.service is None:
@@ -433,13 +566,13 @@ def scrape_objects(spec, cluster) -> list[dict]:
     ``prometheus.labels`` (what the Prometheus's monitor selectors pick), every endpoint scraped
     every ``scrapeIntervalSeconds``:
 
-    - PodMonitor ``<mesh>-envoy-stats``: every pod of every namespace with a container port
+    - PodMonitor ``mesh-envoy-stats``: every pod of every namespace with a container port
       :data:`ENVOY_STATS_PORT` (sidecars, gateways, waypoints), ``/stats/prometheus``; pods labelled
       ``istio-prometheus-ignore`` are left out, as in the sample. The port is Envoy's own, so this
       does not depend on ``enablePrometheusMerge`` (the sample follows the merge annotations);
-    - PodMonitor ``<mesh>-ztunnel`` (ambient): the ztunnel pods (``app: ztunnel``, ztunnel chart
+    - PodMonitor ``mesh-ztunnel`` (ambient): the ztunnel pods (``app: ztunnel``, ztunnel chart
       ``templates/daemonset.yaml:31``) in ``istio-system`` on :data:`ZTUNNEL_STATS_PORT`, ``/metrics``;
-    - ServiceMonitor ``<mesh>-istiod``: istiod's Services (``istio: pilot``,
+    - ServiceMonitor ``mesh-istiod``: istiod's Services (``istio: pilot``,
       ``istio-discovery/templates/service.yaml:13-21``) in ``istio-system`` on
       :data:`ISTIOD_MONITORING_PORT`, leaving out the revision-tag Services
       (``istio.io/tag``, ``templates/revision-tags-svc.yaml:15``), which select the same pods.
@@ -451,16 +584,16 @@ def scrape_objects(spec, cluster) -> list[dict]:
         return []
     mesh, namespace, labels = spec.name, m.prometheus.namespace or SYSTEM_NAMESPACE, dict(m.prometheus.labels)
     interval = f"{m.scrape_interval_seconds}s"
-    out = [k8s_object(MONITORING_API, "PodMonitor", f"{mesh}-envoy-stats", namespace, mesh, labels=labels, spec={
+    out = [k8s_object(MONITORING_API, "PodMonitor", "mesh-envoy-stats", namespace, mesh, labels=labels, spec={
         "selector": {"matchExpressions": [{"key": "istio-prometheus-ignore", "operator": "DoesNotExist"}]},
         "namespaceSelector": {"any": True},
         "podMetricsEndpoints": [{"port": ENVOY_STATS_PORT, "path": "/stats/prometheus", "interval": interval}]})]
     if spec.backend.istio.data_plane == "ambient":
-        out.append(k8s_object(MONITORING_API, "PodMonitor", f"{mesh}-ztunnel", namespace, mesh, labels=labels, spec={
+        out.append(k8s_object(MONITORING_API, "PodMonitor", "mesh-ztunnel", namespace, mesh, labels=labels, spec={
             "selector": {"matchLabels": {"app": "ztunnel"}},
             "namespaceSelector": {"matchNames": [SYSTEM_NAMESPACE]},
             "podMetricsEndpoints": [{"port": ZTUNNEL_STATS_PORT, "path": "/metrics", "interval": interval}]}))
-    out.append(k8s_object(MONITORING_API, "ServiceMonitor", f"{mesh}-istiod", namespace, mesh, labels=labels, spec={
+    out.append(k8s_object(MONITORING_API, "ServiceMonitor", "mesh-istiod", namespace, mesh, labels=labels, spec={
         "selector": {"matchLabels": {"istio": "pilot"},
                      "matchExpressions": [{"key": "istio.io/tag", "operator": "DoesNotExist"}]},
         "namespaceSelector": {"matchNames": [SYSTEM_NAMESPACE]},
@@ -472,10 +605,67 @@ def objects(spec, cluster, model) -> list[dict]:
     """The telemetry concern's Istio objects in ``cluster``: :func:`telemetry_objects` then
     :func:`scrape_objects`. Raises :class:`TranslationError` for ambient overrides that turn access
     logs or tracing on in a namespace without a waypoint (``model``: the traffic model, which says
-    where waypoints run: :func:`mesh_components.istio_policy.needs_waypoint`)."""
-    if found := _ambient_problems(spec, model):
+    where waypoints run: :func:`mesh_components.istio_policy.needs_waypoint`), and for tracing on
+    pods whose ``Sidecar`` egress leaves the collector out (:func:`_sidecar_egress_problems`)."""
+    if found := _ambient_problems(spec, model) + _sidecar_egress_problems(spec, cluster):
         raise TranslationError(found)
     return telemetry_objects(spec, cluster) + scrape_objects(spec, cluster)
+
+
+def _sidecar_egress_problems(spec, cluster) -> list[Problem]:
+    """Tracing on for pods whose rendered ``Sidecar`` (``networking.istio.io``, e.g. the
+    ``<service>-no-egress`` ones of :mod:`mesh_components.egress`) leaves the collector's host out of
+    its ``egress`` hosts. istiod builds the tracer from the provider's cluster name
+    (``outbound|<port>||<host>``: ``pilot/pkg/model/telemetry_logging.go:545-579``) whatever the
+    proxy's Sidecar scope holds, and adds the mesh providers' services to gateways and waypoints
+    only (``pilot/pkg/model/push_context.go:884-918,977-1026``): such a sidecar's tracer would name a
+    cluster it does not have. Refused, naming the Sidecar (adding the host to it would widen what the
+    pods may reach)."""
+    t = spec.telemetry
+    if spec.backend.istio.data_plane == "ambient" or t.tracing.address is None:
+        return []
+    from ..egress import egress_objects  # egress imports the Istio control plane: import when needed
+
+    sidecars = [o for o in egress_objects(spec, cluster.name)
+                if o["kind"] == "Sidecar" and o["apiVersion"].startswith("networking.istio.io/")]
+    if not sidecars:
+        return []
+    host, _ = _collector(t.tracing.address)
+    by_scope = _overrides_by_scope(spec)
+    out: list[Problem] = []
+    for sc in sidecars:
+        ns = sc["metadata"]["namespace"]
+        selector = sc["spec"].get("workloadSelector", {}).get("labels", {})
+        hosts = [h for e in sc["spec"].get("egress", []) for h in e.get("hosts", [])]
+        traced = sorted({name for name, labels in _pod_groups(spec, ns) if selector.items() <= labels.items()
+                         and _effective(spec, by_scope, ns, name)[1].enabled})
+        if traced and not any(_egress_host_covers(h, ns, host) for h in hosts):
+            out.append(("mesh.telemetry.tracing.address",
+                        f"tracing is on for {', '.join(f'{ns}/{n}' for n in traced)} in cluster {cluster.name}, "
+                        f"whose pods' Sidecar {ns}/{sc['metadata']['name']} lets them reach only "
+                        f"{', '.join(hosts)}, not the collector {host}: their tracer would point at a cluster "
+                        f"the proxy does not have (istio 1.30.3 pilot/pkg/model/push_context.go:884-918,977-1026 "
+                        f"add the collector only to gateways and waypoints); run the collector as a Service "
+                        f"<name>.<namespace>.svc.cluster.local, or turn tracing off for those pods ("
+                        + "; ".join(f"overrides: {{namespace: {ns}, service: {n}, tracing: {{enabled: false}}}}"
+                                    for n in traced) + ")"))
+    return out
+
+
+def _egress_host_covers(entry: str, sidecar_namespace: str, host: str) -> bool:
+    """Whether a Sidecar ``egress.hosts`` entry ``<namespace>/<dnsName>`` takes ``host``: namespace
+    ``*`` any, ``.`` the Sidecar's own, ``~`` none, else that namespace; dnsName ``*``, a ``*.``
+    suffix, or the exact name (istio/api 1.30.3 ``networking/v1alpha3/sidecar.proto:508-535``,
+    IstioEgressListener.hosts).
+    A host's namespace is known only for a cluster Service ``<name>.<namespace>.svc.cluster.local``
+    (a ServiceEntry's is not: then only ``*`` takes it)."""
+    namespace, _, name = entry.partition("/")
+    labels = host.split(".")
+    own = labels[1] if len(labels) == 5 and labels[2:] == ["svc", "cluster", "local"] else None
+    if namespace == "~" or (namespace != "*" and (own is None or own != (
+            sidecar_namespace if namespace == "." else namespace))):
+        return False
+    return name == "*" or name == host or (name.startswith("*.") and host.endswith(name[1:]))
 
 
 def releases(spec, cluster) -> list[dict]:
@@ -491,3 +681,49 @@ def namespace_annotations(spec, namespace: str) -> dict[str, str]:
 def namespace_labels(spec, namespace: str) -> dict[str, str]:
     """None (see :func:`namespace_annotations`)."""
     return {}
+
+
+def notices(spec, states) -> list[tuple[str, str]]:
+    """What the rendered Istio telemetry needs that the stack cannot see or create, as ``(path,
+    message)`` notices (``telemetry.notices``, code ``telemetry-prerequisite``); ``states``: cluster ->
+    ``render.ClusterState``.
+
+    - Each namespace that gets a selector-less Telemetry here (``istio-system`` for
+      :data:`ROOT_TELEMETRY`, an override's namespace for :data:`NAMESPACE_TELEMETRY`) must hold no
+      other: istiod reads one per namespace, the oldest (``pilot/pkg/model/telemetry.go:682-689``;
+      sorted by creation time, ``:120``), so one created before ours would win.
+    - ``prometheus.mode: operator``: the pods still carry ``prometheus.io/*`` scrape annotations
+      (sidecars through ``enablePrometheusMerge``, on by default: ``pkg/kube/inject/webhook.go:884-921``;
+      gateways, waypoints, ztunnel and istiod from their own templates), so a Prometheus that also
+      runs an annotation-based scrape job scrapes every proxy twice. ``enablePrometheusMerge`` is not
+      turned off for this: the merged endpoint also serves the application's own metrics (the agent
+      reads the app's former annotations from ``ISTIO_PROMETHEUS_ANNOTATIONS``, ``webhook.go:899-906``,
+      ``pilot/cmd/pilot-agent/status/server.go:94,262-265``), which
+      a Prometheus cannot scrape directly through STRICT mTLS."""
+    if spec.telemetry is None:
+        return []
+    wide: dict[str, set[str]] = {}
+    for cluster, st in states.items():
+        for o in st.concerns.get("telemetry", []):
+            if o["kind"] == "Telemetry" and o["apiVersion"] == TELEMETRY_API and \
+                    "selector" not in o["spec"] and "targetRefs" not in o["spec"]:
+                wide.setdefault(f"{o['metadata']['namespace']}/{o['metadata']['name']}", set()).add(cluster)
+    out: list[tuple[str, str]] = []
+    if wide:
+        out.append(("mesh.telemetry",
+                    f"no other selector-less Telemetry may exist in the namespaces of "
+                    f"{', '.join(sorted(wide))} (cluster(s) {', '.join(sorted(set().union(*wide.values())))}): "
+                    f"istiod applies one mesh-wide (istio-system) and one namespace-wide Telemetry each, the "
+                    f"oldest (istio 1.30.3 pilot/pkg/model/telemetry.go:120,682-689), so one created before these "
+                    f"would win over the spec; delete it or give it a selector first"))
+    m = spec.telemetry.metrics
+    if m.enabled and m.prometheus.mode == "operator":
+        out.append(("mesh.telemetry.metrics.prometheus.mode",
+                    "the mesh's pods also carry prometheus.io/scrape|port|path annotations (sidecars through "
+                    "meshConfig.enablePrometheusMerge, on by default: istio 1.30.3 pkg/kube/inject/webhook.go:884-921; "
+                    "gateways, waypoints, ztunnel and istiod from their charts): if the Prometheus that selects "
+                    "the PodMonitors also runs an annotation-based scrape job (kubernetes-pods), it scrapes every "
+                    "proxy twice and sums over the doubled series; drop that job for the mesh's pods, or use "
+                    "prometheus.mode: annotations instead (the merge is kept on: it also serves the applications' "
+                    "own metrics)"))
+    return out

@@ -17,10 +17,23 @@ Metrics
       the service mirrors (``linkerd-multicluster-controller``). With ``prometheus.url``, also
       linkerd-viz without its Prometheus (``prometheus.enabled: false`` + ``prometheusUrl``) so its
       dashboards query that one; without a url no viz is installed (it would have nothing to read);
+      The scrapers must then include that Prometheus's identity (linkerd-viz's alone is refused),
+      and with several clusters they are admitted to linkerd-multicluster's Servers too
+      (:func:`multicluster_scrape_objects`); a ``url`` outside the cluster is refused unless
+      linkerd-viz keeps open egress (:func:`_operator_problems`);
     - ``annotations``: refused. Linkerd puts no ``prometheus.io/*`` annotation on its pods (no such
       string in linkerd2 at the tag, nor in the proxy injector's patch, ``pkg/inject/inject.go``),
       and the mesh never edits the application's pods, so an annotation-driven Prometheus would not
       find the proxies.
+
+    Bundled: viz's Prometheus API admits only viz's ``metrics-api`` (Server ``prometheus-admin``,
+    ``viz/charts/linkerd-viz/templates/prometheus-policy.yaml:1-39``), so the golden-signal series are
+    for the dashboard and ``linkerd viz`` only (a Grafana or alerting of yours needs mode operator),
+    and it has no Alertmanager (``prometheus.alertmanagers`` unset, values.yaml:487-494): alerts
+    (``metrics.alerts``) are refused in this mode; ``prometheus.labels`` (nothing to label) too. Its
+    pod is annotated with a checksum of its configuration and rules (:func:`prometheus_checksum`), as
+    it reads them at start only. Whenever viz is installed its dashboard ``web`` gets a Server that
+    admits no one (:func:`viz_web_server`): the chart leaves it open while binding it to tap-admin.
 
     A Prometheus outside the mesh cannot scrape a proxy whose namespace's default inbound policy
     refuses it (``linkerd viz allow-scrapes`` help, ``viz/cmd/allow-scrapes.go:131``): in a ``deny``
@@ -74,7 +87,9 @@ Access logs
     (``linkerd/app/inbound/src/http/server.rs:88``), on its standard error
     (``linkerd/tracing/src/access_log.rs:96-101``), which the container log holds beside stdout.
     It has no filter (``filter: errors`` is refused) and a per-service setting would need pod
-    annotations on the application's workloads (refused).
+    annotations on the application's workloads (refused). An override turning logs on in a
+    namespace whose declared services serve only TCP/TLS gets a notice (:func:`notices`), as do
+    the namespaces whose workloads must be restarted to pick the setting up.
 
 Tracing
     ``proxy.tracing`` of the control-plane chart (values.yaml:284-308, rendered by
@@ -84,11 +99,14 @@ Tracing
     The proxies start no trace: they record a span only for a request whose ``traceparent``/b3
     header is already marked sampled (``linkerd/trace-context/src/service.rs:15-23,189-221``), so
     the only exact ``samplingPercent`` is 0 (the proxies join the traces the applications start);
-    any other is refused. The setting is per control plane: per-namespace overrides are refused.
+    any other is refused, and so is an override's ``samplingPercent`` while tracing is off (it
+    would apply nowhere). The setting is per control plane: per-namespace overrides are refused.
+    Proxies injected before it was set keep theirs until restarted (:func:`notices`).
 """
 from __future__ import annotations
 
 from .. import linkerd as cp
+from . import golden_signals
 from ..errors import Problem, SpecError
 from ..meta import deep_merge, k8s_object
 
@@ -150,6 +168,19 @@ def problems(spec) -> list[Problem]:
         out.append(("mesh.telemetry.metrics.prometheus.namespace",
                     f"mode bundled runs linkerd-viz's Prometheus in namespace {VIZ_NAMESPACE}, where the rule "
                     f"ConfigMap it mounts must be: drop namespace, or set it to {VIZ_NAMESPACE}"))
+    if t.metrics.enabled and prom.mode == "bundled" and "labels" in prom.model_fields_set and prom.labels:
+        out.append(("mesh.telemetry.metrics.prometheus.labels",
+                    "mode bundled renders no PodMonitor or PrometheusRule for labels to mark (linkerd-viz's Prometheus "
+                    "reads its own scrape configuration and the mounted rule file): drop labels, or use mode operator"))
+    if t.metrics.enabled and prom.mode == "bundled" and (alerts := golden_signals.alert_rules(spec)):
+        which = sorted({r["alert"] for r in alerts})
+        out.append(("mesh.telemetry.metrics.alerts",
+                    f"linkerd-viz's bundled Prometheus has no Alertmanager (viz values.yaml@edge-26.8.3:487-494, "
+                    f"prometheus.alertmanagers unset) and its API admits only viz's metrics-api "
+                    f"(templates/prometheus-policy.yaml:1-39), so alerts {', '.join(which)} would fire where no one "
+                    f"sees them: set alerts: {{plaintextTraffic: false, certificateExpiryDays: null}}, or use mode "
+                    f"operator (a Prometheus Operator's Prometheus with its Alertmanager)"))
+    out += _operator_problems(spec)
     if t.access_logs.enabled and t.access_logs.filter == "errors":
         out.append(("mesh.telemetry.accessLogs.filter",
                     "Linkerd's proxy logs every inbound HTTP request or none (config.linkerd.io/access-log has no "
@@ -170,7 +201,12 @@ def problems(spec) -> list[Problem]:
             out.append((f"{where}.tracing.enabled",
                         "Linkerd's proxy tracing is one setting of the control plane (proxy.tracing) for every "
                         "proxy: set mesh.telemetry.tracing.enabled and drop this override"))
-        if tr is not None and tr.sampling_percent not in (None, 0) and t.tracing.enabled:
+        if tr is not None and tr.sampling_percent is not None and not t.tracing.enabled:
+            out.append((f"{where}.tracing.samplingPercent",
+                        "tracing is off for the whole mesh (mesh.telemetry.tracing.enabled: false, one setting of the "
+                        "control plane for every proxy), so this percent would apply nowhere: drop samplingPercent, or "
+                        "turn tracing on"))
+        elif tr is not None and tr.sampling_percent not in (None, 0):
             out.append((f"{where}.tracing.samplingPercent", _SAMPLING))
     if t.tracing.enabled:
         if t.tracing.provider != "opentelemetry":
@@ -184,6 +220,60 @@ def problems(spec) -> list[Problem]:
                         "Linkerd's proxies send spans over mTLS to a meshed collector and check its identity "
                         "(proxy.tracing.collector.meshIdentity): set traceCollector to the collector's namespace and "
                         "serviceAccount"))
+    return out
+
+
+def _external_scrapers(spec) -> list:
+    """``backend.linkerd.scrapers`` other than linkerd-viz's Prometheus (:data:`VIZ_PROMETHEUS`):
+    the identities an external (operator-mode) Prometheus can run as."""
+    return [s for s in spec.backend.linkerd.scrapers if (s.namespace, s.service_account) != VIZ_PROMETHEUS]
+
+
+CLUSTER_LOCAL_SUFFIXES = (".svc", ".svc.cluster.local")
+"""Host names that are a Service of the cluster (Kubernetes DNS ``<service>.<namespace>.svc[.<cluster
+domain>]``): reached at a ClusterIP, inside the cluster networks, so no EgressNetwork applies."""
+
+
+def _url_host(url: str) -> str:
+    rest = url.split("://", 1)[1].split("/", 1)[0]
+    return rest.rsplit(":", 1)[0] if ":" in rest and not rest.endswith("]") else rest
+
+
+def _operator_problems(spec) -> list[Problem]:
+    """Operator mode: the external Prometheus must be a scraper (:func:`_external_scrapers`) when
+    ``backend.linkerd.scrapers`` is given or several clusters run (linkerd-multicluster's Servers
+    admit only linkerd-viz's Prometheus and, through :func:`multicluster_scrape_objects`, the
+    scrapers: multicluster/charts/linkerd-multicluster/templates/service-mirror-policy.yaml@edge-26.8.3:
+    2-33,75-113); and linkerd-viz's metrics-api, which queries ``url``, must reach it: the mesh's
+    global ``Deny`` EgressNetwork (``mesh_components.egress``) refuses a host outside the cluster
+    networks unless linkerd-viz keeps open egress (``backend.linkerd.egressOpenNamespaces``)."""
+    t = spec.telemetry
+    prom = t.metrics.prometheus
+    if not t.metrics.enabled or prom.mode != "operator":
+        return []
+    out: list[Problem] = []
+    if not _external_scrapers(spec):
+        add = ("add the external Prometheus's (meshed) namespace and serviceAccount, e.g. {namespace: monitoring, "
+               "serviceAccount: prometheus-kube-prometheus-prometheus}")
+        if spec.backend.linkerd.scrapers:
+            out.append(("mesh.backend.linkerd.scrapers",
+                        f"mode operator scrapes with your Prometheus, but scrapers names only linkerd-viz's Prometheus "
+                        f"({VIZ_PROMETHEUS[1]} in {VIZ_PROMETHEUS[0]}), which operator mode does not install, so the "
+                        f"scrape objects would shut your Prometheus out: {add}"))
+        elif len(spec.clusters) > 1:
+            out.append(("mesh.backend.linkerd.scrapers",
+                        f"with several clusters linkerd-multicluster's Servers (linkerd-admin, controller in "
+                        f"{cp.MC_NAMESPACE}) admit only linkerd-viz's Prometheus and the scrapers, so your Prometheus "
+                        f"could not scrape the service mirrors: {add}"))
+    if prom.url is not None:
+        host = _url_host(prom.url)
+        local = host.endswith(CLUSTER_LOCAL_SUFFIXES) or host.endswith(f".svc.{spec.trust_domain}")
+        if not local and VIZ_NAMESPACE not in spec.backend.linkerd.egress_open_namespaces:
+            out.append(("mesh.telemetry.metrics.prometheus.url",
+                        f"{host} is not a Service name of the cluster (<service>.<namespace>.svc[.cluster.local]), so "
+                        f"linkerd-viz's metrics-api would query it through the mesh's global Deny EgressNetwork "
+                        f"(linkerd-egress) and be refused: use the Prometheus's Service name, or add {VIZ_NAMESPACE} "
+                        f"to mesh.backend.linkerd.egressOpenNamespaces"))
     return out
 
 
@@ -242,7 +332,28 @@ def _label_name(key: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in key)
 
 
-def releases(spec, cluster) -> list[dict]:
+CONFIG_CHECKSUM_ANNOTATION = "checksum/config"
+"""Pod annotation of viz's Prometheus holding :func:`prometheus_checksum` (Helm's documented idiom for
+rolling a Deployment when its configuration changes, https://helm.sh/docs/howto/charts_tips_and_tricks/
+"Automatically Roll Deployments")."""
+
+
+def prometheus_checksum(prometheus_values: dict, rule_text: str) -> str:
+    """sha256 (hex) of what viz's bundled Prometheus reads at start only: its ``globalConfig`` and
+    ``scrapeConfigs`` (rendered into ConfigMap ``prometheus-config``) and the golden-signal rule file
+    (``rule_text``, '' when none is mounted). The chart mounts both by ``subPath``
+    (viz/charts/linkerd-viz/templates/prometheus.yaml@edge-26.8.3:298-308), which the kubelet never
+    refreshes, and puts no checksum on the pod (:229-239), so without this a change would reach
+    Prometheus only when its pod happens to restart. Canonical JSON (sorted keys): deterministic."""
+    import hashlib
+    import json
+
+    material = {"globalConfig": prometheus_values.get("globalConfig"),
+                "scrapeConfigs": prometheus_values.get("scrapeConfigs"), "rules": rule_text}
+    return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def releases(spec, cluster, model=None) -> list[dict]:
     """``[linkerd-viz]`` when :func:`wants_viz`, else ``[]``: chart ``linkerd-viz`` at the control
     plane's version from its repository, in ``linkerd-viz`` (the namespace :func:`objects`
     creates; the chart's namespace-metadata Job is off, ``createNamespaceMetadataJob``), with the
@@ -250,7 +361,11 @@ def releases(spec, cluster) -> list[dict]:
     its Prometheus scrapes every ``scrapeIntervalSeconds`` (``prometheus.globalConfig``) and, with
     an Envoy Gateway ingress, those proxies too; otherwise ``prometheus.enabled: false`` and
     ``prometheusUrl`` (viz values.yaml:75-76, 445-447). Deep-merged with
-    ``golden_signals.linkerd_viz_values`` (the recording rules' ConfigMap mount)."""
+    ``golden_signals.linkerd_viz_values`` (the recording rules' ConfigMap mount). Bundled: the
+    Prometheus pod is annotated :data:`CONFIG_CHECKSUM_ANNOTATION` = :func:`prometheus_checksum`
+    (``prometheus.podAnnotations``, values.yaml:477-478) of its configuration and of the rule file
+    ``golden_signals`` renders for ``cluster`` from ``model`` (the traffic model; None: no rules), so
+    a change of either rolls the pod."""
     if spec.telemetry is None or not wants_viz(spec):
         return []
     values: dict = {"linkerdNamespace": cp.NAMESPACE, "identityTrustDomain": spec.trust_domain,
@@ -264,9 +379,12 @@ def releases(spec, cluster) -> list[dict]:
     else:
         values["prometheus"] = {"enabled": False}
         values["prometheusUrl"] = spec.telemetry.metrics.prometheus.url
-    from . import golden_signals  # the recording rules' ConfigMap, mounted in the bundled Prometheus
-
     values = deep_merge(values, golden_signals.linkerd_viz_values(spec))
+    if _mode(spec) == "bundled":
+        mounted = golden_signals.linkerd_viz_values(spec) and model is not None
+        rules = golden_signals.rule_file(golden_signals.rule_groups(spec, model, cluster.name)) if mounted else ""
+        values["prometheus"]["podAnnotations"] = {
+            CONFIG_CHECKSUM_ANNOTATION: prometheus_checksum(values["prometheus"], rules)}
     return [{"name": VIZ_RELEASE, "namespace": VIZ_NAMESPACE, "repository": cp.REPOSITORY, "chart": "linkerd-viz",
              "version": spec.backend.chart_version, "values": values, "depends_on": []}]
 
@@ -311,13 +429,19 @@ def pod_monitors(spec, cluster) -> list[dict]:
     ``linkerd-multicluster-controller``, 84-145 ``linkerd-proxy``), with our interval: the
     proxies (container ``linkerd-proxy``, port ``linkerd-admin``, of this control plane) in every
     namespace; the control plane's admin ports in ``linkerd`` (and ``linkerd-viz`` when installed);
-    with several clusters the service mirrors. Labelled ``prometheus.labels``."""
+    with several clusters the service mirrors (selected by their ``component`` label, as viz's
+    Prometheus does: the chart's PodMonitor selects on a label those pods lack). Labelled
+    ``prometheus.labels``."""
     ns = cp.NAMESPACE
     controller_ns = [ns] + ([VIZ_NAMESPACE] if wants_viz(spec) else [])
     out = [_pod_monitor(spec, "linkerd-controller", {"matchNames": controller_ns}, _ADMIN_PORTS)]
     if len(spec.clusters) > 1:  # linkerd-multicluster runs (linkerd.control_plane)
+        # the pods' own label ``component`` (multicluster/charts/linkerd-multicluster/templates/controller/
+        # deployment.yaml@edge-26.8.3:31-35), as viz's job selects it (viz/charts/linkerd-viz/templates/
+        # prometheus.yaml:84-88); the chart's PodMonitor reads linkerd.io/control-plane-component, which
+        # those pods lack (podmonitor.yaml:68-72), so it would scrape nothing
         out.append(_pod_monitor(spec, "linkerd-multicluster-controller", {"any": True}, [
-            {"sourceLabels": ["__meta_kubernetes_pod_label_linkerd_io_control_plane_component",
+            {"sourceLabels": ["__meta_kubernetes_pod_label_component",
                               "__meta_kubernetes_pod_container_port_name"],
              "action": "keep", "regex": "(linkerd-service-mirror|controller);.*-admin$"}] + _ADMIN_PORTS[1:]))
     out.append(_pod_monitor(spec, "linkerd-proxy", {"any": True}, [
@@ -339,12 +463,67 @@ def pod_monitors(spec, cluster) -> list[dict]:
     return out
 
 
+MC_SERVERS = ("linkerd-admin", "controller")
+"""linkerd-multicluster's Servers of the pods the PodMonitors scrape: ``linkerd-admin`` (every
+multicluster pod's proxy admin port) and ``controller`` (the service mirrors' ``ctrl-admin``), each
+admitting only linkerd-viz's Prometheus (multicluster/charts/linkerd-multicluster/templates/
+service-mirror-policy.yaml@edge-26.8.3:2-33, 75-113; the chart's comment at :107-110 asks for an
+extra AuthorizationPolicy for another Prometheus)."""
+MC_SCRAPE_SUFFIX = "-scrapers"
+
+
+def multicluster_scrape_objects(spec) -> list[dict]:
+    """Operator mode with several clusters: a MeshTLSAuthentication ``prometheus-scrape`` in
+    ``linkerd-multicluster`` of the external scrapers' identities (:func:`_external_scrapers`) and
+    an AuthorizationPolicy ``<server>-scrapers`` requiring it on each of :data:`MC_SERVERS`, beside
+    the chart's own for viz's Prometheus. They target the Server, as the chart's do (a route on it
+    would drop the policy controller's probe route for the proxies' /live and /ready). Else []."""
+    from ..linkerd_policy import POLICY_V1ALPHA1, identity
+
+    scrapers = _external_scrapers(spec)
+    if not (_metrics_on(spec) and _mode(spec) == "operator" and len(spec.clusters) > 1 and scrapers):
+        return []
+    ns, group = cp.MC_NAMESPACE, "policy.linkerd.io"
+    return [k8s_object(POLICY_V1ALPHA1, "MeshTLSAuthentication", cp.SCRAPE_AUTH, ns, spec.name, spec={
+        "identities": sorted(identity(spec.trust_domain, s.namespace, s.service_account) for s in scrapers)})] + [
+        k8s_object(POLICY_V1ALPHA1, "AuthorizationPolicy", f"{server}{MC_SCRAPE_SUFFIX}", ns, spec.name, spec={
+            "targetRef": {"group": group, "kind": "Server", "name": server},
+            "requiredAuthenticationRefs": [{"group": group, "kind": "MeshTLSAuthentication",
+                                            "name": cp.SCRAPE_AUTH}]}) for server in MC_SERVERS]
+
+
+WEB_SERVER = "web"
+
+
+def viz_web_server(spec) -> dict:
+    """A Server ``web`` on linkerd-viz's dashboard port (``http``, 8084; pods labelled
+    ``linkerd.io/extension: viz``, ``component: web``: viz/charts/linkerd-viz/templates/web.yaml@
+    edge-26.8.3:70-73,125-126) with ``accessPolicy: deny`` and no AuthorizationPolicy, so the proxy
+    refuses every connection to it. The chart gives web no Server, so the namespace default
+    (``all-unauthenticated``) would let any pod reach it; and web runs with cluster-wide tap
+    (``dashboard.restrictPrivileges: false``, values.yaml:375-376; ClusterRoleBinding to
+    ``linkerd-linkerd-viz-tap-admin``, web-rbac.yaml:97-112, tap-rbac.yaml:25-38), so its
+    ``/api/tap`` would stream every meshed workload's live requests to anyone. ``linkerd viz
+    dashboard`` (a port-forward to Deployment web, viz/cmd/dashboard.go:114-118) and ``kubectl
+    port-forward`` still work: they connect to the pod's loopback, which
+    the proxy's iptables rules leave alone (only traffic arriving at the pod is redirected to the
+    inbound proxy, https://linkerd.io/2/reference/iptables/). The probes are on port ``admin``
+    (9994, web.yaml:118-133), not this one. To expose the dashboard through an ingress, authorize
+    the ingress's identity on Server ``web`` yourself."""
+    from ..linkerd_policy import POLICY_V1BETA3
+
+    return k8s_object(POLICY_V1BETA3, "Server", WEB_SERVER, VIZ_NAMESPACE, spec.name, spec={
+        "podSelector": {"matchLabels": {"linkerd.io/extension": "viz", "component": "web"}},
+        "port": "http", "proxyProtocol": "HTTP/1", "accessPolicy": "deny"})
+
+
 def _server_namespaces(spec, model, cluster: str) -> set[str]:
-    """Namespaces of ``cluster`` where the policy renders a Server, hence the scrape objects when
-    ``backend.linkerd.scrapers`` is set (``linkerd.probe_objects``): those holding a destination of
-    an authorization, with ports, that runs in the cluster (``linkerd_policy.policy_objects``)."""
+    """Namespaces of ``cluster`` that get the scrape objects when ``backend.linkerd.scrapers`` is set
+    (``linkerd.probe_objects``): those holding a destination of an authorization, with ports, that
+    runs in the cluster (``linkerd_policy.policy_objects``), and those whose default inbound policy
+    is ``deny`` (``linkerd.deny_namespaces``)."""
     return {a.destination.namespace for a in model.authorizations
-            if cluster in a.destination.clusters and a.destination.ports}
+            if cluster in a.destination.clusters and a.destination.ports} | cp.deny_namespaces(spec, model, cluster)
 
 
 def scrape_problems(spec, model, cluster) -> list[Problem]:
@@ -353,7 +532,7 @@ def scrape_problems(spec, model, cluster) -> list[Problem]:
     - where the scrape objects are rendered (``backend.linkerd.scrapers`` set and a Server there)
       or the default inbound policy is ``deny``, only the scrapers are admitted: bundled mode needs
       viz's Prometheus (:data:`VIZ_PROMETHEUS`) among them, operator mode needs scrapers (its
-      Prometheus's identity); a ``deny`` namespace without a Server gets no scrape objects at all;
+      Prometheus's identity);
     - where it is ``all-authenticated`` or ``cluster-authenticated`` only meshed clients are:
       viz's Prometheus is meshed, an external one must be named in ``scrapers`` (as a meshed identity).
     Empty when metrics are off."""
@@ -362,6 +541,7 @@ def scrape_problems(spec, model, cluster) -> list[Problem]:
     scrapers = {(s.namespace, s.service_account) for s in spec.backend.linkerd.scrapers}
     servers = _server_namespaces(spec, model, cluster.name)
     bundled = _mode(spec) == "bundled"
+    external = bool(_external_scrapers(spec))  # operator mode: viz's Prometheus is not installed
     names = [n.name for n in spec.namespaces] or sorted({s.namespace for s in spec.services})
     out: list[Problem] = []
     for ns in names:
@@ -371,7 +551,7 @@ def scrape_problems(spec, model, cluster) -> list[Problem]:
         only_scrapers = policy == "deny" or (scrapers and ns in servers)
         who = (f"linkerd-viz's Prometheus ({VIZ_PROMETHEUS[1]} in {VIZ_PROMETHEUS[0]})" if bundled
                else "the Prometheus")
-        if only_scrapers and (VIZ_PROMETHEUS not in scrapers if bundled else not scrapers):
+        if only_scrapers and (VIZ_PROMETHEUS not in scrapers if bundled else not external):
             add = ("add {namespace: linkerd-viz, serviceAccount: prometheus} to mesh.backend.linkerd.scrapers"
                    if bundled else "add the Prometheus's (meshed) namespace and serviceAccount to "
                                    "mesh.backend.linkerd.scrapers")
@@ -380,13 +560,7 @@ def scrape_problems(spec, model, cluster) -> list[Problem]:
             out.append(("mesh.telemetry.metrics.prometheus",
                         f"{who} could not scrape the proxies of namespace {ns} in cluster {cluster.name}: "
                         f"{why} only backend.linkerd.scrapers: {add}"))
-        elif policy == "deny" and ns not in servers:
-            out.append(("mesh.telemetry.metrics.prometheus",
-                        f"namespace {ns} defaults to deny in cluster {cluster.name} and holds no access rule's "
-                        f"destination there, so no scrape objects (Server proxy-admin) are rendered in it and "
-                        f"{who} could not scrape its proxies: give it defaultInboundPolicy all-authenticated "
-                        f"(mesh.namespaces) with a meshed Prometheus, or turn metrics off"))
-        elif policy in MESHED_ONLY and not bundled and not scrapers:
+        elif policy in MESHED_ONLY and not bundled and not external:
             out.append(("mesh.telemetry.metrics.prometheus",
                         f"namespace {ns} admits only meshed clients (default inbound policy {policy}), so only a "
                         f"meshed Prometheus can scrape its proxies: mesh it and add its namespace and serviceAccount "
@@ -396,16 +570,18 @@ def scrape_problems(spec, model, cluster) -> list[Problem]:
 
 def objects(spec, cluster, model) -> list[dict]:
     """The telemetry objects of ``cluster``: the ``linkerd-viz`` Namespace (:func:`viz_namespace`)
-    when viz is installed and, in ``operator`` mode, the PodMonitors (:func:`pod_monitors`).
+    and the dashboard's closed Server (:func:`viz_web_server`) when viz is installed and, in
+    ``operator`` mode, the PodMonitors (:func:`pod_monitors`) and the scrapers' authorizations in
+    linkerd-multicluster (:func:`multicluster_scrape_objects`).
     Raises :class:`~mesh_components.errors.SpecError` with :func:`scrape_problems` (they depend on
     the traffic model, which ``problems`` does not see)."""
     if spec.telemetry is None:
         return []
     if found := scrape_problems(spec, model, cluster):
         raise SpecError(found)
-    out = [viz_namespace(spec)] if wants_viz(spec) else []
+    out = [viz_namespace(spec), viz_web_server(spec)] if wants_viz(spec) else []
     if _metrics_on(spec) and _mode(spec) == "operator":
-        out += pod_monitors(spec, cluster)
+        out += pod_monitors(spec, cluster) + multicluster_scrape_objects(spec)
     return out
 
 
@@ -432,3 +608,47 @@ def namespace_annotations(spec, namespace: str) -> dict[str, str]:
 def namespace_labels(spec, namespace: str) -> dict[str, str]:
     """Linkerd reads no telemetry label on namespaces."""
     return {}
+
+
+def _mesh_namespaces(spec) -> list[str]:
+    return [n.name for n in spec.namespaces] or sorted({s.namespace for s in spec.services})
+
+
+def notices(spec, states) -> list[Problem]:
+    """``(path, message)`` notices for ``validate`` (code ``telemetry-prerequisite``), from
+    ``telemetry.notices``:
+
+    - access logs and tracing reach only pods injected after they are set: the proxy injector copies
+      the namespace's ``config.linkerd.io/access-log`` onto a pod when it injects it
+      (``controller/proxy-injector/webhook.go@edge-26.8.3:106-108``) and ``proxy.tracing`` is part
+      of the injected proxy's environment (``charts/partials/templates/_proxy.tpl:148-175``), so the
+      workloads of those namespaces must be restarted after the first ``pulumi up`` that sets them;
+    - an override turning access logs on in a namespace whose declared services serve no HTTP port
+      (only ``tcp``/``tls``): the proxy logs inbound HTTP requests only (linkerd2-proxy v2.366.0
+      ``linkerd/app/inbound/src/http/server.rs:88``), so nothing would be logged. A notice, not a
+      refusal: the setting is what the proxy does, and the namespace may run HTTP pods the spec does
+      not declare."""
+    t = spec.telemetry
+    if t is None:
+        return []
+    out: list[Problem] = []
+    logged = [ns for ns in _mesh_namespaces(spec) if access_log_format(spec, ns)]
+    if logged:
+        out.append(("mesh.telemetry.accessLogs",
+                    f"Linkerd's proxy injector copies config.linkerd.io/access-log onto pods only when it injects "
+                    f"them: after the first 'pulumi up' with these access logs, restart the workloads of namespace(s) "
+                    f"{', '.join(logged)} (kubectl rollout restart), or their running pods keep their old setting"))
+    if t.tracing.enabled:
+        out.append(("mesh.telemetry.tracing",
+                    f"proxy.tracing is set in each proxy when it is injected: after the first 'pulumi up' with "
+                    f"tracing, restart the workloads of namespace(s) {', '.join(_mesh_namespaces(spec))} (kubectl "
+                    f"rollout restart), or their running proxies send no spans"))
+    for i, o in enumerate(t.overrides):
+        if o.service is not None or o.access_logs is None or not o.access_logs.enabled:
+            continue
+        ports = [p for s in spec.services if s.namespace == o.namespace for p in s.ports]
+        if ports and not any(p.is_http for p in ports):
+            out.append((f"mesh.telemetry.overrides[{i}].accessLogs.enabled",
+                        f"Linkerd's proxy logs inbound HTTP requests only, and the services of namespace {o.namespace} "
+                        f"serve only TCP/TLS ports: nothing would be logged there"))
+    return out

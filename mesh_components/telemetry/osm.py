@@ -22,7 +22,10 @@ Metrics
       for bringing your own Prometheus) translated to the operator's fields, keeping also what the
       golden-signal rules read (:func:`keep_metrics`).
 
-    ``prometheus.url`` is refused: OSM has no dashboard to point at a Prometheus.
+    ``prometheus.url`` is refused: OSM has no dashboard to point at a Prometheus; so are settings
+    nothing rendered would carry (:func:`_unused_target_problems`). Pods injected before metrics
+    were on serve none until restarted (:func:`notices`). Release values are written only where
+    they differ from the chart's defaults (:func:`release_values`).
 
     What the sidecars export, after those jobs (for ``golden_signals``):
 
@@ -60,7 +63,8 @@ Tracing
     ``pkg/constants/constants.go:47``), mesh-wide, with no sampling setting, so Envoy traces every
     request that arrives without a sampling decision (the HTTP connection manager's
     ``random_sampling`` defaults to 100%, Envoy ``http_connection_manager.proto`` ``Tracing``):
-    only ``samplingPercent: 100`` is exact. The preset reaches the MeshConfig only when
+    only ``samplingPercent: 100`` is exact (an override's ``samplingPercent`` while tracing is off
+    is refused: it would apply nowhere). The preset reaches the MeshConfig only when
     osm-bootstrap creates it (``cmd/osm-bootstrap/osm-bootstrap.go:282-329``), so a running mesh
     gets the setting through a patch of ``osm-mesh-config`` (:func:`mesh_config_patch`, as
     ``mesh_components.osm.control_plane_objects_for`` does for retries).
@@ -136,6 +140,7 @@ def problems(spec) -> list[Problem]:
     if m.prometheus.url is not None:
         out.append(("mesh.telemetry.metrics.prometheus.url",
                     "OSM has no dashboard that reads a Prometheus URL: drop url"))
+    out += _unused_target_problems(spec)
     out += _access_log_problems("mesh.telemetry.accessLogs", t.access_logs.enabled, t.access_logs.format,
                                 t.access_logs.filter)
     for i, o in enumerate(t.overrides):
@@ -147,7 +152,12 @@ def problems(spec) -> list[Problem]:
             out.append((f"{where}.tracing.enabled",
                         "OSM turns tracing on or off for the whole mesh (MeshConfig observability.tracing): set "
                         "mesh.telemetry.tracing.enabled and drop this override"))
-        if o.tracing is not None and o.tracing.sampling_percent not in (None, 100) and t.tracing.enabled:
+        if o.tracing is not None and o.tracing.sampling_percent is not None and not t.tracing.enabled:
+            out.append((f"{where}.tracing.samplingPercent",
+                        "tracing is off for the whole mesh (mesh.telemetry.tracing.enabled: false; OSM traces all or "
+                        "none, MeshConfig observability.tracing), so this percent would apply nowhere: drop "
+                        "samplingPercent, or turn tracing on"))
+        elif o.tracing is not None and o.tracing.sampling_percent not in (None, 100):
             out.append((f"{where}.tracing.samplingPercent", _SAMPLING))
     if t.tracing.enabled:
         if t.tracing.provider != "zipkin":
@@ -156,6 +166,40 @@ def problems(spec) -> list[Problem]:
                         "provider zipkin, e.g. an OpenTelemetry Collector's zipkin receiver"))
         if t.tracing.sampling_percent != 100:
             out.append(("mesh.telemetry.tracing.samplingPercent", _SAMPLING))
+    return out
+
+
+def _unused_target_problems(spec) -> list[Problem]:
+    """Settings of ``metrics`` that nothing rendered for OSM would carry, when given explicitly
+    (``model_fields_set``): ``scrapeIntervalSeconds`` in ``annotations`` mode (the scraping
+    Prometheus's own interval applies: OSM's pods carry only ``prometheus.io/scrape``, ``port`` and
+    ``path``, pkg/injector/metrics.go@v1.2.4:10-35); ``prometheus.labels`` outside ``operator``
+    mode (only the PodMonitors and PrometheusRules carry them); ``prometheus.namespace`` in
+    ``bundled`` mode (the chart's Prometheus runs in osm-system) and in ``annotations`` mode when
+    no rule file is rendered there (``goldenSignals: false``; OSM has no alert,
+    ``golden_signals.alert_rules``)."""
+    from . import golden_signals
+
+    m = spec.telemetry.metrics
+    p = m.prometheus
+    if not m.enabled:
+        return []
+    out: list[Problem] = []
+    if p.mode == "annotations" and "scrape_interval_seconds" in m.model_fields_set:
+        out.append(("mesh.telemetry.metrics.scrapeIntervalSeconds",
+                    "with prometheus.mode annotations the scraping Prometheus's own scrape_interval applies: OSM's "
+                    "pods carry only the prometheus.io/scrape, port and path annotations: set the interval in that "
+                    "Prometheus and remove scrapeIntervalSeconds, or use mode operator (the PodMonitors carry it)"))
+    if p.mode != "operator" and "labels" in p.model_fields_set and p.labels:
+        out.append(("mesh.telemetry.metrics.prometheus.labels",
+                    f"mode {p.mode} renders no PodMonitor or PrometheusRule for labels to mark: drop labels, or use "
+                    f"mode operator"))
+    rule_file = p.mode == "annotations" and (m.golden_signals or golden_signals.alert_rules(spec))
+    if p.mode != "operator" and p.namespace is not None and not rule_file:
+        why = ("OSM's bundled Prometheus runs in osm-system (chart osm 1.2.4, osm.deployPrometheus)"
+               if p.mode == "bundled" else "with goldenSignals off no rule file is rendered, and nothing else goes "
+                                           "in that namespace in mode annotations")
+        out.append(("mesh.telemetry.metrics.prometheus.namespace", f"{why}: drop namespace"))
     return out
 
 
@@ -177,20 +221,29 @@ def _access_log_problems(where: str, enabled, fmt, filter_) -> list[Problem]:
     return out
 
 
+CHART_TRACING_PORT = 9411
+"""``osm.tracing.port`` of the chart (values.yaml@v1.2.4:341); its ``endpoint`` default is
+:data:`TRACING_ENDPOINT` (:343), ``enable`` false (:337) and ``deployPrometheus`` false (:267)."""
+
+
 def release_values(spec, cluster) -> dict[str, dict]:
-    """``{"osm": {"osm": {"deployPrometheus": ..., "tracing": ...}}}``: the bundled Prometheus on
-    when metrics are on in ``bundled`` mode (else off, the chart default), and ``osm.tracing``
-    (``enable`` and, when on, ``address``/``port`` from ``tracing.address`` and ``endpoint``
-    ``/api/v2/spans``) for the MeshConfig osm-bootstrap creates at first install."""
+    """``{"osm": {"osm": ...}}`` holding only what differs from the chart's defaults (so turning
+    telemetry on changes the release only where it changes OSM): ``deployPrometheus: true`` when
+    metrics are on in ``bundled`` mode, and with tracing on ``osm.tracing`` ``enable: true``,
+    ``address`` and, when not 9411, ``port`` from ``tracing.address`` (the endpoint is the
+    chart's ``/api/v2/spans``), for the MeshConfig osm-bootstrap creates at first install. {} when
+    nothing differs."""
     t = spec.telemetry
     if t is None:
         return {}
-    tracing: dict = {"enable": t.tracing.enabled}
+    osm: dict = {}
+    if _metrics_on(spec) and _mode(spec) == "bundled":
+        osm["deployPrometheus"] = True
     if t.tracing.enabled:
         host, port = t.tracing.address.rsplit(":", 1)
-        tracing.update(address=host, port=int(port), endpoint=TRACING_ENDPOINT)
-    return {"osm": {"osm": {"deployPrometheus": _metrics_on(spec) and _mode(spec) == "bundled",
-                            "tracing": tracing}}}
+        osm["tracing"] = {"enable": True, "address": host,
+                          **({} if int(port) == CHART_TRACING_PORT else {"port": int(port)})}
+    return {"osm": {"osm": osm}} if osm else {}
 
 
 def releases(spec, cluster) -> list[dict]:
@@ -274,12 +327,19 @@ def _interval(spec) -> dict:
     return {"interval": f"{n}s", "scrapeTimeout": f"{min(n, 10)}s"}
 
 
+CONTROL_PLANE_APPS = ("osm-bootstrap", "osm-controller", "osm-injector")
+"""``app`` labels of OSM's control-plane pods that serve ``metrics`` (9091) and carry
+``prometheus.io/scrape`` (charts/osm/templates@v1.2.4: osm-deployment.yaml:22,27-28,52-53;
+osm-injector-deployment.yaml:21,26-27,49-50; osm-bootstrap-deployment.yaml:19,24-25,43-44)."""
+
+
 def pod_monitors(spec, cluster) -> list[dict]:
     """``operator`` mode: PodMonitor ``osm-sidecars`` (the injected pods of the mesh namespaces of
     ``cluster``, port ``proxy-metrics``, path ``/stats/prometheus``: one endpoint per bundled job,
     ``kubernetes-pods`` and ``smi-metrics``, whose kept metrics do not overlap) and
-    ``osm-controller`` (its ``metrics`` port, 9091, ``templates/osm-deployment.yaml:52-53``; the
-    ``kubernetes-pods`` job), labelled ``prometheus.labels``."""
+    ``osm-controller`` (the control plane's ``metrics`` port, 9091, of the pods the bundled
+    ``kubernetes-pods`` job finds by their ``prometheus.io/scrape`` annotation: :data:`CONTROL_PLANE_APPS`),
+    labelled ``prometheus.labels``."""
     labels = dict(spec.telemetry.metrics.prometheus.labels)
     keep = [{"sourceLabels": ["__name__"], "regex": keep_metrics(), "action": "keep"}]
     proxy = {"port": PROXY_METRICS_PORT, "path": PROXY_METRICS_PATH, **_interval(spec)}
@@ -293,7 +353,7 @@ def pod_monitors(spec, cluster) -> list[dict]:
                 {**proxy, "relabelings": [_SCRAPED], "metricRelabelings": wasm_metric_relabelings()}]}),
         k8s_object(POD_MONITOR_API, "PodMonitor", "osm-controller", ns, spec.name, labels=labels, spec={
             "namespaceSelector": {"matchNames": [OSM_NAMESPACE]},
-            "selector": {"matchLabels": {"app": "osm-controller"}},
+            "selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": list(CONTROL_PLANE_APPS)}]},
             "podMetricsEndpoints": [{"port": "metrics", **_interval(spec),
                                      "relabelings": [_SCRAPED] + _POD_LABELS, "metricRelabelings": keep}]}),
     ]
@@ -322,3 +382,21 @@ def namespace_annotations(spec, namespace: str) -> dict[str, str]:
 def namespace_labels(spec, namespace: str) -> dict[str, str]:
     """OSM reads no telemetry label on namespaces."""
     return {}
+
+
+def notices(spec, states) -> list[Problem]:
+    """``(path, message)`` notices for ``validate`` (code ``telemetry-prerequisite``), from
+    ``telemetry.notices``: with metrics on, the pods of the mesh namespaces need the
+    ``prometheus.io/scrape`` annotation, which OSM's injector adds only when it injects a pod
+    (``pkg/injector/patch.go@v1.2.4:73-85``), and a sidecar serves its stats listener only for a
+    pod so annotated (``pkg/envoy/lds/response.go:74-84``). ``osm metrics enable`` also patches
+    the running pods (``cmd/cli/metrics_enable.go:102-147``); the mesh only annotates the
+    namespaces, so their workloads must be restarted after the first ``pulumi up``."""
+    if spec.telemetry is None or not _metrics_on(spec):
+        return []
+    names = [n.name for n in spec.namespaces] or sorted({s.namespace for s in spec.services})
+    return [("mesh.telemetry.metrics",
+             f"OSM's injector annotates pods for scraping (prometheus.io/scrape) only when it injects them, and a "
+             f"sidecar serves its metrics only for a pod so annotated: after the first 'pulumi up' with metrics on, "
+             f"restart the workloads of namespace(s) {', '.join(names)} (kubectl rollout restart), or their running "
+             f"pods serve no metrics")]
