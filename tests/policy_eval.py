@@ -935,6 +935,11 @@ def linkerd_allows(objects: Iterable[dict], req: Request, *, trust_domain: str,
         if ns != req.namespace:
             continue
         port = spec.get("port")
+        if port == "linkerd-admin":
+            # the proxy container's admin port, named so by the injector (linkerd2 edge-26.8.3
+            # charts/partials/templates/_proxy.tpl, containerPort name linkerd-admin =
+            # proxy.ports.admin, charts/linkerd-control-plane/values.yaml: 4191)
+            port = 4191
         if isinstance(port, str):
             raise Unsupported(f"{_where(s)}: named port {port!r} is not modelled")
         if _port_number(port, f"{_where(s)}.port") != req.port:

@@ -348,6 +348,7 @@ def test_linkerd_scrapers_get_what_allow_scrapes_renders():
     policy-controller/k8s/index/src/inbound/index.rs:2001-2017)."""
     def scrape(mesh):
         mesh["backend"]["linkerd"] = {"scrapers": [{"namespace": "monitoring", "serviceAccount": "prometheus"}]}
+        mesh.pop("telemetry", None)  # the stack's bundled viz Prometheus would need its own identity listed
     loaded = load_mesh(with_overrides("linkerd", edit=scrape), base_dir=ROOT)
     st = render_mesh(loaded)["linkerd-east"]
     srv = find(st.objects, "Server", "proxy-admin", "bookstore")
@@ -360,8 +361,11 @@ def test_linkerd_scrapers_get_what_allow_scrapes_renders():
     assert [m["path"]["value"] for m in probes["spec"]["rules"][0]["matches"]] == ["/live", "/ready"]
     for ns in ("bookstore", "bookwarehouse"):  # every namespace whose default inbound policy is deny
         find(st.objects, "AuthorizationPolicy", "prometheus-scrape", ns)
-    # without scrapers: nothing (the option is opt-in)
-    plain = render_mesh(load_mesh(with_overrides("linkerd"), base_dir=ROOT))["linkerd-east"]
+    # without scrapers: nothing (the option is opt-in; the shipped stack lists viz's for its telemetry)
+    def no_scrapers(mesh):
+        mesh["backend"]["linkerd"].pop("scrapers", None)
+        mesh.pop("telemetry", None)
+    plain = render_mesh(load_mesh(with_overrides("linkerd", edit=no_scrapers), base_dir=ROOT))["linkerd-east"]
     assert not [o for o in plain.objects if o["metadata"]["name"] in ("proxy-admin", "prometheus-scrape")]
     assert linkerd.scrape_objects(loaded.spec, "x")  # the helper itself follows the option
 
@@ -369,6 +373,7 @@ def test_linkerd_scrapers_get_what_allow_scrapes_renders():
 def test_linkerd_scrape_policy_admits_only_the_scraper():
     def scrape(mesh):
         mesh["backend"]["linkerd"] = {"scrapers": [{"namespace": "monitoring", "serviceAccount": "prometheus"}]}
+        mesh.pop("telemetry", None)  # the stack's bundled viz Prometheus would need its own identity listed
     st = render_mesh(load_mesh(with_overrides("linkerd", edit=scrape), base_dir=ROOT))["linkerd-east"]
     objs = [o for o in st.objects if o["apiVersion"].startswith("policy.linkerd") and
             o["metadata"].get("namespace") == "bookstore" and o["kind"] != "EgressNetwork"]
