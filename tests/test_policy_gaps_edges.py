@@ -666,3 +666,40 @@ def test_istio_polices_every_destination_of_a_cluster_whatever_other_clusters_ho
             assert istio_allows(objects, req, trust_domain=TD) == (src == ("front", "client")), (cluster, req)
     assert not [o for o in rendered["c1"].objects if o["metadata"].get("namespace") in ("alpha", "zulu")
                 and o["kind"] == "AuthorizationPolicy"]
+
+
+def test_http_matches_scoped_by_a_tcp_route_of_ports_the_service_lacks_are_refused(tmp_path):
+    """A TrafficTarget naming HTTP matches and a TCPRoute: the TCPRoute's ports scope the matches
+    (gamma._scoped_http_ports). A TCPRoute listing only ports the service does not expose scopes
+    them to no port at all: refused with the service's ports and the fix, not rendered as a rule
+    that admits nothing."""
+    docs = [group("g", [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]), tcp_route("r", [6000]),
+            target("t", "api", [http_rule("g"), tcp_rule("r")])]
+    with pytest.raises(SpecError) as err:
+        objects_for(mesh_of([API], docs, tmp_path), "istio")
+    assert err.value.problems == [("smi.yaml#TrafficTarget/shop/t", "TCP ports [6000] are not exposed by service 'api' "
+                                                                    "(ports [8080, 9090]); name a port the service exposes")]
+
+
+def test_a_rule_for_an_account_no_service_runs_as_is_refused_by_the_model_too(tmp_path):
+    """SMI names service accounts; a mesh needs the pods behind them. load_mesh refuses a rule whose
+    destination account no service runs as (spec.check_references), and so does the traffic model
+    for a spec that skipped that check (render_mesh takes a bare MeshSpec, render.render_mesh):
+    one problem at the rule, naming the account, its namespace and the fix; nothing rendered."""
+    from mesh_components.spec import parse_spec
+
+    data = {"name": "gaps", "backend": {"type": "istio"},
+            "clusters": [{"name": "c1", "cloud": "onprem", "region": "lab"}],
+            "namespaces": [{"name": "shop"}, {"name": "front"}],
+            "services": [{"name": "api", "namespace": "shop", "ports": [{"port": 8080, "name": "http", "protocol": "http"}]},
+                         {"name": "client", "namespace": "front", "ports": [{"port": 80, "name": "http", "protocol": "http"}]}],
+            "accessRules": [{"name": "to-ghost", "namespace": "shop", "destination": {"serviceAccount": "ghost"},
+                             "sources": [{"serviceAccount": "client", "namespace": "front"}],
+                             "http": [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a"}]}]}
+    with pytest.raises(SpecError) as err:
+        load_mesh(data, base_dir=tmp_path)
+    assert [p for p, _ in err.value.problems] == ["mesh.accessRules[0].destination.serviceAccount"]
+    with pytest.raises(SpecError) as err:
+        render_mesh(parse_spec(data))
+    assert err.value.problems == [("mesh.accessRules[0]", "no service runs as service account 'ghost' in namespace "
+                                                          "'shop'; set serviceAccount on the service in mesh.services")]
