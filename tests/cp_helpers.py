@@ -21,6 +21,16 @@ def stack_mesh(stack: str) -> dict:
                          ["config"]["service-mesh:mesh"])
 
 
+def stack_with_telemetry(stack: str, telemetry: dict | None) -> dict:
+    """``stack_mesh(stack)`` with ``mesh.telemetry`` replaced by ``telemetry`` (None: no section at
+    all; the shipped prod, staging, linkerd and osm stacks have one)."""
+    mesh = stack_mesh(stack)
+    mesh.pop("telemetry", None)
+    if telemetry is not None:
+        mesh["telemetry"] = copy.deepcopy(telemetry)
+    return mesh
+
+
 def kubeconfig_for(cluster: str) -> str:
     """A kubeconfig whose server names the cluster, so tests can tell which cluster a secret reads."""
     return FAKE_KUBECONFIG.replace("https://127.0.0.1:6443", f"https://{cluster}.api.example:6443")

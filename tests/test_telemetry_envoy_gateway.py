@@ -10,11 +10,10 @@ import subprocess
 import pytest
 
 from mesh_components.errors import SpecError, TranslationError
-from mesh_components.render import RELEASES_DIR, render_mesh, write_tree
-from mesh_components.spec import load_mesh
+from mesh_components.render import RELEASES_DIR, write_tree
 from mesh_components.telemetry import envoy_gateway as teg
 
-from cp_helpers import stack_mesh
+from cp_helpers import render, stack_with_telemetry
 from program_harness import ROOT
 from test_gateway import linkerd_mesh, with_ingress
 
@@ -28,15 +27,7 @@ SELECTOR = {"app.kubernetes.io/component": "proxy", "app.kubernetes.io/managed-b
 
 
 def staging(telemetry: dict | None) -> dict:
-    mesh = stack_mesh("staging")
-    mesh.pop("telemetry", None)  # the shipped stack has telemetry on: None means none at all
-    if telemetry is not None:
-        mesh["telemetry"] = telemetry
-    return mesh
-
-
-def render(mesh: dict):
-    return render_mesh(load_mesh(mesh, base_dir=ROOT))
+    return stack_with_telemetry("staging", telemetry)
 
 
 def refused(mesh: dict) -> dict[str, str]:

@@ -14,11 +14,11 @@ import pytest
 from mesh_components import linkerd as linkerd_cp
 from mesh_components.errors import SpecError, TranslationError
 from mesh_components.meta import ownership_labels
-from mesh_components.render import RELEASES_DIR, render_mesh, write_tree
+from mesh_components.render import RELEASES_DIR, write_tree
 from mesh_components.spec import load_mesh
 from mesh_components.telemetry import golden_signals
 
-from cp_helpers import stack_mesh
+from cp_helpers import render, stack_mesh, stack_with_telemetry
 from program_harness import ROOT
 from test_osm_protocols import with_retries
 
@@ -49,15 +49,7 @@ def linkerd(telemetry: dict | None, scrapers=(VIZ_SCRAPER,), **linkerd_options) 
 
 
 def osm(telemetry: dict | None) -> dict:
-    mesh = stack_mesh("osm")
-    mesh.pop("telemetry", None)  # the shipped stack has telemetry on: None means none at all
-    if telemetry is not None:
-        mesh["telemetry"] = telemetry
-    return mesh
-
-
-def render(mesh: dict):
-    return render_mesh(load_mesh(mesh, base_dir=ROOT))
+    return stack_with_telemetry("osm", telemetry)
 
 
 def refused(mesh: dict) -> dict[str, str]:
