@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 
 import yaml
 
-from mesh_components.render import render_mesh
+from mesh_components.render import RELEASES_DIR, render_mesh, write_tree
 from mesh_components.spec import load_mesh
 
 from program_harness import FAKE_KUBECONFIG, ROOT, run_program, stack_config
@@ -117,3 +118,21 @@ def run_recording(config: dict, stack: str = "test", reads: list | None = None):
         mp.setattr(RecordingMonitor, "RegisterResource", register)
         regs = run_program(config, stack, reads=reads)
     return regs, requests
+
+
+TOOLS = ROOT.parent / "shared" / "tools"
+
+
+def assert_upstream_clean(states, out, profile: str) -> None:
+    """Write ``states`` to ``out`` and check every cluster with ``../shared/tools/validate-manifests``
+    (``profile``, with the Gateway API channel the cluster installs) and the Helm values with
+    ``check-helm-values``: zero invalid documents, zero values with problems."""
+    write_tree(states, out)
+    for cluster in sorted(p for p in out.iterdir() if p.is_dir()):
+        channel = "experimental" if "/experimental-install.yaml" in (
+            cluster / RELEASES_DIR / "remote-manifests.yaml").read_text() else "standard"
+        v = subprocess.run([str(TOOLS / "validate-manifests"), "--quiet", "--profile", profile, "--gateway-api", channel,
+                            str(cluster)], capture_output=True, text=True)
+        assert v.returncode == 0 and " 0 invalid" in v.stdout.splitlines()[-1], v.stdout[-3000:]
+    h = subprocess.run([str(TOOLS / "check-helm-values"), str(out)], capture_output=True, text=True)
+    assert h.returncode == 0 and " 0 with problems" in h.stdout.splitlines()[-1], h.stdout[-3000:]

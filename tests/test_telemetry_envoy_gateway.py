@@ -5,15 +5,13 @@ EnvoyProxy CRD's schema and CEL rules, the PodMonitor CRD). Sources: envoyproxy/
 cited beside each test."""
 from __future__ import annotations
 
-import subprocess
 
 import pytest
 
 from mesh_components.errors import SpecError, TranslationError
-from mesh_components.render import RELEASES_DIR, write_tree
 from mesh_components.telemetry import envoy_gateway as teg
 
-from cp_helpers import render, stack_with_telemetry
+from cp_helpers import assert_upstream_clean, render, stack_with_telemetry
 from program_harness import ROOT
 from test_gateway import linkerd_mesh, with_ingress
 
@@ -187,16 +185,7 @@ def test_envoy_gateway_telemetry_passes_the_upstream_checks(variant, tmp_path):
     a Text format needs ``text``, only one of samplingRate/samplingFraction), the PodMonitor against
     prometheus-operator v0.93.0, linkerd-viz's values against the chart's."""
     mesh, profile = VARIANTS[variant]()
-    out = tmp_path / "out"
-    write_tree(render(mesh), out)
-    for cluster in sorted(p for p in out.iterdir() if p.is_dir()):
-        channel = "experimental" if "/experimental-install.yaml" in (
-            cluster / RELEASES_DIR / "remote-manifests.yaml").read_text() else "standard"
-        v = subprocess.run([str(TOOLS / "validate-manifests"), "--quiet", "--profile", profile, "--gateway-api", channel,
-                            str(cluster)], capture_output=True, text=True)
-        assert v.returncode == 0 and " 0 invalid" in v.stdout.splitlines()[-1], v.stdout[-3000:]
-    h = subprocess.run([str(TOOLS / "check-helm-values"), str(out)], capture_output=True, text=True)
-    assert h.returncode == 0 and " 0 with problems" in h.stdout.splitlines()[-1], h.stdout[-3000:]
+    assert_upstream_clean(render(mesh), tmp_path / "out", profile)
 
 
 def pod_annotations(st) -> dict:

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import copy
 import re
-import subprocess
 
 import pytest
 
 from mesh_components import linkerd as linkerd_cp
 from mesh_components.errors import SpecError, TranslationError
 from mesh_components.meta import ownership_labels
-from mesh_components.render import RELEASES_DIR, write_tree
+from mesh_components.render import write_tree
 from mesh_components.spec import load_mesh
 from mesh_components.telemetry import golden_signals
 
-from cp_helpers import render, stack_mesh, stack_with_telemetry
+from cp_helpers import assert_upstream_clean, render, stack_mesh, stack_with_telemetry
 from program_harness import ROOT
 from test_osm_protocols import with_retries
 
@@ -327,18 +326,6 @@ def test_linkerd_telemetry_off_removes_exactly_what_it_added(tmp_path):
     assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
 
 
-def _upstream_checks(states, out, profile: str):
-    write_tree(states, out)
-    for cluster in sorted(p for p in out.iterdir() if p.is_dir()):
-        channel = "experimental" if "/experimental-install.yaml" in (
-            cluster / RELEASES_DIR / "remote-manifests.yaml").read_text() else "standard"
-        v = subprocess.run([str(TOOLS / "validate-manifests"), "--quiet", "--profile", profile, "--gateway-api", channel,
-                            str(cluster)], capture_output=True, text=True)
-        assert v.returncode == 0 and " 0 invalid" in v.stdout.splitlines()[-1], v.stdout[-3000:]
-    h = subprocess.run([str(TOOLS / "check-helm-values"), str(out)], capture_output=True, text=True)
-    assert h.returncode == 0 and " 0 with problems" in h.stdout.splitlines()[-1], h.stdout[-3000:]
-
-
 VARIANTS = {
     "linkerd-bundled": lambda: (linkerd({
         "metrics": {"prometheus": {"mode": "bundled"}}, "accessLogs": {"enabled": True, "format": "json"},
@@ -361,7 +348,7 @@ def test_telemetry_variants_pass_the_upstream_checks(variant, tmp_path):
     """validate-manifests (PodMonitor schema from prometheus-operator v0.93.0 CRDs, MeshConfig from
     OSM v1.2.4's) and check-helm-values (linkerd-viz 2026.8.3, linkerd-control-plane, osm 1.2.4)."""
     mesh, profile = VARIANTS[variant]()
-    _upstream_checks(render(mesh), tmp_path / "out", profile)
+    assert_upstream_clean(render(mesh), tmp_path / "out", profile)
 
 
 # --- OSM ----------------------------------------------------------------------------------------
