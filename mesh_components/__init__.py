@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-_COMPONENTS = {"ServiceMesh", "ControlPlane", "SmiPolicies", "EgressRules", "EnvoyGateway",
+_COMPONENTS = {"ServiceMesh", "ControlPlane", "SmiPolicies", "EgressRules", "MeshGateway",
                "cluster_providers"}
 
 

@@ -123,6 +123,18 @@ def match_old_state(regs: Sequence, aliases: Mapping[str, Iterable[AliasSpec]], 
     return out
 
 
+RENAMED_TYPES = {"mesh:index:MeshGateway": "mesh:index:EnvoyGateway"}
+"""Component type -> the type releases before it registered it under (``FORMER_TYPES`` of the
+component, given as a type alias): every stored URN list here predates these renames."""
+
+
+def before_type_renames(urn: str) -> str:
+    """``urn`` with each component type of its qualified type as :data:`RENAMED_TYPES` had it."""
+    head, qtype, name = urn.split("::")[0:2], qualified_type(urn), urn_name(urn)
+    qtype = "$".join(RENAMED_TYPES.get(t, t) for t in qtype.split("$"))
+    return "::".join([*head, qtype, name])
+
+
 def readable_counterpart(urn: str) -> str:
     """Where the release of readable names registered the object of ``urn`` (an engine URN whose
     name is ``<component>:[<namespace>/]<name>``): ``<component>-<kind>[.<group>]-<namespace, or
@@ -132,11 +144,11 @@ def readable_counterpart(urn: str) -> str:
     typ = qtype.rsplit("$", 1)[-1]
     if not qtype.startswith("mesh:index:") or "$kubernetes:yaml/v2:ConfigFile$" in qtype \
             or not typ.startswith("kubernetes:") or ":" not in name:
-        return urn  # a component, release, manifest or provider, or an object a ConfigFile names
+        return before_type_renames(urn)  # a component, release, manifest or provider, or an object a ConfigFile names
     _, api, kind = typ.split(":")
     group = api.rpartition("/")[0]
     kind = kind[:-len("Patch")] if kind.endswith("Patch") else kind  # NamespacePatch, MeshConfigPatch...
     component, _, rest = name.partition(":")
     ns, _, obj = rest.rpartition("/")
     kind = kind.lower() + (f".{group}" if group != "core" else "")
-    return f"{urn.rsplit('::', 1)[0]}::{component}-{kind}-{ns or 'cluster'}-{obj}"
+    return before_type_renames(f"{urn.rsplit('::', 1)[0]}::{component}-{kind}-{ns or 'cluster'}-{obj}")

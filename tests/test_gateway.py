@@ -259,7 +259,7 @@ def test_envoy_gateway_component_installs_its_charts_before_their_resources(stag
         eg = next(r for (n, _), r in rel.items() if n == "eg" and cluster in r.name)
         cm = next(r for (n, _), r in rel.items() if n == "cert-manager" and cluster in r.name)
         assert eg.inputs["chart"] == "oci://docker.io/envoyproxy/gateway-helm" and "repositoryOpts" not in eg.inputs
-        assert urn[eg.parent].type == urn[cm.parent].type == "mesh:index:EnvoyGateway"
+        assert urn[eg.parent].type == urn[cm.parent].type == "mesh:index:MeshGateway"
         assert any(urn[d].inputs.get("metadata", {}).get("name") == "envoy-gateway-system"
                    for d in eg.dependencies if d in urn)
         proxy = next(r for r in regs if r.type == "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy"
@@ -305,3 +305,29 @@ def assert_equal(a, b):
 def test_gateway_addresses_reads_typed_and_plain_status():
     assert gateway_addresses(None) == []
     assert gateway_addresses({"addresses": [{"value": "203.0.113.9"}, {"value": "203.0.113.9"}]}) == ["203.0.113.9"]
+
+
+def test_a_stack_of_the_envoy_gateway_type_updates_the_gateway_component_and_its_children_in_place(staging_env):
+    """Releases before issue 14 registered each cluster's gateway component as
+    ``mesh:index:EnvoyGateway``. A component's type is part of every descendant's URN (pulumi/pulumi
+    ``sdk/go/common/resource/urn/urn.go`` ``New``: the parent's qualified type ``$`` the type), so the
+    rename to ``MeshGateway`` would replace every gateway object without the component's type alias:
+    with it the engine finds the component's old state, and each child's through the parent's alias
+    (``pkg/resource/deploy/step_generator.go`` ``generateAliases``/``inheritedChildAlias``)."""
+    from cp_helpers import run_recording
+    from engine_urns import AliasSpec, before_type_renames, engine_urns, match_old_state
+
+    regs, requests = run_recording(stack_config("staging"), "staging")
+    real = engine_urns(regs, "staging")
+    below = [r for r in regs if "mesh:index:MeshGateway" in real[r.urn]]
+    assert len(below) > 10 and any(r.type == "mesh:index:MeshGateway" for r in below)
+    stored = {before_type_renames(u) for u in real.values()}
+    assert not {real[r.urn] for r in below} & stored  # every URN below the gateway changed
+    found = match_old_state(regs, {r.urn: [AliasSpec.from_proto(a) for a in requests[r.urn].aliases]
+                                   for r in regs}, stored, "staging")
+    assert {r.name: found[r.urn] for r in below} == {r.name: before_type_renames(real[r.urn]) for r in below}
+    # the alias is the type alone: without it nothing below the gateway is found
+    bare = match_old_state(regs, {r.urn: [AliasSpec.from_proto(a) for a in requests[r.urn].aliases
+                                          if AliasSpec.from_proto(a).type != "mesh:index:EnvoyGateway"]
+                                  for r in regs}, stored, "staging")
+    assert all(bare[r.urn] is None for r in below)

@@ -120,7 +120,7 @@ def test_component_tree(stack, runs):
     assert len(meshes) == 1
     mesh_urn = meshes[0].urn
     clusters = json.loads(stack_config(stack)["service-mesh:mesh"])["clusters"]
-    for t in ("ControlPlane", "SmiPolicies", "EgressRules", "EnvoyGateway"):
+    for t in ("ControlPlane", "SmiPolicies", "EgressRules", "MeshGateway"):
         comps = by_type(regs, f"mesh:index:{t}")
         assert len(comps) == len(clusters)
         assert all(c.parent == mesh_urn for c in comps)

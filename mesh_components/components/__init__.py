@@ -7,7 +7,7 @@ per cluster and on that cluster's own kubernetes Provider:
   Helm releases in install order, mesh-wide objects;
 - ``SmiPolicies``: translated access policy, waypoints, traffic splits, version Services;
 - ``EgressRules``: ServiceEntries, Sidecars, egress waypoint policy;
-- ``EnvoyGateway``: the ingress Gateway and its routes;
+- ``MeshGateway``: the ingress Gateway and its routes;
 - ``MultiClusterLinks`` (several clusters only): the credentials other clusters read this one
   with, this cluster's remote secrets / Links to the others (kubeconfigs built from each target's
   kubeconfig input and a token read back from it, :class:`ClusterOutputs`), exported Services;
@@ -29,7 +29,7 @@ from .base import _ObjectsComponent, _ReleasingComponent  # noqa: F401
 from .control_plane import ControlPlane
 from .egress_rules import EgressRules
 from .lookups import _field, ca_lookup, config_secret_lookup, mesh_lookup  # noqa: F401
-from .mesh_gateway import EnvoyGateway, _CustomResourceWithStatus, gateway_addresses  # noqa: F401
+from .mesh_gateway import MeshGateway, _CustomResourceWithStatus, gateway_addresses  # noqa: F401
 from .mesh_telemetry import MeshTelemetry, recording_rule_names
 from .multicluster_links import ClusterOutputs, MultiClusterLinks
 from .providers import cluster_providers, kubeconfig_input, kubeconfig_inputs
@@ -40,7 +40,7 @@ from .registration import (NAMESPACE_TYPE, PATCH_FORCE_ANNOTATION, Lookup, api_v
 from .service_mesh import STABLE_NAME, ServiceMesh, rename_aliases
 from .smi_policies import SmiPolicies
 
-__all__ = ["ClusterOutputs", "ControlPlane", "EgressRules", "EnvoyGateway", "Lookup", "MeshTelemetry",
+__all__ = ["ClusterOutputs", "ControlPlane", "EgressRules", "MeshGateway", "Lookup", "MeshTelemetry",
            "MultiClusterLinks", "NAMESPACE_TYPE", "PATCH_FORCE_ANNOTATION", "STABLE_NAME", "ServiceMesh",
            "SmiPolicies", "api_version_aliases", "ca_lookup", "cluster_providers", "config_secret_lookup",
            "gateway_addresses", "kubeconfig_input", "kubeconfig_inputs", "mesh_lookup", "namespace_patch_metadata",

@@ -15,12 +15,18 @@ class _ObjectsComponent(pulumi.ComponentResource):
     """A component that registers one concern's objects of one cluster, after the CRDs."""
 
     TYPE = ""
+    FORMER_TYPES: tuple[str, ...] = ()
+    """Type tokens earlier releases registered this component under: each is an alias (the type
+    alone, name and parent kept), so a stack created by such a release updates the component in
+    place, and every child with it: the engine derives a child's old URN from its parent's alias
+    (pulumi/pulumi ``pkg/resource/deploy/step_generator.go`` ``generateAliases`` /
+    ``inheritedChildAlias``)."""
     CONCERN = ""
 
     def __init__(self, name: str, state: ClusterState, lookup: Lookup, provider: k8s.Provider,
                  namespaces: dict[str, pulumi.Resource], crds: Sequence[pulumi.Resource],
                  opts: ResourceOptions | None = None):
-        super().__init__(self.TYPE, name, None, opts)
+        super().__init__(self.TYPE, name, None, _with_former_types(self, opts))
         objects = state.concerns[self.CONCERN]
         self.resources = register_objects(name, objects, lookup, parent=self, provider=provider,
                                           namespaces=namespaces, crds=crds)
@@ -38,7 +44,7 @@ class _ReleasingComponent(_ObjectsComponent):
     def __init__(self, name: str, state: ClusterState, lookup: Lookup, provider: k8s.Provider,
                  namespaces: dict[str, pulumi.Resource], crds: Sequence[pulumi.Resource],
                  opts: ResourceOptions | None = None):
-        pulumi.ComponentResource.__init__(self, self.TYPE, name, None, opts)
+        pulumi.ComponentResource.__init__(self, self.TYPE, name, None, _with_former_types(self, opts))
         objects = state.concerns[self.CONCERN]
         own_ns = [o for o in objects if o["kind"] == "Namespace" and o["apiVersion"] == "v1"]
         rest = [o for o in objects if not (o["kind"] == "Namespace" and o["apiVersion"] == "v1")]
@@ -58,3 +64,10 @@ class _ReleasingComponent(_ObjectsComponent):
                   namespaces: dict[str, pulumi.Resource], crds: list[pulumi.Resource]) -> list[pulumi.Resource]:
         return register_objects(name, objects, lookup, parent=self, provider=provider, namespaces=namespaces, crds=crds,
                                 previous=self._previous)
+
+
+def _with_former_types(component: _ObjectsComponent, opts: ResourceOptions | None) -> ResourceOptions | None:
+    """``opts`` plus a type alias per ``component.FORMER_TYPES``."""
+    if not component.FORMER_TYPES:
+        return opts
+    return ResourceOptions.merge(opts, ResourceOptions(aliases=[pulumi.Alias(type_=t) for t in component.FORMER_TYPES]))

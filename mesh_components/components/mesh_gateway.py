@@ -40,13 +40,19 @@ def gateway_addresses(status: Any) -> list[str]:
     return sorted({str(_field(a, "value")) for a in addresses if _field(a, "value")})
 
 
-class EnvoyGateway(_ReleasingComponent):
-    """One cluster's north-south Envoy gateway (type ``mesh:index:EnvoyGateway``): Envoy Gateway or
-    cert-manager releases, GatewayClass, EnvoyProxy, the Gateway, routes, ReferenceGrants,
-    certificates. Outputs: ``objects``, ``gateways``, ``hosts`` and ``addresses`` (the Gateway's
-    ``status.addresses``, refreshed on every update)."""
+class MeshGateway(_ReleasingComponent):
+    """One cluster's north-south gateway (type ``mesh:index:MeshGateway``): the Gateway API
+    Gateway of ``mesh.ingress`` as the mesh runs it (Envoy Gateway, or Istio's own gateway
+    controller), the Envoy Gateway or cert-manager releases, GatewayClass, EnvoyProxy, routes,
+    ReferenceGrants, certificates. Outputs: ``objects``, ``gateways``, ``hosts`` and ``addresses``
+    (the Gateway's ``status.addresses``, refreshed on every update).
 
-    TYPE, CONCERN = "mesh:index:EnvoyGateway", "gateway"
+    Releases before this one named it ``EnvoyGateway`` (type ``mesh:index:EnvoyGateway``), wrong for
+    Istio's own ingress: that type is an alias (:attr:`FORMER_TYPES`), so their stacks keep the
+    component and every object below it."""
+
+    TYPE, CONCERN = "mesh:index:MeshGateway", "gateway"
+    FORMER_TYPES = ("mesh:index:EnvoyGateway",)
 
     def _register(self, name, objects, lookup, provider, namespaces, crds):
         is_gateway = lambda o: o["kind"] == "Gateway" and o["apiVersion"].startswith("gateway.networking.k8s.io/")  # noqa: E731

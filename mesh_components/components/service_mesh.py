@@ -14,7 +14,7 @@ from ..spec import LoadedMesh
 from .control_plane import ControlPlane
 from .egress_rules import EgressRules
 from .lookups import ca_lookup, config_secret_lookup, mesh_lookup
-from .mesh_gateway import EnvoyGateway
+from .mesh_gateway import MeshGateway
 from .mesh_telemetry import MeshTelemetry
 from .multicluster_links import ClusterOutputs, MultiClusterLinks
 from .providers import cluster_providers, kubeconfig_inputs
@@ -83,7 +83,7 @@ class ServiceMesh(pulumi.ComponentResource):
             opts_c = ResourceOptions(parent=self, providers=[provider])
             cp = ControlPlane(f"{name}-{c}-control-plane", st, lookup, provider, namespaces, opts=opts_c)
             parts = {"control_plane": cp}
-            for key, cls in (("policies", SmiPolicies), ("egress", EgressRules), ("gateway", EnvoyGateway)):
+            for key, cls in (("policies", SmiPolicies), ("egress", EgressRules), ("gateway", MeshGateway)):
                 parts[key] = cls(f"{name}-{c}-{key}", st, lookup, provider, namespaces, cp.crds, opts=opts_c)
             if spec.telemetry is not None:  # a stack without telemetry keeps exactly the resources it had
                 parts["telemetry"] = MeshTelemetry(f"{name}-{c}-telemetry", st, lookup, provider, namespaces,
