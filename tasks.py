@@ -7,6 +7,7 @@
     python3 tasks.py shuffle [N] [PYTEST ARGS]  # N runs (default 20), each in its own random test order
                                       # and Hypothesis seed, two workers: finds order-dependent tests
     python3 tasks.py mutate [MODULE]  # mutation testing of the access-deciding code -> quality/MUTATION.md
+    python3 tasks.py mutate-outside [MODULE ...]  # the same on the committed HEAD, cloned outside -> quality/OUTSIDE.md
 
 The virtual environment lives in .venv (the one Pulumi.yaml names) and is re-installed when
 pyproject.toml changes. Making it needs Python's `venv` and `ensurepip` modules (on Debian and
@@ -151,11 +152,20 @@ def mutate(*args: str) -> int:
     return run(str(PY), str(ROOT / "quality" / "mutate.py"), *args)
 
 
+def mutate_outside(*args: str) -> int:
+    """A mutation run of the committed HEAD in a clone outside the project (quality/outside.py:
+    ``[MODULE ...]``), compared with quality/mutation-results.json in quality/OUTSIDE.md."""
+    ensure_venv()
+    if subprocess.run([str(PY), "-c", "import mutmut"], capture_output=True).returncode:
+        pip_install("-e", ".[test,mutation]")
+    return run(str(PY), str(ROOT / "quality" / "outside.py"), *args)
+
+
 if __name__ == "__main__":
     if sys.version_info < (3, 10):
         sys.exit(f"tasks.py: needs Python 3.10 or newer; this is {sys.version.split()[0]} ({sys.executable})")
     job, *rest = sys.argv[1:] or ["test"]
-    jobs = {"render": render, "test": test, "shuffle": shuffle, "mutate": mutate}
+    jobs = {"render": render, "test": test, "shuffle": shuffle, "mutate": mutate, "mutate-outside": mutate_outside}
     if job not in jobs:
-        sys.exit(f"usage: python3 tasks.py render [STACK] | test [PYTEST ARGS] | shuffle [N] | mutate [MODULE]  (got {job!r})")
+        sys.exit(f"usage: python3 tasks.py render [STACK] | test [PYTEST ARGS] | shuffle [N] | mutate [MODULE] | mutate-outside [MODULE ...]  (got {job!r})")
     sys.exit(jobs[job](*rest))

@@ -66,8 +66,17 @@ def _squash(line: str) -> str:
     return " ".join(line.split())
 
 
+SNAPSHOT_OF: dict = {}
+"""``commit``: the HEAD the snapshot was taken at; ``uncommitted``: the files of the snapshot that
+differ from it (``git status --porcelain``), recorded with each module's results."""
+
+
 def snapshot() -> None:
     """``.mutation/work`` := the repository's files as they are now (tracked and new, not ignored)."""
+    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, check=True, capture_output=True, text=True).stdout  # noqa: E731
+    SNAPSHOT_OF["commit"] = git("rev-parse", "HEAD").strip()
+    SNAPSHOT_OF["uncommitted"] = sorted(line[3:] for line in git("status", "--porcelain").splitlines()
+                                        if not line[3:].startswith(("quality/", ".mutation/")))
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
                            capture_output=True).stdout.decode().split("\0")
     shutil.rmtree(WORK, ignore_errors=True)
@@ -156,6 +165,7 @@ def collect(module: str) -> dict:
     denominator = total - counts.get("equivalent", 0)
     stale = [dict(e) for k, e in judged.items() if k not in used]
     return {"module": module, "run": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: python3 tasks.py mutate {module}",
+            "commit": SNAPSHOT_OF.get("commit"), "uncommitted": SNAPSHOT_OF.get("uncommitted"),
             "total": total, "killed": killed, "equivalent": counts.get("equivalent", 0),
             "counts": counts, "score": round(100 * killed / denominator, 1) if denominator else 100.0,
             "survivors": survivors, "equivalents": equivalents, "stale_judgements": stale}

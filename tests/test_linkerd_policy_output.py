@@ -1,0 +1,1 @@
+"""Placeholder (issue 18): filled by a helper session."""
