@@ -38,11 +38,13 @@ from .registration import (NAMESPACE_TYPE, PATCH_FORCE_ANNOTATION, Lookup, api_v
                            previous_name_aliases, previous_names, previous_resource_name, register_object,
                            register_objects, register_release, registered_type, resource_name, type_aliases)
 from .service_mesh import STABLE_NAME, ServiceMesh, rename_aliases
-from .smi_policies import SmiPolicies
+from .smi_policies import (SmiNamespaceArgs, SmiPolicies, SmiPoliciesArgs, SmiScraperArgs, SmiServiceArgs,
+                           SmiServicePortArgs, SmiServiceVersionArgs)
 
 __all__ = ["ClusterOutputs", "ControlPlane", "EgressRules", "MeshGateway", "Lookup", "MeshTelemetry",
            "MultiClusterLinks", "NAMESPACE_TYPE", "PATCH_FORCE_ANNOTATION", "STABLE_NAME", "ServiceMesh",
-           "SmiPolicies", "api_version_aliases", "ca_lookup", "cluster_providers", "config_secret_lookup",
+           "SmiNamespaceArgs", "SmiPolicies", "SmiPoliciesArgs", "SmiScraperArgs", "SmiServiceArgs",
+           "SmiServicePortArgs", "SmiServiceVersionArgs", "api_version_aliases", "ca_lookup", "cluster_providers", "config_secret_lookup",
            "gateway_addresses", "kubeconfig_input", "kubeconfig_inputs", "mesh_lookup", "namespace_patch_metadata",
            "needs_crds", "object_identity", "patch_options", "previous_claims", "previous_name_aliases",
            "previous_names", "previous_resource_name", "recording_rule_names", "register_object",

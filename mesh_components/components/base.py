@@ -15,7 +15,7 @@ class _ObjectsComponent(pulumi.ComponentResource):
     """A component that registers one concern's objects of one cluster, after the CRDs."""
 
     TYPE = ""
-    FORMER_TYPES: tuple[str, ...] = ()
+    FORMER_TYPES = ()  # no annotation: Pulumi's analyzer reads annotated class attributes as outputs
     """Type tokens earlier releases registered this component under: each is an alias (the type
     alone, name and parent kept), so a stack created by such a release updates the component in
     place, and every child with it: the engine derives a child's old URN from its parent's alias

@@ -83,7 +83,9 @@ class ServiceMesh(pulumi.ComponentResource):
             opts_c = ResourceOptions(parent=self, providers=[provider])
             cp = ControlPlane(f"{name}-{c}-control-plane", st, lookup, provider, namespaces, opts=opts_c)
             parts = {"control_plane": cp}
-            for key, cls in (("policies", SmiPolicies), ("egress", EgressRules), ("gateway", MeshGateway)):
+            parts["policies"] = SmiPolicies._of_service_mesh(f"{name}-{c}-policies", st, lookup, provider, namespaces,
+                                                             cp.crds, opts=opts_c)
+            for key, cls in (("egress", EgressRules), ("gateway", MeshGateway)):
                 parts[key] = cls(f"{name}-{c}-{key}", st, lookup, provider, namespaces, cp.crds, opts=opts_c)
             if spec.telemetry is not None:  # a stack without telemetry keeps exactly the resources it had
                 parts["telemetry"] = MeshTelemetry(f"{name}-{c}-telemetry", st, lookup, provider, namespaces,

@@ -1,0 +1,449 @@
+"""SmiPolicies used alone (issue 14): SMI documents plus their service context, rendered for a mesh
+installed by other means and registered on the kubernetes provider given in ``opts``.
+
+Each program here is a small Pulumi program under the SDK's mocks (``program_harness``): a
+provider for the existing cluster, then one ``SmiPolicies``. What it registers is compared with
+what the pure core renders for the equivalent stack (``render_mesh`` of a one-cluster stack with
+the same services and SMI files): exactly the ``policy`` concern, plus the patches the policy
+relies on (Istio ambient ``istio.io/use-waypoint``, Linkerd ``default-inbound-policy``, OSM's
+MeshConfig permissive mode off), nothing of the control plane."""
+from __future__ import annotations
+
+import copy
+import subprocess
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+import yaml
+
+from mesh_components.components import SmiPolicies
+from mesh_components.components.args import ArgsError
+from mesh_components.components.registration import registered_type, resource_name
+from mesh_components.components.smi_policies import plan
+from mesh_components.errors import TranslationError
+from mesh_components.linkerd import DEFAULT_POLICY_ANNOTATION
+from mesh_components.meta import PATCH_ANNOTATION
+from mesh_components.render import ClusterState, render_mesh, write_tree
+from mesh_components.spec import load_mesh
+
+from cp_helpers import stack_mesh
+from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, RecordingMonitor
+
+TOOLS = ROOT.parent / "shared" / "tools"
+DEV = stack_mesh("dev")  # the bookstore services and namespaces the shipped stacks share
+NAME = "policies"
+COMPONENT_TYPE = "mesh:index:SmiPolicies"
+PROVIDER_TYPE = "pulumi:providers:kubernetes"
+
+MESHES = [("istio", "sidecar"), ("istio", "ambient"), ("linkerd", None), ("osm", None)]
+
+
+def component_args(mesh: str, data_plane: str | None, **more) -> dict:
+    args = {"mesh": mesh, "mesh_name": "shop", "cluster_name": "c1", "trust_domain": "shop.example",
+            "services": copy.deepcopy(DEV["services"]), "namespaces": copy.deepcopy(DEV["namespaces"]),
+            "paths": ["policies/smi"]}
+    if data_plane:
+        args["data_plane"] = data_plane
+    return {**args, **more}
+
+
+def equivalent_stack(mesh: str, data_plane: str | None) -> dict:
+    """The one-cluster stack holding what :func:`component_args` gives (a cloud and region of its
+    own: they decide nothing of the policy)."""
+    backend: dict = {"type": mesh}
+    if data_plane:
+        backend["istio"] = {"dataPlane": data_plane}
+    return {"name": "shop", "trustDomain": "shop.example", "backend": backend,
+            "clusters": [{"name": "c1", "cloud": "gcp", "region": "europe-west1"}],
+            "namespaces": copy.deepcopy(DEV["namespaces"]), "services": copy.deepcopy(DEV["services"]),
+            "smiFiles": ["policies/smi"]}
+
+
+def stack_state(mesh: str, data_plane: str | None) -> ClusterState:
+    return render_mesh(load_mesh(equivalent_stack(mesh, data_plane), base_dir=ROOT))["c1"]
+
+
+def run(program) -> list:
+    """Run ``program`` (a function that may return an Output to wait for) as a Pulumi program under
+    mocks; return every registration in order (the root Stack left out)."""
+    mocks = Mocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=False, monitor=monitor)
+
+    @pulumi.runtime.test
+    def test_program():
+        return program()
+
+    test_program()
+    return [r for r in monitor.registrations if r.type != "pulumi:pulumi:Stack"]
+
+
+def run_component(args: dict, captured: dict | None = None) -> list:
+    def program():
+        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+        component = SmiPolicies(NAME, args, opts=pulumi.ResourceOptions(providers=[provider]))
+        if captured is None:
+            return None
+        names = ["objects", "kinds", "authorization_policies", "servers", "traffic_targets", "namespaces_patched",
+                 "restart_namespaces", "requirements"] + (["mesh_config"] if hasattr(component, "mesh_config") else [])
+        return pulumi.Output.all(*[getattr(component, n) for n in names]).apply(
+            lambda values: captured.update(zip(names, values)))
+    return run(program)
+
+
+@pytest.fixture(autouse=True)
+def _at_project_root(monkeypatch):
+    monkeypatch.chdir(ROOT)  # `paths` resolve against the program's working directory, as the stack's smiFiles
+
+
+@pytest.fixture(scope="module")
+def registered():
+    """mesh/data plane -> (registrations, captured outputs), one run each."""
+    import os
+    here = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        out = {}
+        for mesh, dp in MESHES:
+            captured: dict = {}
+            out[(mesh, dp)] = (run_component(component_args(mesh, dp), captured), captured)
+        return out
+    finally:
+        os.chdir(here)
+
+
+def kubernetes(regs) -> list:
+    return [r for r in regs if r.type.startswith("kubernetes:")]
+
+
+@pytest.mark.parametrize("mesh,dp", MESHES)
+def test_registers_on_the_given_provider_exactly_the_policy_objects_the_core_renders(registered, mesh, dp):
+    regs, _ = registered[(mesh, dp)]
+    provider = next(r for r in regs if r.type == PROVIDER_TYPE)
+    component = next(r for r in regs if r.type == COMPONENT_TYPE)
+    policy = stack_state(mesh, dp).concerns["policy"]
+    assert policy, "the equivalent stack renders policy objects"
+    expected = {(registered_type(o), resource_name(NAME, o)): o for o in policy}
+    got = {(r.type, r.name): r for r in kubernetes(regs)
+           if r.type not in ("kubernetes:core/v1:NamespacePatch",
+                             "kubernetes:config.openservicemesh.io/v1alpha2:MeshConfigPatch")}
+    assert sorted(got) == sorted(expected)
+    for key, r in got.items():
+        o = expected[key]
+        assert r.inputs["metadata"] == o["metadata"], key
+        assert r.inputs.get("spec") == o.get("spec"), key
+    patches = {r.urn for r in regs if r.type == "kubernetes:core/v1:NamespacePatch"}
+    for r in kubernetes(regs):
+        assert r.parent == component.urn, r.name  # children of the component ...
+        assert r.provider.startswith(provider.urn + "::"), r.name  # ... on the provider given in opts
+    for key, r in got.items():  # the mesh's CRDs exist already: a policy object waits only for its namespace's patch
+        assert set(r.dependencies) <= patches, key
+
+
+def test_a_provider_given_as_opts_provider_reaches_every_child():
+    def program():
+        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+        SmiPolicies(NAME, component_args("linkerd", None), opts=pulumi.ResourceOptions(provider=provider))
+    regs = run(program)
+    provider = next(r for r in regs if r.type == PROVIDER_TYPE)
+    assert kubernetes(regs) and all(r.provider.startswith(provider.urn + "::") for r in kubernetes(regs))
+
+
+@pytest.mark.parametrize("mesh,dp", MESHES)
+def test_nothing_of_the_control_plane_is_registered(registered, mesh, dp):
+    regs, _ = registered[(mesh, dp)]
+    state = stack_state(mesh, dp)
+    assert state.releases and state.concerns["control-plane"], "the stack itself has a control plane"
+    types = {r.type for r in regs}
+    assert not {t for t in types if t.startswith("kubernetes:helm") or t.startswith("kubernetes:yaml")}
+    control = {(registered_type(o), resource_name(NAME, o)) for c in ("control-plane", "ca") for o in state.concerns[c]}
+    assert not control & {(r.type, r.name) for r in regs}
+    assert not [r for r in regs if r.type.startswith("pulumi-python:dynamic")]  # no CA either
+    assert [r.type for r in regs if r.type.startswith("mesh:")] == [COMPONENT_TYPE]
+
+
+def namespace_patches(regs) -> dict:
+    return {r.inputs["metadata"]["name"]: r for r in regs if r.type == "kubernetes:core/v1:NamespacePatch"}
+
+
+def test_istio_sidecar_patches_no_namespace_and_no_mesh_config(registered):
+    regs, out = registered[("istio", "sidecar")]
+    assert namespace_patches(regs) == {}
+    assert out["namespaces_patched"] == [] and "mesh_config" not in out
+
+
+def test_istio_ambient_labels_exactly_the_waypoint_namespaces_with_the_stacks_labels(registered):
+    regs, out = registered[("istio", "ambient")]
+    patches = namespace_patches(regs)
+    stack_ns = {o["metadata"]["name"]: o for o in stack_state("istio", "ambient").concerns["namespaces"]}
+    waypoints = {o["metadata"]["namespace"] for o in stack_state("istio", "ambient").concerns["policy"]
+                 if o["kind"] == "Gateway"}
+    assert set(patches) == waypoints == {"bookstore", "bookwarehouse"}
+    for ns, r in patches.items():
+        labels = r.inputs["metadata"]["labels"]
+        assert labels == {"istio.io/use-waypoint": "waypoint", "istio.io/ingress-use-waypoint": "true"}
+        assert labels.items() <= stack_ns[ns]["metadata"]["labels"].items()  # the stack sets the same
+        assert "istio.io/dataplane-mode" not in labels  # enrolment stays the user's
+        assert r.inputs["metadata"]["annotations"] == {PATCH_ANNOTATION: "true", "pulumi.com/patchForce": "true"}
+    assert out["namespaces_patched"] == ["bookstore", "bookwarehouse"]
+    # the waypoint policies of a namespace wait for its label
+    by_urn = {r.urn: r for r in regs}
+    for r in kubernetes(regs):
+        ns = r.inputs["metadata"].get("namespace")
+        if ns in patches:
+            assert patches[ns].urn in r.dependencies, r.name
+    assert by_urn  # registrations were recorded
+
+
+def test_linkerd_annotates_the_policed_namespaces_deny_and_asks_for_a_restart(registered):
+    regs, out = registered[("linkerd", None)]
+    patches = namespace_patches(regs)
+    stack_ns = {o["metadata"]["name"]: o for o in stack_state("linkerd", None).concerns["namespaces"]}
+    assert set(patches) == {"bookwarehouse"}  # the namespace holding destinations with access rules
+    meta = patches["bookwarehouse"].inputs["metadata"]
+    assert meta["annotations"][DEFAULT_POLICY_ANNOTATION] == "deny"
+    assert meta["annotations"][DEFAULT_POLICY_ANNOTATION] == \
+        stack_ns["bookwarehouse"]["metadata"]["annotations"][DEFAULT_POLICY_ANNOTATION]
+    assert "linkerd.io/inject" not in meta["annotations"]  # injection stays the user's
+    assert out["restart_namespaces"] == ["bookwarehouse"]
+    assert any("restart the workloads of namespaces bookwarehouse" in r for r in out["requirements"])
+    assert out["servers"] and all(s.startswith("bookwarehouse/") for s in out["servers"])
+    assert out["servers"] == sorted(f"{o['metadata']['namespace']}/{o['metadata']['name']}"
+                                    for o in stack_state("linkerd", None).concerns["policy"] if o["kind"] == "Server")
+
+
+def test_osm_turns_permissive_mode_off_after_the_traffic_targets(registered):
+    regs, out = registered[("osm", None)]
+    assert namespace_patches(regs) == {}
+    (mc,) = [r for r in regs if r.type == "kubernetes:config.openservicemesh.io/v1alpha2:MeshConfigPatch"]
+    assert mc.inputs["metadata"]["name"] == "osm-mesh-config" and mc.inputs["metadata"]["namespace"] == "osm-system"
+    assert mc.inputs["spec"] == {"traffic": {"enablePermissiveTrafficPolicyMode": False}}
+    others = [r for r in kubernetes(regs) if r is not mc]
+    assert {r.urn for r in others} <= set(mc.dependencies)
+    assert out["mesh_config"] == "osm-system/osm-mesh-config"
+    assert out["traffic_targets"] == sorted(
+        f"{o['metadata']['namespace']}/{o['metadata']['name']}" for o in stack_state("osm", None).concerns["policy"]
+        if o["kind"] == "TrafficTarget")
+    assert out["traffic_targets"]
+
+
+def test_osm_mesh_config_carries_the_retry_flag_when_a_retry_is_rendered():
+    args = component_args("osm", None)
+    args["services"][3]["resilience"] = {"retries": {"attempts": 2, "perTryTimeout": "1s"}}
+    p = plan(NAME, args)
+    assert any(o["kind"] == "Retry" for o in p.objects)
+    assert p.mesh_config["spec"] == {"traffic": {"enablePermissiveTrafficPolicyMode": False},
+                                     "featureFlags": {"enableRetryPolicy": True}}
+    p = plan(NAME, {**component_args("osm", None), "osm_namespace": "mesh-system"})
+    assert p.mesh_config["metadata"]["namespace"] == "mesh-system"
+
+
+@pytest.mark.parametrize("mesh,dp", MESHES)
+def test_outputs_count_and_name_what_was_registered(registered, mesh, dp):
+    regs, out = registered[(mesh, dp)]
+    policy = stack_state(mesh, dp).concerns["policy"]
+    assert out["objects"] == len(policy)
+    assert sum(out["kinds"].values()) == len(policy)
+    assert out["authorization_policies"] == sorted(
+        f"{o['metadata']['namespace']}/{o['metadata']['name']}" for o in policy if o["kind"] == "AuthorizationPolicy")
+    assert out["requirements"][0].startswith("the workloads of namespaces bookbuyer, bookstore, bookthief, "
+                                             "bookwarehouse run in the mesh")
+
+
+def test_the_same_documents_given_as_objects_render_the_same_policy_objects_but_their_origin():
+    docs = [d for f in sorted((ROOT / "policies" / "smi").glob("*.yaml"))
+            for d in yaml.safe_load_all(f.read_text()) if d]
+    by_path = plan(NAME, component_args("linkerd", None))
+    by_object = plan(NAME, {**component_args("linkerd", None), "paths": [], "documents": docs})
+    assert by_object.objects == by_path.objects
+    assert by_object.namespaces == by_path.namespaces
+
+
+def test_camel_case_keys_and_whole_floats_are_accepted():
+    snake = component_args("istio", "ambient")
+    camel = {"mesh": "istio", "meshName": "shop", "clusterName": "c1", "trustDomain": "shop.example",
+             "dataPlane": "ambient", "paths": ["policies/smi"], "namespaces": copy.deepcopy(DEV["namespaces"]),
+             "services": [{**{k: v for k, v in s.items() if k != "ports"},
+                           "ports": [{**p, "port": float(p["port"])} for p in s["ports"]]} for s in DEV["services"]]}
+    camel["services"][0]["serviceAccount"] = "bookbuyer"  # a camelCase nested key, the default made explicit
+    a, b = plan(NAME, snake), plan(NAME, camel)
+    assert a.objects == b.objects and a.namespaces == b.namespaces
+
+
+def only_provider(regs) -> bool:
+    return [r.type for r in regs] == [PROVIDER_TYPE]
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({"mesh": "kuma"}, ["SmiPolicies policies: mesh: 'kuma' is not one of 'istio', 'linkerd' or 'osm' "
+                        "(the meshes this project supports)"]),
+    ({"trust_domain": "Shop Example"}, ["SmiPolicies policies: trustDomain: 'Shop Example' is not a DNS-1123 "
+                                        "subdomain: use lower-case letters, digits, '-' and '.' (e.g. 'shop-example')"]),
+    ({"data_plane": "waypoints"}, ["SmiPolicies policies: dataPlane: 'waypoints' is not one of 'sidecar' or "
+                                   "'ambient'"]),
+    ({"osm_namespace": "osm-system"}, ["SmiPolicies policies: osmNamespace: applies to mesh osm only, not 'istio'; "
+                                       "remove it"]),
+    ({"colour": "blue"}, ["SmiPolicies policies: colour: unknown field; known fields: clusterName, dataPlane, "
+                          "documents, linkerdScrapers, mesh, meshName, namespaces, osmNamespace, paths, services, "
+                          "trustDomain"]),
+    ({"paths": ["policies/nowhere"]}, ["SmiPolicies policies: paths[0]: 'policies/nowhere' is neither a file nor a "
+                                       f"folder under {ROOT}"]),
+])
+def test_bad_args_are_refused_at_the_components_field_before_anything_registers(change, expected):
+    args = {**component_args("istio", None), **change}
+    with pytest.raises(ArgsError) as e:
+        run_component(args)
+    assert str(e.value).splitlines() == expected
+
+
+def test_bad_nested_args_name_the_camel_case_path_and_every_problem_at_once():
+    args = component_args("istio", None)
+    args["services"][0]["ports"][0]["port"] = 0
+    args["services"][1]["service_account"] = "Book_Thief"
+    args["colour"] = "blue"
+    with pytest.raises(ArgsError) as e:
+        plan(NAME, args)
+    lines = str(e.value).splitlines()
+    assert lines[0].startswith("SmiPolicies policies: colour: unknown field")
+    assert "SmiPolicies policies: services[0].ports[0].port: 0 is not a port number: use 1-65535" in lines
+    assert any(line.startswith("SmiPolicies policies: services[1].serviceAccount: 'Book_Thief' is not a DNS-1123")
+               for line in lines)
+
+
+def test_a_value_not_known_at_construction_is_refused_naming_its_field():
+    def program():
+        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+        args = component_args("istio", None)
+        args["services"][0]["namespace"] = provider.id  # another resource's output
+        args["trust_domain"] = "Shop"
+        with pytest.raises(ArgsError) as e:
+            SmiPolicies(NAME, args, opts=pulumi.ResourceOptions(provider=provider))
+        lines = str(e.value).splitlines()
+        assert lines[0].startswith("SmiPolicies policies: services[0].namespace: must be known when the "
+                                   "component is constructed")
+        # every other problem too, and not the loader's word on the value it could not read
+        assert lines[1:] == ["SmiPolicies policies: trustDomain: 'Shop' is not a DNS-1123 subdomain: use lower-case "
+                             "letters, digits, '-' and '.' (e.g. 'shop')"]
+    assert only_provider(run(program))
+
+
+def test_an_istio_refusal_names_the_component_and_the_document_before_anything_registers():
+    docs = [
+        {"apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "HTTPRouteGroup",
+         "metadata": {"name": "books", "namespace": "bookstore"},
+         "spec": {"matches": [{"name": "numbered", "pathRegex": "/books/[0-9]+/reviews", "methods": ["GET"]}]}},
+        {"apiVersion": "access.smi-spec.io/v1alpha3", "kind": "TrafficTarget",
+         "metadata": {"name": "buyer-reviews", "namespace": "bookstore"},
+         "spec": {"destination": {"kind": "ServiceAccount", "name": "bookstore", "namespace": "bookstore"},
+                  "sources": [{"kind": "ServiceAccount", "name": "bookbuyer", "namespace": "bookbuyer"}],
+                  "rules": [{"kind": "HTTPRouteGroup", "name": "books", "matches": ["numbered"]}]}},
+    ]
+    captured: dict = {}
+
+    def program():
+        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+        try:
+            SmiPolicies(NAME, {**component_args("istio", "sidecar"), "paths": [], "documents": docs},
+                        opts=pulumi.ResourceOptions(providers=[provider]))
+        except TranslationError as e:
+            captured["error"] = e
+    assert only_provider(run(program))
+    lines = str(captured["error"]).splitlines()
+    assert lines and all(line.startswith("SmiPolicies policies: documents#") for line in lines)
+    assert any("HTTPRouteGroup/bookstore/books" in line or "TrafficTarget/bookstore/buyer-reviews" in line
+               for line in lines)
+    assert "'/books/[0-9]+/reviews'" in str(captured["error"])
+
+
+def test_a_linkerd_refusal_names_the_service_and_the_fix_in_the_components_terms():
+    args = component_args("linkerd", None)
+    args["services"].append({"name": "audit", "namespace": "bookwarehouse", "ports": [{"port": 8080}]})
+    with pytest.raises(TranslationError) as e:
+        plan(NAME, args)
+    (line,) = str(e.value).splitlines()
+    assert line.startswith("SmiPolicies policies: services[5]: bookwarehouse/audit has no access rule")
+    assert "set defaultInboundPolicy on namespace 'bookwarehouse' in namespaces" in line
+    # the fix it names works: a declared default is the user's decision, rendered as declared
+    args["namespaces"] = [{**n, "default_inbound_policy": "all-authenticated"} if n["name"] == "bookwarehouse" else n
+                          for n in args["namespaces"]]
+    (patch,) = plan(NAME, args).namespaces
+    assert patch["metadata"]["name"] == "bookwarehouse"
+    assert patch["metadata"]["annotations"][DEFAULT_POLICY_ANNOTATION] == "all-authenticated"
+
+
+def test_an_osm_refusal_names_the_component_and_both_documents():
+    """OSM's Envoy rejects an RE2 program over 100 (osm_policy.envoy_regex_problem): refused, not dropped."""
+    docs = [{"apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "HTTPRouteGroup",
+             "metadata": {"name": "long", "namespace": "bookstore"},
+             "spec": {"matches": [{"name": "m", "pathRegex": "/" + "[a-z]{1,20}" * 4}]}},
+            {"apiVersion": "access.smi-spec.io/v1alpha3", "kind": "TrafficTarget",
+             "metadata": {"name": "buyer-long", "namespace": "bookstore"},
+             "spec": {"destination": {"kind": "ServiceAccount", "name": "bookstore", "namespace": "bookstore"},
+                      "sources": [{"kind": "ServiceAccount", "name": "bookbuyer", "namespace": "bookbuyer"}],
+                      "rules": [{"kind": "HTTPRouteGroup", "name": "long", "matches": ["m"]}]}}]
+    captured: dict = {}
+
+    def program():
+        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+        try:
+            SmiPolicies(NAME, {**component_args("osm", None), "documents": docs},
+                        opts=pulumi.ResourceOptions(providers=[provider]))
+        except TranslationError as e:
+            captured["error"] = e
+    assert only_provider(run(program))
+    (line,) = str(captured["error"]).splitlines()
+    assert line.startswith("SmiPolicies policies: documents#TrafficTarget/bookstore/buyer-long: "
+                           "documents#HTTPRouteGroup/bookstore/long match 'm': regex ")
+    assert "over the 100 OSM's Envoy accepts" in line
+
+
+@pytest.mark.parametrize("mesh,dp,profile", [(m, d, m) for m, d in MESHES])
+def test_every_object_passes_the_upstream_schemas(tmp_path, mesh, dp, profile):
+    p = plan(NAME, component_args(mesh, dp))
+    st = ClusterState("c1")
+    st.concerns["namespaces"] = list(p.namespaces)
+    st.concerns["policy"] = list(p.objects)
+    st.concerns["control-plane"] = [p.mesh_config] if p.mesh_config else []
+    write_tree({"c1": st}, tmp_path / "out")
+    channel = "experimental" if mesh == "linkerd" else "standard"
+    v = subprocess.run([str(TOOLS / "validate-manifests"), "--quiet", "--profile", profile, "--gateway-api", channel,
+                        str(tmp_path / "out" / "c1")], capture_output=True, text=True)
+    assert v.returncode == 0 and " 0 invalid" in v.stdout.splitlines()[-1], v.stdout[-3000:]
+
+
+def test_service_mesh_composes_the_class_with_its_former_outputs():
+    """``ServiceMesh`` builds its per-cluster policies through ``_of_service_mesh``: same type,
+    same name, the concern's objects, the two outputs it always had (tests/test_program.py and
+    tests/test_generated_names.py check every URN of every shipped stack)."""
+    state = stack_state("istio", "sidecar")
+    seen: dict = {}
+
+    def program():
+        provider = k8s.Provider("c1", kubeconfig=FAKE_KUBECONFIG)
+        comp = SmiPolicies._of_service_mesh("mesh-c1-policies", state, lambda slot: None, provider, {}, [],
+                                            opts=pulumi.ResourceOptions(providers=[provider]))
+        seen["component"] = comp
+    regs = run(program)
+    assert [r.type for r in regs if r.type.startswith("mesh:")] == [COMPONENT_TYPE]
+    assert sorted(r.name for r in kubernetes(regs)) == sorted(resource_name("mesh-c1-policies", o)
+                                                             for o in state.concerns["policy"])
+    assert seen["component"].outputs(state.concerns["policy"]).keys() == {"objects", "authorization_policies"}
+
+
+def test_repath_maps_the_longest_stack_prefix_at_a_field_boundary_and_the_paths_in_messages():
+    """``components.standalone.repath`` (shared by the standalone components): a stack path becomes
+    the component's field by its longest mapped prefix that ends at a field boundary."""
+    from mesh_components.components.standalone import repath, repath_one
+
+    fields = {"mesh": "", "mesh.backend": "mesh", "mesh.backend.istio.dataPlane": "dataPlane",
+              "mesh.services": "services", "mesh.smiFiles": "paths"}
+    assert repath_one("mesh.backend.istio.dataPlane", fields) == "dataPlane"
+    assert repath_one("mesh.backend.type", fields) == "mesh.type"  # only what the map says
+    assert repath_one("mesh.services[2].ports[0].port", fields) == "services[2].ports[0].port"
+    assert repath_one("mesh.servicesExtra", fields) == "servicesExtra"  # not services: no boundary
+    assert repath_one("policies/smi/a.yaml#TrafficTarget/x/y.spec", fields) == \
+        "policies/smi/a.yaml#TrafficTarget/x/y.spec"  # an SMI file's own path stays
+    assert repath("X", "n", [("mesh.smiFiles[1]", "see mesh.services[0] and mesh.smiFiles"),
+                             ("mesh.smiFiles[1]", "see mesh.services[0] and mesh.smiFiles")], fields) == \
+        [("X n: paths[1]", "see services[0] and paths")]
