@@ -8,18 +8,20 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-_COMPONENTS = {"ServiceMesh", "ControlPlane", "SmiPolicies", "EgressRules", "MeshGateway",
-               "cluster_providers"}
+_COMPONENTS = {"ServiceMesh", "ControlPlane", "IstioControlPlane", "LinkerdControlPlane", "OsmControlPlane",
+               "SmiPolicies", "EgressRules", "MeshGateway",
+               "MeshCertificateAuthority", "MeshCertificateAuthorityArgs", "cluster_providers"}
+"""Names served from :mod:`mesh_components.components`. ``MeshCertificateAuthority`` is the
+component (``mesh:index:MeshCertificateAuthority``); the dynamic resource it wraps stays at
+``mesh_components.ca_provider.MeshCertificateAuthority`` (with ``MeshCAProvider``, pickled by
+reference into every stack's state)."""
 
 
 def __getattr__(name: str):
     if name in _COMPONENTS:
         from . import components
         return getattr(components, name)
-    if name == "MeshCertificateAuthority":
-        from .ca_provider import MeshCertificateAuthority
-        return MeshCertificateAuthority
     raise AttributeError(f"module 'mesh_components' has no attribute {name!r}")
 
 
-__all__ = sorted(_COMPONENTS | {"MeshCertificateAuthority"})
+__all__ = sorted(_COMPONENTS)

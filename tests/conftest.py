@@ -8,6 +8,8 @@ would never call a mutated helper behind a cache (quality/findings.md).
 """
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from mesh_components import linkerd_policy, smi
@@ -20,3 +22,16 @@ def _empty_regex_caches():
     for cached in _CACHED:
         cached.cache_clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _a_current_event_loop():
+    """Every test starts with a current asyncio event loop. A ``pulumi.Output`` made outside a
+    mocked program (an Args value built before ``pulumi.runtime.test`` runs) takes the current
+    loop (``pulumi/output.py`` ``from_input``: ``asyncio.Future()``), and a test before it that ran
+    ``asyncio.run`` leaves none (``asyncio.run`` ends with ``set_event_loop(None)``), so without
+    this such a test would pass or fail by the order tests run in."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())

@@ -123,16 +123,38 @@ def match_old_state(regs: Sequence, aliases: Mapping[str, Iterable[AliasSpec]], 
     return out
 
 
-RENAMED_TYPES = {"mesh:index:MeshGateway": "mesh:index:EnvoyGateway"}
+RENAMED_TYPES = {"mesh:index:MeshGateway": "mesh:index:EnvoyGateway",
+                 "mesh:index:IstioControlPlane": "mesh:index:ControlPlane",
+                 "mesh:index:LinkerdControlPlane": "mesh:index:ControlPlane",
+                 "mesh:index:OsmControlPlane": "mesh:index:ControlPlane"}
 """Component type -> the type releases before it registered it under (``FORMER_TYPES`` of the
 component, given as a type alias): every stored URN list here predates these renames."""
 
 
+NEW_PARENTS = {"mesh:index:MeshCertificateAuthority"}
+"""Component types put above resources that every stored URN list here registered straight under
+the component's parent: ``ServiceMesh``'s CA dynamic resource
+(``...ServiceMesh$pulumi-python:dynamic:Resource::mesh-ca``) is now the child of a
+``MeshCertificateAuthority`` component of the same name, found through
+``Alias(parent=<the ServiceMesh>)`` (``certificate_authority.MeshCertificateAuthority._of_service_mesh``).
+The components themselves are new: no stored state holds them, so the engine creates them (a
+component has no state beyond its outputs)."""
+
+
 def before_type_renames(urn: str) -> str:
-    """``urn`` with each component type of its qualified type as :data:`RENAMED_TYPES` had it."""
+    """``urn`` with each component type of its qualified type as :data:`RENAMED_TYPES` had it, and
+    the :data:`NEW_PARENTS` above its own type left out (where the stored URN had none)."""
     head, qtype, name = urn.split("::")[0:2], qualified_type(urn), urn_name(urn)
-    qtype = "$".join(RENAMED_TYPES.get(t, t) for t in qtype.split("$"))
+    parts = qtype.split("$")
+    parts = [t for t in parts[:-1] if t not in NEW_PARENTS] + parts[-1:]
+    qtype = "$".join(RENAMED_TYPES.get(t, t) for t in parts)
     return "::".join([*head, qtype, name])
+
+
+def is_new_component(urn: str) -> bool:
+    """Whether ``urn`` (an engine URN) is one of the :data:`NEW_PARENTS` components, which no
+    stored state holds."""
+    return qualified_type(urn).rsplit("$", 1)[-1] in NEW_PARENTS
 
 
 def readable_counterpart(urn: str) -> str:

@@ -120,12 +120,18 @@ def test_component_tree(stack, runs):
     assert len(meshes) == 1
     mesh_urn = meshes[0].urn
     clusters = json.loads(stack_config(stack)["service-mesh:mesh"])["clusters"]
-    for t in ("ControlPlane", "SmiPolicies", "EgressRules", "MeshGateway"):
+    backend = json.loads(stack_config(stack)["service-mesh:mesh"])["backend"]["type"]
+    control_plane = {"istio": "IstioControlPlane", "linkerd": "LinkerdControlPlane", "osm": "OsmControlPlane"}[backend]
+    for t in (control_plane, "SmiPolicies", "EgressRules", "MeshGateway"):
         comps = by_type(regs, f"mesh:index:{t}")
         assert len(comps) == len(clusters)
         assert all(c.parent == mesh_urn for c in comps)
+    # the CA: a MeshCertificateAuthority component (components.certificate_authority) over the
+    # dynamic resource, both named <mesh>-ca
+    authorities = by_type(regs, "mesh:index:MeshCertificateAuthority")
+    assert [(c.name, c.parent) for c in authorities] == [(f"{STABLE_NAME}-ca", mesh_urn)]
     ca = by_type(regs, "pulumi-python:dynamic:Resource")
-    assert len(ca) == 1 and ca[0].parent == mesh_urn
+    assert len(ca) == 1 and ca[0].parent == authorities[0].urn and ca[0].name == f"{STABLE_NAME}-ca"
     for r in k8s_resources(regs):
         assert urn_type[r.parent].startswith("mesh:index:"), f"{r.name} is not parented to a component"
 

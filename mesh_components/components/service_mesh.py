@@ -11,7 +11,8 @@ from ..egress import allowed_egress, egress_summary
 from ..gateway import ingress_summary
 from ..render import render_mesh
 from ..spec import LoadedMesh
-from .control_plane import ControlPlane
+from .certificate_authority import MeshCertificateAuthority
+from .control_plane import CONTROL_PLANES
 from .egress_rules import EgressRules
 from .lookups import ca_lookup, config_secret_lookup, mesh_lookup
 from .mesh_gateway import MeshGateway
@@ -62,7 +63,6 @@ class ServiceMesh(pulumi.ComponentResource):
     def __init__(self, name: str, mesh: LoadedMesh, *, providers: Mapping[str, k8s.Provider] | None = None,
                  ca_secrets: Mapping[str, Any] | None = None, opts: ResourceOptions | None = None):
         super().__init__("mesh:index:ServiceMesh", name, None, opts)
-        from ..ca_provider import MeshCertificateAuthority
 
         spec = mesh.spec
         states = render_mesh(mesh)
@@ -70,10 +70,13 @@ class ServiceMesh(pulumi.ComponentResource):
         kubeconfigs = kubeconfig_inputs(spec) if not providers or len(spec.clusters) > 1 else {}
         self.providers = dict(providers) if providers else cluster_providers(name, spec, parent=self,
                                                                              kubeconfigs=kubeconfigs)
-        self.ca = MeshCertificateAuthority(f"{name}-ca", spec.ca_config(), **dict(ca_secrets or {}),
-                                           opts=ResourceOptions(parent=self))
+        # the CA component; its dynamic resource keeps its URN through aliases (_of_service_mesh)
+        self.ca = MeshCertificateAuthority._of_service_mesh(
+            f"{name}-ca", spec.ca_config(), dict(ca_secrets or {}), self, name,
+            [a.name for a in (opts.aliases if opts and opts.aliases else []) if isinstance(a, pulumi.Alias)
+             and isinstance(a.name, str) and a.name], opts=ResourceOptions(parent=self))
         cluster_outputs = ClusterOutputs(name, spec, self.providers, kubeconfigs, parent=self)
-        lookup = config_secret_lookup(mesh_lookup(ca_lookup(self.ca), cluster_outputs))
+        lookup = config_secret_lookup(mesh_lookup(ca_lookup(self.ca.authority), cluster_outputs))
         clusters: dict[str, Any] = {}
         self.components: dict[str, dict[str, pulumi.ComponentResource]] = {}
         for cluster in spec.clusters:
@@ -81,12 +84,14 @@ class ServiceMesh(pulumi.ComponentResource):
             provider = self.providers[c]
             namespaces: dict[str, pulumi.Resource] = {}
             opts_c = ResourceOptions(parent=self, providers=[provider])
-            cp = ControlPlane(f"{name}-{c}-control-plane", st, lookup, provider, namespaces, opts=opts_c)
+            cp = CONTROL_PLANES[spec.backend.type]._of_service_mesh(f"{name}-{c}-control-plane", st, lookup, provider,
+                                                                     namespaces, opts=opts_c)
             parts = {"control_plane": cp}
             parts["policies"] = SmiPolicies._of_service_mesh(f"{name}-{c}-policies", st, lookup, provider, namespaces,
                                                              cp.crds, opts=opts_c)
             for key, cls in (("egress", EgressRules), ("gateway", MeshGateway)):
-                parts[key] = cls(f"{name}-{c}-{key}", st, lookup, provider, namespaces, cp.crds, opts=opts_c)
+                parts[key] = cls._of_service_mesh(f"{name}-{c}-{key}", st, lookup, provider, namespaces, cp.crds,
+                                                  opts=opts_c)
             if spec.telemetry is not None:  # a stack without telemetry keeps exactly the resources it had
                 parts["telemetry"] = MeshTelemetry(f"{name}-{c}-telemetry", st, lookup, provider, namespaces,
                                                    cp.crds, opts=opts_c)
