@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "quality"))
 import mutate  # noqa: E402
 
 REPORT = ROOT / "quality" / "OUTSIDE.md"
+RESULTS = ROOT / "quality" / "outside-results.json"
 
 
 def _key(s: dict) -> tuple[str, str, str]:
@@ -77,32 +78,50 @@ def main(argv: list[str]) -> int:
             print(f"mutate-outside: the run of {m} in {where} exited with {code}", file=sys.stderr)
             return code
     outside = json.loads((where / "quality" / "mutation-results.json").read_text())
-    rows, verdicts = [], {}
+    kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    when = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
     for m in modules:
-        if m not in recorded:
-            verdicts[m] = None
-            rows.append(f"| {m}.py | not recorded in the project | {outside[m]['score']}% | | |")
+        kept[m] = {"commit": commit, "clone": str(where), "at": when,
+                   "comparison": compare(recorded[m], outside[m]) if m in recorded else None,
+                   "outside": {k: outside[m][k] for k in ("total", "killed", "equivalent", "score", "run")}}
+    RESULTS.write_text(json.dumps(kept, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+    write_report(kept)
+    print(f"mutate-outside: wrote {REPORT.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}")
+    return 0 if all(kept[m]["comparison"] is None or kept[m]["comparison"]["agrees"] for m in modules) else 1
+
+
+def write_report(kept: dict) -> list[str]:
+    """quality/OUTSIDE.md from every module's latest outside run (quality/outside-results.json)."""
+    rows = []
+    for m in mutate.MODULES:
+        k = kept.get(m)
+        if k is None:
+            rows.append(f"| {m}.py | | not run outside yet | | | |")
             continue
-        c = verdicts[m] = compare(recorded[m], outside[m])
-        rows.append(f"| {m}.py | {c['inside']['score']}% of {c['inside']['total']} | {c['outside']['score']}% of "
-                    f"{c['outside']['total']} | {'yes' if c['agrees'] else 'NO'} | "
+        c = k["comparison"]
+        if c is None:
+            rows.append(f"| {m}.py | `{k['commit'][:12]}` | {k['outside']['score']}% of {k['outside']['total']} | "
+                        f"not recorded in the project | | |")
+            continue
+        rows.append(f"| {m}.py | `{k['commit'][:12]}` | {c['outside']['score']}% of {c['outside']['total']} | "
+                    f"{c['inside']['score']}% of {c['inside']['total']} | {'yes' if c['agrees'] else 'NO'} | "
                     f"{len(c['only_inside'])} / {len(c['only_outside'])} |")
-    lines = ["# Mutation run outside the project", "",
-             f"Written by `python3 tasks.py mutate-outside` (quality/outside.py) at "
-             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: commit `{commit}` cloned to `{where}` and "
-             f"mutated there by its own quality/mutate.py, compared with the project's "
-             f"quality/mutation-results.json.", "",
-             "| module | project | outside | agrees | survivors only in project / only outside |",
-             "|---|---|---|---|---|", *rows]
-    for m, c in verdicts.items():
+    lines = ["# Mutation runs outside the project", "",
+             "Written by `python3 tasks.py mutate-outside [MODULE ...]` (quality/outside.py): the committed HEAD "
+             "cloned outside the project and mutated there by its own quality/mutate.py, each module's verdicts "
+             "compared with the project's quality/mutation-results.json (mutant count, score, the set of "
+             "surviving mutants by function and line). Latest run per module.", "",
+             "| module | commit run outside | outside | project | agrees | survivors only in project / only outside |",
+             "|---|---|---|---|---|---|", *rows]
+    for m, k in sorted(kept.items()):
+        c = k["comparison"]
         if c and not c["agrees"]:
             lines += ["", f"## {m}.py disagrees", "", f"project run: {c['inside']['run']}",
-                      f"outside run: {c['outside']['run']}", ""]
+                      f"outside run: {c['outside']['run']} (commit {k['commit']}, {k['clone']})", ""]
             lines += [f"- only in the project: {f}: `{o}` -> `{n}`" for f, o, n in c["only_inside"]]
             lines += [f"- only outside: {f}: `{o}` -> `{n}`" for f, o, n in c["only_outside"]]
     REPORT.write_text("\n".join(lines) + "\n")
-    print(f"mutate-outside: wrote {REPORT.relative_to(ROOT)}")
-    return 0 if all(c is None or c["agrees"] for c in verdicts.values()) else 1
+    return lines
 
 
 if __name__ == "__main__":

@@ -46,3 +46,18 @@ def test_an_outside_directory_inside_the_project_is_refused(monkeypatch):
     with pytest.raises(SystemExit) as err:
         outside.main(["gamma"])
     assert "is inside the project" in str(err.value)
+
+
+def test_the_report_keeps_each_modules_latest_outside_run_and_lists_disagreements(tmp_path, monkeypatch):
+    monkeypatch.setattr(outside, "REPORT", tmp_path / "OUTSIDE.md")
+    a = result(90.0, [("f", "x = 1", "x = 2")])
+    kept = {"gamma": {"commit": "a" * 40, "clone": "/tmp/c", "at": "t", "comparison": outside.compare(a, a),
+                      "outside": a},
+            "smi": {"commit": "b" * 40, "clone": "/tmp/c", "at": "t",
+                    "comparison": outside.compare(a, result(90.0, [])), "outside": result(90.0, [])}}
+    outside.write_report(kept)
+    text = (tmp_path / "OUTSIDE.md").read_text()
+    assert "| gamma.py | `aaaaaaaaaaaa` | 90.0% of 10 | 90.0% of 10 | yes | 0 / 0 |" in text
+    assert "| smi.py | `bbbbbbbbbbbb` | 90.0% of 10 | 90.0% of 10 | NO | 1 / 0 |" in text
+    assert "- only in the project: f: `x = 1` -> `x = 2`" in text
+    assert "| osm_policy.py | | not run outside yet |" in text
