@@ -912,16 +912,32 @@ def _list(value: Any, path: str, problems: list[Problem], required: bool = False
     return value
 
 
-def _subject(value: Any, path: str, problems: list[Problem], default_ns: str) -> tuple[str, str] | None:
+def _subject(value: Any, path: str, problems: list[Problem], target_ns: str) -> tuple[str, str] | None:
+    """A TrafficTarget destination or source: ``(namespace, service account)``, or None with a problem.
+
+    ``kind`` is required (the access.smi-spec.io CRD, ../shared/crds/smi/access.yaml, lists
+    ``required: [name, kind]`` for destination and sources) and must be ServiceAccount. ``namespace``
+    is required too, though the CRD leaves it optional: OSM v1.2.4, the one mesh that reads
+    TrafficTargets itself, takes it verbatim (pkg/smi/client.go ``isValidTrafficTarget`` ignores a
+    target whose ``destination.namespace`` is not its own namespace, so an absent one drops the
+    target; ``ListServiceAccounts`` builds ``K8sServiceAccount{Namespace: sources.Namespace}``, so an
+    absent one names no service account), while reading it as the TrafficTarget's namespace would
+    admit a service account there: refused, never guessed. ``target_ns`` only words the fix."""
     if not isinstance(value, dict):
         problems.append((path, "expected {kind: ServiceAccount, name, namespace}"))
         return None
-    if value.get("kind", "ServiceAccount") != "ServiceAccount":
-        problems.append((f"{path}.kind", f"{value.get('kind')!r}: SMI identities are ServiceAccounts"))
+    if value.get("kind") != "ServiceAccount":
+        problems.append((f"{path}.kind", f"{value.get('kind')!r}: SMI identities are ServiceAccounts"
+                         + ("; write kind: ServiceAccount" if value.get("kind") is None else "")))
         return None
-    name, ns = value.get("name"), value.get("namespace", default_ns)
+    name, ns = value.get("name"), value.get("namespace")
     if not isinstance(name, str) or dns1123_subdomain_problem(name):
         problems.append((f"{path}.name", "missing or not a service account name"))
+        return None
+    if ns is None:
+        problems.append((f"{path}.namespace", f"missing: write the service account's namespace (e.g. {target_ns!r}, "
+                                              f"the TrafficTarget's); OSM reads a subject without one as no "
+                                              f"service account, so it is not guessed"))
         return None
     if not isinstance(ns, str) or dns1123_label_problem(ns):
         problems.append((f"{path}.namespace", f"{ns!r} is not a namespace name"))
@@ -1110,7 +1126,9 @@ def normalise_weights(weights: list) -> tuple[list[int], str | None]:
 
 def _split(body: dict, name: str, ns: str, origin: str, version: str):
     problems: list[Problem] = []
-    spec = body.get("spec") if version == "v1alpha1" and "spec" in body else body
+    # every version keeps its fields under spec (smi-sdk-go v0.5.0 pkg/apis/split/v1alpha1..v1alpha4/
+    # traffic_split.go ``Spec TrafficSplitSpec `json:"spec"```): a spec nested in spec is pruned
+    spec = body
     service = _split_root(spec.get("service"), ns, f"{origin}.spec.service", problems)
     backends = []
     for i, b in enumerate(_list(spec.get("backends"), f"{origin}.spec.backends", problems, required=True)):

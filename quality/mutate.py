@@ -210,7 +210,40 @@ def write_report(results: dict) -> None:
     REPORT.write_text("\n".join(lines) + "\n")
 
 
+def rejudge(results: dict) -> dict:
+    """``results`` with the judgement files applied again to the recorded survivors, without a run:
+    a survivor now judged equivalent leaves the survivors (and the score's denominator), a note is
+    attached or refreshed. For judgements made after a run (``python3 quality/mutate.py --rejudge``)."""
+    equivalent = json.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else []
+    notes = json.loads(NOTES.read_text()) if NOTES.exists() else []
+    for m, r in results.items():
+        judged = {(e["function"], _squash(e["original"]), _squash(e["mutated"])): e for e in equivalent if e["module"] == m}
+        noted = {(e["function"], _squash(e["original"]), _squash(e["mutated"])): e for e in notes if e["module"] == m}
+        kept = []
+        for s in r["survivors"]:
+            key = (s["function"], s["original"], s["mutated"])
+            if key in judged and s["status"] in ("survived", "no tests"):
+                r["equivalents"].append({"mutant": s["mutant"], "function": s["function"], "original": s["original"],
+                                         "mutated": s["mutated"], "reason": judged[key]["reason"]})
+                r["equivalent"] += 1
+                r["counts"][s["status"]] -= 1
+                r["counts"]["equivalent"] = r["counts"].get("equivalent", 0) + 1
+                continue
+            s = {k: v for k, v in s.items() if k not in ("note", "widens")}
+            if key in noted:
+                s.update(note=noted[key]["reason"], widens=noted[key]["widens"])
+            kept.append(s)
+        r["survivors"] = kept
+        denominator = r["total"] - r["equivalent"]
+        r["score"] = round(100 * r["killed"] / denominator, 1) if denominator else 100.0
+    return results
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--rejudge"]:
+        write_report(rejudge(json.loads(RESULTS.read_text())))
+        print(f"mutate: re-judged {RESULTS.relative_to(ROOT)}, wrote {REPORT.relative_to(ROOT)}")
+        return 0
     modules = [argv[0]] if argv and argv[0] in MODULES else list(MODULES)
     pytest_args = argv[1:] if argv and argv[0] in MODULES else argv
     if pytest_args and not pytest_args[0].startswith("-"):

@@ -24,13 +24,14 @@ def _empty_regex_caches():
     yield
 
 
-@pytest.fixture(autouse=True)
-def _a_current_event_loop():
-    """Every test starts with a current asyncio event loop. A ``pulumi.Output`` made outside a
-    mocked program (an Args value built before ``pulumi.runtime.test`` runs) takes the current
-    loop (``pulumi/output.py`` ``from_input``: ``asyncio.Future()``), and a test before it that ran
-    ``asyncio.run`` leaves none (``asyncio.run`` ends with ``set_event_loop(None)``), so without
-    this such a test would pass or fail by the order tests run in."""
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Every test, and every fixture it sets up (module-scoped ones included), starts with a
+    current asyncio event loop. A ``pulumi.Output`` made outside a mocked program (an Args value
+    built before ``pulumi.runtime.test`` runs) takes the current loop (``pulumi/output.py``
+    ``from_input``: ``asyncio.Future()``), and a test before it that ran ``asyncio.run`` leaves none
+    (``asyncio.run`` ends with ``set_event_loop(None)``), so without this such a test would pass or
+    fail by the order tests run in. ``tryfirst``: before pytest's own setup of the fixtures."""
     try:
         asyncio.get_event_loop_policy().get_event_loop()
     except RuntimeError:
