@@ -20,7 +20,8 @@ from mesh_components import egress as egress_core
 from mesh_components.components import EgressRules
 from mesh_components.components.args import ArgsError
 from mesh_components.components.egress_rules import PLACEHOLDER_PORTS, plan
-from mesh_components.components.registration import namespace_patch_metadata, registered_type, resource_name
+from mesh_components.components.registration import PATCH_FORCE_ANNOTATION as PATCH_FORCE
+from mesh_components.components.registration import registered_type, resource_name
 from mesh_components.errors import TranslationError
 from mesh_components.render import ClusterState, render_mesh, write_tree
 from mesh_components.slots import Slot, fill
@@ -58,12 +59,21 @@ def identities(services: list) -> list:
     return [{k: v for k, v in s.items() if k in ("name", "namespace", "serviceAccount", "labels")} for s in services]
 
 
+def acknowledgements(mesh: str, dp: str | None) -> dict:
+    """What the args must state for ``mesh`` (``egress_rules._acknowledgement_problems``): Istio
+    sidecars that istiod runs REGISTRY_ONLY, OSM that the mesh-wide egress switch may be turned off."""
+    if (mesh, dp) in (("istio", "sidecar"), ("istio", None)):
+        return {"istio_outbound_traffic_policy": "REGISTRY_ONLY"}
+    return {"osm_mesh_wide_change": True} if mesh == "osm" else {}
+
+
 def component_args(mesh: str, dp: str | None, **more) -> dict:
     args = {"mesh": mesh, "mesh_name": "shop", "cluster_name": "c1", "trust_domain": "shop.example",
             "services": identities(DEV["services"]), "namespaces": [n["name"] for n in DEV["namespaces"]],
             "rules": rules_for(mesh, dp)}
     if dp:
         args["data_plane"] = dp
+    args.update(acknowledgements(mesh, dp))
     if any(r.get("credential") for r in args["rules"]):
         args["credentials"] = {"bookPublisherApiKey": pulumi.Output.secret(API_KEY)}
     return {**args, **more}
@@ -150,9 +160,10 @@ def test_registers_on_the_given_provider_exactly_the_egress_concern_the_core_ren
     assert sorted(got) == sorted(expected)
     for key, r in got.items():
         o = expected[key]
-        # every namespace is registered as a forced NamespacePatch (registration.namespace_patch_metadata)
-        meta = namespace_patch_metadata(o["metadata"]) if o["kind"] == "Namespace" else o["metadata"]
-        assert r.inputs["metadata"] == meta, key
+        # used alone, a namespace is an UNFORCED NamespacePatch: the rendered metadata as is, no
+        # pulumi.com/patchForce (registration.namespace_patch_metadata(meta, force=False))
+        assert r.inputs["metadata"] == o["metadata"], key
+        assert PATCH_FORCE not in (r.inputs["metadata"].get("annotations") or {}), key
         for field in set(o) - {"apiVersion", "kind", "metadata"}:  # spec, data, stringData, type
             assert r.inputs.get(field) == o[field], (key, field)
     for r in kubernetes(regs) + [r for r in regs if r.type == RELEASE_TYPE]:
@@ -276,6 +287,91 @@ def test_osm_turns_global_egress_off_after_the_egress_policies(registered):
     assert p.mesh_config["metadata"]["namespace"] == "mesh-system"
 
 
+def test_the_mesh_config_patch_waits_for_a_read_of_the_mesh_config():
+    """A patch of a MeshConfig that is not there would create it (an SSA upsert: pulumi-kubernetes
+    v4.32.0 provider/pkg/await/await.go Creation lines 190-207): a wrong osmNamespace would leave
+    the real one with egress on. The read fails the step instead (registration.read_existing)."""
+    mocks = Mocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=False, monitor=monitor)
+
+    @pulumi.runtime.test
+    def test_program():
+        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+        EgressRules(NAME, component_args("osm", None, osm_namespace="mesh-system"),
+                    opts=pulumi.ResourceOptions(providers=[provider]))
+
+    test_program()
+    regs = monitor.registrations
+    component = next(r for r in regs if r.type == COMPONENT_TYPE)
+    (read,) = monitor.reads
+    assert (read.type, read.id, read.parent) == ("kubernetes:config.openservicemesh.io/v1alpha2:MeshConfig",
+                                                 "mesh-system/osm-mesh-config", component.urn)
+    (mc,) = [r for r in regs if r.type == MESH_CONFIG_PATCH]
+    assert [d for d in mc.dependencies
+            if d.endswith(f"mesh:index:EgressRules$kubernetes:config.openservicemesh.io/v1alpha2:MeshConfig::{read.name}")]
+    for mesh, dp in MESHES[:3]:  # the other meshes patch nothing they must read (mesh-egress is the component's own)
+        monitor.reads.clear()
+        pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=False, monitor=monitor)
+
+        @pulumi.runtime.test
+        def other(mesh=mesh, dp=dp):
+            provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+            EgressRules(NAME, component_args(mesh, dp), opts=pulumi.ResourceOptions(providers=[provider]))
+        other()
+        assert monitor.reads == [], mesh
+
+
+def test_osm_says_destroy_leaves_egress_closed_and_how_to_reopen_it():
+    """The relinquished enableEgress reads as false after ``pulumi destroy``: no CRD default
+    (../shared/crds/osm/config_meshconfig.yaml), presets applied only at creation (OSM v1.2.4
+    cmd/osm-bootstrap/osm-bootstrap.go:282-329), read as is (pkg/configurator/methods.go:75)."""
+    import json
+
+    p = plan(NAME, component_args("osm", None, osm_namespace="mesh-system"))
+    (text,) = [r for r in p.outputs["requirements"] if r.startswith("pulumi destroy does not reopen egress")]
+    assert "every pod of the mesh stays without egress" in text
+    assert "kubectl patch meshconfig osm-mesh-config -n mesh-system --type=merge -p '" in text
+    assert json.loads(text.rsplit("-p '", 1)[1].rstrip("'")) == {"spec": {"traffic": {"enableEgress": True}}}
+
+
+@pytest.mark.parametrize("mesh,dp,drop,expected", [
+    # Istio's default outboundTrafficPolicy is ALLOW_ANY (istio 1.30.3 pkg/config/mesh/mesh.go:83,
+    # DefaultMeshConfig): the sidecars would pass every host through and these ServiceEntries restrict nothing
+    ("istio", "sidecar", {"istio_outbound_traffic_policy": None},
+     "EgressRules egress: istioOutboundTrafficPolicy: required for Istio sidecars, not given: these ServiceEntries "
+     "restrict egress only when istiod runs with meshConfig.outboundTrafficPolicy.mode REGISTRY_ONLY"),
+    ("istio", "sidecar", {"istio_outbound_traffic_policy": "ALLOW_ANY"},
+     "EgressRules egress: istioOutboundTrafficPolicy: required for Istio sidecars, 'ALLOW_ANY' given"),
+    ("istio", "ambient", {"istio_outbound_traffic_policy": "REGISTRY_ONLY"},
+     "EgressRules egress: istioOutboundTrafficPolicy: applies to Istio sidecar mode only, not ambient"),
+    # enableEgress is one mesh-wide switch (OSM v1.2.4 pkg/apis/config/v1alpha2/mesh_config.go:97-98)
+    ("osm", None, {"osm_mesh_wide_change": None},
+     "EgressRules egress: osmMeshWideChange: required for OSM: this component sets spec.traffic.enableEgress false "
+     "in OSM's MeshConfig, which closes egress for every application of the mesh"),
+    ("osm", None, {"osm_mesh_wide_change": "true"}, "EgressRules egress: osmMeshWideChange: required for OSM"),
+    ("linkerd", None, {"osm_mesh_wide_change": True},
+     "EgressRules egress: osmMeshWideChange: applies to mesh osm only, not 'linkerd'; remove it"),
+])
+def test_rules_that_would_restrict_nothing_or_change_the_whole_mesh_need_the_users_word(mesh, dp, drop, expected):
+    """Never wider than the user said: without the statement, nothing registers."""
+    args = {k: v for k, v in {**component_args(mesh, dp), **drop}.items() if v is not None}
+    captured: dict = {}
+
+    def program():
+        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+        try:
+            EgressRules(NAME, args, opts=pulumi.ResourceOptions(providers=[provider]))
+        except ArgsError as e:
+            captured["error"] = e
+    assert only_provider(run(program))
+    lines = str(captured["error"]).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), lines
+    if "required" in expected:  # the message names the fix
+        assert ("give istioOutboundTrafficPolicy: 'REGISTRY_ONLY'" in lines[0] and
+                "in istiod's Helm values" in lines[0]) or "give osmMeshWideChange: true" in lines[0]
+
+
 @pytest.mark.parametrize("mesh,dp", MESHES)
 def test_allowed_is_the_intent_table_of_the_equivalent_stack(registered, mesh, dp):
     _, out = registered[(mesh, dp)]
@@ -302,7 +398,7 @@ def test_ports_given_to_services_decide_nothing_of_egress():
 def test_camel_case_keys_and_whole_floats_are_accepted():
     snake = component_args("istio", "sidecar")
     camel = {"mesh": "istio", "meshName": "shop", "clusterName": "c1", "trustDomain": "shop.example",
-             "dataPlane": "sidecar", "namespaces": [n["name"] for n in DEV["namespaces"]],
+             "dataPlane": "sidecar", "istioOutboundTrafficPolicy": "REGISTRY_ONLY", "namespaces": [n["name"] for n in DEV["namespaces"]],
              "services": identities(DEV["services"]), "credentials": {"bookPublisherApiKey": API_KEY},
              "rules": [{**r, "ports": [{**p, "port": float(p["port"])} for p in r["ports"]]} for r in PROD_RULES]}
     camel["rules"][1]["ports"][0]["tlsOrigination"] = {"appPort": 80.0}
@@ -315,11 +411,14 @@ def test_camel_case_keys_and_whole_floats_are_accepted():
     ({"mesh": "kuma"}, ["EgressRules egress: mesh: 'kuma' is not one of 'istio', 'linkerd' or 'osm' "
                         "(the meshes this project supports)"]),
     ({"colour": "blue"}, ["EgressRules egress: colour: unknown field; known fields: clusterName, credentials, "
-                          "dataPlane, gatewayApiCrds, linkerdEgressOpenNamespaces, mesh, meshName, namespaces, "
-                          "nodeLocalDns, osmNamespace, revision, rules, services, trustDomain, version"]),
-    ({"revision": "1-30", "mesh": "osm", "rules": [BASIC_RULE], "credentials": None},
+                          "dataPlane, gatewayApiCrds, istioOutboundTrafficPolicy, linkerdEgressOpenNamespaces, mesh, "
+                          "meshName, namespaces, nodeLocalDns, osmMeshWideChange, osmNamespace, revision, rules, "
+                          "services, trustDomain, version"]),
+    ({"revision": "1-30", "mesh": "osm", "rules": [BASIC_RULE], "credentials": None,
+      "istio_outbound_traffic_policy": None, "osm_mesh_wide_change": True},
      ["EgressRules egress: revision: applies to mesh istio only (the egress gateway), not 'osm'; remove it"]),
-    ({"version": "1.30.3", "data_plane": "ambient", "rules": [BASIC_RULE], "credentials": None},
+    ({"version": "1.30.3", "data_plane": "ambient", "rules": [BASIC_RULE], "credentials": None,
+      "istio_outbound_traffic_policy": None},
      ["EgressRules egress: version: applies to the egress gateway of sidecar mode; ambient egress leaves through the "
       "egress waypoint, which istiod deploys: remove it"]),
     ({"credentials": {}}, ["EgressRules egress: rules[1].credential.secretConfig: no value for 'bookPublisherApiKey' "
@@ -440,6 +539,26 @@ def test_service_mesh_composes_the_class_with_its_former_outputs():
     assert former == {"objects": len(state.concerns["egress"]),
                       "service_entries": ["book-publisher-api", "book-publisher-orders"],
                       "egress_gateway": "istio-egressgateway"}
+
+
+def test_namespace_patches_force_as_service_mesh_composes_them_and_never_used_alone(registered):
+    """``ServiceMesh`` forces its NamespacePatches (the field manager an earlier release's
+    ``Namespace`` left: registration.namespace_patch_metadata); used alone there is no such state,
+    and a forced apply would take a value from its other manager, which ``pulumi destroy`` then
+    relinquishes ownerless, so deleted (pulumi-kubernetes v4.32.0 provider/pkg/await/await.go
+    Deletion lines 958-962, provider/pkg/ssa/actions.go Relinquish lines 27-57)."""
+    alone = [r for r in registered[("istio", "sidecar")][0] if r.type == "kubernetes:core/v1:NamespacePatch"]
+    assert [r.inputs["metadata"]["name"] for r in alone] == ["mesh-egress"]
+    assert all(PATCH_FORCE not in (r.inputs["metadata"].get("annotations") or {}) for r in alone)
+    state = stack_state("istio", "sidecar")
+
+    def program():
+        provider = k8s.Provider("c1", kubeconfig=FAKE_KUBECONFIG)
+        EgressRules._of_service_mesh("mesh-c1-egress", state, stack_lookup, provider, {}, [],
+                                     opts=pulumi.ResourceOptions(providers=[provider]))
+    composed = [r for r in run(program) if r.type == "kubernetes:core/v1:NamespacePatch"]
+    assert [r.inputs["metadata"]["name"] for r in composed] == ["mesh-egress"]
+    assert all(r.inputs["metadata"]["annotations"][PATCH_FORCE] == "true" for r in composed)
 
 
 def test_pulumis_analyzer_reads_the_component_with_every_field_documented():

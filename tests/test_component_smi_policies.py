@@ -45,6 +45,8 @@ def component_args(mesh: str, data_plane: str | None, **more) -> dict:
             "paths": ["policies/smi"]}
     if data_plane:
         args["data_plane"] = data_plane
+    if mesh == "osm":  # the mesh-wide permissive-mode switch, accepted (smi_policies.stack_mesh)
+        args["osm_mesh_wide_change"] = True
     return {**args, **more}
 
 
@@ -185,7 +187,8 @@ def test_istio_ambient_labels_exactly_the_waypoint_namespaces_with_the_stacks_la
         assert labels == {"istio.io/use-waypoint": "waypoint", "istio.io/ingress-use-waypoint": "true"}
         assert labels.items() <= stack_ns[ns]["metadata"]["labels"].items()  # the stack sets the same
         assert "istio.io/dataplane-mode" not in labels  # enrolment stays the user's
-        assert r.inputs["metadata"]["annotations"] == {PATCH_ANNOTATION: "true", "pulumi.com/patchForce": "true"}
+        # unforced: a user's own use-waypoint fails the apply instead of being taken over (and deleted on destroy)
+        assert r.inputs["metadata"]["annotations"] == {PATCH_ANNOTATION: "true"}
     assert out["namespaces_patched"] == ["bookstore", "bookwarehouse"]
     # the waypoint policies of a namespace wait for its label
     by_urn = {r.urn: r for r in regs}
@@ -213,6 +216,104 @@ def test_linkerd_annotates_the_policed_namespaces_deny_and_asks_for_a_restart(re
                                     for o in stack_state("linkerd", None).concerns["policy"] if o["kind"] == "Server")
 
 
+def test_namespace_patches_used_alone_do_not_force_and_service_meshs_still_do(registered):
+    """A forced Server-Side Apply takes a field from its other manager (a user's stricter
+    default-inbound-policy, their own use-waypoint) and ``pulumi destroy`` relinquishes it ownerless,
+    so the API server deletes it (pulumi-kubernetes v4.32.0 provider/pkg/await/await.go Deletion
+    lines 958-962, provider/pkg/ssa/actions.go Relinquish lines 27-57). ``ServiceMesh`` forces for
+    the state of earlier releases only (registration.namespace_patch_metadata), which a component
+    used alone has none of: unforced, a conflicting value fails the apply loudly. (ServiceMesh's
+    patches of every shipped stack: tests/test_program.py, the PATCH_FORCE assertion.)"""
+    from mesh_components.components.registration import PATCH_FORCE_ANNOTATION
+
+    for key in (("linkerd", None), ("istio", "ambient")):
+        patches = namespace_patches(registered[key][0])
+        assert patches, key
+        assert all(PATCH_FORCE_ANNOTATION not in r.inputs["metadata"]["annotations"] for r in patches.values()), key
+    state = stack_state("linkerd", None)
+
+    def program():
+        provider = k8s.Provider("c1", kubeconfig=FAKE_KUBECONFIG)
+        SmiPolicies._of_service_mesh("mesh-c1-policies", state, lambda slot: None, provider, {}, [],
+                                     opts=pulumi.ResourceOptions(providers=[provider]))
+        from mesh_components.components.registration import register_objects
+        register_objects("mesh-c1", state.concerns["namespaces"], lambda slot: None, parent=None, provider=provider,
+                         namespaces={})  # as ServiceMesh registers the cluster's namespaces (the default)
+    composed = namespace_patches(run(program))
+    assert "bookwarehouse" in composed
+    assert all(r.inputs["metadata"]["annotations"][PATCH_FORCE_ANNOTATION] == "true" for r in composed.values())
+
+
+def test_linkerd_warns_on_the_component_which_namespaces_to_restart_and_how(monkeypatch):
+    """Running pods keep the default inbound policy they were injected with (linkerd2 edge-26.8.3
+    policy-controller/k8s/index/src/inbound/workload.rs:185-195 reads the pod's annotation,
+    index.rs:1767 falls back to the cluster default): ``restart_namespaces`` alone is easy to miss,
+    so the component warns on itself, naming the namespaces and the command."""
+    warned: list = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, resource=None, **kw: warned.append((msg, resource)))
+    seen: dict = {}
+
+    def program():
+        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+        seen["linkerd"] = SmiPolicies(NAME, component_args("linkerd", None),
+                                      opts=pulumi.ResourceOptions(providers=[provider]))
+    run(program)
+    assert len(warned) == 1
+    msg, resource = warned[0]
+    assert resource is seen["linkerd"]
+    assert msg.startswith("SmiPolicies policies: the pods already running in namespaces bookwarehouse keep their "
+                          "former Linkerd default inbound policy until restarted")
+    assert "kubectl rollout restart deploy -n bookwarehouse" in msg
+    # the other meshes patch no pod-read annotation: no warning
+    for mesh, dp in (("istio", "sidecar"), ("istio", "ambient"), ("osm", None)):
+        warned.clear()
+
+        def other(mesh=mesh, dp=dp):
+            provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+            SmiPolicies(NAME, component_args(mesh, dp), opts=pulumi.ResourceOptions(providers=[provider]))
+        run(other)
+        assert warned == [], mesh
+
+
+def run_with_reads(program) -> tuple[list, list]:
+    """:func:`run`, also returning the program's reads (``Resource.get``) in order."""
+    mocks = Mocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=False, monitor=monitor)
+
+    @pulumi.runtime.test
+    def test_program():
+        return program()
+
+    test_program()
+    return [r for r in monitor.registrations if r.type != "pulumi:pulumi:Stack"], list(monitor.reads)
+
+
+@pytest.mark.parametrize("mesh,more,read_type,read_id,patch_type", [
+    ("linkerd", {}, "kubernetes:core/v1:Namespace", "bookwarehouse", "kubernetes:core/v1:NamespacePatch"),
+    ("osm", {"osm_namespace": "mesh-system"}, "kubernetes:config.openservicemesh.io/v1alpha2:MeshConfig",
+     "mesh-system/osm-mesh-config", "kubernetes:config.openservicemesh.io/v1alpha2:MeshConfigPatch"),
+])
+def test_each_patch_waits_for_a_read_of_what_it_patches(mesh, more, read_type, read_id, patch_type):
+    """A patch's create is an SSA upsert (pulumi-kubernetes v4.32.0 provider/pkg/await/await.go
+    Creation lines 190-207, "we currently always upsert"): without the read, a misspelt namespace
+    or a wrong osmNamespace would be CREATED. A read of a missing object fails the step instead
+    ("resource '<id>' does not exist", pulumi/pulumi pkg/resource/deploy/step.go ReadStep.Apply)."""
+    def program():
+        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+        SmiPolicies(NAME, component_args(mesh, None, **more), opts=pulumi.ResourceOptions(providers=[provider]))
+    regs, reads = run_with_reads(program)
+    component = next(r for r in regs if r.type == COMPONENT_TYPE)
+    provider = next(r for r in regs if r.type == PROVIDER_TYPE)
+    (read,) = reads
+    assert (read.type, read.id, read.parent) == (read_type, read_id, component.urn)
+    assert read.provider.startswith(provider.urn + "::")  # the cluster of opts, like every child
+    (patch,) = [r for r in regs if r.type == patch_type]
+    # the read's URN (mocks: the parent's type chain, then the read's type and name)
+    assert [d for d in patch.dependencies if d.endswith(f"mesh:index:SmiPolicies${read_type}::{read.name}")]
+    assert read.name == f"{NAME}-existing:{read_id}"
+
+
 def test_osm_turns_permissive_mode_off_after_the_traffic_targets(registered):
     regs, out = registered[("osm", None)]
     assert namespace_patches(regs) == {}
@@ -237,6 +338,90 @@ def test_osm_mesh_config_carries_the_retry_flag_when_a_retry_is_rendered():
                                      "featureFlags": {"enableRetryPolicy": True}}
     p = plan(NAME, {**component_args("osm", None), "osm_namespace": "mesh-system"})
     assert p.mesh_config["metadata"]["namespace"] == "mesh-system"
+
+
+@pytest.mark.parametrize("mesh,change,expected", [
+    # enablePermissiveTrafficPolicyMode is one switch of the whole mesh (OSM v1.2.4
+    # pkg/apis/config/v1alpha2/mesh_config.go:113-114): turning it off denies every app's traffic
+    ("osm", {"osm_mesh_wide_change": None},
+     "SmiPolicies policies: osmMeshWideChange: required for OSM: this component sets "
+     "spec.traffic.enablePermissiveTrafficPolicyMode false in OSM's MeshConfig, which denies every destination of the "
+     "mesh that no TrafficTarget admits"),
+    ("osm", {"osm_mesh_wide_change": False}, "SmiPolicies policies: osmMeshWideChange: required for OSM"),
+    ("linkerd", {"osm_mesh_wide_change": True},
+     "SmiPolicies policies: osmMeshWideChange: applies to mesh osm only, not 'linkerd'; remove it"),
+])
+def test_osms_mesh_wide_switch_needs_the_users_word_before_anything_registers(mesh, change, expected):
+    args = {k: v for k, v in {**component_args(mesh, None), **change}.items() if v is not None}
+    captured: dict = {}
+
+    def program():
+        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+        try:
+            SmiPolicies(NAME, args, opts=pulumi.ResourceOptions(providers=[provider]))
+        except ArgsError as e:
+            captured["error"] = e
+    assert only_provider(run(program))
+    lines = str(captured["error"]).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), lines
+    if mesh == "osm":
+        assert lines[0].endswith("give osmMeshWideChange: true to accept it")
+
+
+def _json_patch_of(requirement: str) -> dict:
+    """The ``-p '<json>'`` of the kubectl command a requirement names, parsed."""
+    import json
+
+    return json.loads(requirement.rsplit("-p '", 1)[1].rstrip("'"))
+
+
+def test_osm_says_destroy_leaves_the_mesh_denying_and_how_to_reopen_it():
+    """After ``pulumi destroy`` the relinquished field is absent and OSM reads it as false: the CRD
+    has no default (../shared/crds/osm/config_meshconfig.yaml, enablePermissiveTrafficPolicyMode),
+    osm-bootstrap applies the chart presets only to a MeshConfig it creates (OSM v1.2.4
+    cmd/osm-bootstrap/osm-bootstrap.go:282-329), the Go bool has no omitempty
+    (pkg/apis/config/v1alpha2/mesh_config.go:114) and is read as is (pkg/configurator/methods.go:70)."""
+    p = plan(NAME, {**component_args("osm", None), "osm_namespace": "mesh-system"})
+    (text,) = [r for r in p.requirements if r.startswith("pulumi destroy does not turn permissive mode back on")]
+    assert "the mesh keeps denying every destination without a TrafficTarget" in text
+    assert "kubectl patch meshconfig osm-mesh-config -n mesh-system --type=merge -p '" in text
+    assert _json_patch_of(text) == {"spec": {"traffic": {"enablePermissiveTrafficPolicyMode": True}}}
+
+
+def test_istio_sidecar_says_the_labels_must_select_the_pods():
+    """A sidecar policy selects pods by the service's labels (default ``app: <name>``): matching no pod,
+    it applies to none and the workload admits every caller
+    (https://istio.io/latest/docs/reference/config/security/authorization-policy/ , "If there are no
+    ALLOW policies for the workload, allow the request"). Ambient's waypoint policies name Services."""
+    sidecar = plan(NAME, component_args("istio", "sidecar")).requirements
+    assert any(r.startswith("the labels of each service (services[].labels, default app: <name>) select exactly its "
+                            "pods") and "admits every caller" in r for r in sidecar)
+    assert not any("services[].labels" in r for r in plan(NAME, component_args("istio", "ambient")).requirements)
+
+
+def test_linkerd_names_older_servers_probes_and_scrapers_it_cannot_check():
+    """Oldest Server of a port wins (linkerd2 edge-26.8.3 policy-controller/k8s/index/src/inbound/
+    index.rs:1246-1266); a Server with HTTPRoutes gets no default probe route (index.rs:2008-2017);
+    a deny namespace refuses scrapers not in linkerdScrapers (linkerd.scrape_objects)."""
+    p = plan(NAME, component_args("linkerd", None))
+    servers = [o for o in p.objects if o["kind"] == "Server"]
+    (older,) = [r for r in p.requirements if r.startswith("no other Server selects these pods on the same port")]
+    assert "the oldest Server that selects it and skips the others" in older
+    assert all(f"{o['metadata']['namespace']}/{o['metadata']['name']}" in older for o in servers) and servers
+    (probes,) = [r for r in p.requirements if r.startswith("the kubelet's httpGet probes of ports ")]
+    assert probes.startswith("the kubelet's httpGet probes of ports bookwarehouse/bookwarehouse:14001 are admitted "
+                             "only on the paths listed in probePaths")
+    (scrapes,) = [r for r in p.requirements if r.startswith("nothing needs to scrape the proxies' metrics")]
+    assert "in namespaces bookwarehouse (default inbound policy deny)" in scrapes and "linkerdScrapers" in scrapes
+    # each goes once the args cover it
+    args = component_args("linkerd", None,
+                          linkerd_scrapers=[{"namespace": "linkerd-viz", "service_account": "prometheus"}])
+    for s in args["services"]:
+        if s["name"] == "bookwarehouse":
+            s["ports"] = [{**port, "probe_paths": ["/healthz"]} for port in s["ports"]]
+    covered = plan(NAME, args).requirements
+    assert not [r for r in covered if r.startswith(("the kubelet's httpGet probes", "nothing needs to scrape"))]
+    assert any(r.startswith("no other Server selects these pods") for r in covered)
 
 
 @pytest.mark.parametrize("mesh,dp", MESHES)
@@ -285,8 +470,8 @@ def only_provider(regs) -> bool:
     ({"osm_namespace": "osm-system"}, ["SmiPolicies policies: osmNamespace: applies to mesh osm only, not 'istio'; "
                                        "remove it"]),
     ({"colour": "blue"}, ["SmiPolicies policies: colour: unknown field; known fields: clusterName, dataPlane, "
-                          "documents, linkerdScrapers, mesh, meshName, namespaces, osmNamespace, paths, services, "
-                          "trustDomain"]),
+                          "documents, linkerdScrapers, mesh, meshName, namespaces, osmMeshWideChange, osmNamespace, "
+                          "paths, services, trustDomain"]),
     ({"paths": ["policies/nowhere"]}, ["SmiPolicies policies: paths[0]: 'policies/nowhere' is neither a file nor a "
                                        f"folder under {ROOT}"]),
 ])

@@ -22,6 +22,9 @@ class _ObjectsComponent(pulumi.ComponentResource):
     (pulumi/pulumi ``pkg/resource/deploy/step_generator.go`` ``generateAliases`` /
     ``inheritedChildAlias``)."""
     CONCERN = ""
+    _force_namespaces = True  # no annotation (not an output); False as a component used alone registers
+    """Whether this component's ``NamespacePatch``es force (``registration.namespace_patch_metadata``):
+    yes as ``ServiceMesh`` composes it (state of earlier releases), no used alone."""
 
     def __init__(self, name: str, state: ClusterState, lookup: Lookup, provider: k8s.Provider,
                  namespaces: dict[str, pulumi.Resource], crds: Sequence[pulumi.Resource],
@@ -29,7 +32,7 @@ class _ObjectsComponent(pulumi.ComponentResource):
         super().__init__(self.TYPE, name, None, _with_former_types(self, opts))
         objects = state.concerns[self.CONCERN]
         self.resources = register_objects(name, objects, lookup, parent=self, provider=provider,
-                                          namespaces=namespaces, crds=crds)
+                                          namespaces=namespaces, crds=crds, force_namespaces=self._force_namespaces)
         self.register_outputs(self.outputs(objects))
 
     def outputs(self, objects: list[dict]) -> dict:
@@ -50,7 +53,7 @@ class _ReleasingComponent(_ObjectsComponent):
         rest = [o for o in objects if not (o["kind"] == "Namespace" and o["apiVersion"] == "v1")]
         self._previous = previous_names(name, objects)  # over both calls: aliases need names unique in the component
         made_ns = register_objects(name, own_ns, lookup, parent=self, provider=provider, namespaces=namespaces,
-                                   previous=self._previous)
+                                   previous=self._previous, force_namespaces=self._force_namespaces)
         self.releases: dict[str, pulumi.Resource] = {}
         for rel in (r for r in state.releases if r.concern == self.CONCERN):
             deps = list(crds) + made_ns + [self.releases[d] for d in rel.depends_on if d in self.releases]
@@ -63,7 +66,7 @@ class _ReleasingComponent(_ObjectsComponent):
     def _register(self, name: str, objects: list[dict], lookup: Lookup, provider: k8s.Provider,
                   namespaces: dict[str, pulumi.Resource], crds: list[pulumi.Resource]) -> list[pulumi.Resource]:
         return register_objects(name, objects, lookup, parent=self, provider=provider, namespaces=namespaces, crds=crds,
-                                previous=self._previous)
+                                previous=self._previous, force_namespaces=self._force_namespaces)
 
 
 def _with_former_types(component: _ObjectsComponent, opts: ResourceOptions | None) -> ResourceOptions | None:

@@ -20,7 +20,8 @@ component does about it on an existing mesh (``requirements`` says it in words):
   "Envoy passthrough to external services" and "Change to the blocking-by-default policy";
   istio 1.30.3 ``pkg/config/mesh/mesh.go:83`` default ``ALLOW_ANY``). That setting is istiod's
   ConfigMap, owned by the istiod Helm release: not ours to patch. The component does not change
-  it and says so first in ``requirements``.
+  it, refuses to register rules that would restrict nothing unless the args state
+  ``istio_outbound_traffic_policy: REGISTRY_ONLY``, and repeats it in ``requirements``.
 - Istio ambient: ztunnel has no registry-only mode; the egress NetworkPolicy of each application
   namespace (``egress.ambient_egress_fences``) is part of the concern and registered here.
 - Linkerd: the cluster-wide ``Deny`` EgressNetwork in ``linkerd-egress`` (the chart's
@@ -34,7 +35,8 @@ component does about it on an existing mesh (``requirements`` says it in words):
   add nothing (``pkg/envoy/lds/listener.go:56-67``). The MeshConfig ``<osmNamespace>/osm-mesh-config``
   is PATCHED with ``spec.traffic.enableEgress: false`` (field: ../shared/crds/osm/
   config_meshconfig.yaml), after the Egress policies, as the stack's chart values set it
-  (``mesh_components.osm``); ``mesh_config`` names the patch.
+  (``mesh_components.osm``); ``mesh_config`` names the patch. The switch is mesh-wide: every
+  application of the mesh loses open egress, so the args must say ``osm_mesh_wide_change: true``.
 """
 import dataclasses
 import os
@@ -55,7 +57,7 @@ from ..slots import Slot
 from . import standalone
 from .args import ArgsError, from_schema_keys, is_output, raise_if, unknown_inputs, whole_number
 from .base import _ReleasingComponent
-from .registration import Lookup, register_object
+from .registration import Lookup, read_existing, register_object
 
 COMPONENT = "EgressRules"
 
@@ -201,6 +203,20 @@ class EgressRulesArgs(TypedDict, total=False):
     osm_namespace: pulumi.Input[str]
     """OSM only: the namespace of OSM's control plane, which holds MeshConfig ``osm-mesh-config``.
     Default: ``osm-system``."""
+    istio_outbound_traffic_policy: pulumi.Input[str]
+    """Istio sidecar mode only, and required there: ``REGISTRY_ONLY``, stating that istiod runs with
+    ``meshConfig.outboundTrafficPolicy.mode: REGISTRY_ONLY``. Sidecars pass every host without a
+    ServiceEntry through under Istio's default ``ALLOW_ANY`` (istio 1.30.3
+    ``pkg/config/mesh/mesh.go:83``), so these rules restrict egress only under ``REGISTRY_ONLY``;
+    this component does not change istiod's configuration, and refuses to run without this
+    statement. Default: none (refused)."""
+    osm_mesh_wide_change: pulumi.Input[bool]
+    """OSM only, and required there: ``true`` accepts that this component patches the mesh-wide
+    MeshConfig with ``spec.traffic.enableEgress: false``, which closes egress for EVERY
+    application of the mesh, not only these rules' sources (OSM v1.2.4
+    ``pkg/apis/config/v1alpha2/mesh_config.go:97-98``: "mesh-wide Egress"), and that after
+    ``pulumi destroy`` the field is relinquished and reads as ``false`` (egress stays closed; see
+    ``requirements``). Default: none (refused)."""
 
 
 class EgressAllowed(TypedDict):
@@ -248,7 +264,8 @@ REQUIREMENTS = {
     "all": ("the source workloads run in the mesh (Istio: sidecar-injected or ambient-enrolled; Linkerd: "
             "proxy-injected; OSM: monitored and injected): a mesh governs only its own workloads' egress; no other "
             "egress object of the mesh (ServiceEntry, Sidecar, EgressNetwork, Egress, NetworkPolicy) widens these"),
-    "sidecar": ("istiod runs with meshConfig.outboundTrafficPolicy.mode REGISTRY_ONLY: under Istio's default "
+    "sidecar": ("istiod runs with meshConfig.outboundTrafficPolicy.mode REGISTRY_ONLY (as istioOutboundTrafficPolicy "
+                "states; keep it so): under Istio's default "
                 "ALLOW_ANY every sidecar reaches any host, and these ServiceEntries restrict nothing "
                 "(https://istio.io/latest/docs/tasks/traffic-management/egress/egress-control/); this component does "
                 "not change istiod's configuration: set it in istiod's Helm values (meshConfig) yourself"),
@@ -270,6 +287,12 @@ REQUIREMENTS = {
     "osm": ("global egress is turned off mesh-wide (MeshConfig {mesh_config} spec.traffic.enableEgress: false, patched "
             "here): every pod without an Egress policy then loses access outside the mesh; OSM's Egress policy feature "
             "flag is on (featureFlags.enableEgressPolicy, the chart default)"),
+    "osm-destroy": ("pulumi destroy does not reopen egress: it relinquishes spec.traffic.enableEgress, OSM reads the "
+                    "absent field as false (the CRD has no default and osm-bootstrap applies the chart's presets only "
+                    "to a MeshConfig it creates: OSM v1.2.4 cmd/osm-bootstrap/osm-bootstrap.go:282-329, "
+                    "pkg/configurator/methods.go:75), and every pod of the mesh stays without egress; to reopen it: "
+                    "kubectl patch meshconfig {name} -n {namespace} --type=merge -p "
+                    "'{{\"spec\":{{\"traffic\":{{\"enableEgress\":true}}}}}}'"),
 }
 """What the component assumes of the existing mesh and cannot check at construction (``requirements``)."""
 
@@ -365,7 +388,54 @@ def stack_mesh(name: str, args: Mapping[str, Any]) -> tuple[dict, dict, list[Pro
             problems.append(("osmNamespace", f"applies to mesh osm only, not {kind!r}; remove it"))
         elif not isinstance(ns, str) or dns1123_label_problem(ns):
             problems.append(("osmNamespace", f"{ns!r} is not a namespace name (a DNS-1123 label, e.g. osm-system)"))
+    problems += _acknowledgement_problems(kind, a)
     return mesh, credentials, problems
+
+
+REGISTRY_ONLY = "REGISTRY_ONLY"
+"""The ``meshConfig.outboundTrafficPolicy.mode`` under which Istio sidecars reach only registered
+hosts (https://istio.io/latest/docs/reference/config/istio.mesh.v1alpha1/#MeshConfig-OutboundTrafficPolicy-Mode)."""
+
+
+def _acknowledgement_problems(kind: Any, a: Mapping[str, Any]) -> list[Problem]:
+    """What the args must state before rules are registered that would otherwise restrict
+    nothing or change more than the rules name (never wider without the user saying so):
+
+    - Istio sidecar mode: ``istioOutboundTrafficPolicy: REGISTRY_ONLY``. Istio's default is
+      ``ALLOW_ANY`` (istio 1.30.3 ``pkg/config/mesh/mesh.go:83``, ``DefaultMeshConfig``), under
+      which a sidecar passes every unknown host through and a ServiceEntry allow-list allows
+      everything (https://istio.io/latest/docs/tasks/traffic-management/egress/egress-control/ ,
+      "Envoy passthrough to external services"); only istiod's meshConfig decides it.
+    - OSM: ``osmMeshWideChange: true``. ``spec.traffic.enableEgress`` is one switch for the whole
+      mesh (OSM v1.2.4 ``pkg/apis/config/v1alpha2/mesh_config.go:97-98``).
+
+    Either field given for a mesh it does not apply to is refused too (an unknown ``mesh`` is
+    refused by the spec loader alone)."""
+    out: list[Problem] = []
+    if kind not in ("istio", "linkerd", "osm"):
+        return out
+    sidecar = kind == "istio" and a.get("dataPlane") in (None, "sidecar")
+    mode = a.get("istioOutboundTrafficPolicy")
+    if sidecar and mode != REGISTRY_ONLY:
+        got = "not given" if mode is None else f"{mode!r} given"
+        out.append(("istioOutboundTrafficPolicy",
+                    f"required for Istio sidecars, {got}: these ServiceEntries restrict egress only when istiod runs "
+                    f"with meshConfig.outboundTrafficPolicy.mode REGISTRY_ONLY (Istio's default ALLOW_ANY lets every "
+                    f"sidecar reach any host); set meshConfig: {{outboundTrafficPolicy: {{mode: REGISTRY_ONLY}}}} in "
+                    f"istiod's Helm values (or the istio ConfigMap's mesh), then give istioOutboundTrafficPolicy: "
+                    f"'REGISTRY_ONLY'"))
+    elif not sidecar and mode is not None:
+        where = "ambient (ztunnel has no registry-only mode)" if kind == "istio" else repr(kind)
+        out.append(("istioOutboundTrafficPolicy", f"applies to Istio sidecar mode only, not {where}; remove it"))
+    ack = a.get("osmMeshWideChange")
+    if kind == "osm" and ack is not True:
+        out.append(("osmMeshWideChange",
+                    "required for OSM: this component sets spec.traffic.enableEgress false in OSM's MeshConfig, which "
+                    "closes egress for every application of the mesh, not only the rules' sources, and stays closed "
+                    "after pulumi destroy; give osmMeshWideChange: true to accept it"))
+    elif kind != "osm" and ack is not None:
+        out.append(("osmMeshWideChange", f"applies to mesh osm only, not {kind!r}; remove it"))
+    return out
 
 
 def _whole(value: Any) -> Any:
@@ -475,6 +545,7 @@ def plan(name: str, args: Mapping[str, Any]) -> EgressRulesPlan:
     else:
         meta = mesh_config["metadata"]
         requirements.append(REQUIREMENTS["osm"].format(mesh_config=f"{meta['namespace']}/{meta['name']}"))
+        requirements.append(REQUIREMENTS["osm-destroy"].format(name=meta["name"], namespace=meta["namespace"]))
     summary = egress_core.egress_summary(spec, cluster)
     outputs: dict = {
         "objects": len(objects),
@@ -531,6 +602,7 @@ class EgressRules(_ReleasingComponent):
     def __init__(self, name: str, args: EgressRulesArgs, opts: Optional[pulumi.ResourceOptions] = None):
         p = plan(name, args)  # raises before anything is registered
         self._plan = p
+        self._force_namespaces = False  # used alone: nothing to migrate (registration.namespace_patch_metadata)
         _ReleasingComponent.__init__(self, name, p.state, p.lookup, None, {}, [], opts)
 
     @classmethod
@@ -548,9 +620,11 @@ class EgressRules(_ReleasingComponent):
     def _register(self, name, objects, lookup, provider, namespaces, crds):
         made = super()._register(name, objects, lookup, provider, namespaces, crds)
         if self._plan is not None and self._plan.mesh_config is not None:
-            # after the Egress policies: no window where allowed egress is denied
+            # after the Egress policies: no window where allowed egress is denied; after a read of the
+            # MeshConfig: a wrong osmNamespace fails instead of creating a stray one (registration.read_existing)
+            existing = read_existing(name, self._plan.mesh_config, ResourceOptions(parent=self, provider=provider))
             made.append(register_object(name, self._plan.mesh_config, lookup, ResourceOptions(
-                parent=self, provider=provider, depends_on=list(crds) + list(made))))
+                parent=self, provider=provider, depends_on=list(crds) + list(made) + [existing])))
         return made
 
     def outputs(self, objects):

@@ -378,6 +378,7 @@ class MeshGateway(_ReleasingComponent):
     def __init__(self, name: str, args: MeshGatewayArgs, opts: Optional[pulumi.ResourceOptions] = None):
         p = plan(name, args)  # raises before anything is registered
         self._plan = p
+        self._force_namespaces = False  # used alone: nothing to migrate (registration.namespace_patch_metadata)
         _ReleasingComponent.__init__(self, name, p.state, _refuse_slot, None, {}, [], opts)
 
     @classmethod
@@ -395,7 +396,8 @@ class MeshGateway(_ReleasingComponent):
     def _register(self, name, objects, lookup, provider, namespaces, crds):
         is_gateway = lambda o: o["kind"] == "Gateway" and o["apiVersion"].startswith("gateway.networking.k8s.io/")  # noqa: E731
         made = register_objects(name, [o for o in objects if not is_gateway(o)], lookup, parent=self,
-                                provider=provider, namespaces=namespaces, crds=crds, previous=self._previous)
+                                provider=provider, namespaces=namespaces, crds=crds, previous=self._previous,
+                                force_namespaces=self._force_namespaces)
         self.gateway_resources = []
         for obj in (o for o in objects if is_gateway(o)):
             o = fill(obj, lookup)

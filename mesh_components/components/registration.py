@@ -147,13 +147,26 @@ NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
 PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce"
 """pulumi-kubernetes' per-resource switch that makes a patch resource's Server-Side Apply force
 conflicts (``provider/pkg/metadata/annotations.go`` ``AnnotationPatchForce``, read by
-``provider/pkg/await/await.go`` ``patchForce``). Set on every ``NamespacePatch``
-(:func:`namespace_patch_metadata`), never on a ``ServicePatch``."""
+``provider/pkg/await/await.go`` ``patchForce``). Set on every ``NamespacePatch`` ``ServiceMesh``
+registers (:func:`namespace_patch_metadata`), never on a standalone component's, never on a
+``ServicePatch``."""
 
 
-def namespace_patch_metadata(meta: dict) -> dict:
+def namespace_patch_metadata(meta: dict, force: bool = True) -> dict:
     """``meta`` of a namespace the mesh labels (an application's) or creates (its own), with
-    :data:`PATCH_FORCE_ANNOTATION` ``"true"``: the metadata of its ``NamespacePatch``.
+    :data:`PATCH_FORCE_ANNOTATION` ``"true"`` (``force``, as ``ServiceMesh`` registers them), or
+    as given (``force=False``: a standalone component's): the metadata of its ``NamespacePatch``.
+
+    Why a standalone component's patches do not force: the reason to force below is state of
+    earlier releases, which a component used alone on a mesh installed by other means has none
+    of; and a forced Server-Side Apply takes the field from its other manager (the user's
+    ``kubectl``, the tool that installed the mesh), after which ``pulumi destroy`` relinquishes it
+    ownerless and the API server deletes it (pulumi-kubernetes v4.32.0 ``provider/pkg/await/await.go``
+    ``Deletion`` lines 958-962, ``provider/pkg/ssa/actions.go`` ``Relinquish`` lines 27-57): a
+    user's stricter ``config.linkerd.io/default-inbound-policy`` or own ``istio.io/use-waypoint``
+    would be overwritten, then removed. Unforced, a conflicting value of another manager fails
+    the apply with a field conflict naming both (https://kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts),
+    which the user resolves; a key nobody else holds is applied as with force.
 
     Why every namespace is a ``NamespacePatch`` (pulumi-kubernetes v4.32.0, the newest tag stored
     here; 4.34.2 is installed):
@@ -186,6 +199,8 @@ def namespace_patch_metadata(meta: dict) -> dict:
     applied, never created client-side, so they have no stale manager to override, and the
     export labels they set sit on the application's own Service, where a conflicting value is the
     application's decision to surface, not to overwrite (``meta.k8s_patch``)."""
+    if not force:
+        return meta
     return {**meta, "annotations": {**(meta.get("annotations") or {}), PATCH_FORCE_ANNOTATION: "true"}}
 
 
@@ -204,7 +219,8 @@ def patch_options(kind: str) -> ResourceOptions:
 
 
 def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOptions,
-                    resource: str | None = None, previous: str | None = None) -> pulumi.CustomResource:
+                    resource: str | None = None, previous: str | None = None,
+                    force_namespaces: bool = True) -> pulumi.CustomResource:
     """Register one Kubernetes object dict (slots filled from ``lookup``) as a Pulumi resource:
     typed classes for the core kinds, ``apiextensions.CustomResource`` for the rest. Every
     namespace, the application's (``meta.is_patch``) and the mesh's own alike, registers as a
@@ -214,14 +230,18 @@ def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOption
     delete, never delete the object; pulumi-kubernetes ``provider/pkg/await/await.go`` ``Deletion``).
 
     ``resource``: its Pulumi name (default :func:`resource_name`); ``previous``: the name an
-    earlier release registered it under, to alias (:func:`previous_names`; None: none)."""
+    earlier release registered it under, to alias (:func:`previous_names`; None: none);
+    ``force_namespaces``: whether a ``NamespacePatch`` forces (``ServiceMesh``: yes; a standalone
+    component: no, :func:`namespace_patch_metadata`). The MeshConfig patch forces either way: it
+    exists to change what osm-bootstrap set, and a standalone component registers it only when
+    its args accept the mesh-wide change (``osm_mesh_wide_change``)."""
     o = fill(obj, lookup)
     name, api, kind, meta = resource or resource_name(prefix, obj), o["apiVersion"], o["kind"], o["metadata"]
     typed = type_aliases(obj)
     opts = ResourceOptions.merge(opts, ResourceOptions.merge(typed, previous_name_aliases(previous, typed)))
     if api == "v1":
         if kind == "Namespace":
-            return k8s.core.v1.NamespacePatch(name, metadata=namespace_patch_metadata(meta), opts=opts)
+            return k8s.core.v1.NamespacePatch(name, metadata=namespace_patch_metadata(meta, force_namespaces), opts=opts)
         if kind == "Secret":
             secret_opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["stringData", "data"]))
             return k8s.core.v1.Secret(name, metadata=meta, type=o.get("type"), string_data=o.get("stringData"),
@@ -250,6 +270,30 @@ def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOption
                                                      opts=opts)
     return k8s.apiextensions.CustomResource(name, api_version=api, kind=kind, metadata=meta, spec=o.get("spec"),
                                             opts=opts)
+
+
+def read_existing(prefix: str, obj: dict, opts: ResourceOptions) -> pulumi.CustomResource:
+    """Read the live object the patch ``obj`` (a ``Namespace`` or a custom resource such as OSM's
+    MeshConfig) changes, as ``<prefix>-existing:[<namespace>/]<name>`` (``Namespace.get`` /
+    ``CustomResource.get``), for a standalone component to make the patch depend on.
+
+    Why: a patch resource's create is a Server-Side Apply upsert (pulumi-kubernetes v4.32.0
+    ``provider/pkg/await/await.go`` ``Creation`` lines 190-207, "we currently always upsert"), so
+    a patch of an object that does not exist CREATES it: a namespace misspelt in the args, or an
+    ``osmNamespace`` that is not OSM's, would get a stray object the mesh never reads while the real
+    one stays as it was. A read of a missing object fails the preview and the update instead:
+    the provider answers an empty read (``provider/pkg/provider/provider.go`` ``Read``, v4.32.0
+    line 1899ff, not-found -> ``deleteResponse``) and the engine fails the step with
+    ``resource '<id>' does not exist`` (pulumi/pulumi ``pkg/resource/deploy/step.go`` ``ReadStep.Apply``,
+    lines 1366-1368 at 1b5949891b). The object must then exist before the preview (not be
+    created by the same program in the same update)."""
+    meta = obj["metadata"]
+    ns, name = meta.get("namespace"), meta["name"]
+    resource = f"{prefix}-existing:{ns}/{name}" if ns else f"{prefix}-existing:{name}"
+    if obj["apiVersion"] == "v1" and obj["kind"] == "Namespace":
+        return k8s.core.v1.Namespace.get(resource, id=name, opts=opts)
+    return k8s.apiextensions.CustomResource.get(resource, api_version=obj["apiVersion"], kind=obj["kind"],
+                                                id=f"{ns}/{name}" if ns else name, opts=opts)
 
 
 def type_aliases(obj: dict) -> ResourceOptions:
@@ -298,11 +342,13 @@ def needs_crds(obj: dict) -> bool:
 def register_objects(prefix: str, objects: Sequence[dict], lookup: Lookup, *, parent: pulumi.Resource,
                      provider: k8s.Provider, namespaces: dict[str, pulumi.Resource],
                      crds: Sequence[pulumi.Resource] = (), after: Sequence[pulumi.Resource] = (),
-                     previous: Mapping[tuple, str] | None = None) -> list[pulumi.Resource]:
+                     previous: Mapping[tuple, str] | None = None,
+                     force_namespaces: bool = True) -> list[pulumi.Resource]:
     """Register ``objects`` in order, named :func:`resource_name`. Namespaces are registered first
     and recorded in ``namespaces``; a namespaced object depends on its namespace, a custom resource
     on ``crds``, every object on ``after``. ``previous``: :func:`previous_names` of every object
-    the component registers, over all its calls (default: of ``objects``), whose names get aliases."""
+    the component registers, over all its calls (default: of ``objects``), whose names get aliases;
+    ``force_namespaces``: as :func:`register_object` (False for a standalone component)."""
     made = []
     objects = sorted(objects, key=lambda o: o["kind"] != "Namespace")
     previous = previous_names(prefix, objects) if previous is None else previous
@@ -314,7 +360,7 @@ def register_objects(prefix: str, objects: Sequence[dict], lookup: Lookup, *, pa
         if needs_crds(obj):
             deps += list(crds)
         r = register_object(prefix, obj, lookup, ResourceOptions(parent=parent, provider=provider, depends_on=deps),
-                            previous=previous.get(object_identity(obj)))
+                            previous=previous.get(object_identity(obj)), force_namespaces=force_namespaces)
         if obj["kind"] == "Namespace" and obj["apiVersion"] == "v1":
             namespaces[obj["metadata"]["name"]] = r
         made.append(r)

@@ -38,11 +38,18 @@ about it on an existing mesh (it never installs or changes the control plane's r
   meshconfig``; field ``config.openservicemesh.io/v1alpha2`` MeshConfig, ../shared/crds/osm/
   config_meshconfig.yaml), and with the Retry feature flag when a Retry is rendered
   (``osm.control_plane_objects_for``). This is mesh-wide: every destination without a
-  TrafficTarget is then denied, as SMI's default deny says; ``mesh_config`` names the patch.
+  TrafficTarget is then denied, as SMI's default deny says; ``mesh_config`` names the patch. The
+  args must accept that with ``osm_mesh_wide_change: true`` (refused otherwise).
 
-Application namespaces are patched, never created: forced ``NamespacePatch``es holding only these
+Application namespaces are patched, never created: unforced ``NamespacePatch``es holding only these
 keys (:func:`~mesh_components.components.registration.namespace_patch_metadata`), which relinquish
-them on delete. What cannot be checked from here (the workloads are meshed, no other policy of the
+them on delete; a key another field manager holds with another value (the user's own
+``default-inbound-policy`` or ``use-waypoint``) fails the apply with a conflict instead of being
+taken over, and then removed by ``pulumi destroy``. Each patch (namespaces, the MeshConfig) waits
+for a read of the object it patches
+(:func:`~mesh_components.components.registration.read_existing`): a patch is an upsert, and
+would create a namespace or MeshConfig that is not there.
+What cannot be checked from here (the workloads are meshed, no other policy of the
 mesh widens ours) is listed in ``requirements``.
 """
 import dataclasses
@@ -62,7 +69,7 @@ from ..render import POLICIES, ClusterState, app_namespaces, traffic_model
 from ..slots import Slot
 from . import standalone
 from .args import ArgsError, from_schema_keys, raise_if, unknown_inputs
-from .registration import Lookup, register_object, register_objects
+from .registration import Lookup, read_existing, register_object, register_objects
 
 COMPONENT = "SmiPolicies"
 
@@ -102,7 +109,8 @@ class SmiServiceArgs(TypedDict, total=False):
     name: Required[pulumi.Input[str]]
     """The Kubernetes Service's name (DNS label)."""
     namespace: Required[pulumi.Input[str]]
-    """Its namespace (DNS label); the namespace must exist (it is patched, never created)."""
+    """Its namespace (DNS label); the namespace must exist (it is patched, never created; where
+    it is patched, it is read first, and a missing one fails the preview)."""
     service_account: pulumi.Input[str]
     """The service account its pods run as: the identity SMI names. Default: the service's name."""
     labels: pulumi.Input[Mapping[str, pulumi.Input[str]]]
@@ -174,6 +182,13 @@ class SmiPoliciesArgs(TypedDict, total=False):
     osm_namespace: pulumi.Input[str]
     """OSM only: the namespace of OSM's control plane, which holds MeshConfig ``osm-mesh-config``.
     Default: ``osm-system``."""
+    osm_mesh_wide_change: pulumi.Input[bool]
+    """OSM only, and required there: ``true`` accepts that this component patches the mesh-wide
+    MeshConfig with ``spec.traffic.enablePermissiveTrafficPolicyMode: false``, which denies every
+    destination of the WHOLE mesh that no TrafficTarget admits, not only these services (OSM v1.2.4
+    ``pkg/apis/config/v1alpha2/mesh_config.go:113-114``: "permissive traffic policy mode is
+    enabled mesh-wide"), and that after ``pulumi destroy`` the field is relinquished and reads as
+    ``false`` (the mesh keeps denying; see ``requirements``). Default: none (refused)."""
 
 
 FIELDS = {
@@ -202,6 +217,10 @@ REQUIREMENTS = {
     "istio": ("no other ALLOW AuthorizationPolicy selects these workloads: ALLOW policies are alternatives, and one "
               "in the root namespace (istio-system by default) applies to every workload "
               "(https://istio.io/latest/docs/reference/config/security/authorization-policy/)"),
+    "sidecar": ("the labels of each service (services[].labels, default app: <name>) select exactly its pods: a "
+                "policy's selector that matches no pod applies to none, and a workload no ALLOW policy selects admits "
+                "every caller (https://istio.io/latest/docs/reference/config/security/authorization-policy/ , "
+                "\"If there are no ALLOW policies for the workload, allow the request\")"),
     "ambient": ("the istio-waypoint GatewayClass exists (ambient install); namespaces {waypoints} send their "
                 "traffic through waypoint 'waypoint' (istio.io/use-waypoint, patched here), which denies every "
                 "Service there that no policy names: declare each Service of these namespaces in services"),
@@ -209,9 +228,29 @@ REQUIREMENTS = {
                 "restart the workloads of namespaces {restart} (kubectl rollout restart): their pods read "
                 "config.linkerd.io/default-inbound-policy when injected; a workload there that services does not "
                 "declare is then denied where the default is deny"),
+    "linkerd-servers": ("no other Server selects these pods on the same port: the policy controller gives a port to "
+                        "the oldest Server that selects it and skips the others (\"Port already matched by another "
+                        "server; skipping\", linkerd2 edge-26.8.3 policy-controller/k8s/index/src/inbound/"
+                        "index.rs:1246-1266), so with an older Server there the Servers {servers} and their "
+                        "authorizations apply to nothing; delete or re-scope the older one"),
+    "linkerd-probes": ("the kubelet's httpGet probes of ports {ports} are admitted only on the paths listed in "
+                       "probePaths: these ports' Servers have HTTPRoutes, which replace the policy controller's "
+                       "default probe route (policy-controller/k8s/index/src/inbound/index.rs:2008-2017), so any "
+                       "other probe is refused and the pods never become Ready; list the probe paths in "
+                       "services[].ports[].probePaths"),
+    "linkerd-scrapers": ("nothing needs to scrape the proxies' metrics in namespaces {namespaces} (default inbound "
+                         "policy deny): linkerd-viz's Prometheus and other scrapers are refused there unless given in "
+                         "linkerdScrapers (e.g. namespace linkerd-viz, serviceAccount prometheus)"),
     "osm": ("permissive traffic policy mode is turned off mesh-wide (MeshConfig {mesh_config}, patched here): every "
             "destination of the mesh without a TrafficTarget is then denied; no other TrafficTarget grants these "
             "destinations"),
+    "osm-destroy": ("pulumi destroy does not turn permissive mode back on: it relinquishes "
+                    "spec.traffic.enablePermissiveTrafficPolicyMode, OSM reads the absent field as false (the CRD has "
+                    "no default and osm-bootstrap applies the chart's presets only to a MeshConfig it creates: OSM "
+                    "v1.2.4 cmd/osm-bootstrap/osm-bootstrap.go:282-329, pkg/configurator/methods.go:70), and the mesh "
+                    "keeps denying every destination without a TrafficTarget; to reopen it: kubectl patch meshconfig "
+                    "{name} -n {namespace} --type=merge -p "
+                    "'{{\"spec\":{{\"traffic\":{{\"enablePermissiveTrafficPolicyMode\":true}}}}}}'"),
 }
 """What the component assumes of the existing mesh and cannot check at construction (``requirements``)."""
 
@@ -272,6 +311,17 @@ def stack_mesh(name: str, args: Mapping[str, Any]) -> tuple[dict, list[Problem]]
             problems.append(("osmNamespace", f"applies to mesh osm only, not {a.get('mesh')!r}; remove it"))
         elif not isinstance(ns, str) or dns1123_label_problem(ns):
             problems.append(("osmNamespace", f"{ns!r} is not a namespace name (a DNS-1123 label, e.g. osm-system)"))
+    ack = a.get("osmMeshWideChange")
+    if a.get("mesh") == "osm" and ack is not True:
+        # never wider without the user saying so: permissive mode is one switch of the whole mesh
+        # (OSM v1.2.4 pkg/apis/config/v1alpha2/mesh_config.go:113-114)
+        problems.append(("osmMeshWideChange",
+                         "required for OSM: this component sets spec.traffic.enablePermissiveTrafficPolicyMode false "
+                         "in OSM's MeshConfig, which denies every destination of the mesh that no TrafficTarget "
+                         "admits, not only these services, and keeps denying after pulumi destroy; give "
+                         "osmMeshWideChange: true to accept it"))
+    elif a.get("mesh") in ("istio", "linkerd") and ack is not None:
+        problems.append(("osmMeshWideChange", f"applies to mesh osm only, not {a.get('mesh')!r}; remove it"))
     return mesh, problems
 
 
@@ -321,16 +371,58 @@ def plan(name: str, args: Mapping[str, Any], base_dir: Optional[str] = None) -> 
     requirements = [REQUIREMENTS["all"].format(namespaces=", ".join(app))]
     if kind == "istio":
         requirements.append(REQUIREMENTS["istio"])
+        if spec.backend.istio.data_plane != "ambient":  # ambient's waypoint policies name Services (targetRefs)
+            requirements.append(REQUIREMENTS["sidecar"])
         waypoints = sorted(p["metadata"]["name"] for p in patches if "istio.io/use-waypoint" in
                            (p["metadata"].get("labels") or {}))
         if waypoints:
             requirements.append(REQUIREMENTS["ambient"].format(waypoints=", ".join(waypoints)))
     elif kind == "linkerd":
-        requirements.append(REQUIREMENTS["linkerd"].format(restart=", ".join(restart) or "(none)"))
+        requirements += linkerd_requirements(spec, objects, patches, restart)
     else:
         meta = mesh_config["metadata"]
         requirements.append(REQUIREMENTS["osm"].format(mesh_config=f"{meta['namespace']}/{meta['name']}"))
+        requirements.append(REQUIREMENTS["osm-destroy"].format(name=meta["name"], namespace=meta["namespace"]))
     return SmiPoliciesPlan(kind, cluster, state, patches, objects, mesh_config, restart, requirements)
+
+
+def linkerd_requirements(spec, objects: list, patches: list, restart: list) -> list[str]:
+    """The ``requirements`` of a Linkerd plan: no other policy (and the restart of ``restart``);
+    no older ``Server`` on the ports of ``objects``' Servers; the ports whose routed Server lacks
+    ``probePaths`` (``linkerd.probe_notices``: linkerd2 edge-26.8.3 ``index.rs:2008-2017``, a
+    Server with HTTPRoutes gets no default probe route); the ``deny`` namespaces of ``patches``
+    when no ``linkerdScrapers`` are given (``linkerd.scrape_objects`` admits only those)."""
+    from .. import linkerd
+
+    out = [REQUIREMENTS["linkerd"].format(restart=", ".join(restart) or "(none)")]
+    servers = _names(objects, "Server", "policy.linkerd.io/")
+    if servers:
+        out.append(REQUIREMENTS["linkerd-servers"].format(servers=", ".join(servers)))
+    ports = sorted({f"{spec.services[i].namespace}/{spec.services[i].name}:{p.target_port or p.port}"
+                    for _, found in linkerd.routed_servers(spec, objects) for i, _j, p in found if not p.probe_paths})
+    if ports:
+        out.append(REQUIREMENTS["linkerd-probes"].format(ports=", ".join(ports)))
+    deny = sorted(p["metadata"]["name"] for p in patches
+                  if p["metadata"].get("annotations", {}).get(linkerd.DEFAULT_POLICY_ANNOTATION) == "deny")
+    if deny and not spec.backend.linkerd.scrapers:
+        out.append(REQUIREMENTS["linkerd-scrapers"].format(namespaces=", ".join(deny)))
+    return out
+
+
+def restart_warning(name: str, namespaces: Sequence[str]) -> str:
+    """The warning :class:`SmiPolicies` logs on itself (``pulumi.log.warn(..., resource=self)``,
+    shown by ``pulumi preview``/``up`` beside the component) when it patches Linkerd's default
+    inbound policy of ``namespaces`` (sorted, at least one): running pods keep the policy they
+    were injected with until restarted. The proxy injector copies
+    ``config.linkerd.io/default-inbound-policy`` onto a pod when it injects it
+    (linkerd2 edge-26.8.3 ``controller/proxy-injector/webhook.go:106-108``) and the policy
+    controller reads the pod's own copy (``policy-controller/k8s/index/src/inbound/workload.rs:185-195``,
+    ``index.rs:1767`` ``settings.default_policy.unwrap_or(config.default_policy)``)."""
+    commands = "; ".join(f"kubectl rollout restart deploy -n {ns}" for ns in namespaces)
+    return (f"{COMPONENT} {name}: the pods already running in namespaces {', '.join(namespaces)} keep their former "
+            f"Linkerd default inbound policy until restarted (the policy controller reads the "
+            f"config.linkerd.io/default-inbound-policy copied onto each pod at injection): after this update run "
+            f"{commands} (and the same for statefulsets and daemonsets there)")
 
 
 def _refuse_slot(slot: Slot):
@@ -379,12 +471,20 @@ class SmiPolicies(pulumi.ComponentResource):
         pulumi.ComponentResource.__init__(self, self.TYPE, name, None, opts)
         lookup: Lookup = _refuse_slot
         namespaces: dict = {}
-        child = dict(parent=self, provider=None, namespaces=namespaces)  # children inherit the provider of opts
-        made = register_objects(name, p.namespaces, lookup, **child)
+        # children inherit the provider of opts; namespace patches unforced: a value another field manager
+        # set fails the apply instead of being taken over (registration.namespace_patch_metadata)
+        child = dict(parent=self, provider=None, namespaces=namespaces, force_namespaces=False)
+        # each patch after a read of what it patches: a missing namespace or MeshConfig fails the
+        # preview instead of being created by the patch's upsert (registration.read_existing)
+        made = []
+        for patch in p.namespaces:
+            made += register_objects(name, [patch], lookup, after=[read_existing(name, patch, ResourceOptions(
+                parent=self))], **child)
         made += register_objects(name, p.objects, lookup, **child)
         if p.mesh_config is not None:  # after the TrafficTargets: no window where allowed traffic is denied
+            existing = read_existing(name, p.mesh_config, ResourceOptions(parent=self))
             made.append(register_object(name, p.mesh_config, lookup,
-                                        ResourceOptions(parent=self, depends_on=list(made))))
+                                        ResourceOptions(parent=self, depends_on=list(made) + [existing])))
         self.resources = made
         self.plan = p
         values = self.outputs(p.objects)
@@ -401,6 +501,8 @@ class SmiPolicies(pulumi.ComponentResource):
         for key, value in values.items():
             setattr(self, key, pulumi.Output.from_input(value))
         self.register_outputs(values)
+        if p.restart_namespaces:
+            pulumi.log.warn(restart_warning(name, p.restart_namespaces), resource=self)
 
     @classmethod
     def _of_service_mesh(cls, name: str, state: ClusterState, lookup: Lookup, provider: k8s.Provider,
