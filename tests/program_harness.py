@@ -247,3 +247,21 @@ def run_program(config: dict, stack: str = "test", reads: list | None = None,
     # The SDK registers the root ``pulumi:pulumi:Stack`` once per process (the first program run
     # only), so keeping it would make a run's registrations depend on which test ran first.
     return [r for r in monitor.registrations if r.type != "pulumi:pulumi:Stack"]
+
+
+def run_mocked(program, mocks: pulumi.runtime.Mocks | None = None, *, with_reads: bool = False):
+    """Run ``program`` (a function that may return an Output to wait for) as a Pulumi program under
+    the SDK's mocks (``mocks``, default :class:`Mocks`), recorded by :class:`RecordingMonitor`; every
+    registration in order, the root Stack left out (and, ``with_reads``, the program's reads
+    (``Resource.get``) in order too). For a component used alone in a small program."""
+    mocks = mocks or Mocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=False, monitor=monitor)
+
+    @pulumi.runtime.test
+    def test_program():
+        return program()
+
+    test_program()
+    regs = [r for r in monitor.registrations if r.type != "pulumi:pulumi:Stack"]
+    return (regs, list(monitor.reads)) if with_reads else regs

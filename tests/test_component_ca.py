@@ -27,7 +27,7 @@ from mesh_components.components.args import ArgsError
 from mesh_components.spec import parse_spec
 
 from ca_helpers import openssl_root, openssl_verify
-from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, RecordingMonitor, stack_config
+from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, RecordingMonitor, stack_config, run_mocked
 
 COMPONENT_TYPE = "mesh:index:MeshCertificateAuthority"
 DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
@@ -37,17 +37,7 @@ PUBLIC_OUTPUTS = ("root_fingerprint", "root_cert", "trust_bundle", "stage", "int
 
 
 def run(program) -> list:
-    """Run ``program`` under mocks; every registration in order (the root Stack left out)."""
-    mocks = Mocks()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=False, monitor=monitor)
-
-    @pulumi.runtime.test
-    def test_program():
-        return program()
-
-    test_program()
-    return [r for r in monitor.registrations if r.type != "pulumi:pulumi:Stack"]
+    return run_mocked(program)
 
 
 def resolved(component: MeshCertificateAuthority, names) -> pulumi.Output:

@@ -27,7 +27,7 @@ from mesh_components.render import render_mesh
 from mesh_components.slots import fill
 from mesh_components.spec import load_mesh
 
-from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, RecordingMonitor, stack_config
+from program_harness import FAKE_KUBECONFIG, ROOT, run_mocked, stack_config
 
 TOOLS = ROOT.parent / "shared" / "tools"
 NAME = "cp"
@@ -95,17 +95,7 @@ def stack_state(stack: dict):
 
 
 def run(program) -> list:
-    """Run ``program`` under mocks; every registration in order (the root Stack left out)."""
-    mocks = Mocks()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=False, monitor=monitor)
-
-    @pulumi.runtime.test
-    def test_program():
-        return program()
-
-    test_program()
-    return [r for r in monitor.registrations if r.type != "pulumi:pulumi:Stack"]
+    return run_mocked(program)
 
 
 OUTPUTS = ["releases", "namespaces", "namespace_labels", "namespace_annotations", "cluster_name", "trust_domain"]

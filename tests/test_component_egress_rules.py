@@ -28,7 +28,7 @@ from mesh_components.slots import Slot, fill
 from mesh_components.spec import load_mesh
 
 from cp_helpers import stack_mesh
-from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, RecordingMonitor
+from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, RecordingMonitor, run_mocked
 
 TOOLS = ROOT.parent / "shared" / "tools"
 DEV = stack_mesh("dev")  # the bookstore services and namespaces the shipped stacks share
@@ -101,18 +101,7 @@ def stack_lookup(slot: Slot):
 
 
 def run(program) -> list:
-    """Run ``program`` as a Pulumi program under mocks; every registration in order (the root
-    Stack left out)."""
-    mocks = Mocks()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=False, monitor=monitor)
-
-    @pulumi.runtime.test
-    def test_program():
-        return program()
-
-    test_program()
-    return [r for r in monitor.registrations if r.type != "pulumi:pulumi:Stack"]
+    return run_mocked(program)
 
 
 OUTPUTS = ["objects", "service_entries", "allowed", "enforced_by", "namespaces", "requirements"]

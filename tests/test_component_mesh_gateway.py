@@ -25,7 +25,7 @@ from mesh_components.render import ClusterState, render_mesh, write_tree
 from mesh_components.spec import load_mesh
 
 from cp_helpers import stack_mesh
-from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, RecordingMonitor
+from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, run_mocked
 
 TOOLS = ROOT.parent / "shared" / "tools"
 DEV = stack_mesh("dev")  # the bookstore services the shipped stacks share
@@ -102,16 +102,7 @@ class GatewayStatusMocks(Mocks):
 
 
 def run(program) -> list:
-    mocks = GatewayStatusMocks()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=False, monitor=monitor)
-
-    @pulumi.runtime.test
-    def test_program():
-        return program()
-
-    test_program()
-    return [r for r in monitor.registrations if r.type != "pulumi:pulumi:Stack"]
+    return run_mocked(program, GatewayStatusMocks())
 
 
 OUTPUTS = ["objects", "gateways", "hosts", "addresses", "implementation", "service", "requirements"]

@@ -28,7 +28,7 @@ from mesh_components.render import ClusterState, render_mesh, write_tree
 from mesh_components.spec import load_mesh
 
 from cp_helpers import stack_mesh
-from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, RecordingMonitor
+from program_harness import FAKE_KUBECONFIG, ROOT, run_mocked
 
 TOOLS = ROOT.parent / "shared" / "tools"
 DEV = stack_mesh("dev")  # the bookstore services and namespaces the shipped stacks share
@@ -67,18 +67,7 @@ def stack_state(mesh: str, data_plane: str | None) -> ClusterState:
 
 
 def run(program) -> list:
-    """Run ``program`` (a function that may return an Output to wait for) as a Pulumi program under
-    mocks; return every registration in order (the root Stack left out)."""
-    mocks = Mocks()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=False, monitor=monitor)
-
-    @pulumi.runtime.test
-    def test_program():
-        return program()
-
-    test_program()
-    return [r for r in monitor.registrations if r.type != "pulumi:pulumi:Stack"]
+    return run_mocked(program)
 
 
 def run_component(args: dict, captured: dict | None = None) -> list:
@@ -277,16 +266,7 @@ def test_linkerd_warns_on_the_component_which_namespaces_to_restart_and_how(monk
 
 def run_with_reads(program) -> tuple[list, list]:
     """:func:`run`, also returning the program's reads (``Resource.get``) in order."""
-    mocks = Mocks()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=False, monitor=monitor)
-
-    @pulumi.runtime.test
-    def test_program():
-        return program()
-
-    test_program()
-    return [r for r in monitor.registrations if r.type != "pulumi:pulumi:Stack"], list(monitor.reads)
+    return run_mocked(program, with_reads=True)
 
 
 @pytest.mark.parametrize("mesh,more,read_type,read_id,patch_type", [
