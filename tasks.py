@@ -7,6 +7,8 @@
     python3 tasks.py shuffle [N] [PYTEST ARGS]  # N runs (default 20), each in its own random test order
                                       # and Hypothesis seed, two workers: finds order-dependent tests
     python3 tasks.py mutate [MODULE]  # mutation testing of the access-deciding code -> quality/MUTATION.md
+    python3 tasks.py schema [--check] # write provider/schema.json (the component package's schema, as
+                                      # Pulumi's analyzer infers it from the code); --check: exit 1 when stale
     python3 tasks.py mutate-outside [MODULE ...]  # the same on the committed HEAD, cloned outside -> quality/OUTSIDE.md
 
 The virtual environment lives in .venv (the one Pulumi.yaml names) and is re-installed when
@@ -143,6 +145,14 @@ def shuffle(runs: str = "20", *args: str) -> int:
     return 0
 
 
+def schema(*args: str) -> int:
+    """Write the component package's schema, ``provider/schema.json``, from the components' type
+    hints and docstrings (``mesh_components.components.package``); ``--check`` only says whether
+    the committed file is current (exit 1 when not; tests/test_component_package.py fails then too)."""
+    ensure_venv()
+    return run(str(PY), "-m", "mesh_components.components.package", *args)
+
+
 def mutate(*args: str) -> int:
     """Mutation testing of the access-deciding modules (quality/mutate.py: ``[MODULE] [PYTEST ARGS]``),
     results in quality/MUTATION.md; installs the ``mutation`` extra (mutmut) into .venv first."""
@@ -165,7 +175,8 @@ if __name__ == "__main__":
     if sys.version_info < (3, 10):
         sys.exit(f"tasks.py: needs Python 3.10 or newer; this is {sys.version.split()[0]} ({sys.executable})")
     job, *rest = sys.argv[1:] or ["test"]
-    jobs = {"render": render, "test": test, "shuffle": shuffle, "mutate": mutate, "mutate-outside": mutate_outside}
+    jobs = {"render": render, "test": test, "shuffle": shuffle, "mutate": mutate, "mutate-outside": mutate_outside,
+            "schema": schema}
     if job not in jobs:
-        sys.exit(f"usage: python3 tasks.py render [STACK] | test [PYTEST ARGS] | shuffle [N] | mutate [MODULE] | mutate-outside [MODULE ...]  (got {job!r})")
+        sys.exit(f"usage: python3 tasks.py render [STACK] | test [PYTEST ARGS] | shuffle [N] | mutate [MODULE] | mutate-outside [MODULE ...] | schema [--check]  (got {job!r})")
     sys.exit(jobs[job](*rest))
