@@ -55,7 +55,7 @@ from ..names import dns1123_label_problem
 from ..render import ClusterState, app_namespaces
 from ..slots import Slot
 from . import standalone
-from .args import ArgsError, from_schema_keys, is_output, raise_if, unknown_inputs, whole_number
+from .args import ArgsError, from_schema_keys, is_output, unknown_inputs, whole_number
 from .base import _ReleasingComponent
 from .registration import Lookup, read_existing, register_object
 
@@ -497,18 +497,8 @@ def plan(name: str, args: Mapping[str, Any]) -> EgressRulesPlan:
     Linkerd's per-namespace egress, OSM's TCP), before anything is registered."""
     mesh, credentials, problems = stack_mesh(name, args)
     problems += _credential_problems(mesh.get("egress"), credentials)
-    if problems:  # every problem at once: the stack file's checks of what could be read too
-        try:
-            standalone.load(COMPONENT, name, mesh, FIELDS, base_dir=os.getcwd())
-            more: list[Problem] = []
-        except (ArgsError, TypeError, ValueError) as e:
-            more = list(getattr(e, "problems", ()))
-        try:
-            raise_if(COMPONENT, name, problems)
-        except ArgsError as e:
-            ours = [p for p, _ in e.problems]  # the loader's word on a field we refused already is noise
-            raise ArgsError(e.problems + [m for m in more if m not in e.problems and not any(
-                m[0] == p or m[0].startswith((p + ".", p + "[")) for p in ours)]) from None
+    # every problem at once: the stack file's checks of what could be read too
+    standalone.raise_all(COMPONENT, name, problems, mesh, FIELDS, base_dir=os.getcwd())
     loaded, states = standalone.render(COMPONENT, name, mesh, FIELDS, base_dir=os.getcwd())
     spec = loaded.spec
     cluster = spec.clusters[0].name

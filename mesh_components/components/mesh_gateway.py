@@ -39,7 +39,7 @@ from ..render import ClusterState
 from ..slots import Slot, fill
 from ..spec import ingress_notices
 from . import standalone
-from .args import ArgsError, from_schema_keys, raise_if, unknown_inputs, whole_number
+from .args import ArgsError, from_schema_keys, unknown_inputs, whole_number
 from .base import _ReleasingComponent
 from .lookups import _field
 from .registration import Lookup, object_identity, previous_name_aliases, register_objects, resource_name, type_aliases
@@ -283,18 +283,8 @@ def plan(name: str, args: Mapping[str, Any]) -> MeshGatewayPlan:
     import os
 
     mesh, problems = stack_mesh(name, args)
-    if problems:
-        try:
-            standalone.load(COMPONENT, name, mesh, FIELDS, base_dir=os.getcwd())
-            more: list[Problem] = []
-        except (ArgsError, TypeError, ValueError) as e:
-            more = list(getattr(e, "problems", ()))
-        try:
-            raise_if(COMPONENT, name, problems)
-        except ArgsError as e:
-            ours = [p for p, _ in e.problems]  # the loader's word on a field we refused already is noise
-            raise ArgsError(e.problems + [m for m in more if m not in e.problems and not any(
-                m[0] == p or m[0].startswith((p + ".", p + "[")) for p in ours)]) from None
+    # every problem at once: the stack file's checks of what could be read too
+    standalone.raise_all(COMPONENT, name, problems, mesh, FIELDS, base_dir=os.getcwd())
     loaded, states = standalone.render(COMPONENT, name, mesh, FIELDS, base_dir=os.getcwd())
     spec = loaded.spec
     cluster = spec.clusters[0].name

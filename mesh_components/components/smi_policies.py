@@ -68,7 +68,7 @@ from ..names import dns1123_label_problem
 from ..render import POLICIES, ClusterState, app_namespaces, traffic_model
 from ..slots import Slot
 from . import standalone
-from .args import ArgsError, from_schema_keys, raise_if, unknown_inputs
+from .args import ArgsError, from_schema_keys, unknown_inputs
 from .registration import Lookup, read_existing, register_object, register_objects
 
 COMPONENT = "SmiPolicies"
@@ -334,18 +334,8 @@ def plan(name: str, args: Mapping[str, Any], base_dir: Optional[str] = None) -> 
     resolve (default: the working directory)."""
     mesh, problems = stack_mesh(name, args)
     a = standalone.stack_keys(from_schema_keys(args, SmiPoliciesArgs.__annotations__), SmiPoliciesArgs)
-    if problems:  # every problem at once: the stack file's checks of what could be read too
-        try:
-            standalone.load(COMPONENT, name, mesh, FIELDS, base_dir=base_dir or os.getcwd())
-            more: list[Problem] = []
-        except (ArgsError, TypeError, ValueError) as e:
-            more = list(getattr(e, "problems", ()))
-        try:
-            raise_if(COMPONENT, name, problems)
-        except ArgsError as e:
-            ours = [p for p, _ in e.problems]  # the loader's word on a field we refused already is noise
-            raise ArgsError(e.problems + [m for m in more if m not in e.problems and not any(
-                m[0] == p or m[0].startswith((p + ".", p + "[")) for p in ours)]) from None
+    # every problem at once: the stack file's checks of what could be read too
+    standalone.raise_all(COMPONENT, name, problems, mesh, FIELDS, base_dir=base_dir or os.getcwd())
     loaded, states = standalone.render(COMPONENT, name, mesh, FIELDS, documents=list(a.get("documents") or ()),
                                        base_dir=base_dir or os.getcwd())
     spec = loaded.spec

@@ -29,7 +29,7 @@ from pydantic.alias_generators import to_camel
 from ..errors import Problem, SpecError, TranslationError
 from ..render import ClusterState, render_mesh
 from ..spec import LoadedMesh, check_references, parse_spec
-from .args import ArgsError, is_output, schema_name
+from .args import ArgsError, is_output, raise_if, schema_name
 
 FieldMap = Mapping[str, str]
 """Stack path prefix (``mesh.backend.istio.dataPlane``) -> the component's field path in schema
@@ -176,3 +176,24 @@ def render(component: str, name: str, mesh: dict, fields: FieldMap, *, documents
         raise TranslationError(repath(component, name, e.problems, fields)) from None
     except SpecError as e:
         raise ArgsError(repath(component, name, e.problems, fields)) from None
+
+
+def raise_all(component: str, name: str, problems: Sequence[Problem], mesh: dict, fields: FieldMap, *,
+              base_dir: Path | str = ".") -> None:
+    """Raise :class:`ArgsError` with ``problems`` (the component's own checks of its args, at field
+    paths) and, so the user sees every problem at once, what the stack file's loader says of the
+    rest of ``mesh`` (:func:`load`), leaving out the loader's word on a field already refused (its
+    path or one below it: noise). Returns when ``problems`` is empty."""
+    if not problems:
+        return
+    try:
+        load(component, name, mesh, fields, base_dir=base_dir)
+        more: list[Problem] = []
+    except (ArgsError, TypeError, ValueError) as e:
+        more = list(getattr(e, "problems", ()))
+    try:
+        raise_if(component, name, problems)
+    except ArgsError as e:
+        ours = [p for p, _ in e.problems]
+        raise ArgsError(e.problems + [m for m in more if m not in e.problems and not any(
+            m[0] == p or m[0].startswith((p + ".", p + "[")) for p in ours)]) from None
