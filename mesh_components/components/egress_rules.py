@@ -233,24 +233,15 @@ class EgressAllowed(TypedDict):
 
 
 FIELDS = {
-    "mesh": "",
-    "mesh.name": "meshName",
-    "mesh.trustDomain": "trustDomain",
-    "mesh.backend": "mesh",
-    "mesh.backend.type": "mesh",
+    **standalone.MESH_FIELDS,
     "mesh.backend.version": "version",
-    "mesh.backend.istio": "dataPlane",
-    "mesh.backend.istio.dataPlane": "dataPlane",
     "mesh.backend.istio.revision": "revision",
     "mesh.backend.linkerd": "linkerdEgressOpenNamespaces",
     "mesh.backend.linkerd.egressOpenNamespaces": "linkerdEgressOpenNamespaces",
-    "mesh.clusters": "clusterName",
     "mesh.clusters[0]": "",
-    "mesh.clusters[0].name": "clusterName",
     "mesh.clusters[0].nodeLocalDns": "nodeLocalDns",
     "mesh.clusters[0].gatewayApiCrds": "gatewayApiCrds",
     "mesh.namespaces": "namespaces",
-    "mesh.services": "services",
     "mesh.egress": "rules",
 }
 """Stack path -> EgressRules field (:func:`standalone.repath`)."""

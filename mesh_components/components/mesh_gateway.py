@@ -156,21 +156,12 @@ class MeshGatewayArgs(TypedDict, total=False):
 
 
 FIELDS = {
-    "mesh": "",
-    "mesh.name": "meshName",
-    "mesh.trustDomain": "trustDomain",
-    "mesh.backend": "mesh",
-    "mesh.backend.type": "mesh",
-    "mesh.backend.istio": "dataPlane",
-    "mesh.backend.istio.dataPlane": "dataPlane",
+    **standalone.MESH_FIELDS,
     "mesh.backend.istio.revision": "revision",
-    "mesh.clusters": "clusterName",
     "mesh.clusters[0]": "",
-    "mesh.clusters[0].name": "clusterName",
     "mesh.clusters[0].cloud": "cloud",
     "mesh.clusters[0].internalLoadBalancers": "internalLoadBalancers",
     "mesh.clusters[0].gatewayApiCrds": "gatewayApiCrds",
-    "mesh.services": "services",
     "mesh.trafficSplits": "trafficSplits",
     "mesh.ingress": "",
     "mesh.ingress.name": "gatewayName",

@@ -192,19 +192,10 @@ class SmiPoliciesArgs(TypedDict, total=False):
 
 
 FIELDS = {
-    "mesh": "",
-    "mesh.name": "meshName",
-    "mesh.trustDomain": "trustDomain",
-    "mesh.backend": "mesh",
-    "mesh.backend.type": "mesh",
-    "mesh.backend.istio": "dataPlane",
-    "mesh.backend.istio.dataPlane": "dataPlane",
+    **standalone.MESH_FIELDS,
     "mesh.backend.linkerd": "linkerdScrapers",
     "mesh.backend.linkerd.scrapers": "linkerdScrapers",
-    "mesh.clusters": "clusterName",
-    "mesh.clusters[0].name": "clusterName",
     "mesh.namespaces": "namespaces",
-    "mesh.services": "services",
     "mesh.smiFiles": "paths",
 }
 """Stack path -> SmiPolicies field (:func:`standalone.repath`)."""

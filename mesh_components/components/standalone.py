@@ -35,6 +35,10 @@ FieldMap = Mapping[str, str]
 """Stack path prefix (``mesh.backend.istio.dataPlane``) -> the component's field path in schema
 form (``dataPlane``; ``""`` for the component as a whole)."""
 
+MESH_FIELDS: dict[str, str] = {"mesh": "", "mesh.name": "meshName", "mesh.trustDomain": "trustDomain", "mesh.backend": "mesh", "mesh.backend.type": "mesh", "mesh.backend.istio": "dataPlane", "mesh.backend.istio.dataPlane": "dataPlane", "mesh.clusters": "clusterName", "mesh.clusters[0].name": "clusterName", "mesh.services": "services"}
+"""The stack paths every one-cluster component maps alike (mesh kind, name, trust domain, data plane,
+the cluster's name, services); each component's ``FIELDS`` adds its own to these."""
+
 
 def _matches(path: str, prefix: str) -> bool:
     return path == prefix or (path.startswith(prefix) and path[len(prefix)] in ".[")
