@@ -9,7 +9,7 @@ import pulumi
 
 from mesh_components import ServiceMesh
 from mesh_components.components import STABLE_NAME, rename_aliases
-from mesh_components.errors import MeshError
+from mesh_components.spec.errors import MeshError
 from mesh_components.spec import CONFIG_KEY, load_mesh
 
 config = pulumi.Config()

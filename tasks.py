@@ -114,7 +114,7 @@ def render(stack: str = "dev") -> int:
     if code or not TOOLS.is_dir():
         return code
     for cluster in sorted(p for p in out.iterdir() if p.is_dir()):
-        # against the Gateway API channel the cluster installs (Linkerd: experimental, mesh_components/gateway_api.py)
+        # against the Gateway API channel the cluster installs (Linkerd: experimental, mesh_components/core/gateway_api.py)
         manifests = cluster / "releases" / "remote-manifests.yaml"  # render.RELEASES_DIR: where kubectl does not read
         channel = "experimental" if manifests.is_file() and "/experimental-install.yaml" in manifests.read_text() \
             else "standard"

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cryptography  # noqa: E402
 
-from mesh_components import ca  # noqa: E402
+from mesh_components.core import ca  # noqa: E402
 from mesh_components import ca_provider as cp  # noqa: E402
 
 CLUSTERS = tuple(f"cluster-{i:02d}" for i in range(10))

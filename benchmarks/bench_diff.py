@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from diff_helpers import add_noise, deployed  # noqa: E402
-from mesh_components.diff import diff_cluster  # noqa: E402
-from mesh_components.drift_cli import build_report  # noqa: E402
-from mesh_components.live import LiveState  # noqa: E402
-from mesh_components.slots import Slot  # noqa: E402
+from mesh_components.drift.diff import diff_cluster  # noqa: E402
+from mesh_components.cli.drift_cli import build_report  # noqa: E402
+from mesh_components.drift.live import LiveState  # noqa: E402
+from mesh_components.core.slots import Slot  # noqa: E402
 
 MESH = "bench"
 OWN = {"app.kubernetes.io/managed-by": "mesh-components", "mesh-components.io/mesh": MESH}

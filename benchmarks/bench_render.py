@@ -45,7 +45,7 @@ import gc, json, resource, sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
 t0 = time.process_time()
-from mesh_components.render import cyclic_gc_paused, render_mesh, write_tree
+from mesh_components.core.render import cyclic_gc_paused, render_mesh, write_tree
 from mesh_components.spec import load_stack, load_yaml_documents
 t1 = time.process_time()
 paused = cyclic_gc_paused()  # as the CLI's commands run (cli.gc_paused)

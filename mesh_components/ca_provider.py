@@ -1,6 +1,6 @@
-"""``MeshCertificateAuthority``: a Pulumi dynamic resource over the pure core in :mod:`mesh_components.ca`.
+"""``MeshCertificateAuthority``: a Pulumi dynamic resource over the pure core in :mod:`mesh_components.core.ca`.
 
-Engine type ``pulumi-python:dynamic:Resource``. Inputs are the :class:`~mesh_components.ca.CAConfig`
+Engine type ``pulumi-python:dynamic:Resource``. Inputs are the :class:`~mesh_components.core.ca.CAConfig`
 fields as snake_case keys (``trust_domain``, ``mesh``, ``clusters``, ``key_algorithm``,
 ``root_validity_days``, ``intermediate_validity_days``, ``rotation_window_days``, ``mode``,
 ``root_generation``, ``rotation_stage``, ``overlap_days``, ``vault_*``, ``mesh_name``), so a
@@ -47,7 +47,7 @@ source; the dynamic-provider host ``pulumi/dynamic/__main__.py`` of the installe
   that need the last applied CA (a skipped stage, an early ``removeOldRoot``, a swapped BYO root,
   a mode switch), and returns them as ``CheckFailure("path: message")``; it compares against
   the old inputs, which the engine passes as ``olds``. ``diff`` never raises. ``create``,
-  ``update`` and ``read`` raise :class:`~mesh_components.ca.CAError` (e.g. Vault refusing)
+  ``update`` and ``read`` raise :class:`~mesh_components.core.ca.CAError` (e.g. Vault refusing)
   from their own frame, so the message ends a three-frame traceback.
 * Secrets reach the provider unwrapped: the host answers ``Configure`` with ``acceptSecrets:
   false`` (``__main__.py`` 214), and the engine re-marks the properties that were secret by name
@@ -80,10 +80,7 @@ from pulumi import Output, ResourceOptions
 from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider,
                             UpdateResult)
 
-from .ca import (CLOCK_SKEW, CONFIG_FIELDS, FIELD_PATHS, CAConfig, CAError, CAState, ClusterCAMaterial,
-                 IntermediateRecord, Plan, RootRecord, SuppliedMaterial, apply_plan, due_notices, fingerprint, iso,
-                 parse_iso, plan_changes, stage_description, transition_problems, validate_ca_config,
-                 validate_supplied)
+from .core.ca import (CLOCK_SKEW, CONFIG_FIELDS, FIELD_PATHS, CAConfig, CAError, CAState, ClusterCAMaterial, IntermediateRecord, Plan, RootRecord, SuppliedMaterial, apply_plan, due_notices, fingerprint, iso, parse_iso, plan_changes, stage_description, transition_problems, validate_ca_config, validate_supplied)
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 """``pulumi.runtime.rpc.UNKNOWN``: how an unknown value (during preview) reaches a dynamic provider."""
@@ -179,7 +176,7 @@ def state_from_outputs(outs: Mapping[str, Any] | None) -> CAState | None:
 
 def last_write_time(state: CAState) -> _dt.datetime:
     """When the provider last wrote ``state``, as far as the certificates tell: the latest of
-    ``stage_applied_at`` and every intermediate's ``not_before`` plus :data:`~mesh_components.ca.CLOCK_SKEW`.
+    ``stage_applied_at`` and every intermediate's ``not_before`` plus :data:`~mesh_components.core.ca.CLOCK_SKEW`.
     The decision time of a ``diff`` whose inputs carry no ``as_of`` (state checked before ``as_of`` existed)."""
     times = [state.stage_applied_at]
     times += [r.cert.not_valid_before_utc + CLOCK_SKEW for r in state.intermediates.values()]
@@ -262,7 +259,7 @@ class MeshCAProvider(ResourceProvider):
     def _signer(cfg: CAConfig, supplied: SuppliedMaterial):
         if cfg.mode != "vault":
             return None
-        from .vault import VaultPKIClient  # built per call: no client captured by the provider
+        from .core.vault import VaultPKIClient  # built per call: no client captured by the provider
         return VaultPKIClient(address=cfg.vault_address or "", token=supplied.vault_token or "", mount=cfg.vault_mount)
 
     def decision_time(self, news: Mapping[str, Any], state: CAState | None, *, applying: bool) -> _dt.datetime:
@@ -279,8 +276,8 @@ class MeshCAProvider(ResourceProvider):
         return last_write_time(state)
 
     def plan(self, olds: Mapping[str, Any] | None, news: Mapping[str, Any]) -> Plan:
-        """The :class:`~mesh_components.ca.Plan` for stored outputs ``olds`` and checked inputs ``news``,
-        at :meth:`decision_time`. Raises :class:`CAError` like :func:`~mesh_components.ca.plan_changes`."""
+        """The :class:`~mesh_components.core.ca.Plan` for stored outputs ``olds`` and checked inputs ``news``,
+        at :meth:`decision_time`. Raises :class:`CAError` like :func:`~mesh_components.core.ca.plan_changes`."""
         state = state_from_outputs(olds)
         return plan_changes(config_from_inputs(news), state, self.decision_time(news, state, applying=False),
                             supplied_from_inputs(news))
@@ -343,7 +340,7 @@ class MeshCAProvider(ResourceProvider):
 
         Cheap and deterministic: a function of its arguments only (no clock), parses the stored
         certificates but signs nothing and calls nothing remote. Reports a change when
-        :func:`~mesh_components.ca.plan_changes` finds work (an intermediate due at ``as_of``, a
+        :func:`~mesh_components.core.ca.plan_changes` finds work (an intermediate due at ``as_of``, a
         cluster added/removed, key/subject change, a stage to apply) or the config echo differs.
         Never asks for a replacement: a CA changes in place, stage by stage. Never raises: what
         ``check`` did not catch (inputs checked before it could) reports a change, so the
@@ -380,7 +377,7 @@ class MeshCAProvider(ResourceProvider):
 
         There is no remote object to read: the CA lives in the state. The state is parsed (a
         corrupt one raises :class:`CAError`), and what the provider's clock says is now due
-        (:func:`~mesh_components.ca.due_notices`) is printed on stderr as ``warning: ...`` lines,
+        (:func:`~mesh_components.core.ca.due_notices`) is printed on stderr as ``warning: ...`` lines,
         which the engine shows for dynamic providers; nothing changes until ``pulumi up``.
         Returning inputs here would replace the stored inputs with ones lacking the secret
         inputs, which ``read`` never sees (module docstring).
@@ -418,7 +415,7 @@ def _secret(v: Any) -> Any:
 class MeshCertificateAuthority(pulumi.dynamic.Resource):
     """One mesh root of trust and one intermediate CA per cluster, with staged root rotation.
 
-    ``config``: :class:`~mesh_components.ca.CAConfig` (days for all durations). Secret inputs:
+    ``config``: :class:`~mesh_components.core.ca.CAConfig` (days for all durations). Secret inputs:
     ``root_cert_pem``/``root_key_pem`` (byoRoot, PEM), ``intermediates`` (intermediateOnly:
     cluster -> ``{cert_pem, key_pem, chain_pem}``), ``vault_token`` (vault). Each is wrapped in
     ``Output.secret``. ``clock`` is for tests. Config errors surface from the provider's ``check``
@@ -455,7 +452,7 @@ class MeshCertificateAuthority(pulumi.dynamic.Resource):
         super().__init__(MeshCAProvider(clock), name, props, opts)
 
     def material(self, cluster: str) -> ClusterCAMaterial:
-        """``cluster``'s :class:`~mesh_components.ca.ClusterCAMaterial` as Outputs; the key stays secret."""
+        """``cluster``'s :class:`~mesh_components.core.ca.ClusterCAMaterial` as Outputs; the key stays secret."""
         key = self.intermediates.apply(lambda d: ((d or {}).get(cluster) or {}).get("key_pem"))
         return ClusterCAMaterial(
             trust_bundle_pem=self.trust_bundle_pem,

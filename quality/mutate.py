@@ -57,6 +57,11 @@ MODULES = {
 }
 """Module -> the mutmut function names mutated in it (None: every function of the module)."""
 
+PACKAGES = {"osm_policy": "meshes", "linkerd_policy": "meshes", "istio_policy": "meshes", "gamma": "core",
+            "smi": "spec"}
+"""Module -> its folder under mesh_components/ (the layers of README "How the pieces fit"). Results and
+judgements stay keyed by the module's own name."""
+
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout",
           -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout", 37: "caught by type check", None: "not checked"}
 """mutmut 3.8 exit codes (mutmut/stats.py ``status_by_exit_code``); anything else is "suspicious"."""
@@ -108,7 +113,7 @@ def configure(pytest_args: list[str]) -> None:
 
 def mutant_names(module: str) -> list[str]:
     functions = MODULES[module]
-    prefix = f"mesh_components.{module}."
+    prefix = f"mesh_components.{PACKAGES[module]}.{module}."
     return [f"{prefix}*"] if functions is None else [f"{prefix}{f}__mutmut_*" for f in functions]
 
 
@@ -131,7 +136,7 @@ def _diff(name: str) -> tuple[str, str, str]:
 
 def collect(module: str) -> dict:
     """The verdicts of ``module``'s selected mutants in the snapshot, with survivors' diffs."""
-    meta = WORK / "mutants" / "mesh_components" / f"{module}.py.meta"
+    meta = WORK / "mutants" / "mesh_components" / PACKAGES[module] / f"{module}.py.meta"
     codes = json.loads(meta.read_text())["exit_code_by_key"]
     wanted = MODULES[module]
     keep = {k: v for k, v in codes.items()

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
-from mesh_components import ca
+from mesh_components.core import ca
 
 UTC = dt.timezone.utc
 

@@ -12,7 +12,8 @@ import asyncio
 
 import pytest
 
-from mesh_components import linkerd_policy, smi
+from mesh_components.meshes import linkerd_policy
+from mesh_components.spec import smi
 
 _CACHED = (smi.regex_shape, smi.re2_error, smi.rust_regex_problem, linkerd_policy.ascii_perl_classes)
 

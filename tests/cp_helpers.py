@@ -8,7 +8,7 @@ import subprocess
 
 import yaml
 
-from mesh_components.render import RELEASES_DIR, render_mesh, write_tree
+from mesh_components.core.render import RELEASES_DIR, render_mesh, write_tree
 from mesh_components.spec import load_mesh
 
 from program_harness import FAKE_KUBECONFIG, ROOT, run_program, stack_config

@@ -20,9 +20,9 @@ from urllib.parse import parse_qs, urlparse
 
 import yaml
 
-from mesh_components.diff import group_of
-from mesh_components.live import list_path
-from mesh_components.slots import Slot, fill
+from mesh_components.drift.diff import group_of
+from mesh_components.drift.live import list_path
+from mesh_components.core.slots import Slot, fill
 
 FAKE_ROOT_PEM = ("-----BEGIN CERTIFICATE-----\n"
                  + base64.b64encode(b"fake root certificate for tests " * 4).decode() +
@@ -180,7 +180,7 @@ def live_from_desired(objects: Iterable[dict], releases: Iterable[Any] = ()) -> 
 def user_secret_objects(objects: Iterable[dict], releases: Iterable[Any] = ()) -> list[dict]:
     """The Secrets the stack reads but the user supplies (``intent.user_secrets``: a listener's TLS
     Secret, DNS-01 credentials), as the user creates them, with every key their readers need."""
-    from mesh_components.intent import ClusterView, user_secrets
+    from mesh_components.drift.intent import ClusterView, user_secrets
 
     return [{"apiVersion": "v1", "kind": "Secret", "type": kind or "Opaque",
              "metadata": {"name": name, "namespace": ns, "uid": f"user-{ns}-{name}", "resourceVersion": "7"},
@@ -412,7 +412,7 @@ def installed_gateway_api_crds(state: Any) -> list[dict]:
     the bundle of its remote manifest's channel, read from ../shared/crds/gateway-api/<channel>
     (Gateway API v1.6.1, verbatim upstream files; kubernetes-sigs/gateway-api
     ``hack/build-install-yaml.sh``: the release bundle is those files); none without a manifest."""
-    from mesh_components.gateway_api import channel_of_url
+    from mesh_components.core.gateway_api import channel_of_url
 
     out = []
     for m in getattr(state, "remote_manifests", ()):
@@ -484,7 +484,7 @@ def app_pods(spec: Any, cluster: str, native_sidecars: bool = False) -> list[dic
 def fake_desired(monkeypatch, desired=None):
     """Make ``drift_cli`` see ``desired`` (default :func:`sample_desired`: cluster -> ``{"objects",
     "releases"}``) as the rendered stack ``demo``, whatever STACK is given; returns ``desired``."""
-    from mesh_components import drift_cli
+    from mesh_components.cli import drift_cli
 
     desired = desired or sample_desired()
 

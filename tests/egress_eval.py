@@ -325,6 +325,6 @@ def osm(objects, releases, spec) -> set[tuple[str, str, int]]:
 
 def intent(spec) -> set[tuple[str, str, int]]:
     """The spec's egress intent as triples (``egress.allowed_egress`` without the protocol)."""
-    from mesh_components.egress import allowed_egress
+    from mesh_components.core.egress import allowed_egress
 
     return {(svc, host, port) for svc, host, _, port in allowed_egress(spec)}

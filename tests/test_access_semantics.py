@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components import smi
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.istio_policy import istio_match
-from mesh_components.linkerd_policy import route_match
-from mesh_components.render import render_mesh, translate
+from mesh_components.spec import smi
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.meshes.istio_policy import istio_match
+from mesh_components.meshes.linkerd_policy import route_match
+from mesh_components.core.render import render_mesh, translate
 from mesh_components.spec import load_mesh
 
 from policy_eval import Request, istio_allows, linkerd_allows, osm_allows, smi_allows

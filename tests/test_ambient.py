@@ -23,9 +23,10 @@ import copy
 import pytest
 
 import egress_eval as ev
-from mesh_components import egress, istio_policy
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.render import render_mesh
+from mesh_components.core import egress
+from mesh_components.meshes import istio_policy
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.render import render_mesh
 from mesh_components.spec import load_mesh, load_stack
 
 from cp_helpers import stack_mesh, with_clusters, with_static_east_west

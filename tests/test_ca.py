@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from ca_helpers import FixedClock, mtls_handshake, openssl_root, openssl_text, openssl_verify, tools_dir  # noqa: E402
 
-from mesh_components import ca  # noqa: E402
-from mesh_components.ca import CAConfig, CAError  # noqa: E402
-from mesh_components.slots import Slot  # noqa: E402
+from mesh_components.core import ca  # noqa: E402
+from mesh_components.core.ca import CAConfig, CAError  # noqa: E402
+from mesh_components.core.slots import Slot  # noqa: E402
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2030, 1, 1, tzinfo=UTC)

@@ -23,9 +23,9 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from ca_helpers import FixedClock, openssl_verify  # noqa: E402
 
-from mesh_components import ca  # noqa: E402
+from mesh_components.core import ca  # noqa: E402
 from mesh_components import ca_provider as cp  # noqa: E402
-from mesh_components.ca import CAConfig, CAError  # noqa: E402
+from mesh_components.core.ca import CAConfig, CAError  # noqa: E402
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2031, 3, 1, tzinfo=UTC)
@@ -127,11 +127,11 @@ def test_serialized_provider_loads_and_runs_in_a_fresh_provider_host_process():
 
 
 def test_importing_creates_no_resources_and_the_core_has_no_pulumi_import():
-    tree = ast.parse((ROOT / "mesh_components" / "ca.py").read_text())
+    tree = ast.parse((ROOT / "mesh_components" / "core" / "ca.py").read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
         a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not any(m and m.split(".")[0] == "pulumi" for m in imported)
-    script = ("import mesh_components.ca_provider, mesh_components.vault, mesh_components.ca\n"
+    script = ("import mesh_components.ca_provider, mesh_components.core.vault, mesh_components.core.ca\n"
               "from pulumi.runtime import settings\n"
               "assert settings.SETTINGS.monitor is None\n"
               "print('ok')\n")
@@ -377,7 +377,7 @@ def test_resource_registration_type_inputs_and_secret_outputs():
 
 
 def test_offline_slots_fill_to_exactly_the_objects_built_from_the_provider_outputs():
-    from mesh_components.slots import fill, iter_slots
+    from mesh_components.core.slots import fill, iter_slots
     p = cp.MeshCAProvider(FixedClock(T0))
     outs = p.create(checked(p, {}, inputs(mesh="linkerd"))).outs
 

@@ -53,8 +53,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from ca_helpers import CLOCK_ENV, EnvClock, FakeVault, openssl_root, openssl_verify  # noqa: E402
 
-from mesh_components import ca  # noqa: E402
-from mesh_components.ca import CAConfig  # noqa: E402
+from mesh_components.core import ca  # noqa: E402
+from mesh_components.core.ca import CAConfig  # noqa: E402
 from mesh_components.ca_provider import MeshCertificateAuthority  # noqa: E402
 
 UTC = dt.timezone.utc
@@ -482,6 +482,6 @@ def test_a_failing_update_is_one_message_at_the_end_of_a_short_traceback():
         with pytest.raises(grpc.RpcError) as e:
             engine.up(stale, t0 + DAY)
     details = e.value.details()
-    assert details.strip().splitlines()[-1].startswith("mesh_components.vault.VaultError: ca.vault.address: Vault POST")
+    assert details.strip().splitlines()[-1].startswith("mesh_components.core.vault.VaultError: ca.vault.address: Vault POST")
     assert "HTTP 403" in details and details.count('  File "') <= 3, details
     assert "hvs." not in details

@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 import mesh_components
-from mesh_components import ca as ca_core
+from mesh_components.core import ca as ca_core
 from mesh_components import ca_provider
 from mesh_components.components import MeshCertificateAuthority, MeshCertificateAuthorityArgs
 from mesh_components.components.args import ArgsError
@@ -305,7 +305,7 @@ def test_bad_args_raise_before_anything_is_registered(args, field, fragment):
 
 def test_the_messages_are_the_stack_files_at_the_components_fields():
     """The same mistake in a stack file and in the args: one message, only the path differs."""
-    from mesh_components.errors import SpecError
+    from mesh_components.spec.errors import SpecError
     from mesh_components.spec import load_mesh
 
     stack = {"name": "mesh", "trustDomain": "cluster.local", "backend": {"type": "linkerd"},

@@ -19,12 +19,12 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from mesh_components import ca
+from mesh_components.core import ca
 from mesh_components.components import IstioControlPlane, LinkerdControlPlane, OsmControlPlane
 from mesh_components.components.args import ArgsError
 from mesh_components.components.registration import namespace_patch_metadata, registered_type, resource_name
-from mesh_components.render import render_mesh
-from mesh_components.slots import fill
+from mesh_components.core.render import render_mesh
+from mesh_components.core.slots import fill
 from mesh_components.spec import load_mesh
 
 from program_harness import FAKE_KUBECONFIG, ROOT, run_mocked, stack_config
@@ -465,7 +465,7 @@ def test_control_plane_stays_importable_and_is_the_base_of_the_per_mesh_componen
     assert ControlPlane.TYPE == "mesh:index:ControlPlane"
     assert {c.FORMER_TYPES for c in CLASSES.values()} == {("mesh:index:ControlPlane",)}
     from mesh_components.components.control_plane import CONTROL_PLANES
-    from mesh_components.render import CONTROL_PLANES as RENDERED
+    from mesh_components.core.render import CONTROL_PLANES as RENDERED
     assert set(CONTROL_PLANES) == set(RENDERED) and CONTROL_PLANES == CLASSES  # one component per backend
 
 
@@ -504,9 +504,9 @@ def test_the_material_lookup_makes_key_slots_secret_and_refuses_slots_it_has_no_
     secretness as given; a slot no arg fills is an error naming it, never an empty value."""
     import asyncio
 
-    from mesh_components.ca import slot_material
+    from mesh_components.core.ca import slot_material
     from mesh_components.components.control_plane import material_lookup
-    from mesh_components.slots import Slot
+    from mesh_components.core.slots import Slot
 
     async def check():
         lookup = material_lookup("OsmControlPlane", "cp", {"key_pem": "k", "chain_pem": "c"})

@@ -16,15 +16,15 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from mesh_components import egress as egress_core
+from mesh_components.core import egress as egress_core
 from mesh_components.components import EgressRules
 from mesh_components.components.args import ArgsError
 from mesh_components.components.egress_rules import PLACEHOLDER_PORTS, plan
 from mesh_components.components.registration import PATCH_FORCE_ANNOTATION as PATCH_FORCE
 from mesh_components.components.registration import registered_type, resource_name
-from mesh_components.errors import TranslationError
-from mesh_components.render import ClusterState, render_mesh, write_tree
-from mesh_components.slots import Slot, fill
+from mesh_components.spec.errors import TranslationError
+from mesh_components.core.render import ClusterState, render_mesh, write_tree
+from mesh_components.core.slots import Slot, fill
 from mesh_components.spec import load_mesh
 
 from cp_helpers import stack_mesh

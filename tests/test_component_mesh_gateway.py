@@ -20,8 +20,8 @@ from mesh_components.components.args import ArgsError
 from mesh_components.components.mesh_gateway import plan
 from mesh_components.components.registration import PATCH_FORCE_ANNOTATION as PATCH_FORCE
 from mesh_components.components.registration import registered_type, resource_name
-from mesh_components.errors import TranslationError
-from mesh_components.render import ClusterState, render_mesh, write_tree
+from mesh_components.spec.errors import TranslationError
+from mesh_components.core.render import ClusterState, render_mesh, write_tree
 from mesh_components.spec import load_mesh
 
 from cp_helpers import stack_mesh

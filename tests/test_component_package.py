@@ -716,7 +716,7 @@ def test_construct_smi_policies_refuses_a_policy_the_mesh_cannot_express_before_
     """A path regex Istio cannot match exactly (its AuthorizationPolicy paths are exact, prefix or
     suffix matches): refused naming the document, the same text a Python program gets."""
     from mesh_components.components.smi_policies import plan
-    from mesh_components.errors import TranslationError
+    from mesh_components.spec.errors import TranslationError
 
     inputs = {**smi_inputs(), "paths": [], "documents": [
         {"apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "HTTPRouteGroup",

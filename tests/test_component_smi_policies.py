@@ -21,10 +21,10 @@ from mesh_components.components import SmiPolicies
 from mesh_components.components.args import ArgsError
 from mesh_components.components.registration import registered_type, resource_name
 from mesh_components.components.smi_policies import plan
-from mesh_components.errors import TranslationError
-from mesh_components.linkerd import DEFAULT_POLICY_ANNOTATION
-from mesh_components.meta import PATCH_ANNOTATION
-from mesh_components.render import ClusterState, render_mesh, write_tree
+from mesh_components.spec.errors import TranslationError
+from mesh_components.meshes.linkerd import DEFAULT_POLICY_ANNOTATION
+from mesh_components.core.meta import PATCH_ANNOTATION
+from mesh_components.core.render import ClusterState, render_mesh, write_tree
 from mesh_components.spec import load_mesh
 
 from cp_helpers import stack_mesh

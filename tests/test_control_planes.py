@@ -7,10 +7,11 @@ import types
 
 import pytest
 
-from mesh_components import clouds, linkerd, osm
-from mesh_components.ca import slot_material, ca_helm_values
-from mesh_components.errors import SpecError
-from mesh_components.render import CONTROL_PLANES, POLICIES, gateway_api_crds
+from mesh_components.core import clouds
+from mesh_components.meshes import linkerd, osm
+from mesh_components.core.ca import slot_material, ca_helm_values
+from mesh_components.spec.errors import SpecError
+from mesh_components.core.render import CONTROL_PLANES, POLICIES, gateway_api_crds
 from mesh_components.spec import GATEWAY_API_VERSION, EastWestGateway, load_mesh, load_stack
 
 from cp_helpers import by_type, find, program, release, render, stack_mesh, with_clusters, with_static_east_west

@@ -12,15 +12,10 @@ from hypothesis import strategies as st
 from diff_helpers import (FAKE_ROOT_PEM, MESH, OTHER_ROOT_PEM, add_noise, deployed, helm_secret,
                           injector_webhook, live_from_desired, revision_tag_webhook, sample_cluster,
                           sample_desired)
-from mesh_components.diff import (MISSING, ClusterReport, DriftReport, FieldChange, LiveRelease,
-                                  ObjectDrift, ObjectRef, compare_object, compare_release,
-                                  compare_values, diff_cluster, diff_releases, find_orphans,
-                                  normalize_pair, object_ref, redact_report)
-from mesh_components.intent import (ClusterView, check_intent, check_mesh_identity,
-                                    check_peer_authentication, check_registry_only,
-                                    check_revision_tags, check_trust_anchors)
-from mesh_components.live import LiveError, decode_helm_release, releases_from_objects
-from mesh_components.slots import Slot
+from mesh_components.drift.diff import (MISSING, ClusterReport, DriftReport, FieldChange, LiveRelease, ObjectDrift, ObjectRef, compare_object, compare_release, compare_values, diff_cluster, diff_releases, find_orphans, normalize_pair, object_ref, redact_report)
+from mesh_components.drift.intent import (ClusterView, check_intent, check_mesh_identity, check_peer_authentication, check_registry_only, check_revision_tags, check_trust_anchors)
+from mesh_components.drift.live import LiveError, decode_helm_release, releases_from_objects
+from mesh_components.core.slots import Slot
 
 
 def svc(**spec):
@@ -399,7 +394,7 @@ def test_findings_the_stack_declares_are_marked_and_are_not_drift():
     live = deployed_views(desired)
     findings = check_intent(desired_views(desired), live)
     assert {(f.check, f.declared) for f in findings} == {("peer-authentication", True)}
-    from mesh_components.diff import DriftReport
+    from mesh_components.drift.diff import DriftReport
     assert not DriftReport("s", MESH, (), tuple(findings)).has_drift
 
 

@@ -13,12 +13,12 @@ import pytest
 
 from diff_helpers import (app_pods, fake_clusters, fake_desired, installed_gateway_api_crds, live_from_desired, sample_desired, write_dump,
                           write_kubeconfig)
-from mesh_components.gateway_api import crd_name
-from mesh_components import drift_cli
+from mesh_components.core.gateway_api import crd_name
+from mesh_components.cli import drift_cli
 from mesh_components.cli import main
-from mesh_components.live import WATCHED_KINDS, kinds_to_read, list_path
-from mesh_components.meta import MANAGED_BY_LABEL, MANAGED_BY_VALUE, MESH_LABEL
-from mesh_components.render import render_mesh
+from mesh_components.drift.live import WATCHED_KINDS, kinds_to_read, list_path
+from mesh_components.core.meta import MANAGED_BY_LABEL, MANAGED_BY_VALUE, MESH_LABEL
+from mesh_components.core.render import render_mesh
 from mesh_components.spec import load_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -283,7 +283,7 @@ def test_a_markdown_report_is_cut_to_fit_a_comment_and_says_so(staging, tmp_path
     """Issue 13 item 8 (report size): the Markdown report is posted as a GitHub comment (at most 65,536
     characters), so past ``MARKDOWN_LIMIT`` it is cut at a line, an open ``<details>`` closed, and the
     last line says how much is left out; text and JSON stay whole."""
-    from mesh_components import drift_cli
+    from mesh_components.cli import drift_cli
 
     mesh, states = staging
     live = clean_live(states)

@@ -8,9 +8,8 @@ import yaml
 
 from diff_helpers import (MESH, FakeApiServer, deployed, fake_clusters, live_from_desired, sample_desired,
                           write_dump, write_kubeconfig)
-from mesh_components.drift_cli import build_report, read_live_clusters, resolve_kubeconfigs
-from mesh_components.live import (LiveError, WATCHED_KINDS, client_for, kinds_to_read, list_kind,
-                                  list_path, parse_dump_text, plural_of, read_cluster, read_dump_dir)
+from mesh_components.cli.drift_cli import build_report, read_live_clusters, resolve_kubeconfigs
+from mesh_components.drift.live import (LiveError, WATCHED_KINDS, client_for, kinds_to_read, list_kind, list_path, parse_dump_text, plural_of, read_cluster, read_dump_dir)
 
 
 class C:  # a spec Cluster stand-in: name + kubeconfig source
@@ -228,8 +227,8 @@ def test_two_storage_secrets_for_one_release_revision_are_an_error_naming_both(t
 
 
 def test_a_list_api_that_repeats_an_object_is_an_error_and_diff_cluster_refuses_twins():
-    from mesh_components.diff import diff_cluster
-    from mesh_components.errors import MeshError
+    from mesh_components.drift.diff import diff_cluster
+    from mesh_components.spec.errors import MeshError
 
     with FakeApiServer([allow_all(), allow_all("v1beta1")]) as server:
         client = client_for({"apiVersion": "v1", "kind": "Config", "current-context": "c",
@@ -287,7 +286,7 @@ FUZZ_STACK = {"name": "t", "backend": {"type": "istio"},
 def fuzz_stack(tmp_path_factory):
     """A small stack and its cluster's clean live objects (server noise, Helm storage, pods)."""
     from diff_helpers import app_pods
-    from mesh_components.render import render_mesh
+    from mesh_components.core.render import render_mesh
     from mesh_components.spec import load_stack
 
     path = tmp_path_factory.mktemp("fuzz") / "Pulumi.t.yaml"
@@ -344,7 +343,8 @@ def _diff(stack, objects, where, fmt, via_main=True):
     import io
     import json
 
-    from mesh_components import cli, drift_cli
+    from mesh_components import cli
+    from mesh_components.cli import drift_cli
 
     where.mkdir(exist_ok=True)
     (where / "c1.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
@@ -482,7 +482,7 @@ def test_helm_storage_of_any_shape_is_an_error_at_the_secret_and_bounded(tmp_pat
     import gzip
 
     from diff_helpers import helm_secret
-    from mesh_components.live import MAX_RELEASE_BYTES, decode_helm_release
+    from mesh_components.drift.live import MAX_RELEASE_BYTES, decode_helm_release
 
     rel = sample_desired()["east"]["releases"][1]
     b64 = lambda raw: base64.b64encode(base64.b64encode(raw)).decode()  # noqa: E731
@@ -506,7 +506,7 @@ def test_helm_storage_of_any_shape_is_an_error_at_the_secret_and_bounded(tmp_pat
 
 
 def test_trim_pod_takes_any_shape_and_keeps_the_pod_api_shape():
-    from mesh_components.workloads import trim_pod
+    from mesh_components.drift.workloads import trim_pod
 
     odd = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n", "ownerReferences": 1,
                                                          "annotations": {"linkerd.io/inject": "enabled"}},

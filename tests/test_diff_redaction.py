@@ -19,12 +19,10 @@ from cryptography.x509.oid import NameOID
 
 from diff_helpers import (add_noise, fake_desired, app_pods, helm_secret, installed_gateway_api_crds, live_from_desired,
                           sample_desired, write_dump)
-from mesh_components import drift_cli
+from mesh_components.cli import drift_cli
 from mesh_components.cli import main
-from mesh_components.diff import (MISSING, ClusterReport, DriftReport, FieldChange, Finding, ObjectDrift,
-                                  ObjectRef, ReleaseDrift, compare_values, diff_cluster, is_der_private_key,
-                                  is_secret_name, redact_report, redact_text)
-from mesh_components.render import render_mesh
+from mesh_components.drift.diff import (MISSING, ClusterReport, DriftReport, FieldChange, Finding, ObjectDrift, ObjectRef, ReleaseDrift, compare_values, diff_cluster, is_der_private_key, is_secret_name, redact_report, redact_text)
+from mesh_components.core.render import render_mesh
 from mesh_components.spec import load_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -378,7 +376,7 @@ def test_error_lines_and_kubeconfig_errors_never_echo_a_token(tmp_path, capsys, 
     assert "abc-123-secret" not in capsys.readouterr().err
     bad = tmp_path / "kc.yaml"
     bad.write_text("users:\n- name: a\n  user:\n    token: leaked-token-value\n   bad: [\n")
-    from mesh_components.live import LiveError, kubeconfig_contexts
+    from mesh_components.drift.live import LiveError, kubeconfig_contexts
     with pytest.raises(LiveError) as e:
         kubeconfig_contexts(bad)
     assert "leaked-token-value" not in str(e.value) and "line" in str(e.value)

@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 import egress_eval as ev
-from mesh_components import egress
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.gateway_api import channel_of_url
-from mesh_components.render import render_mesh, write_tree
-from mesh_components.slots import Slot, iter_slots
+from mesh_components.core import egress
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.gateway_api import channel_of_url
+from mesh_components.core.render import render_mesh, write_tree
+from mesh_components.core.slots import Slot, iter_slots
 from mesh_components.spec import load_mesh, load_stack
 
 from program_harness import ROOT, TEST_SECRET, run_program, stack_config

@@ -9,11 +9,11 @@ import subprocess
 import pulumi
 import pytest
 
-from mesh_components import envoy_gateway, gateway
+from mesh_components.core import envoy_gateway, gateway
 from mesh_components.components import gateway_addresses
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.render import RELEASES_DIR, render_mesh, write_tree
-from mesh_components.slots import Slot
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.render import RELEASES_DIR, render_mesh, write_tree
+from mesh_components.core.slots import Slot
 from mesh_components.spec import load_mesh, load_stack
 
 from cp_helpers import stack_mesh
@@ -233,7 +233,7 @@ def test_envoy_gateway_variants_pass_the_upstream_checks(variant, tmp_path):
     out = tmp_path / "out"
     write_tree(render_mesh(load_mesh(build(), base_dir=ROOT)), out)
     for cluster in sorted(p for p in out.iterdir() if p.is_dir()):
-        # the Gateway API channel the cluster installs (Linkerd: experimental, mesh_components/gateway_api.py)
+        # the Gateway API channel the cluster installs (Linkerd: experimental, mesh_components/core/gateway_api.py)
         channel = "experimental" if "/experimental-install.yaml" in (cluster / RELEASES_DIR / "remote-manifests.yaml").read_text() \
             else "standard"
         v = subprocess.run([str(TOOLS / "validate-manifests"), "--quiet", "--profile", profile, "--gateway-api", channel,

@@ -27,12 +27,13 @@ from collections import Counter
 import pytest
 import yaml
 
-from mesh_components import gateway, names
+from mesh_components.core import gateway
+from mesh_components.spec import names
 from mesh_components.cli import main
 from mesh_components.components import previous_names, previous_resource_name, resource_name
-from mesh_components.errors import SpecError
-from mesh_components.names import DNS1123_LABEL, DNS1123_SUBDOMAIN
-from mesh_components.render import render_mesh, traffic_model
+from mesh_components.spec.errors import SpecError
+from mesh_components.spec.names import DNS1123_LABEL, DNS1123_SUBDOMAIN
+from mesh_components.core.render import render_mesh, traffic_model
 from mesh_components.spec import load_mesh, load_stack
 
 from cp_helpers import program, run_recording, stack_mesh
@@ -672,7 +673,7 @@ def test_objects_of_one_type_and_readable_name_still_get_no_alias():
     """The same type (two owned Services, or two ServicePatches) and readable name: one old URN,
     which either may have stored; neither gets the alias. A Service and a ServicePatch of that name
     do, each its own."""
-    from mesh_components.meta import k8s_patch
+    from mesh_components.core.meta import k8s_patch
 
     svc = lambda ns, n: {"apiVersion": "v1", "kind": "Service", "metadata": {"name": n, "namespace": ns}}  # noqa: E731
     patched = lambda ns, n: k8s_patch("v1", "Service", n, ns)  # noqa: E731

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components import gamma, graph, smi
+from mesh_components.core import gamma
+from mesh_components.analysis import graph
+from mesh_components.spec import smi
 from mesh_components.cli import main
-from mesh_components.graph import (Edge, Finding, Graph, Node, dot_string, mermaid_text,
-                                   regex_within, render_dot, render_mermaid, safe_id, shadowed)
-from mesh_components.graph_cli import graph_json, graph_of
-from mesh_components.smi import HTTPMatch
+from mesh_components.analysis.graph import (Edge, Finding, Graph, Node, dot_string, mermaid_text, regex_within, render_dot, render_mermaid, safe_id, shadowed)
+from mesh_components.cli.graph_cli import graph_json, graph_of
+from mesh_components.spec.smi import HTTPMatch
 from mesh_components.spec import load_stack
 
 ROOT = Path(__file__).resolve().parents[1]

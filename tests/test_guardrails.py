@@ -1,6 +1,6 @@
 """The mesh-guardrails policy pack: each rule firing and not firing, the CrossGuard wrappers, and the
 lead's rendered stacks passing every rule. ``__main__.py`` is never imported (PolicyPack() blocks).
-The rules live in ``mesh_components/guardrails.py``; the pack's ``mesh_guardrails.py`` re-exports
+The rules live in ``mesh_components/analysis/guardrails.py``; the pack's ``mesh_guardrails.py`` re-exports
 them, and is what these tests load, as the pack does."""
 from __future__ import annotations
 
@@ -314,7 +314,7 @@ def test_policies_wrap_the_validators_with_config():
 def _as_resources(states, spec):
     """The stack as the pack receives it (type tokens and inputs as the components register them;
     tests/test_validate_findings.py checks them against the program run under Pulumi's mocks)."""
-    from mesh_components.findings import pulumi_resources
+    from mesh_components.analysis.findings import pulumi_resources
     return [(r.resource_type, r.props) for r in pulumi_resources(spec, states)]
 
 
@@ -324,7 +324,7 @@ DEV_ADVISORY = {"ingress-tls", "ingress-http-redirect-only"}
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod", "linkerd", "osm"])
 def test_rendered_stacks_pass_every_guardrail(stack):
-    from mesh_components.render import render_mesh
+    from mesh_components.core.render import render_mesh
     from mesh_components.spec import load_stack
     loaded = load_stack(str(ROOT / "stacks" / f"Pulumi.{stack}.yaml"), root=ROOT)
     resources = _as_resources(render_mesh(loaded), loaded.spec)
@@ -356,7 +356,7 @@ def test_dev_config_makes_only_the_plain_http_rules_advisory():
 
 
 def test_the_pack_module_is_the_library_module():
-    from mesh_components import guardrails
+    from mesh_components.analysis import guardrails
     assert g.build_policies is guardrails.build_policies and g.RESOURCE_VALIDATORS is guardrails.RESOURCE_VALIDATORS
     assert set(g.__all__) >= {"validate_open_service_targets", "validate_linkerd_default_policy", "check_resources"}
     assert g.POLICY_NAMES == (*g.RESOURCE_VALIDATORS, *g.STACK_VALIDATORS)

@@ -35,11 +35,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components import gamma
+from mesh_components.core import gamma
 from mesh_components.cli import main
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.intent import ClusterView, check_user_secrets
-from mesh_components.render import render_mesh, write_tree
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.drift.intent import ClusterView, check_user_secrets
+from mesh_components.core.render import render_mesh, write_tree
 from mesh_components.spec import load_mesh, load_stack, topology_warnings
 
 from cp_helpers import stack_mesh
@@ -356,7 +356,7 @@ def test_dns01_solvers_render_as_cert_manager_reads_them(provider, tmp_path):
         assert issuer["spec"]["acme"]["solvers"] == [{"dns01": {provider: settings}}]
         assert set(settings) <= set(fields)          # every field is the CRD's own
         view = ClusterView(st.objects, st.releases)
-        from mesh_components.intent import user_secrets
+        from mesh_components.drift.intent import user_secrets
         assert [(ns, name, keys) for ns, name, _, keys, _ in user_secrets(view)] == secrets
     if TOOLS.is_dir():
         write_tree(states, tmp_path / "out")

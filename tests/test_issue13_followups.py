@@ -23,7 +23,7 @@ import yaml
 
 from mesh_components import cli
 from mesh_components.cli import main
-from mesh_components.findings import Finding, place_fields, problem_dict
+from mesh_components.analysis.findings import Finding, place_fields, problem_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,10 +102,10 @@ def _failing_import(monkeypatch, module: str, missing: str):
 
 
 @pytest.mark.parametrize("module, command, argv", [
-    ("mesh_components.drift_cli", "diff", ["diff", "dev", "--live", "dumps"]),
-    ("mesh_components.drift_cli", "diff", ["diff", "--no-such-flag"]),
-    ("mesh_components.drift_cli", "diff", ["diff"]),
-    ("mesh_components.graph_cli", "graph", ["graph", "dev", "--format", "json"]),
+    ("mesh_components.cli.drift_cli", "diff", ["diff", "dev", "--live", "dumps"]),
+    ("mesh_components.cli.drift_cli", "diff", ["diff", "--no-such-flag"]),
+    ("mesh_components.cli.drift_cli", "diff", ["diff"]),
+    ("mesh_components.cli.graph_cli", "graph", ["graph", "dev", "--format", "json"]),
 ])
 def test_a_command_that_cannot_import_says_why_and_exits_1(module, command, argv, monkeypatch, capsys):
     _failing_import(monkeypatch, module, "kubernetes")
@@ -124,7 +124,7 @@ def test_a_command_that_cannot_import_says_why_and_exits_1(module, command, argv
 
 
 def test_the_other_commands_still_run_when_one_cannot_import(monkeypatch, capsys):
-    _failing_import(monkeypatch, "mesh_components.graph_cli", "graphviz")
+    _failing_import(monkeypatch, "mesh_components.cli.graph_cli", "graphviz")
     assert main(["validate", "dev"]) == 0
     with pytest.raises(SystemExit) as e:
         main(["--help"])
@@ -133,8 +133,8 @@ def test_the_other_commands_still_run_when_one_cannot_import(monkeypatch, capsys
 
 
 def test_an_import_error_of_this_package_is_not_called_a_missing_package():
-    message = cli.unavailable_message("graph", ImportError("cannot import name 'x' from 'mesh_components.graph'",
-                                                           name="mesh_components.graph"))
+    message = cli.unavailable_message("graph", ImportError("cannot import name 'x' from 'mesh_components.analysis.graph'",
+                                                           name="mesh_components.analysis.graph"))
     assert message.startswith("graph: unavailable: cannot import name 'x'") and "a module of this package" in message
 
 

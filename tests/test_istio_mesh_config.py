@@ -38,9 +38,9 @@ import importlib.util
 import pytest
 import yaml
 
-from mesh_components.graph_cli import graph_of
-from mesh_components.intent import ClusterView, check_registry_only
-from mesh_components.render import render_mesh
+from mesh_components.cli.graph_cli import graph_of
+from mesh_components.drift.intent import ClusterView, check_registry_only
+from mesh_components.core.render import render_mesh
 from mesh_components.spec import load_mesh, load_stack
 
 from cp_helpers import stack_mesh

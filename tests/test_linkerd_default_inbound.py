@@ -21,9 +21,9 @@ import importlib.util
 import pytest
 import yaml
 
-from mesh_components import linkerd
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.render import render_mesh, translate
+from mesh_components.meshes import linkerd
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.render import render_mesh, translate
 from mesh_components.spec import load_mesh, load_stack
 
 from cp_helpers import find, stack_mesh

@@ -21,9 +21,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mesh_components import multicluster as mc
-from mesh_components.errors import TranslationError
-from mesh_components.render import render_mesh
+from mesh_components.core import multicluster as mc
+from mesh_components.spec.errors import TranslationError
+from mesh_components.core.render import render_mesh
 from mesh_components.spec import load_mesh
 
 from cp_helpers import find, stack_mesh, with_clusters

@@ -3,7 +3,7 @@ the names users see in ``kubectl`` and Pulumi keys resources on, the GAMMA route
 timeouts, retries and splits, the scrape objects of namespaces whose default is ``deny``, and the
 refusals, word for word.
 
-Upstream, as pinned (Linkerd edge-26.8.3, ``mesh_components/linkerd.py`` ``LINKERD_VERSION``;
+Upstream, as pinned (Linkerd edge-26.8.3, ``mesh_components/meshes/linkerd.py`` ``LINKERD_VERSION``;
 stacks/Pulumi.linkerd.yaml "Linkerd edge 2026.8.3"):
 
 - a ``Server``, ``HTTPRoute`` or ``AuthorizationPolicy`` is found by name within its namespace (an
@@ -28,10 +28,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components import linkerd_policy, names
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.meta import ownership_labels
-from mesh_components.render import traffic_model, translate
+from mesh_components.meshes import linkerd_policy
+from mesh_components.spec import names
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.meta import ownership_labels
+from mesh_components.core.render import traffic_model, translate
 from mesh_components.spec import load_mesh
 
 GATEWAY = "gateway.networking.k8s.io/v1"
@@ -412,7 +413,7 @@ def test_a_tcp_rule_beside_http_matches_for_other_sources_names_every_tcp_source
 def test_a_regex_rust_reads_otherwise_is_refused_quoting_it(tmp_path):
     """A stack validated for Istio (RE2 only) translated to Linkerd: the regex Linkerd would be sent
     is quoted in the refusal (``yaml_source.shown``), with what Rust regex says of it."""
-    from mesh_components import smi
+    from mesh_components.spec import smi
 
     services = [svc("api")]
     m = mesh(services, [rule("to-api", "api", http=[{"name": "m", "methods": ["GET"], "pathRegex": r"/a\b{x"}])],

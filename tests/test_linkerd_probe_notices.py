@@ -5,14 +5,14 @@ default probe route (linkerd/linkerd2 edge-26.8.3 policy-controller/k8s/index/sr
 2014-2016 returns before the default routes are added; :2241-2300 builds that probe route from the
 pod's ``httpGet`` probes). Offline we cannot see the pods' probes, so every port served by a routed
 Server that declares no ``probePaths`` gets a ``path: notice:`` line naming the field, and a port that
-declares them gets the probe route instead (:func:`mesh_components.linkerd.probe_objects`).
+declares them gets the probe route instead (:func:`mesh_components.meshes.linkerd.probe_objects`).
 """
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from mesh_components.linkerd import probe_notices
+from mesh_components.meshes.linkerd import probe_notices
 
 from cp_helpers import render, stack_mesh
 from program_harness import ROOT

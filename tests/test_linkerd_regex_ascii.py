@@ -24,8 +24,8 @@ import re
 import pytest
 import re2
 
-from mesh_components import smi
-from mesh_components.linkerd_policy import ascii_perl_classes, rendered_regex, route_match
+from mesh_components.spec import smi
+from mesh_components.meshes.linkerd_policy import ascii_perl_classes, rendered_regex, route_match
 from mesh_components.spec import load_stack
 
 from program_harness import ROOT

@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components import smi
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.linkerd_policy import rendered_regex
-from mesh_components.render import translate
+from mesh_components.spec import smi
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.meshes.linkerd_policy import rendered_regex
+from mesh_components.core.render import translate
 from mesh_components.spec import load_mesh
 
 from program_harness import ROOT
@@ -238,8 +238,9 @@ def test_two_splits_of_one_root_service_are_refused_naming_both(tmp_path):
 REDOS = r"""
 import json, sys, copy
 sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests"]
-from mesh_components import graph, smi
-from mesh_components.graph_cli import graph_of
+from mesh_components.analysis import graph
+from mesh_components.spec import smi
+from mesh_components.cli.graph_cli import graph_of
 from mesh_components.spec import load_mesh
 mesh = json.loads(sys.argv[2])
 path = "/" + "a" * 39                      # 40 characters, no 'b': backtracking tries 2**39 splits

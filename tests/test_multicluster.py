@@ -9,8 +9,8 @@ import base64
 import pytest
 import yaml
 
-from mesh_components import multicluster as mc
-from mesh_components.errors import SpecError
+from mesh_components.core import multicluster as mc
+from mesh_components.spec.errors import SpecError
 from mesh_components.spec import load_mesh, load_stack
 
 from cp_helpers import (by_type, find, kubeconfig_for, program, release, render, set_kube_env, stack_mesh,

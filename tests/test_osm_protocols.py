@@ -15,8 +15,8 @@ import copy
 import pytest
 import yaml
 
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.render import render_mesh
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.render import render_mesh
 from mesh_components.spec import load_mesh
 
 from cp_helpers import stack_mesh
@@ -186,7 +186,7 @@ def linkerd_with(port: int, target: int | None = None, *, rule: bool = False) ->
 
 @pytest.mark.skipif(not (SHARED_CHARTS / "linkerd-control-plane").is_dir(), reason="../shared/charts missing")
 def test_linkerd_default_opaque_ports_are_the_charts():
-    from mesh_components.app_protocol import LINKERD_DEFAULT_OPAQUE_PORTS
+    from mesh_components.core.app_protocol import LINKERD_DEFAULT_OPAQUE_PORTS
     values = yaml.safe_load((SHARED_CHARTS / "linkerd-control-plane" / "values.yaml").read_text())
     assert values["proxy"]["opaquePorts"] == LINKERD_DEFAULT_OPAQUE_PORTS
 

@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components import findings as fnd
+from mesh_components.analysis import findings as fnd
 from mesh_components.cli import main
-from mesh_components.errors import MeshError, SpecError
-from mesh_components.meta import container_shape_problems, object_shape_problems
-from mesh_components.render import cluster_stream, render_mesh
+from mesh_components.spec.errors import MeshError, SpecError
+from mesh_components.core.meta import container_shape_problems, object_shape_problems
+from mesh_components.core.render import cluster_stream, render_mesh
 from mesh_components.spec import LoadedMesh, Override, load_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,7 +249,7 @@ def _access_object(stack: str, kind: str) -> dict:
 def test_fields_the_api_server_would_refuse_reach_no_reader_as_a_crash(stack, kind, op):
     """Cases a fuzzer found beyond the shape check (a scalar of another type, a required field
     removed): ``validate``'s findings and ``graph`` read them without crashing."""
-    from mesh_components.graph_cli import graph_json, graph_of
+    from mesh_components.cli.graph_cli import graph_json, graph_of
 
     obj = _access_object(stack, kind)
     if op["path"].startswith("/spec/rules/0/matches/0") and not (obj["spec"].get("rules") or [{}])[0].get("matches"):

@@ -15,11 +15,11 @@ import importlib.util
 
 import yaml
 
-from mesh_components import linkerd
+from mesh_components.meshes import linkerd
 from mesh_components.cli import main
-from mesh_components.graph import render_dot, render_mermaid
-from mesh_components.graph_cli import graph_of
-from mesh_components.render import render_mesh
+from mesh_components.analysis.graph import render_dot, render_mermaid
+from mesh_components.cli.graph_cli import graph_of
+from mesh_components.core.render import render_mesh
 from mesh_components.spec import load_mesh
 
 from cp_helpers import stack_mesh

@@ -74,7 +74,7 @@ def test_operator_example_says_how_guardrails_are_enforced():
 
 
 def test_long_lived_updates_and_previews_refuse_a_plan_that_deletes_a_namespace():
-    """mesh_components.preview_guard runs on `pulumi preview --json` before every `up` of a stack
+    """mesh_components.cli.preview_guard runs on `pulumi preview --json` before every `up` of a stack
     whose state outlives the run (a throw-away dev stack starts empty: nothing to delete), and in
     every preview job."""
     guarded = 0
@@ -84,7 +84,7 @@ def test_long_lived_updates_and_previews_refuse_a_plan_that_deletes_a_namespace(
         preview = pulumi_steps(job, "preview")
         if not (up or preview) or (up and "PULUMI_BACKEND_URL" in yaml.safe_dump(job)):
             continue
-        guard = [i for i, s in enumerate(steps) if "mesh_components.preview_guard" in str(s.get("run", ""))]
+        guard = [i for i, s in enumerate(steps) if "mesh_components.cli.preview_guard" in str(s.get("run", ""))]
         assert guard, f"{where}: no preview guard"
         run = steps[guard[0]]["run"]
         assert "pulumi preview" in run and "--json" in run and run.index("pulumi preview") < run.index("preview_guard")

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mesh_components import gamma, gateway, smi
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.istio_policy import istio_match
-from mesh_components.render import render_mesh
+from mesh_components.core import gamma, gateway
+from mesh_components.spec import smi
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.meshes.istio_policy import istio_match
+from mesh_components.core.render import render_mesh
 from mesh_components.spec import load_mesh, load_stack
 
 from program_harness import ROOT

@@ -7,7 +7,7 @@ Each refusal is tested twice: that it happens, and what the objects would admit 
 by the lower-level code the refusal guards, or with the guard patched off), so that removing a
 refusal fails a test. Upstream, as pinned: smi-spec main (apis/traffic-access/v1alpha2..v1alpha3,
 traffic-specs/v1alpha4, traffic-split), smi-sdk-go v0.5.0, OSM v1.2.4, Istio 1.30.3, Linkerd
-edge-26.8.3 (mesh_components/linkerd.py ``LINKERD_VERSION``).
+edge-26.8.3 (mesh_components/meshes/linkerd.py ``LINKERD_VERSION``).
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components import gamma, smi
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.render import render_mesh, translate
+from mesh_components.core import gamma
+from mesh_components.spec import smi
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.render import render_mesh, translate
 from mesh_components.spec import LoadedMesh, load_mesh
 
 from policy_eval import Request, istio_allows, linkerd_allows, osm_allows, smi_allows
@@ -549,7 +550,7 @@ def test_osm_tcproute_always_lists_the_ports_it_opens(tmp_path):
 def test_every_policy_object_carries_the_mesh_ownership_labels(mesh, tmp_path):
     """Every object we create carries the ownership labels of its mesh (meta.ownership_labels), which
     is how a later run finds and prunes what it owns (never what the user owns)."""
-    from mesh_components.meta import ownership_labels
+    from mesh_components.core.meta import ownership_labels
 
     docs = [group("g", GET_A), tcp_route("r", [5432]), target("t1", "mix", [http_rule("g")]),
             target("t2", "mix", [tcp_rule("r")], sources=[("front", "other")])]

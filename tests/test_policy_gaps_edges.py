@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components import istio_policy
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.render import render_mesh
-from mesh_components.smi import re2_compile
+from mesh_components.meshes import istio_policy
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.render import render_mesh
+from mesh_components.spec.smi import re2_compile
 from mesh_components.spec import LoadedMesh, load_mesh
 
 from policy_eval import Request, istio_allows, smi_allows
@@ -61,7 +61,7 @@ def test_osm_traffic_split_keeps_its_name_in_the_namespace_of_its_root_service(t
     (ts,) = [o for o in objects_for(mesh_of(services, docs, tmp_path), "osm") if o["kind"] == "TrafficSplit"]
     assert ts["apiVersion"] == "split.smi-spec.io/v1alpha2"
     assert (ts["metadata"]["name"], ts["metadata"]["namespace"]) == ("api-canary", "shop")
-    from mesh_components.meta import ownership_labels   # ours, so a later run prunes it
+    from mesh_components.core.meta import ownership_labels   # ours, so a later run prunes it
     assert {k: ts["metadata"]["labels"].get(k) for k in ownership_labels("gaps")} == ownership_labels("gaps")
     assert ts["spec"] == {"service": "api", "backends": [{"service": "api-v1", "weight": 9},
                                                          {"service": "api-v2", "weight": 1}]}
@@ -164,7 +164,7 @@ def test_ambient_tcp_rules_on_a_headless_service_are_exact_at_ztunnel(tmp_path):
 def test_ambient_policy_objects_carry_the_mesh_ownership_labels(tmp_path):
     """The waypoint, its default deny and every AuthorizationPolicy of ambient mode carry the
     ownership labels (meta.ownership_labels): how a later run finds and prunes what it owns."""
-    from mesh_components.meta import ownership_labels
+    from mesh_components.core.meta import ownership_labels
 
     api = ("shop", "api", [(8080, "http", None)])
     docs = [group("g", [{"name": "get-a", "methods": ["GET"], "pathRegex": "/a/.*"}]),
@@ -458,7 +458,7 @@ def test_ambient_split_of_a_headless_service_is_refused_and_one_with_a_cluster_i
     objects = render_mesh(ambient_mesh(split_services(), docs, tmp_path / "b"))["c1"].objects
     routes = [o for o in objects if o["kind"] == "HTTPRoute"]
     assert [o["spec"]["parentRefs"] for o in routes] == [[{"group": "", "kind": "Service", "name": "api", "port": 8080}]]
-    from mesh_components.meta import ownership_labels   # ours, so a later run prunes it
+    from mesh_components.core.meta import ownership_labels   # ours, so a later run prunes it
     assert all(o["metadata"]["labels"][k] == v for o in routes for k, v in ownership_labels("gaps").items())
     objects = objects_for(mesh_of(split_services(), docs, tmp_path / "c"), "istio")
     assert [o["metadata"]["name"] for o in objects if o["kind"] == "HTTPRoute"] == ["api-canary"]

@@ -26,8 +26,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components import gamma, gateway, smi
-from mesh_components.render import render_mesh
+from mesh_components.core import gamma, gateway
+from mesh_components.spec import smi
+from mesh_components.core.render import render_mesh
 from mesh_components.spec import load_mesh
 
 from policy_eval import Request, istio_allows, linkerd_allows

@@ -30,10 +30,10 @@ import pytest
 import re2
 import yaml
 
-from mesh_components import smi
-from mesh_components.linkerd_policy import rendered_regex
+from mesh_components.spec import smi
+from mesh_components.meshes.linkerd_policy import rendered_regex
 
-from mesh_components.errors import TranslationError
+from mesh_components.spec.errors import TranslationError
 from mesh_components.spec import load_mesh
 
 from policy_eval import Request
@@ -294,7 +294,7 @@ def test_linkerd_sends_literal_paths_and_header_values_as_exact_matches():
     """The forms the module docstring promises: a literal path or header value is an ``Exact``
     match, a match-all path none, header names lower-case (HTTP header names are case-insensitive,
     and the proxy compares lower-case ``http::HeaderName``s), other regexes anchored."""
-    from mesh_components.linkerd_policy import route_match
+    from mesh_components.meshes.linkerd_policy import route_match
 
     rm = route_match(smi.HTTPMatch("m", ("GET",), "/a/b", (("X-Tenant", "blue"), ("X-Id", r"\d+"), ("X-Any", ".*"))))
     assert rm.path == ("Exact", "/a/b")
@@ -357,7 +357,7 @@ def test_linkerd_polices_every_destination_of_a_cluster_whatever_other_clusters_
         "services": [{"name": n, "namespace": ns, "ports": [{"port": 8080, "name": "http", "protocol": "http"}]}
                      for ns, n in (("alpha", "x"), ("shop", "api"), ("front", "client"), ("ops", "intruder"))],
         "smiFiles": ["smi.yaml"]}, base_dir=tmp_path)
-    from mesh_components.render import render_mesh
+    from mesh_components.core.render import render_mesh
 
     rendered = render_mesh(loaded)
     for cluster in ("c1", "c2"):

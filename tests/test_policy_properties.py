@@ -15,9 +15,9 @@ import yaml
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.render import translate
-from mesh_components.smi import regex_shape
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.render import translate
+from mesh_components.spec.smi import regex_shape
 from mesh_components.spec import load_mesh, load_stack
 
 from policy_eval import Request, istio_allows, linkerd_allows, osm_allows, smi_allows
@@ -127,7 +127,7 @@ def render(docs: list[dict], to: str, data_plane: str = "sidecar") -> list[dict]
         (Path(d) / "smi" / "p.yaml").write_text(yaml.safe_dump_all(docs))
         loaded = load_mesh(base_mesh(data_plane), base_dir=d)
         if to == "istio":
-            from mesh_components.render import render_mesh
+            from mesh_components.core.render import render_mesh
             return render_mesh(loaded)["c1"].objects
         return translate(loaded, to)["c1"].objects
 
@@ -241,7 +241,7 @@ def deny_would_close(docs) -> bool:
     """A service no TrafficTarget names in a namespace where one does: Linkerd's default inbound
     policy, set per namespace to ``deny`` there (the chart default all-unauthenticated would admit
     any client on undeclared ports; linkerd2 edge-26.8.3 charts/linkerd-control-plane/values.yaml:251),
-    would close it, so translation refuses (mesh_components.linkerd.default_policy_problems)."""
+    would close it, so translation refuses (mesh_components.meshes.linkerd.default_policy_problems)."""
     dests = policed(docs)
     services = [(ns, n) for ns, n, _ in SERVICES] + [("ops", "admin")]
     return any((ns, n) not in dests for ns, n in services if ns in {d[0] for d in dests})
@@ -334,7 +334,7 @@ def test_overlap_of_the_generated_matches_is_exact_over_the_request_grid():
     above are deterministic; RE2 full matches stand for every mesh's regex engine."""
     import re2
 
-    from mesh_components.smi import HTTPMatch, may_overlap
+    from mesh_components.spec.smi import HTTPMatch, may_overlap
 
     for x, y in itertools.combinations_with_replacement(REGEXES + [None], 2):
         concrete = any((x is None or re2.fullmatch(x, p)) and (y is None or re2.fullmatch(y, p)) for p in PATHS)

@@ -1,4 +1,4 @@
-"""The plan guard the workflows run before `pulumi up` (mesh_components.preview_guard), on preview
+"""The plan guard the workflows run before `pulumi up` (mesh_components.cli.preview_guard), on preview
 files shaped as the CLI prints them: the digest of `pulumi preview --json` (pulumi/pulumi v3.259.0
 pkg/display/json.go PreviewDigest/PreviewStep, pkg/backend/display/json.go ShowPreviewDigest) and
 the streamed engine events (ShowJSONEvents, sdk/go/common/apitype/events.go)."""
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mesh_components import preview_guard
+from mesh_components.cli import preview_guard
 
 from program_harness import ROOT
 
@@ -20,7 +20,7 @@ BOOKSTORE = ("urn:pulumi:prod::service-mesh::mesh:index:ServiceMesh$mesh:index:C
 
 
 def guard(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mesh_components.preview_guard", *args], cwd=ROOT, input=stdin,
+    return subprocess.run([sys.executable, "-m", "mesh_components.cli.preview_guard", *args], cwd=ROOT, input=stdin,
                           capture_output=True, text=True, timeout=60)
 
 

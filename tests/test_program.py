@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mesh_components.components import PATCH_FORCE_ANNOTATION as PATCH_FORCE, STABLE_NAME
-from mesh_components.meta import MANAGED_BY_LABEL, MESH_LABEL, PATCH_ANNOTATION
+from mesh_components.core.meta import MANAGED_BY_LABEL, MESH_LABEL, PATCH_ANNOTATION
 from mesh_components.spec import minify_kubeconfig
 
 from cp_helpers import program, run_recording, set_kube_env, stack_mesh, with_clusters
@@ -501,8 +501,8 @@ def test_children_of_the_gateway_api_manifest_keep_their_state(recorded):
 def test_an_override_cannot_change_whether_an_object_is_the_applications(override, verb):
     """``components.register_object`` decides patch or owned from the rendered annotation, after
     the overrides; an override that flips it is refused with a ``path: message`` line."""
-    from mesh_components.errors import SpecError
-    from mesh_components.render import render_mesh
+    from mesh_components.spec.errors import SpecError
+    from mesh_components.core.render import render_mesh
     from mesh_components.spec import MeshSpec
 
     mesh = stack_mesh("prod")

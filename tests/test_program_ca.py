@@ -14,7 +14,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 from ca_helpers import openssl_verify
 from program_harness import FAKE_KUBECONFIG, ROOT, EngineState, run_dynamic_resource, run_program, stack_config
 
-from mesh_components import ca
+from mesh_components.core import ca
 from mesh_components import ca_provider as cp
 
 STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))

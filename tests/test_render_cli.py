@@ -16,11 +16,10 @@ import pytest
 import yaml
 
 from mesh_components.cli import main
-from mesh_components.gateway_api import channel_of_url
-from mesh_components import render
-from mesh_components.render import (DEPLOY_TIME_DIR, MARKER, REDACTED, RELEASES_DIR, object_filename, render_mesh,
-                                    translate, write_tree)
-from mesh_components.slots import PLACEHOLDER_PREFIX, Slot, iter_slots
+from mesh_components.core.gateway_api import channel_of_url
+from mesh_components.core import render
+from mesh_components.core.render import (DEPLOY_TIME_DIR, MARKER, REDACTED, RELEASES_DIR, object_filename, render_mesh, translate, write_tree)
+from mesh_components.core.slots import PLACEHOLDER_PREFIX, Slot, iter_slots
 from mesh_components.spec import load_stack
 
 from program_harness import ROOT
@@ -424,7 +423,7 @@ def test_cluster_folder_holds_only_kubernetes_objects_at_its_top_level(stack, tm
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_placeholder_where_kubectl_reads(stack, include_secrets, tmp_path, capsys):
     """Reviewer finding 2 (issue 13 item 6): an object still holding a deploy-time placeholder (a CA
-    key, another cluster's credentials; --include-secrets cannot fill them: mesh_components/slots.py)
+    key, another cluster's credentials; --include-secrets cannot fill them: mesh_components/core/slots.py)
     applied as it is would replace the live value with placeholder text, and istiod would fail at
     its next start (istio 1.30.3 pilot/pkg/bootstrap/istio_ca.go:508). So no file kubectl reads
     (the folder's top level, the --out - stream) holds one; deploy-time/ holds exactly those objects,

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from mesh_components.cli import main
-from mesh_components.errors import SpecError
-from mesh_components.render import cyclic_gc_paused, render_mesh
+from mesh_components.spec.errors import SpecError
+from mesh_components.core.render import cyclic_gc_paused, render_mesh
 from mesh_components.spec import load_mesh
 
 from program_harness import ROOT

@@ -14,11 +14,13 @@ import pytest
 import yaml
 
 import egress_eval as ev
-from mesh_components import egress, linkerd, override_access
+from mesh_components.core import egress
+from mesh_components.meshes import linkerd
+from mesh_components.analysis import override_access
 from mesh_components.cli import main
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.graph_cli import graph_of
-from mesh_components.render import render_mesh
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.cli.graph_cli import graph_of
+from mesh_components.core.render import render_mesh
 from mesh_components.spec import load_mesh
 
 from cp_helpers import stack_mesh
@@ -110,8 +112,8 @@ def test_istiod_mesh_config_wins_over_a_shared_map():
     """istio 1.30.3 pilot/pkg/bootstrap/mesh.go:130-136: the SHARED_MESH_CONFIG map is applied
     first and istiod's own map (Helm ``meshConfig``) over it; without either, ALLOW_ANY
     (pkg/config/mesh/mesh.go:83). A map no istiod names is read by nobody."""
-    from mesh_components import egress_access
-    from mesh_components.render import HelmRelease
+    from mesh_components.analysis import egress_access
+    from mesh_components.core.render import HelmRelease
 
     cm = lambda mode: {"apiVersion": "v1", "kind": "ConfigMap",  # noqa: E731
                        "metadata": {"name": "shared", "namespace": "istio-system"},
@@ -140,8 +142,8 @@ def test_a_wider_probe_network_is_a_widening_and_a_narrower_one_a_change():
     from (linkerd2 edge-26.8.3 policy-controller/k8s/index/src/inbound/index.rs:2243-2298; chart
     default 0.0.0.0/0 and ::/0, values.yaml:96-98). The render keeps the default, so an override
     can only narrow it there (a change); against a narrower base, wider networks widen."""
-    from mesh_components import egress_access
-    from mesh_components.render import HelmRelease
+    from mesh_components.analysis import egress_access
+    from mesh_components.core.render import HelmRelease
 
     assert set(findings(with_overrides("linkerd", PROBE_NETWORKS))) == {"override-changes-access"}
     rel = lambda nets: HelmRelease("linkerd-control-plane", "linkerd", "r", "linkerd-control-plane", "1",  # noqa: E731
@@ -163,7 +165,7 @@ def test_dns_capture_off_is_reported():
 def test_egress_exits_of_the_shipped_stacks_are_the_intent():
     """The production reader (egress_access) agrees with the independent one on every shipped stack:
     no exit beyond the rules."""
-    from mesh_components import egress_access
+    from mesh_components.analysis import egress_access
 
     for stack in ("dev", "staging", "linkerd", "osm"):
         loaded = load_mesh(with_overrides(stack), base_dir=ROOT)

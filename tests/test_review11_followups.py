@@ -12,10 +12,11 @@ import yaml
 
 from cp_helpers import by_type, program, release, render, set_kube_env, stack_mesh
 from diff_helpers import installed_gateway_api_crds, live_from_desired
-from mesh_components import gateway_api, linkerd
-from mesh_components.drift_cli import build_report
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.live import LiveState, releases_from_objects
+from mesh_components.core import gateway_api
+from mesh_components.meshes import linkerd
+from mesh_components.cli.drift_cli import build_report
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.drift.live import LiveState, releases_from_objects
 from mesh_components.spec import GATEWAY_API_VERSION, load_mesh
 
 from program_harness import ROOT

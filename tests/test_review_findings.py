@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components import smi
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.render import render_mesh, translate, write_tree
+from mesh_components.spec import smi
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.render import render_mesh, translate, write_tree
 from mesh_components.spec import Backend, LoadedMesh, load_mesh
 
 from cp_helpers import stack_mesh

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mesh_components.components import STABLE_NAME
-from mesh_components.errors import SpecError
+from mesh_components.spec.errors import SpecError
 from mesh_components.spec import load_mesh
 
 from cp_helpers import (by_type, find, program, release, render, set_kube_env, stack_mesh, with_clusters,

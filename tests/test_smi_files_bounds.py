@@ -1,14 +1,14 @@
 """Issue 13 item 8 (bounded work): ``mesh.smiFiles`` reads SMI policy, never a whole project tree.
 An empty path would name the project folder (``.venv``, ``.git`` and every YAML file under it: the
 battery's ``smiFiles: ['']`` took 18 s), hidden files and folders are never policy, and the number of
-files read is bounded (:data:`mesh_components.smi.MAX_SMI_FILES`)."""
+files read is bounded (:data:`mesh_components.spec.smi.MAX_SMI_FILES`)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from mesh_components import smi
+from mesh_components.spec import smi
 
 SPLIT = """apiVersion: split.smi-spec.io/v1alpha4
 kind: TrafficSplit

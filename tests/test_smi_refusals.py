@@ -1,4 +1,4 @@
-"""How ``mesh_components.smi`` reads SMI documents (issue 18): every malformed field of every SMI kind is
+"""How ``mesh_components.spec.smi`` reads SMI documents (issue 18): every malformed field of every SMI kind is
 refused with the ``path: message`` the user sees (the path names the field, the message the fix), a
 malformed entry does not hide the problems or the good entries after it, and the values that decide
 who may call whom (subjects, ports, matches, headers, weights) are read as upstream reads them.
@@ -22,8 +22,8 @@ from fractions import Fraction
 
 import pytest
 
-from mesh_components import smi
-from mesh_components.smi import HTTPMatch
+from mesh_components.spec import smi
+from mesh_components.spec.smi import HTTPMatch
 
 WHERE = "smi.yaml[0]"
 

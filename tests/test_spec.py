@@ -9,8 +9,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mesh_components.errors import MeshError, SpecError
-from mesh_components.render import render_mesh
+from mesh_components.spec.errors import MeshError, SpecError
+from mesh_components.core.render import render_mesh
 from mesh_components.spec import load_mesh, load_stack
 
 from program_harness import ROOT

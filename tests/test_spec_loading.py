@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components import yaml_source
+from mesh_components.spec import yaml_source
 from mesh_components.cli import main
-from mesh_components.errors import SpecError
+from mesh_components.spec.errors import SpecError
 from mesh_components.spec import load_mesh, load_stack, mesh_config_from_stack, parse_spec
 
 from program_harness import ROOT

@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components import smi
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.render import translate
+from mesh_components.spec import smi
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.render import translate
 from mesh_components.spec import load_mesh
 
 from program_harness import ROOT

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.telemetry import envoy_gateway as teg
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.telemetry import envoy_gateway as teg
 
 from cp_helpers import assert_upstream_clean, render, stack_with_telemetry
 from program_harness import ROOT

@@ -1,4 +1,4 @@
-"""Golden-signal recording rules and alerts (``mesh_components.telemetry.golden_signals``): per mesh,
+"""Golden-signal recording rules and alerts (``mesh_components.core.telemetry.golden_signals``): per mesh,
 every metric, label and enumerated label value the expressions read is one that mesh really exports
 at the pinned version (the tables below cite each); the series names and labels are the same on every
 mesh; every expression parses as PromQL (promql-parser, the Rust parser of GreptimeDB); the objects
@@ -18,12 +18,15 @@ import promql_parser
 import pytest
 import yaml
 
-from mesh_components import gamma, graph, istio_policy, linkerd_policy, render, spec as S
+from mesh_components.core import gamma, render
+from mesh_components.analysis import graph
+from mesh_components.meshes import istio_policy, linkerd_policy
+from mesh_components import spec as S
 from mesh_components.cli import main
-from mesh_components.errors import MeshError, SpecError
-from mesh_components.graph_cli import graph_json, graph_of
+from mesh_components.spec.errors import MeshError, SpecError
+from mesh_components.cli.graph_cli import graph_json, graph_of
 from mesh_components.spec import LoadedMesh, load_stack
-from mesh_components.telemetry import golden_signals as gs
+from mesh_components.core.telemetry import golden_signals as gs
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT.parent / "shared" / "tools"

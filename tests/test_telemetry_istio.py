@@ -1,4 +1,4 @@
-"""``mesh.telemetry`` on Istio 1.30.3 (``mesh_components.telemetry.istio``): Telemetry objects,
+"""``mesh.telemetry`` on Istio 1.30.3 (``mesh_components.core.telemetry.istio``): Telemetry objects,
 istiod's ``meshConfig.extensionProviders`` on every revision, the Prometheus Operator scrape objects,
 the refusals, and that telemetry off renders exactly what it did before.
 
@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.meta import deep_merge
-from mesh_components.render import render_mesh, write_tree
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.meta import deep_merge
+from mesh_components.core.render import render_mesh, write_tree
 from mesh_components.spec import load_mesh
-from mesh_components.telemetry import istio as tel
+from mesh_components.core.telemetry import istio as tel
 
 from cp_helpers import stack_mesh
 from program_harness import ROOT
@@ -699,7 +699,7 @@ def test_istio_notices():
     beside ours (istiod takes the oldest per namespace: telemetry.go:120,682-689), and, in operator
     mode, the double scrape an annotation job would add (the injector's prometheus.io annotations,
     pkg/kube/inject/webhook.go:884-921)."""
-    from mesh_components import telemetry
+    from mesh_components.core import telemetry
 
     loaded = load_mesh(with_telemetry("prod", {"accessLogs": {"enabled": True}, "overrides": [
         {"namespace": "bookstore", "accessLogs": {"format": "json"}}]}), base_dir=ROOT)

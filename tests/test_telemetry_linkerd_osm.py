@@ -10,12 +10,12 @@ import re
 
 import pytest
 
-from mesh_components import linkerd as linkerd_cp
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.meta import ownership_labels
-from mesh_components.render import write_tree
+from mesh_components.meshes import linkerd as linkerd_cp
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.meta import ownership_labels
+from mesh_components.core.render import write_tree
 from mesh_components.spec import load_mesh
-from mesh_components.telemetry import golden_signals
+from mesh_components.core.telemetry import golden_signals
 
 from cp_helpers import assert_upstream_clean, render, stack_mesh, stack_with_telemetry
 from program_harness import ROOT
@@ -110,7 +110,7 @@ def test_linkerd_scrape_timeout_never_outlasts_a_short_interval():
 
 def test_linkerd_bundled_needs_vizs_prometheus_among_the_scrapers_where_the_default_is_deny():
     # bookstore and bookwarehouse hold access rules' destinations, so they default to deny
-    # (mesh_components/linkerd.py default_inbound_policy); viz/cmd/allow-scrapes.go@edge-26.8.3:131
+    # (mesh_components/meshes/linkerd.py default_inbound_policy); viz/cmd/allow-scrapes.go@edge-26.8.3:131
     found = refused(linkerd({"metrics": {"prometheus": {"mode": "bundled"}}}, scrapers=()))
     message = found["mesh.telemetry.metrics.prometheus"]
     assert "namespace bookstore" in message and "namespace bookwarehouse" in message
@@ -608,7 +608,7 @@ def test_linkerd_viz_prometheus_rolls_when_its_configuration_or_rules_change():
     prometheus.yaml@edge-26.8.3:298-308), never refreshed, with no checksum on the pod (:229-239):
     prometheus.podAnnotations (values.yaml:477-478) carries a sha256 of globalConfig, scrapeConfigs and
     the rule file the ConfigMap holds."""
-    from mesh_components.telemetry import linkerd as tl
+    from mesh_components.core.telemetry import linkerd as tl
 
     def checksum_and_rules(mesh, cluster="linkerd-east"):
         st = render(mesh)[cluster]
@@ -651,7 +651,7 @@ def test_linkerd_bundled_refuses_alerts_it_cannot_deliver_and_labels_it_cannot_u
 
 def test_linkerd_operator_url_must_be_reachable_through_the_egress_fence():
     """linkerd-viz's metrics-api queries prometheusUrl; the mesh's global Deny EgressNetwork in
-    linkerd-egress (mesh_components.egress; linkerd2 edge-26.8.3 policy-controller/k8s/index/src/
+    linkerd-egress (mesh_components.core.egress; linkerd2 edge-26.8.3 policy-controller/k8s/index/src/
     outbound/index/egress_network.rs:61-78) refuses hosts outside the cluster networks, a Service
     name is inside them."""
     def tel(url):
@@ -738,7 +738,7 @@ def test_restart_notices_name_the_namespaces_whose_pods_keep_the_old_settings():
     at injection (pkg/injector/patch.go@v1.2.4:73-85), a sidecar serves stats only for such a pod
     (pkg/envoy/lds/response.go:74-84); `osm metrics enable` patches running pods
     (cmd/cli/metrics_enable.go:102-147), the mesh does not."""
-    from mesh_components import telemetry
+    from mesh_components.core import telemetry
 
     tel = {"metrics": {"enabled": False, "goldenSignals": False}, "accessLogs": {"enabled": True},
            "overrides": [{"namespace": "bookthief", "accessLogs": {"enabled": False}}],
@@ -763,7 +763,7 @@ def test_linkerd_access_logs_in_a_tcp_only_namespace_get_a_notice():
     http/server.rs:88): an override turning them on where the declared services serve only TCP/TLS
     would log nothing. A notice, not a refusal: the proxy does what the setting says, and the
     namespace may run HTTP pods the spec does not declare."""
-    from mesh_components import telemetry
+    from mesh_components.core import telemetry
 
     mesh = linkerd({"metrics": {"enabled": False, "goldenSignals": False},
                     "overrides": [{"namespace": "bookwarehouse", "accessLogs": {"enabled": True}}]}, scrapers=())

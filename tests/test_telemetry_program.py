@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mesh_components.render import CONCERNS
+from mesh_components.core.render import CONCERNS
 
 from cp_helpers import by_type, program, render, stack_mesh
 from program_harness import FAKE_KUBECONFIG
@@ -92,7 +92,7 @@ def test_no_telemetry_section_registers_no_telemetry_component(stack):
 def test_the_component_outputs_the_series_it_records_in_either_form(mode):
     """PrometheusRule (operator) or the rule-file ConfigMap (annotations): the same series."""
     from mesh_components.components import recording_rule_names
-    from mesh_components.telemetry import golden_signals
+    from mesh_components.core.telemetry import golden_signals
 
     mesh = with_telemetry("prod", {"metrics": {"prometheus": {"mode": mode}}})
     names = recording_rule_names(render(mesh)["prod-aws"].concerns["telemetry"])

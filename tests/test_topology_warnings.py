@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from mesh_components.cli import main
-from mesh_components.errors import SpecError
+from mesh_components.spec.errors import SpecError
 from mesh_components.spec import load_mesh, load_stack, topology_warnings
 
 ROOT = Path(__file__).resolve().parents[1]

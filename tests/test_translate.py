@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components.errors import SpecError, TranslationError
-from mesh_components.render import render_mesh, translate
+from mesh_components.spec.errors import SpecError, TranslationError
+from mesh_components.core.render import render_mesh, translate
 from mesh_components.spec import load_mesh, load_stack
 
 from program_harness import ROOT
@@ -203,7 +203,7 @@ def test_osm_resilience_settings_retries_and_refusals():
                                     ("osm", {"retries": {"attempts": 2, "perTryTimeout": "1s"},
                                              "circuitBreaker": {"maxRequests": 5}})])
 def test_translated_objects_pass_the_mesh_schemas(to, res, tmp_path):
-    from mesh_components.render import write_tree
+    from mesh_components.core.render import write_tree
     states = translate(load_mesh(with_resilience(res), base_dir=ROOT), to)
     write_tree(states, tmp_path / "out")
     v = subprocess.run([str(TOOLS / "validate-manifests"), "--quiet", "--profile", to, str(tmp_path / "out" / "dev")],
@@ -248,7 +248,7 @@ def test_bad_overrides_are_refused(override, fragment):
 # --- egress on every mesh ------------------------------------------------------------------------
 
 def test_egress_for_linkerd_and_osm():
-    from mesh_components import egress
+    from mesh_components.core import egress
     from mesh_components.spec import Backend
     spec = load_stack("dev", root=ROOT).spec
     linkerd = spec.model_copy(update={"backend": Backend(type="linkerd")})

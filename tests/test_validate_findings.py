@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh_components import findings, guardrails
+from mesh_components.analysis import findings, guardrails
 from mesh_components.cli import main
-from mesh_components.errors import SpecError
-from mesh_components.render import render_mesh
+from mesh_components.spec.errors import SpecError
+from mesh_components.core.render import render_mesh
 from mesh_components.spec import load_mesh, load_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -380,7 +380,7 @@ def test_every_finding_place_is_a_file_render_writes(stack, tmp_path):
     """A finding on a rendered object names ``<cluster>/<file>`` as ``render --out`` writes it: objects
     holding deploy-time values under ``<cluster>/deploy-time/``, hashed file names where readable ones
     would collide or pass 255 bytes (names.object_filenames), Helm releases in ``releases/``."""
-    from mesh_components.render import write_tree
+    from mesh_components.core.render import write_tree
 
     loaded = load_stack(stack, root=ROOT)
     states = render_mesh(loaded)

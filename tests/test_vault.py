@@ -12,10 +12,10 @@ from cryptography import x509
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from ca_helpers import FakeVault, FixedClock, free_port, openssl_text, openssl_verify  # noqa: E402
 
-from mesh_components import ca  # noqa: E402
+from mesh_components.core import ca  # noqa: E402
 from mesh_components import ca_provider as cp  # noqa: E402
-from mesh_components.ca import CAConfig, CAError  # noqa: E402
-from mesh_components.vault import VaultError, VaultPKIClient  # noqa: E402
+from mesh_components.core.ca import CAConfig, CAError  # noqa: E402
+from mesh_components.core.vault import VaultError, VaultPKIClient  # noqa: E402
 
 UTC = dt.timezone.utc
 

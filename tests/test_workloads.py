@@ -17,11 +17,11 @@ import pytest
 
 from diff_helpers import FakeApiServer, app_pods, live_from_desired, write_dump, write_kubeconfig
 from mesh_components.cli import main
-from mesh_components.drift_cli import build_report
-from mesh_components.live import WATCHED_KINDS, client_for, kinds_to_read, list_path, read_cluster, read_dump_dir
-from mesh_components.render import render_mesh
+from mesh_components.cli.drift_cli import build_report
+from mesh_components.drift.live import (WATCHED_KINDS, client_for, kinds_to_read, list_path, read_cluster, read_dump_dir)
+from mesh_components.core.render import render_mesh
 from mesh_components.spec import load_stack
-from mesh_components.workloads import check_workloads, expected_workloads, trim_pod
+from mesh_components.drift.workloads import check_workloads, expected_workloads, trim_pod
 
 ROOT = Path(__file__).resolve().parents[1]
 STACKS = ("dev", "staging", "prod", "linkerd", "osm")
@@ -118,7 +118,7 @@ def test_osm_selects_the_pods_of_a_service_by_its_live_selector(stacks):
     Service to its pods by the live Service's selector (openservicemesh/osm v1.2.4
     pkg/k8s/client.go:223-246, pkg/providers/kube/client.go:139-160), so mysql pods without
     ``app: mysql`` are the mesh's when the live Service selects them; Istio's policies select
-    ``app: mysql`` (``mesh_components.istio_policy``), so there they stay findings."""
+    ``app: mysql`` (``mesh_components.meshes.istio_policy``), so there they stay findings."""
     spec, states = stacks["osm"]
     live = live_of(spec, states)
     (cluster,) = live
@@ -266,7 +266,7 @@ def test_pods_are_one_list_without_finished_pods_and_trimmed(stacks, tmp_path, m
     big["spec"]["volumes"] = [{"name": f"v{i}", "emptyDir": {}} for i in range(50)]
     big["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] = "x" * 1000
     objects = [o for o in objects if o is not pod({cluster: objects}, cluster, "bookbuyer-")] + [big]
-    import mesh_components.live as live_mod
+    import mesh_components.drift.live as live_mod
     queries = []
     real = live_mod._get_json
     monkeypatch.setattr(live_mod, "_get_json", lambda c, path, q, t: queries.append((path, q)) or real(c, path, q, t))

@@ -1,4 +1,4 @@
-"""The fast YAML writer (``mesh_components.yaml_text``) gives exactly the bytes of the PyYAML dump it
+"""The fast YAML writer (``mesh_components.core.yaml_text``) gives exactly the bytes of the PyYAML dump it
 replaces (``render._reference_yaml``), on every object the stacks render and on a fixed corpus of
 generated structures full of strings YAML treats specially (a seeded generator: the same cases on
 every run)."""
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mesh_components.render import _BLOCK_YAML, _reference_yaml, dump_yaml, redact, render_mesh
-from mesh_components.slots import Slot, fill
+from mesh_components.core.render import _BLOCK_YAML, _reference_yaml, dump_yaml, redact, render_mesh
+from mesh_components.core.slots import Slot, fill
 from mesh_components.spec import load_mesh, load_stack
 
 from program_harness import ROOT

@@ -1,6 +1,6 @@
 """Pulumi components: thin ComponentResources that register the pure core's desired state.
 
-``ServiceMesh`` renders the spec with :func:`mesh_components.render.render_mesh` and composes,
+``ServiceMesh`` renders the spec with :func:`mesh_components.core.render.render_mesh` and composes,
 per cluster and on that cluster's own kubernetes Provider:
 
 - ``IstioControlPlane`` / ``LinkerdControlPlane`` / ``OsmControlPlane`` (base ``ControlPlane``, also

@@ -9,7 +9,7 @@ the same for a Python, TypeScript or YAML program:
 
     ``MeshCertificateAuthority ca: trustDomain: required; give the SPIFFE trust domain, e.g. "cluster.local"``
 
-:class:`ArgsError` is a :class:`~mesh_components.errors.MeshError`: ``problems`` holds
+:class:`ArgsError` is a :class:`~mesh_components.spec.errors.MeshError`: ``problems`` holds
 ``(path, message)`` pairs, ``str()`` one ``path: message`` line per problem, as for the stack file.
 Values that are unknown at check time (an ``Output``, e.g. another resource's attribute) cannot be
 checked here: :func:`is_output` tells, and a component checks what it can of them once known.
@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 
 from pulumi.provider.experimental.util import camel_case
 
-from ..errors import MeshError, Problem
+from ..spec.errors import MeshError, Problem
 
 
 class ArgsError(MeshError):

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import ResourceOptions
 
-from ..render import ClusterState
+from ..core.render import ClusterState
 from .registration import Lookup, previous_names, register_objects, register_release
 
 

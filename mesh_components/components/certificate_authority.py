@@ -36,8 +36,8 @@ from typing import Any, Mapping, Optional, Required, Sequence, TypedDict
 import pulumi
 from pulumi import Output, ResourceOptions
 
-from .. import ca as ca_core
-from ..errors import Problem, SpecError
+from ..core import ca as ca_core
+from ..spec.errors import Problem, SpecError
 from ..spec import check_references, parse_spec
 from . import standalone
 from .args import (ArgsError, from_schema_keys, is_output, raise_if, schema_name, unknown_inputs, where,
@@ -376,5 +376,5 @@ class MeshCertificateAuthority(pulumi.ComponentResource):
         self.register_outputs(values)
 
     def material(self, cluster: str) -> ca_core.ClusterCAMaterial:
-        """``cluster``'s :class:`~mesh_components.ca.ClusterCAMaterial` as Outputs; the key secret."""
+        """``cluster``'s :class:`~mesh_components.core.ca.ClusterCAMaterial` as Outputs; the key secret."""
         return self.authority.material(cluster)

@@ -42,11 +42,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
-from .. import ca as ca_core
-from .. import istio
-from ..errors import Problem
-from ..render import CONTROL_PLANES as MESH_MODULES, ClusterState
-from ..slots import Slot
+from ..core import ca as ca_core
+from ..meshes import istio
+from ..spec.errors import Problem
+from ..core.render import CONTROL_PLANES as MESH_MODULES, ClusterState
+from ..core.slots import Slot
 from ..spec import MeshSpec
 from . import standalone
 from .args import (ArgsError, from_schema_keys, is_output, raise_if, schema_name, unknown_inputs, where,

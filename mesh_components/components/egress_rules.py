@@ -35,7 +35,7 @@ component does about it on an existing mesh (``requirements`` says it in words):
   add nothing (``pkg/envoy/lds/listener.go:56-67``). The MeshConfig ``<osmNamespace>/osm-mesh-config``
   is PATCHED with ``spec.traffic.enableEgress: false`` (field: ../shared/crds/osm/
   config_meshconfig.yaml), after the Egress policies, as the stack's chart values set it
-  (``mesh_components.osm``); ``mesh_config`` names the patch. The switch is mesh-wide: every
+  (``mesh_components.meshes.osm``); ``mesh_config`` names the patch. The switch is mesh-wide: every
   application of the mesh loses open egress, so the args must say ``osm_mesh_wide_change: true``.
 """
 import dataclasses
@@ -46,14 +46,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
-from .. import egress as egress_core
-from .. import osm
-from ..ca import OSM_NAMESPACE
-from ..errors import Problem
-from ..meta import k8s_patch
-from ..names import dns1123_label_problem
-from ..render import ClusterState, app_namespaces
-from ..slots import Slot
+from ..core import egress as egress_core
+from ..meshes import osm
+from ..core.ca import OSM_NAMESPACE
+from ..spec.errors import Problem
+from ..core.meta import k8s_patch
+from ..spec.names import dns1123_label_problem
+from ..core.render import ClusterState, app_namespaces
+from ..core.slots import Slot
 from . import standalone
 from .args import ArgsError, from_schema_keys, is_output, unknown_inputs, whole_number
 from .base import _ReleasingComponent
@@ -247,7 +247,7 @@ FIELDS = {
 """Stack path -> EgressRules field (:func:`standalone.repath`)."""
 
 PLACEHOLDER_PORTS = [{"port": 80}]
-"""The stack requires a port per service; egress reads none (``mesh_components.egress`` uses the
+"""The stack requires a port per service; egress reads none (``mesh_components.core.egress`` uses the
 rules' ports, and of services only names, accounts, labels and namespaces), so each service
 gets this one."""
 
@@ -484,7 +484,7 @@ def plan(name: str, args: Mapping[str, Any]) -> EgressRulesPlan:
 
     Raises :class:`ArgsError` (``"EgressRules <name>: <camelField>: ..."``: bad args, exactly the
     stack file's checks re-pathed, every problem at once) or
-    :class:`~mesh_components.errors.TranslationError` (what the mesh cannot allow exactly, e.g.
+    :class:`~mesh_components.spec.errors.TranslationError` (what the mesh cannot allow exactly, e.g.
     Linkerd's per-namespace egress, OSM's TCP), before anything is registered."""
     mesh, credentials, problems = stack_mesh(name, args)
     problems += _credential_problems(mesh.get("egress"), credentials)
@@ -511,7 +511,7 @@ def plan(name: str, args: Mapping[str, Any]) -> EgressRulesPlan:
         if source_ns:
             requirements.append(REQUIREMENTS["sidecar-namespaces"].format(namespaces=", ".join(source_ns)))
         if releases:
-            from .. import istio
+            from ..meshes import istio
 
             requirements.append(REQUIREMENTS["gateway"].format(
                 revision=istio.injection_revision(spec) or "(the default revision)", version=releases[0].version,

@@ -1,4 +1,4 @@
-"""Lookups: where each deploy-time value (a :class:`~mesh_components.slots.Slot`) comes from."""
+"""Lookups: where each deploy-time value (a :class:`~mesh_components.core.slots.Slot`) comes from."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,8 +6,8 @@ from typing import Any
 import pulumi
 from pulumi import Output
 
-from ..egress import CONFIG_SOURCE
-from ..slots import Slot
+from ..core.egress import CONFIG_SOURCE
+from ..core.slots import Slot
 from .registration import Lookup
 
 

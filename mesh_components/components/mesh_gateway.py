@@ -20,7 +20,7 @@ What the gateway relies on that other parts of a stack render, and this componen
   concern and registered here (``envoy_gateway.osm_ingress_backends``);
 - Istio's own implementation: istiod's Gateway API controller (GatewayClass ``istio``,
   https://istio.io/latest/docs/tasks/traffic-management/ingress/gateway-api/);
-- the Gateway API CRDs (the control plane's: ``mesh_components.gateway_api``);
+- the Gateway API CRDs (the control plane's: ``mesh_components.core.gateway_api``);
 - what ``spec.ingress_notices`` names (the listener Secret without an issuer, DNS-01 credentials).
 
 ``tls.issuer.meshCA`` is refused alone: its Issuer signs with the cluster's mesh intermediate CA,
@@ -33,10 +33,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
-from .. import gateway as gateway_core
-from ..errors import Problem
-from ..render import ClusterState
-from ..slots import Slot, fill
+from ..core import gateway as gateway_core
+from ..spec.errors import Problem
+from ..core.render import ClusterState
+from ..core.slots import Slot, fill
 from ..spec import ingress_notices
 from . import standalone
 from .args import ArgsError, from_schema_keys, unknown_inputs, whole_number
@@ -142,7 +142,7 @@ class MeshGatewayArgs(TypedDict, total=False):
     the default revision)."""
     cloud: pulumi.Input[str]
     """The cluster's cloud: ``aws``, ``azure``, ``gcp`` or ``onprem`` (default): the load
-    balancer's annotations (``mesh_components.clouds.load_balancer_annotations``)."""
+    balancer's annotations (``mesh_components.core.clouds.load_balancer_annotations``)."""
     internal_load_balancers: pulumi.Input[bool]
     """Ask the cloud for an internal (VPC-only) load balancer. Default: false."""
     gateway_api_crds: pulumi.Input[str]
@@ -269,7 +269,7 @@ def plan(name: str, args: Mapping[str, Any]) -> MeshGatewayPlan:
 
     Raises :class:`ArgsError` (``"MeshGateway <name>: <camelField>: ..."``: bad args, exactly the
     stack file's checks re-pathed, every problem at once) or
-    :class:`~mesh_components.errors.TranslationError` (what the mesh cannot admit, e.g. an OSM
+    :class:`~mesh_components.spec.errors.TranslationError` (what the mesh cannot admit, e.g. an OSM
     route to a non-HTTP port), before anything is registered."""
     import os
 
@@ -289,11 +289,11 @@ def plan(name: str, args: Mapping[str, Any]) -> MeshGatewayPlan:
     identity = gateway_core.gateway_identity(spec)
     if identity is not None:
         if kind == "istio":
-            from ..istio_policy import principal
+            from ..meshes.istio_policy import principal
 
             who = f"principal {principal(spec.trust_domain, *identity)}"
         else:
-            from ..linkerd_policy import identity as linkerd_identity
+            from ..meshes.linkerd_policy import identity as linkerd_identity
 
             who = f"identity {linkerd_identity(spec.trust_domain, *identity)}"
         requirements.append(REQUIREMENTS["admit"].format(
@@ -302,7 +302,7 @@ def plan(name: str, args: Mapping[str, Any]) -> MeshGatewayPlan:
         requirements.append(REQUIREMENTS["osm"].format(service=f"{svc_ns}/{svc}"))
     requirements.append(REQUIREMENTS[impl])
     if impl == "envoy-gateway" and kind == "istio" and spec.backend.istio.data_plane == "sidecar":
-        from .. import istio
+        from ..meshes import istio
 
         rev = istio.injection_revision(spec)
         requirements.append(REQUIREMENTS["sidecar-proxies"].format(

@@ -26,7 +26,7 @@ def recording_rule_names(objects: list[dict]) -> list[str]:
     """The series the telemetry objects record (``record`` of every rule), sorted: from
     ``PrometheusRule``s (``spec.groups``) and from the rule-file ConfigMap of the annotations and
     bundled modes (``telemetry.golden_signals.RULE_FILE``, a Prometheus rule file)."""
-    from ..telemetry.golden_signals import RULE_FILE
+    from ..core.telemetry.golden_signals import RULE_FILE
 
     groups = []
     for o in objects:

@@ -7,9 +7,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
-from .. import multicluster as mc
-from ..render import ClusterState
-from ..slots import Slot, iter_slots
+from ..core import multicluster as mc
+from ..core.render import ClusterState
+from ..core.slots import Slot, iter_slots
 from ..spec import MeshSpec
 from .lookups import _field
 from .registration import Lookup, previous_names, register_objects
@@ -48,11 +48,11 @@ class MultiClusterLinks(pulumi.ComponentResource):
 
 
 class ClusterOutputs:
-    """Deploy-time values of source ``cluster`` slots (:mod:`mesh_components.multicluster`):
+    """Deploy-time values of source ``cluster`` slots (:mod:`mesh_components.core.multicluster`):
 
     - ``reader_kubeconfig/<reader>`` of cluster B: a kubeconfig for B (server and CA from B's
       kubeconfig input, CA falling back to the token Secret's ``ca.crt``) with the token of the
-      Secret :func:`~mesh_components.multicluster.reader_token` names, read back from B once B's
+      Secret :func:`~mesh_components.core.multicluster.reader_token` names, read back from B once B's
       control plane and tokens exist (``Secret.get``);
     - ``gateway_address`` of B: the load-balancer address of B's ``linkerd-gateway`` Service.
 

@@ -32,7 +32,7 @@ public component or its Args must not use ``from __future__ import annotations``
   it drifts from the code);
 - ``integer`` inputs reach the component as ``int`` (the SDK leaves them floats), and input keys
   the schema does not have reach it too (the SDK drops them), for it to refuse;
-- a component's :class:`~mesh_components.errors.MeshError` (bad args, a refused policy) is
+- a component's :class:`~mesh_components.spec.errors.MeshError` (bad args, a refused policy) is
   answered with exactly its ``path: message`` text, as an invalid-argument error, not followed by
   a Python traceback.
 
@@ -145,13 +145,13 @@ def _component_provider_class():
     from pulumi.provider.experimental.component import ComponentProvider
     from pulumi.provider.server import ComponentInitError
 
-    from ..errors import MeshError
+    from ..spec.errors import MeshError
 
     class MeshComponentProvider(ComponentProvider):
         """Pulumi's ``ComponentProvider`` (analysis, ``Construct``) serving the schema with cleaned
         descriptions (see the module docstring), and answering bad args with their message alone.
 
-        A component refuses bad args with a :class:`~mesh_components.errors.MeshError` (``ArgsError``,
+        A component refuses bad args with a :class:`~mesh_components.spec.errors.MeshError` (``ArgsError``,
         ``TranslationError``): ``path: message`` lines naming the component, its name and the field.
         Left to the SDK, that arrives as any other exception, the message followed by a Python
         traceback (``pulumi/provider/server.py`` ``Construct``, ``ComponentInitError``); as an

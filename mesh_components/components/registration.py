@@ -8,10 +8,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import ResourceOptions
 
-from .. import names
-from ..meta import is_patch
-from ..render import HelmRelease
-from ..slots import Slot, fill
+from ..spec import names
+from ..core.meta import is_patch
+from ..core.render import HelmRelease
+from ..core.slots import Slot, fill
 
 
 Lookup = Callable[[Slot], Any]

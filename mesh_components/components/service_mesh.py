@@ -7,9 +7,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import ResourceOptions
 
-from ..egress import allowed_egress, egress_summary
-from ..gateway import ingress_summary
-from ..render import render_mesh
+from ..core.egress import allowed_egress, egress_summary
+from ..core.gateway import ingress_summary
+from ..core.render import render_mesh
 from ..spec import LoadedMesh
 from .certificate_authority import MeshCertificateAuthority
 from .control_plane import CONTROL_PLANES

@@ -60,13 +60,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi import ResourceOptions
 
-from .. import osm
-from ..ca import OSM_NAMESPACE
-from ..errors import Problem
-from ..meta import PATCH_ANNOTATION, deep_merge, k8s_patch
-from ..names import dns1123_label_problem
-from ..render import POLICIES, ClusterState, app_namespaces, traffic_model
-from ..slots import Slot
+from ..meshes import osm
+from ..core.ca import OSM_NAMESPACE
+from ..spec.errors import Problem
+from ..core.meta import PATCH_ANNOTATION, deep_merge, k8s_patch
+from ..spec.names import dns1123_label_problem
+from ..core.render import POLICIES, ClusterState, app_namespaces, traffic_model
+from ..core.slots import Slot
 from . import standalone
 from .args import ArgsError, from_schema_keys, unknown_inputs
 from .registration import Lookup, read_existing, register_object, register_objects
@@ -320,7 +320,7 @@ def plan(name: str, args: Mapping[str, Any], base_dir: Optional[str] = None) -> 
     """Validate ``args`` and render them: the :class:`SmiPoliciesPlan`. Pure (no Pulumi calls).
 
     Raises :class:`ArgsError` (``"SmiPolicies <name>: <camelField>: ..."``: bad args, exactly the
-    stack file's checks re-pathed) or :class:`~mesh_components.errors.TranslationError` (a policy
+    stack file's checks re-pathed) or :class:`~mesh_components.spec.errors.TranslationError` (a policy
     the mesh cannot express exactly, naming the document). ``base_dir``: where relative ``paths``
     resolve (default: the working directory)."""
     mesh, problems = stack_mesh(name, args)
@@ -373,7 +373,7 @@ def linkerd_requirements(spec, objects: list, patches: list, restart: list) -> l
     ``probePaths`` (``linkerd.probe_notices``: linkerd2 edge-26.8.3 ``index.rs:2008-2017``, a
     Server with HTTPRoutes gets no default probe route); the ``deny`` namespaces of ``patches``
     when no ``linkerdScrapers`` are given (``linkerd.scrape_objects`` admits only those)."""
-    from .. import linkerd
+    from ..meshes import linkerd
 
     out = [REQUIREMENTS["linkerd"].format(restart=", ".join(restart) or "(none)")]
     servers = _names(objects, "Server", "policy.linkerd.io/")

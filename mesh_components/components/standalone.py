@@ -3,8 +3,8 @@
 A standalone component (``SmiPolicies``, ``EgressRules``, a control plane...) builds a minimal
 ``mesh:`` mapping from its args, as a stack file would hold it, and has it checked by the very
 loader the stack file goes through (:func:`mesh_components.spec.parse_spec`,
-:func:`~mesh_components.spec.check_references`, the SMI reader :mod:`mesh_components.smi`), then
-rendered by :func:`mesh_components.render.render_mesh`. So a component refuses exactly what the
+:func:`~mesh_components.spec.check_references`, the SMI reader :mod:`mesh_components.spec.smi`), then
+rendered by :func:`mesh_components.core.render.render_mesh`. So a component refuses exactly what the
 stack file would, with the same messages; only the paths change, from the stack's
 (``mesh.services[0].ports[0].port``) to the component's fields (``services[0].ports[0].port``),
 through a field map the component gives (:func:`repath`):
@@ -13,8 +13,8 @@ through a field map the component gives (:func:`repath`):
 
 Errors are raised before anything is registered, prefixed ``"<Component> <name>: "``
 (:mod:`mesh_components.components.args`): :class:`~mesh_components.components.args.ArgsError` for
-bad args (the stack file's :class:`~mesh_components.errors.SpecError`), and
-:class:`~mesh_components.errors.TranslationError` kept as such (re-pathed) for policy the mesh
+bad args (the stack file's :class:`~mesh_components.spec.errors.SpecError`), and
+:class:`~mesh_components.spec.errors.TranslationError` kept as such (re-pathed) for policy the mesh
 cannot express exactly, so callers can tell a refusal from a typo.
 """
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from pydantic.alias_generators import to_camel
 
-from ..errors import Problem, SpecError, TranslationError
-from ..render import ClusterState, render_mesh
+from ..spec.errors import Problem, SpecError, TranslationError
+from ..core.render import ClusterState, render_mesh
 from ..spec import LoadedMesh, check_references, parse_spec
 from .args import ArgsError, is_output, raise_if, schema_name
 
@@ -147,7 +147,7 @@ def load(component: str, name: str, mesh: dict, fields: FieldMap, *, documents: 
     ``documents`` (SMI objects given as mappings; problems at ``documents[j]`` or
     ``documents#Kind/ns/name``) read beside the files ``mesh.smiFiles`` names (relative to
     ``base_dir``). Raises :class:`ArgsError` with every problem, re-pathed (:func:`repath`)."""
-    from .. import smi
+    from ..spec import smi
 
     try:
         spec = parse_spec(mesh)
@@ -170,7 +170,7 @@ def load(component: str, name: str, mesh: dict, fields: FieldMap, *, documents: 
 
 def render(component: str, name: str, mesh: dict, fields: FieldMap, *, documents: Sequence[Any] = (),
            base_dir: Path | str = ".") -> tuple[LoadedMesh, dict[str, ClusterState]]:
-    """:func:`load`, then :func:`~mesh_components.render.render_mesh`: ``(loaded, states)``.
+    """:func:`load`, then :func:`~mesh_components.core.render.render_mesh`: ``(loaded, states)``.
     Raises :class:`ArgsError` (bad args, also what the render refuses as the stack file's
     ``SpecError``) or :class:`TranslationError` (what the mesh cannot express exactly), re-pathed."""
     loaded = load(component, name, mesh, fields, documents=documents, base_dir=base_dir)

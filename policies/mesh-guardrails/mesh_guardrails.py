@@ -1,6 +1,6 @@
 """The mesh-guardrails rules, as the policy pack loads them.
 
-The pure validators live in the library, ``mesh_components/guardrails.py``, so that
+The pure validators live in the library, ``mesh_components/analysis/guardrails.py``, so that
 ``python -m mesh_components validate`` runs the very same rules offline (an installed CLI cannot
 import from ``policies/``); this module re-exports them for ``__main__.py`` and the tests. The
 library module needs only the standard library. When ``mesh_components`` is not installed in the
@@ -12,9 +12,9 @@ import os
 import sys
 
 try:
-    import mesh_components.guardrails  # noqa: F401  (installed: the program's venv, or a published pack's)
+    import mesh_components.analysis.guardrails  # noqa: F401  (installed: the program's venv, or a published pack's)
 except ImportError:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from mesh_components.guardrails import *  # noqa: E402,F401,F403
-from mesh_components.guardrails import __all__  # noqa: E402,F401
+from mesh_components.analysis.guardrails import *  # noqa: E402,F401,F403
+from mesh_components.analysis.guardrails import __all__  # noqa: E402,F401
