@@ -9,7 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _COMPONENTS = {"ServiceMesh", "ControlPlane", "IstioControlPlane", "LinkerdControlPlane", "OsmControlPlane",
-               "SmiPolicies", "EgressRules", "MeshGateway",
+               "SmiPolicies", "EgressRules", "MeshGateway", "MultiClusterLinks",
                "MeshCertificateAuthority", "MeshCertificateAuthorityArgs", "cluster_providers"}
 """Names served from :mod:`mesh_components.components`. ``MeshCertificateAuthority`` is the
 component (``mesh:index:MeshCertificateAuthority``); the dynamic resource it wraps stays at

@@ -9,8 +9,8 @@ per cluster and on that cluster's own kubernetes Provider:
 - ``SmiPolicies``: translated access policy, waypoints, traffic splits, version Services;
 - ``EgressRules``: ServiceEntries, Sidecars, egress waypoint policy;
 - ``MeshGateway``: the ingress Gateway and its routes;
-- ``MultiClusterLinks`` (several clusters only): the credentials other clusters read this one
-  with, this cluster's remote secrets / Links to the others (kubeconfigs built from each target's
+- ``MultiClusterLinks`` (several clusters only; also usable alone with typed Args for a set of
+  clusters, each on its own provider): the credentials other clusters read this one with, this cluster's remote secrets / Links to the others (kubeconfigs built from each target's
   kubeconfig input and a token read back from it, :class:`ClusterOutputs`), exported Services;
 
 plus one mesh-wide ``MeshCertificateAuthority`` (``certificate_authority``: a component over the

@@ -1,7 +1,26 @@
-"""One cluster's multi-cluster wiring, and the deploy-time values read from other clusters."""
-from __future__ import annotations
+"""Multi-cluster wiring: ``MultiClusterLinks`` for a set of clusters (usable alone on meshes
+installed by other means, or composed by ``ServiceMesh`` once per cluster), and the deploy-time
+values read from other clusters (:class:`ClusterOutputs`).
 
-from typing import Any, Mapping, Sequence
+No ``from __future__ import annotations`` here: Pulumi's analyzer reads the Args and output
+annotations as objects (pulumi 3.x ``pulumi/provider/experimental/analyzer.py``
+``analyze_component``, ``inspect.get_annotations`` without ``eval_str``).
+
+Used alone, the component builds from its args the stack-shaped ``mesh:`` mapping of the clusters
+(``mesh.backend``, ``mesh.clusters``, the exported services as ``mesh.services``), has it checked by
+the stack file's loader and rendered by the pure core (:mod:`mesh_components.components.standalone`),
+and registers exactly the ``multicluster`` concern of each cluster on that cluster's provider
+(``clusters[].provider``): what ``istioctl create-remote-secret`` and ``linkerd multicluster link-gen``
+produce by hand (:mod:`mesh_components.core.multicluster`), nothing of the control planes. What the
+wiring relies on that the control planes normally set, and cannot be checked from here, is listed in
+``requirements``; for Linkerd, ``linkerd_multicluster_values`` gives each cluster's
+``linkerd-multicluster`` chart values the Links need (one service mirror and one remote-access
+account per peer: linkerd2 edge-26.8.3 ``multicluster/charts/linkerd-multicluster/values.yaml``
+``controllers``, ``remoteMirrorServiceAccountName``).
+"""
+import dataclasses
+import os
+from typing import Any, Mapping, Optional, Required, Sequence, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -11,21 +30,354 @@ from ..core import multicluster as mc
 from ..core.render import ClusterState
 from ..core.slots import Slot, iter_slots
 from ..spec import MeshSpec
+from ..spec.errors import Problem
+from . import standalone
+from .args import ArgsError, from_schema_keys, is_output, schema_name, unknown_inputs
 from .lookups import _field
-from .registration import Lookup, previous_names, register_objects
+from .registration import Lookup, previous_names, read_existing, register_objects
+
+COMPONENT = "MultiClusterLinks"
+
+
+class MultiClusterClusterArgs(TypedDict, total=False):
+    """One cluster of the mesh, as ``mesh.clusters[]`` of the stack file, with its provider and the
+    kubeconfig its peers read it through."""
+
+    name: Required[pulumi.Input[str]]
+    """The cluster's name (DNS label): Istio's ``global.multiCluster.clusterName`` of its istiod
+    (the remote secret's key and ``networking.istio.io/cluster`` annotation name it), Linkerd's
+    ``Link`` name in its peers."""
+    provider: Required[pulumi.Input[k8s.Provider]]
+    """The kubernetes Provider of the cluster: every object of the cluster is registered on it."""
+    kubeconfig: Required[pulumi.Input[str]]
+    """A kubeconfig of the cluster (text; keep it a Pulumi secret): its API server address and CA
+    go into the kubeconfigs its peers read it with (each with its own token, read back from the
+    cluster), so it must hold the address peers reach, not ``127.0.0.1``."""
+    context: pulumi.Input[str]
+    """The context of ``kubeconfig`` to take the server and CA from. Default: its current context."""
+    network: pulumi.Input[str]
+    """The cluster's network (DNS label; Istio ``global.network``): clusters on one network reach
+    each other's pods directly, others through east-west gateways. Default: one network for all."""
+    east_west_addresses: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Static IPv4 addresses of the cluster's east-west gateway (Linkerd: the ``linkerd-gateway``
+    address peers' Links dial). Default: none (Linkerd across networks: read from the
+    ``linkerd-multicluster/linkerd-gateway`` Service's load-balancer status at deploy time)."""
+
+
+class ExportedServiceArgs(TypedDict, total=False):
+    """An application Service made visible to the other clusters (patched with the label only,
+    never created)."""
+
+    name: Required[pulumi.Input[str]]
+    """The Service's name (DNS label); it must exist in each of ``clusters``."""
+    namespace: Required[pulumi.Input[str]]
+    """Its namespace (DNS label)."""
+    clusters: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """The clusters where it runs and is exported from. Default: every cluster."""
+
+
+class MultiClusterLinksArgs(TypedDict, total=False):
+    """Remote secrets (Istio) or credentials and Links (Linkerd) between every pair of a set of
+    clusters of an existing mesh."""
+
+    mesh: Required[pulumi.Input[str]]
+    """The mesh that runs on the clusters: ``istio`` or ``linkerd`` (OSM is single-cluster: refused)."""
+    clusters: Required[pulumi.Input[Sequence[pulumi.Input[MultiClusterClusterArgs]]]]
+    """The clusters (at least two); each reads every other."""
+    trust_domain: pulumi.Input[str]
+    """The trust domain every cluster's control plane shares (one root of trust). Linkerd: the
+    ``multicluster.linkerd.io/trust-domain`` of the credentials. Default: ``cluster.local``."""
+    data_plane: pulumi.Input[str]
+    """Istio only: ``sidecar`` (default) or ``ambient`` (exported Services then carry
+    ``istio.io/global: "true"``)."""
+    exported_services: pulumi.Input[Sequence[pulumi.Input[ExportedServiceArgs]]]
+    """Services the other clusters may discover: Linkerd ``mirror.linkerd.io/exported`` (``true``
+    through gateways across networks, ``remote-discovery`` on one network), Istio ambient
+    ``istio.io/global``. Istio sidecar mode discovers every Service of every cluster: refused there.
+    Default: none."""
+    mesh_name: pulumi.Input[str]
+    """The ownership label ``mesh-components.io/mesh`` of every object (DNS label). Default: ``mesh``."""
+
+
+FIELDS = {
+    "mesh": "",
+    "mesh.name": "meshName",
+    "mesh.trustDomain": "trustDomain",
+    "mesh.backend": "mesh",
+    "mesh.backend.type": "mesh",
+    "mesh.backend.istio": "dataPlane",
+    "mesh.backend.istio.dataPlane": "dataPlane",
+    "mesh.clusters": "clusters",
+    "mesh.services": "exportedServices",
+}
+"""Stack path -> MultiClusterLinks field (:func:`standalone.repath`); ``mesh.clusters[i].*`` keep
+their index (the fields of a cluster are ours, in camelCase, with the stack's)."""
+
+PLACEHOLDER_PORTS = [{"port": 80}]
+"""The stack requires a port per service; the export patches read none (``multicluster.export_patches``
+sets labels only)."""
+
+PLACEHOLDER_KUBECONFIG_ENV = "MESH_COMPONENTS_MULTICLUSTER_KUBECONFIG"
+"""The stack requires a kubeconfig source per cluster of a multi-cluster mesh; the render reads
+none (the kubeconfigs are deploy-time slots filled from ``clusters[].kubeconfig``), so the spec
+names this variable, which nothing reads."""
+
+PLACEHOLDER_EAST_WEST = ["192.0.2.1"]
+"""Istio ambient across networks: the stack requires static east-west addresses for the egress
+fences of application namespaces (``egress.ambient_egress_fences``), which this component does not
+register; the remote secrets read no address (``multicluster.istio_objects``), so a cluster given
+none renders with this TEST-NET-1 address (RFC 5737), never registered anywhere."""
+
+REQUIREMENTS = {
+    "istio": ("every cluster runs istiod with the same meshID and trust domain {trust_domain}, its "
+              "global.multiCluster.clusterName set to the name given here ({clusters}: istiod keys a remote secret's "
+              "kubeconfig by that name, istio 1.30.3 pkg/kube/multicluster/secretcontroller.go) and its own network "
+              "in global.network; the istio-reader-service-account of the base chart exists (global.enableReaderRBAC, "
+              "the default); one root of trust signs every cluster's CA (https://istio.io/latest/docs/setup/install/"
+              "multicluster/before-you-begin/)"),
+    "istio-networks": ("clusters on different networks ({networks}) reach each other through an east-west gateway in "
+                       "each cluster exposing its services (https://istio.io/latest/docs/setup/install/multicluster/"
+                       "multi-primary_multi-network/): install it with the control plane; this component does not"),
+    "linkerd": ("every cluster runs Linkerd with trust domain {trust_domain} and trust anchors from one root, and the "
+                "linkerd-multicluster extension with the values of linkerd_multicluster_values (a service mirror and "
+                "a remote-access service account per peer, whose token Secret "
+                "linkerd-multicluster/<account>-token peers read: linkerd2 edge-26.8.3 multicluster/charts/"
+                "linkerd-multicluster/templates/remote-access-service-mirror-rbac.yaml)"),
+    "linkerd-gateway": ("across networks ({networks}) the Links dial each peer's linkerd-gateway, and a mirrored "
+                        "Service's callers reach it as the gateway's identity, not their own: an authorization policy "
+                        "of an exported Service must admit the gateway's identity for remote callers, which admits "
+                        "every remote caller alike"),
+    "exported": ("the exported Services exist in the clusters named ({services}): each is patched with its export label "
+                 "only, never created"),
+}
+"""What the component assumes of the existing meshes and cannot check at construction (``requirements``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiClusterLinksPlan:
+    """What :class:`MultiClusterLinks` registers, computed before anything is: the rendered
+    ``states`` of the equivalent stack (each cluster's ``multicluster`` concern is registered),
+    ``spec``, the kubeconfig input, context and provider per cluster, and ``outputs`` (plain
+    values, by output name)."""
+
+    spec: MeshSpec
+    states: dict
+    objects: dict
+    providers: dict
+    kubeconfigs: dict
+    outputs: dict
+
+
+def _cluster_problems(clusters: Any) -> tuple[list[dict], dict, dict, list[Problem]]:
+    """``clusters`` (args) -> ``(stack clusters, providers, kubeconfigs, problems)``."""
+    known = dict(MultiClusterClusterArgs.__annotations__)
+    out, providers, kubeconfigs, problems = [], {}, {}, []
+    if clusters is None:
+        return out, providers, kubeconfigs, [("clusters", "required; give at least two clusters, each with name, "
+                                                          "provider and kubeconfig")]
+    if is_output(clusters) or not isinstance(clusters, (list, tuple)):
+        return out, providers, kubeconfigs, [("clusters", "expected a list of clusters known when the component is "
+                                                          "constructed (name, provider, kubeconfig)")]
+    if len(clusters) < 2:
+        problems.append(("clusters", f"a multi-cluster mesh needs at least two clusters, got {len(clusters)}"))
+    for i, c in enumerate(clusters):
+        path = f"clusters[{i}]"
+        if not isinstance(c, Mapping):
+            problems.append((path, "expected a mapping with name, provider and kubeconfig"))
+            continue
+        problems += [(f"{path}.{k}", m) for k, m in unknown_inputs(c, known)]
+        c = from_schema_keys(c, known)
+        for key in ("name", "provider", "kubeconfig"):
+            if c.get(key) is None:
+                problems.append((f"{path}.{schema_name(key)}", "required"))
+        name = c.get("name")
+        problems += standalone.unknown_values({k: c.get(k) for k in ("name", "network", "context",
+                                                                      "east_west_addresses") if k in c}, path)
+        provider = c.get("provider")
+        if provider is not None and not isinstance(provider, pulumi.ProviderResource):
+            problems.append((f"{path}.provider", f"expected the cluster's kubernetes Provider, got "
+                                                 f"{type(provider).__name__}"))
+        kubeconfig = c.get("kubeconfig")
+        if kubeconfig is not None and not (isinstance(kubeconfig, str) or is_output(kubeconfig)):
+            problems.append((f"{path}.kubeconfig", f"expected the kubeconfig text, got {type(kubeconfig).__name__}"))
+        cluster: dict = {"name": name, "cloud": "onprem", "region": "standalone",
+                         "kubeconfig": {"env": PLACEHOLDER_KUBECONFIG_ENV,
+                                        **({"context": c["context"]} if c.get("context") is not None else {})}}
+        if c.get("network") is not None:
+            cluster["network"] = c["network"]
+        if c.get("east_west_addresses") is not None:
+            cluster["eastWestGateway"] = {"addresses": c["east_west_addresses"]}
+        out.append(cluster)
+        if isinstance(name, str):
+            if name in providers:
+                problems.append((f"{path}.name", f"cluster {name!r} is given twice; each cluster once"))
+            providers[name], kubeconfigs[name] = provider, kubeconfig
+    return out, providers, kubeconfigs, problems
+
+
+def stack_mesh(name: str, args: Mapping[str, Any]) -> tuple[dict, dict, dict, list[Problem]]:
+    """``args`` (Python or camelCase keys) -> ``(the stack-shaped mesh: mapping, providers by cluster,
+    kubeconfig inputs by cluster, problems found before the spec loader)``."""
+    if not isinstance(args, Mapping):
+        raise ArgsError([(f"{COMPONENT} {name}", f"args must be a mapping of MultiClusterLinksArgs fields, got "
+                                                 f"{type(args).__name__}")])
+    known = dict(MultiClusterLinksArgs.__annotations__)
+    problems: list[Problem] = list(unknown_inputs(args, known))
+    plain = {k: v for k, v in from_schema_keys(args, known).items() if k in known}
+    clusters, providers, kubeconfigs, cluster_problems = _cluster_problems(plain.pop("clusters", None))
+    problems += cluster_problems
+    problems += standalone.unknown_values(standalone.stack_keys(plain, MultiClusterLinksArgs), "")
+    a = standalone.stack_keys(plain, MultiClusterLinksArgs)
+    kind = a.get("mesh")
+    if kind == "osm":
+        problems.append(("mesh", "OSM is single-cluster (v1.2.4 has no multi-cluster support): give istio or "
+                                 "linkerd"))
+    backend: dict = {"type": kind}
+    if a.get("dataPlane") is not None:
+        if kind != "istio":
+            problems.append(("dataPlane", f"applies to mesh istio only, not {kind!r}; remove it"))
+        backend["istio"] = {"dataPlane": a["dataPlane"]}
+    ambient = kind == "istio" and a.get("dataPlane") == "ambient"
+    if ambient and len({c.get("network") for c in clusters}) > 1:
+        for c in clusters:
+            c.setdefault("eastWestGateway", {"addresses": PLACEHOLDER_EAST_WEST})
+    mesh: dict = {"name": a.get("meshName", "mesh"), "backend": backend, "clusters": clusters}
+    if a.get("trustDomain") is not None:
+        mesh["trustDomain"] = a["trustDomain"]
+    exported = a.get("exportedServices")
+    if exported is not None:
+        if kind == "istio" and not ambient and exported:
+            problems.append(("exportedServices", "Istio sidecar mode discovers every Service of every cluster from the "
+                                                 "remote secrets (no export label); remove it, or keep a Service local "
+                                                 "with meshConfig.serviceSettings clusterLocal"))
+        elif isinstance(exported, (list, tuple)):
+            svc_known = dict(ExportedServiceArgs.__annotations__)
+            services = []
+            for j, s in enumerate(exported):
+                if isinstance(s, Mapping):
+                    problems += [(f"exportedServices[{j}].{k}", m) for k, m in unknown_inputs(s, svc_known)]
+                    services.append({**s, "ports": PLACEHOLDER_PORTS})
+                else:
+                    services.append(s)
+            mesh["services"] = services
+        else:
+            problems.append(("exportedServices", "expected a list of {name, namespace, clusters}"))
+    return mesh, providers, kubeconfigs, problems
+
+
+def _export_patches(spec: MeshSpec, cluster: str) -> list[dict]:
+    """The export label patches of ``cluster``: every exported service running there (Linkerd's
+    render exports only what another cluster calls in the stack's access rules; here the user names
+    them)."""
+    if spec.backend.type == "linkerd":
+        value = "true" if mc.linkerd_gateway_mode(spec) else "remote-discovery"
+        return mc.export_patches(spec, cluster, {mc.EXPORT_LABEL: value})
+    return []  # Istio ambient: in the concern already (multicluster.istio_objects)
+
+
+def plan(name: str, args: Mapping[str, Any]) -> MultiClusterLinksPlan:
+    """Validate ``args`` and render them: the :class:`MultiClusterLinksPlan`. Pure (no Pulumi calls).
+
+    Raises :class:`ArgsError` (``"MultiClusterLinks <name>: <camelField>: ..."``: bad args, the stack
+    file's checks re-pathed, every problem at once) before anything is registered."""
+    mesh, providers, kubeconfigs, problems = stack_mesh(name, args)
+    standalone.raise_all(COMPONENT, name, problems, mesh, FIELDS, base_dir=os.getcwd())
+    loaded, states = standalone.render(COMPONENT, name, mesh, FIELDS, base_dir=os.getcwd())
+    spec = loaded.spec
+    objects = {c: list(states[c].concerns["multicluster"]) + _export_patches(spec, c) for c in spec.cluster_names()}
+    networks = sorted({spec.network_of(c) for c in spec.clusters})
+    exported = sorted(f"{c}/{p['metadata']['namespace']}/{p['metadata']['name']}"
+                      for c, objs in objects.items() for p in objs if p["kind"] == "Service")
+    kind = spec.backend.type
+    requirements = [REQUIREMENTS[kind].format(trust_domain=spec.trust_domain,
+                                              clusters=", ".join(spec.cluster_names()))]
+    if len(networks) > 1:
+        requirements.append(REQUIREMENTS["istio-networks" if kind == "istio" else "linkerd-gateway"].format(
+            networks=", ".join(networks)))
+    if exported:
+        requirements.append(REQUIREMENTS["exported"].format(services=", ".join(exported)))
+    outputs = {
+        "peers": {c: sorted(t for r, t in mc.pairs(spec) if r == c) for c in spec.cluster_names()},
+        "remote_secrets": sorted(f"{c}/{o['metadata']['namespace']}/{o['metadata']['name']}"
+                                 for c, objs in objects.items() for o in objs
+                                 if o["kind"] == "Secret" and any(True for _ in iter_slots(o))),
+        "links": sorted(f"{c}/{o['metadata']['namespace']}/{o['metadata']['name']}"
+                        for c, objs in objects.items() for o in objs if o["kind"] == "Link"),
+        "exported_services": exported,
+        "requirements": requirements,
+    }
+    if kind == "linkerd":
+        outputs["linkerd_multicluster_values"] = {
+            c: next(r.values for r in states[c].releases if r.name == "linkerd-multicluster")
+            for c in spec.cluster_names()}
+    return MultiClusterLinksPlan(spec=spec, states=states, objects=objects, providers=providers,
+                                 kubeconfigs=kubeconfigs, outputs=outputs)
 
 
 class MultiClusterLinks(pulumi.ComponentResource):
-    """One cluster's multi-cluster wiring (type ``mesh:index:MultiClusterLinks``), registered after
-    every cluster's control plane, in two phases: :meth:`__init__` registers what needs no other
-    cluster (the token Secrets other clusters read this one with, exported-Service label patches),
-    :meth:`link` what reads other clusters (remote secrets, Linkerd credentials and Links).
-    Outputs: ``peers`` (the clusters this one reads)."""
+    """Multi-cluster wiring between clusters of one mesh (type ``mesh:index:MultiClusterLinks``):
+    Istio remote secrets (``istio-remote-secret-<peer>``, with the ``istio-reader-token-<reader>``
+    token Secrets they read each peer with) or Linkerd ``cluster-credentials-<peer>`` Secrets and
+    ``Link``s, and the export labels of the Services other clusters discover. Used alone: every pair
+    of ``clusters``, each cluster's objects on its own provider; the tokens are registered before
+    the kubeconfigs that read them back (``Secret.get`` on the target's provider), and those stay
+    Pulumi secrets. ``ServiceMesh`` composes one per cluster (:meth:`_of_service_mesh`)."""
 
-    def __init__(self, name: str, state: ClusterState, lookup: Lookup, provider: k8s.Provider,
-                 namespaces: dict[str, pulumi.Resource], after: Sequence[pulumi.Resource],
-                 opts: ResourceOptions | None = None):
-        super().__init__("mesh:index:MultiClusterLinks", name, None, opts)
+    TYPE = "mesh:index:MultiClusterLinks"
+
+    peers: pulumi.Output[dict[str, list[str]]]
+    """Cluster -> the clusters it reads (every other one)."""
+    remote_secrets: pulumi.Output[list[str]]
+    """``cluster/namespace/name`` of every Secret holding a kubeconfig for a peer (values secret, never output)."""
+    links: pulumi.Output[list[str]]
+    """Linkerd: ``cluster/linkerd-multicluster/<peer>`` of every ``Link``; empty for Istio."""
+    exported_services: pulumi.Output[list[str]]
+    """``cluster/namespace/name`` of every Service patched with an export label."""
+    linkerd_multicluster_values: Optional[pulumi.Output[dict[str, Any]]]
+    """Linkerd: cluster -> the ``linkerd-multicluster`` chart values its Links need (install or
+    upgrade the extension with them)."""
+    requirements: pulumi.Output[list[str]]
+    """What the wiring assumes of the existing meshes and this component cannot check, one sentence each."""
+
+    def __init__(self, name: str, args: MultiClusterLinksArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        p = plan(name, args)  # raises before anything is registered
+        pulumi.ComponentResource.__init__(self, self.TYPE, name, None, opts)
+        outputs = ClusterOutputs(name, p.spec, p.providers, p.kubeconfigs, parent=self)
+        later: dict[str, list] = {}
+        made: list = []
+        for c in p.spec.cluster_names():  # first what needs no other cluster: the tokens peers read
+            prefix, provider = f"{name}-{c}", p.providers[c]
+            local = [o for o in p.objects[c] if not any(True for _ in iter_slots(o)) and o["kind"] != "Service"]
+            later[c] = [o for o in p.objects[c] if any(True for _ in iter_slots(o))]
+            regs = register_objects(prefix, local, outputs, parent=self, provider=provider, namespaces={},
+                                    force_namespaces=False)
+            outputs.ready[c] = regs
+            made += regs
+            for patch in (o for o in p.objects[c] if o["kind"] == "Service"):
+                # an application Service is patched, never created: the patch waits for a read of it
+                existing = read_existing(prefix, patch, ResourceOptions(parent=self, provider=provider))
+                made += register_objects(prefix, [patch], outputs, parent=self, provider=provider, namespaces={},
+                                         after=[existing], force_namespaces=False)
+        for c in p.spec.cluster_names():
+            made += register_objects(f"{name}-{c}", later[c], outputs, parent=self, provider=p.providers[c],
+                                     namespaces={}, force_namespaces=False)
+        self.resources = made
+        self.plan = p
+        for key, value in p.outputs.items():
+            setattr(self, key, pulumi.Output.from_input(value))
+        self.register_outputs(p.outputs)
+
+    @classmethod
+    def _of_service_mesh(cls, name: str, state: ClusterState, lookup: Lookup, provider: k8s.Provider,
+                         namespaces: dict, after: Sequence[pulumi.Resource],
+                         opts: Optional[ResourceOptions] = None) -> "MultiClusterLinks":
+        """One cluster's wiring as ``ServiceMesh`` composes it, registered after every cluster's
+        control plane, in two phases: this registers what needs no other cluster (the token
+        Secrets other clusters read this one with, exported-Service label patches), :meth:`link`
+        what reads other clusters (remote secrets, Linkerd credentials and Links). Outputs:
+        ``peers`` (the clusters this one reads), as releases before the standalone component had."""
+        self = cls.__new__(cls)
+        pulumi.ComponentResource.__init__(self, cls.TYPE, name, None, opts)
         objects = state.concerns["multicluster"]
         self._args = (name, lookup, provider, namespaces, after)
         self._later = [o for o in objects if any(True for _ in iter_slots(o))]
@@ -37,6 +389,7 @@ class MultiClusterLinks(pulumi.ComponentResource):
                             {o["metadata"]["annotations"]["networking.istio.io/cluster"] for o in objects
                              if o["kind"] == "Secret" and "networking.istio.io/cluster" in (
                                  o["metadata"].get("annotations") or {})})
+        return self
 
     def link(self) -> "MultiClusterLinks":
         """Register the objects that carry other clusters' deploy-time values; then the outputs."""

@@ -62,7 +62,8 @@ SCHEMA_FILE = Path(__file__).resolve().parents[2] / "provider" / "schema.json"
 
 COMPONENTS = {"MeshCertificateAuthority": "certificate_authority", "IstioControlPlane": "control_plane",
               "LinkerdControlPlane": "control_plane", "OsmControlPlane": "control_plane",
-              "SmiPolicies": "smi_policies", "EgressRules": "egress_rules", "MeshGateway": "mesh_gateway"}
+              "SmiPolicies": "smi_policies", "EgressRules": "egress_rules", "MeshGateway": "mesh_gateway",
+              "MultiClusterLinks": "multicluster_links"}
 """The public components the package serves, in schema order: class name -> the module of
 ``mesh_components.components`` that defines it. Each is a ``pulumi.ComponentResource`` of type
 ``mesh:index:<ClassName>`` whose ``__init__`` takes ``args`` typed with its ``<ClassName>Args``

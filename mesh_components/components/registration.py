@@ -273,8 +273,8 @@ def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOption
 
 
 def read_existing(prefix: str, obj: dict, opts: ResourceOptions) -> pulumi.CustomResource:
-    """Read the live object the patch ``obj`` (a ``Namespace`` or a custom resource such as OSM's
-    MeshConfig) changes, as ``<prefix>-existing:[<namespace>/]<name>`` (``Namespace.get`` /
+    """Read the live object the patch ``obj`` (a ``Namespace``, an application's ``Service`` or a
+    custom resource such as OSM's MeshConfig) changes, as ``<prefix>-existing:[<namespace>/]<name>`` (``Namespace.get`` /
     ``CustomResource.get``), for a standalone component to make the patch depend on.
 
     Why: a patch resource's create is a Server-Side Apply upsert (pulumi-kubernetes v4.32.0
@@ -292,6 +292,8 @@ def read_existing(prefix: str, obj: dict, opts: ResourceOptions) -> pulumi.Custo
     resource = f"{prefix}-existing:{ns}/{name}" if ns else f"{prefix}-existing:{name}"
     if obj["apiVersion"] == "v1" and obj["kind"] == "Namespace":
         return k8s.core.v1.Namespace.get(resource, id=name, opts=opts)
+    if obj["apiVersion"] == "v1" and obj["kind"] == "Service":  # an application's Service (export labels)
+        return k8s.core.v1.Service.get(resource, id=f"{ns}/{name}", opts=opts)
     return k8s.apiextensions.CustomResource.get(resource, api_version=obj["apiVersion"], kind=obj["kind"],
                                                 id=f"{ns}/{name}" if ns else name, opts=opts)
 

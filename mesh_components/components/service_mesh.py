@@ -112,9 +112,9 @@ class ServiceMesh(pulumi.ComponentResource):
             if not st.concerns["multicluster"]:
                 continue
             parts = self.components[c]
-            links[c] = MultiClusterLinks(f"{name}-{c}-multicluster", st, lookup, self.providers[c],
-                                         parts["control_plane"].namespaces, parts["control_plane"].crds,
-                                         opts=ResourceOptions(parent=self, providers=[self.providers[c]]))
+            links[c] = MultiClusterLinks._of_service_mesh(
+                f"{name}-{c}-multicluster", st, lookup, self.providers[c], parts["control_plane"].namespaces,
+                parts["control_plane"].crds, opts=ResourceOptions(parent=self, providers=[self.providers[c]]))
             cluster_outputs.ready[c] = parts["control_plane"].crds + links[c].local
         for c, component in links.items():
             self.components[c]["multicluster"] = component.link()
