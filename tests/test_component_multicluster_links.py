@@ -244,3 +244,46 @@ def test_a_cluster_without_a_provider_is_refused_in_a_program_before_registering
         assert any(p == f"MultiClusterLinks {NAME}: clusters[0].provider" for p, _ in e.value.problems)
     regs = run_mocked(program, Mocks())
     assert [r.type for r in regs] == [PROVIDER_TYPE]
+
+
+class PreviewMocks(Mocks):
+    """A preview in which the program's own new Service has no id yet, as the engine leaves a
+    resource to be created (its id unknown until the update creates it)."""
+
+    def __init__(self, preview: bool):
+        super().__init__()
+        self.preview = preview
+
+    def new_resource(self, args):
+        if self.preview and not args.resource_id and args.typ == "kubernetes:core/v1:Service":
+            return ["", dict(args.inputs)]
+        return super().new_resource(args)
+
+
+@pytest.mark.parametrize("preview", [True, False])
+def test_a_service_the_program_creates_in_the_same_update_is_read_only_after_it_exists(preview):
+    """With the Service in ``opts.depends_on``, the read of it waits for its id: unknown in the
+    preview, where the engine skips a read of an unknown id (pulumi/pulumi pkg/resource/deploy/step.go
+    ``ReadStep.Apply``: "The only time we can't run is if the ID we are given is unknown"), so the
+    first preview does not fail on a Service that does not exist yet; in the update the read runs
+    once the Service exists."""
+    from pulumi.runtime import rpc
+    from program_harness import RecordingMonitor
+
+    mocks = PreviewMocks(preview)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=preview, monitor=monitor)
+    args = component_args("linkerd", networks=False, exported_services=[{"name": "books", "namespace": "shop",
+                                                                         "clusters": ["west"]}])
+
+    @pulumi.runtime.test
+    def program():
+        full = with_providers(args)
+        west = next(c["provider"] for c in full["clusters"] if c["name"] == "west")
+        svc = k8s.core.v1.Service("books", metadata={"name": "books", "namespace": "shop"},
+                                  opts=pulumi.ResourceOptions(provider=west))
+        return MultiClusterLinks(NAME, full, opts=pulumi.ResourceOptions(depends_on=[svc])).urn
+    program()
+    reads = [r for r in monitor.reads if r.type == "kubernetes:core/v1:Service"]
+    assert [r.name for r in reads] == [f"{NAME}-west-existing:shop/books"]
+    assert reads[0].id == (rpc.UNKNOWN if preview else "shop/books")

@@ -57,7 +57,7 @@ from ..core.slots import Slot
 from . import standalone
 from .args import ArgsError, from_schema_keys, is_output, unknown_inputs, whole_number
 from .base import _ReleasingComponent
-from .registration import Lookup, read_existing, register_object
+from .registration import Lookup, depends_on_of, read_existing, register_object
 
 COMPONENT = "EgressRules"
 
@@ -583,6 +583,7 @@ class EgressRules(_ReleasingComponent):
     def __init__(self, name: str, args: EgressRulesArgs, opts: Optional[pulumi.ResourceOptions] = None):
         p = plan(name, args)  # raises before anything is registered
         self._plan = p
+        self._after = depends_on_of(opts)  # what the reads of patched objects wait for (registration.read_existing)
         self._force_namespaces = False  # used alone: nothing to migrate (registration.namespace_patch_metadata)
         _ReleasingComponent.__init__(self, name, p.state, p.lookup, None, {}, [], opts)
 
@@ -603,7 +604,8 @@ class EgressRules(_ReleasingComponent):
         if self._plan is not None and self._plan.mesh_config is not None:
             # after the Egress policies: no window where allowed egress is denied; after a read of the
             # MeshConfig: a wrong osmNamespace fails instead of creating a stray one (registration.read_existing)
-            existing = read_existing(name, self._plan.mesh_config, ResourceOptions(parent=self, provider=provider))
+            existing = read_existing(name, self._plan.mesh_config, ResourceOptions(parent=self, provider=provider),
+                                     after=self._after)
             made.append(register_object(name, self._plan.mesh_config, lookup, ResourceOptions(
                 parent=self, provider=provider, depends_on=list(crds) + list(made) + [existing])))
         return made

@@ -34,7 +34,7 @@ from ..spec.errors import Problem
 from . import standalone
 from .args import ArgsError, from_schema_keys, is_output, schema_name, unknown_inputs
 from .lookups import _field
-from .registration import Lookup, previous_names, read_existing, register_objects
+from .registration import Lookup, depends_on_of, previous_names, read_existing, register_objects
 
 COMPONENT = "MultiClusterLinks"
 
@@ -355,7 +355,8 @@ class MultiClusterLinks(pulumi.ComponentResource):
             made += regs
             for patch in (o for o in p.objects[c] if o["kind"] == "Service"):
                 # an application Service is patched, never created: the patch waits for a read of it
-                existing = read_existing(prefix, patch, ResourceOptions(parent=self, provider=provider))
+                existing = read_existing(prefix, patch, ResourceOptions(parent=self, provider=provider),
+                                         after=depends_on_of(opts))
                 made += register_objects(prefix, [patch], outputs, parent=self, provider=provider, namespaces={},
                                          after=[existing], force_namespaces=False)
         for c in p.spec.cluster_names():

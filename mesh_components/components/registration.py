@@ -2,7 +2,7 @@
 patches of user-owned objects, CRDs before their custom resources."""
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -272,7 +272,20 @@ def register_object(prefix: str, obj: dict, lookup: Lookup, opts: ResourceOption
                                             opts=opts)
 
 
-def read_existing(prefix: str, obj: dict, opts: ResourceOptions) -> pulumi.CustomResource:
+def depends_on_of(opts: Optional[ResourceOptions]) -> list[pulumi.Resource]:
+    """The resources ``opts.depends_on`` names (one, a list, or none), for a component to hand to
+    :func:`read_existing`: Pulumi does not make a component's children wait for the component's own
+    ``depends_on``, so the reads of what the component patches are told explicitly."""
+    deps = opts.depends_on if opts is not None else None
+    if deps is None:
+        return []
+    if isinstance(deps, pulumi.Resource):
+        return [deps]
+    return [d for d in deps if isinstance(d, pulumi.Resource)] if isinstance(deps, (list, tuple)) else []
+
+
+def read_existing(prefix: str, obj: dict, opts: ResourceOptions,
+                  after: Sequence[pulumi.Resource] = ()) -> pulumi.CustomResource:
     """Read the live object the patch ``obj`` (a ``Namespace``, an application's ``Service`` or a
     custom resource such as OSM's MeshConfig) changes, as ``<prefix>-existing:[<namespace>/]<name>`` (``Namespace.get`` /
     ``CustomResource.get``), for a standalone component to make the patch depend on.
@@ -285,17 +298,27 @@ def read_existing(prefix: str, obj: dict, opts: ResourceOptions) -> pulumi.Custo
     the provider answers an empty read (``provider/pkg/provider/provider.go`` ``Read``, v4.32.0
     line 1899ff, not-found -> ``deleteResponse``) and the engine fails the step with
     ``resource '<id>' does not exist`` (pulumi/pulumi ``pkg/resource/deploy/step.go`` ``ReadStep.Apply``,
-    lines 1366-1368 at 1b5949891b). The object must then exist before the preview (not be
-    created by the same program in the same update)."""
+    lines 1366-1368 at 1b5949891b).
+
+    ``after``: resources the program creates that the object may be (its own ``Namespace``, passed
+    as the component's ``opts.depends_on``, :func:`depends_on_of`). The read's id then resolves only
+    once each of them has an id: unknown while one is still to be created in a preview, where the
+    engine skips a read of an unknown id ("Read steps run during previews. The only time we can't
+    run is if the ID we are given is unknown", ``ReadStep.Apply`` in the same file), and known
+    after its creation in the update, where the read then finds it. Without ``after``, the object
+    must exist before the preview."""
     meta = obj["metadata"]
     ns, name = meta.get("namespace"), meta["name"]
     resource = f"{prefix}-existing:{ns}/{name}" if ns else f"{prefix}-existing:{name}"
+    ident = f"{ns}/{name}" if ns else name
+    custom = [d for d in after if isinstance(d, pulumi.CustomResource)]
+    rid: Any = ident if not custom else pulumi.Output.all(*[d.id for d in custom]).apply(lambda _: ident)
     if obj["apiVersion"] == "v1" and obj["kind"] == "Namespace":
-        return k8s.core.v1.Namespace.get(resource, id=name, opts=opts)
+        return k8s.core.v1.Namespace.get(resource, id=rid, opts=opts)
     if obj["apiVersion"] == "v1" and obj["kind"] == "Service":  # an application's Service (export labels)
-        return k8s.core.v1.Service.get(resource, id=f"{ns}/{name}", opts=opts)
+        return k8s.core.v1.Service.get(resource, id=rid, opts=opts)
     return k8s.apiextensions.CustomResource.get(resource, api_version=obj["apiVersion"], kind=obj["kind"],
-                                                id=f"{ns}/{name}" if ns else name, opts=opts)
+                                                id=rid, opts=opts)
 
 
 def type_aliases(obj: dict) -> ResourceOptions:
