@@ -49,17 +49,19 @@ CLUSTERS = {"east": {"network": "net-east", "east_west_addresses": ["203.0.113.1
 def component_args(mesh: str, *, networks: bool = True, **more) -> dict:
     clusters = []
     for name, extra in CLUSTERS.items():
-        c = {"name": name, "kubeconfig": pulumi.Output.secret(kubeconfig(name))}
+        c = {"name": name}
         if networks:
             c.update(copy.deepcopy(extra))
         clusters.append(c)
-    return {"mesh": mesh, "clusters": clusters, "trust_domain": "shop.example", "mesh_name": "shop", **more}
+    return {"mesh": mesh, "clusters": clusters, "trust_domain": "shop.example", "mesh_name": "shop",
+            "kubeconfigs": {name: pulumi.Output.secret(kubeconfig(name)) for name in CLUSTERS}, **more}
 
 
 def with_providers(args: dict) -> dict:
     """``args`` with a kubernetes Provider per cluster (created inside the mocked program)."""
-    out = copy.deepcopy({k: v for k, v in args.items() if k != "clusters"})
-    out["clusters"] = [{**c, "provider": k8s.Provider(f"existing-{c['name']}", kubeconfig=kubeconfig(c["name"]))}
+    out = {k: (copy.deepcopy(v) if k != "kubeconfigs" else dict(v)) for k, v in args.items() if k != "clusters"}
+    out["clusters"] = [{**copy.deepcopy(c), "provider": k8s.Provider(f"existing-{c['name']}",
+                                                                     kubeconfig=kubeconfig(c["name"]))}
                        for c in args["clusters"]]
     return out
 
@@ -192,9 +194,9 @@ def with_plain_providers(args: dict) -> dict:
     class FakeProvider(pulumi.ProviderResource):
         def __init__(self):  # never registered: plan() is pure
             pass
-    out = copy.deepcopy({k: v for k, v in args.items() if k != "clusters"})
-    out["clusters"] = [{**{k: v for k, v in c.items() if k != "kubeconfig"}, "kubeconfig": kubeconfig(c["name"]),
-                        "provider": FakeProvider()} for c in args["clusters"]]
+    out = copy.deepcopy({k: v for k, v in args.items() if k not in ("clusters", "kubeconfigs")})
+    out["clusters"] = [{**c, "provider": FakeProvider()} for c in args["clusters"]]
+    out["kubeconfigs"] = {c["name"]: kubeconfig(c["name"]) for c in args["clusters"]}
     return out
 
 
@@ -213,7 +215,10 @@ def test_outputs_name_every_peer_and_remote_secret_but_no_secret_value():
 @pytest.mark.parametrize("change, where, words", [
     (lambda a: a.update(mesh="osm"), "mesh", "single-cluster"),
     (lambda a: a["clusters"].pop(), "clusters", "at least two"),
-    (lambda a: a["clusters"][1].pop("kubeconfig"), "clusters[1].kubeconfig", "required"),
+    (lambda a: a["kubeconfigs"].pop("west"), "kubeconfigs.west", "required"),
+    (lambda a: a["kubeconfigs"].update(north="x"), "kubeconfigs.north", "no cluster 'north'"),
+    (lambda a: a.pop("kubeconfigs"), "kubeconfigs", "required"),
+    (lambda a: a["clusters"][1].pop("provider"), "clusters[1].provider", "required"),
     (lambda a: a["clusters"][0].update(colour="blue"), "clusters[0].colour", "unknown field"),
     (lambda a: a["clusters"][1].update(name="east"), "clusters[1].name", "given twice"),
     (lambda a: a["clusters"][0].update(name="East_1"), "clusters[0].name", "DNS"),

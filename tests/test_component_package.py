@@ -170,6 +170,7 @@ class Engine:
         self.urns: dict[int, str] = {}  # index in registrations -> URN
         self.outputs: dict[str, dict] = {}  # RegisterResourceOutputs, by URN
         self.invokes: list[Any] = []
+        self.reads: list[Any] = []  # ReadResourceRequest (``Resource.get``), in arrival order
         self.logs: list[Any] = []
         self._dynamic = None
         # what the program registered before the component: the kubernetes provider of the existing
@@ -193,6 +194,9 @@ class Engine:
 
             def RegisterResource(self, request, context):
                 return engine.register(request)
+
+            def ReadResource(self, request, context):
+                return engine.read(request)
 
             def RegisterResourceOutputs(self, request, context):
                 with engine.lock:
@@ -242,6 +246,7 @@ class Engine:
             self.urns.clear()
             self.outputs.clear()
             self.invokes.clear()
+            self.reads.clear()
             self.logs.clear()
 
     def dynamic(self):
@@ -278,6 +283,23 @@ class Engine:
             if key in outs and not (isinstance(outs[key], dict) and outs[key].get(SIG) == SECRET_SIG):
                 outs[key] = secret(outs[key])
         return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=to_struct(outs))
+
+    def read(self, request):
+        """A ``Resource.get`` of a live object, answered as a cluster holding it would: a token
+        Secret with ``token`` and ``ca.crt`` (base64, as the API server serves ``data``), a Service
+        with a load-balancer address; the request's own inputs otherwise."""
+        import base64
+
+        with self.lock:
+            self.reads.append(request)
+        outs = dict(to_dict(request.properties))
+        if request.type == "kubernetes:core/v1:Secret":
+            outs["data"] = secret({k: base64.b64encode(v.encode()).decode() for k, v in
+                                   {"token": f"token-{request.id}", "ca.crt": "ca-from-token"}.items()})
+        if request.type == "kubernetes:core/v1:Service":
+            outs["status"] = {"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}}
+        return resource_pb2.ReadResourceResponse(urn=new_urn(request.parent, request.type, request.name),
+                                                 properties=to_struct(outs))
 
     def registered(self) -> list[tuple[str, Any]]:
         """(URN, request) of every registration so far, in arrival order."""

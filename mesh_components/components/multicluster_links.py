@@ -40,8 +40,9 @@ COMPONENT = "MultiClusterLinks"
 
 
 class MultiClusterClusterArgs(TypedDict, total=False):
-    """One cluster of the mesh, as ``mesh.clusters[]`` of the stack file, with its provider and the
-    kubeconfig its peers read it through."""
+    """One cluster of the mesh, as ``mesh.clusters[]`` of the stack file, with its provider (its
+    kubeconfig is in ``kubeconfigs``: secrets apart from the shape, which must be known when the
+    component is constructed)."""
 
     name: Required[pulumi.Input[str]]
     """The cluster's name (DNS label): Istio's ``global.multiCluster.clusterName`` of its istiod
@@ -49,12 +50,9 @@ class MultiClusterClusterArgs(TypedDict, total=False):
     ``Link`` name in its peers."""
     provider: Required[pulumi.Input[k8s.Provider]]
     """The kubernetes Provider of the cluster: every object of the cluster is registered on it."""
-    kubeconfig: Required[pulumi.Input[str]]
-    """A kubeconfig of the cluster (text; keep it a Pulumi secret): its API server address and CA
-    go into the kubeconfigs its peers read it with (each with its own token, read back from the
-    cluster), so it must hold the address peers reach, not ``127.0.0.1``."""
     context: pulumi.Input[str]
-    """The context of ``kubeconfig`` to take the server and CA from. Default: its current context."""
+    """The context of the cluster's kubeconfig (``kubeconfigs``) to take the server and CA from.
+    Default: its current context."""
     network: pulumi.Input[str]
     """The cluster's network (DNS label; Istio ``global.network``): clusters on one network reach
     each other's pods directly, others through east-west gateways. Default: one network for all."""
@@ -84,6 +82,14 @@ class MultiClusterLinksArgs(TypedDict, total=False):
     """The mesh that runs on the clusters: ``istio`` or ``linkerd`` (OSM is single-cluster: refused)."""
     clusters: Required[pulumi.Input[Sequence[pulumi.Input[MultiClusterClusterArgs]]]]
     """The clusters (at least two); each reads every other."""
+    kubeconfigs: Required[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
+    """Cluster name -> a kubeconfig of the cluster (text; Pulumi secrets, kept secret whatever is
+    passed), one per cluster of ``clusters``: its API server address and CA go into the kubeconfigs
+    its peers read it with (each with its own token, read back from the cluster), so it must hold
+    the address peers reach, not ``127.0.0.1``. Apart from ``clusters`` because a secret inside a
+    list makes the whole list a secret Output on its way from another language (pulumi 3.272.0
+    ``pulumi/runtime/rpc.py`` ``deserialize_property`` lifts a nested secret to the property), and
+    the clusters' names, networks and addresses decide what is rendered."""
     trust_domain: pulumi.Input[str]
     """The trust domain every cluster's control plane shares (one root of trust). Linkerd: the
     ``multicluster.linkerd.io/trust-domain`` of the credentials. Default: ``cluster.local``."""
@@ -168,26 +174,25 @@ class MultiClusterLinksPlan:
     outputs: dict
 
 
-def _cluster_problems(clusters: Any) -> tuple[list[dict], dict, dict, list[Problem]]:
-    """``clusters`` (args) -> ``(stack clusters, providers, kubeconfigs, problems)``."""
+def _cluster_problems(clusters: Any) -> tuple[list[dict], dict, list[Problem]]:
+    """``clusters`` (args) -> ``(stack clusters, providers by name, problems)``."""
     known = dict(MultiClusterClusterArgs.__annotations__)
-    out, providers, kubeconfigs, problems = [], {}, {}, []
+    out, providers, problems = [], {}, []
     if clusters is None:
-        return out, providers, kubeconfigs, [("clusters", "required; give at least two clusters, each with name, "
-                                                          "provider and kubeconfig")]
+        return out, providers, [("clusters", "required; give at least two clusters, each with name and provider")]
     if is_output(clusters) or not isinstance(clusters, (list, tuple)):
-        return out, providers, kubeconfigs, [("clusters", "expected a list of clusters known when the component is "
-                                                          "constructed (name, provider, kubeconfig)")]
+        return out, providers, [("clusters", "expected a list of clusters known when the component is constructed "
+                                             "(name, provider; no secret inside: kubeconfigs go in kubeconfigs)")]
     if len(clusters) < 2:
         problems.append(("clusters", f"a multi-cluster mesh needs at least two clusters, got {len(clusters)}"))
     for i, c in enumerate(clusters):
         path = f"clusters[{i}]"
         if not isinstance(c, Mapping):
-            problems.append((path, "expected a mapping with name, provider and kubeconfig"))
+            problems.append((path, "expected a mapping with name and provider"))
             continue
         problems += [(f"{path}.{k}", m) for k, m in unknown_inputs(c, known)]
         c = from_schema_keys(c, known)
-        for key in ("name", "provider", "kubeconfig"):
+        for key in ("name", "provider"):
             if c.get(key) is None:
                 problems.append((f"{path}.{schema_name(key)}", "required"))
         name = c.get("name")
@@ -197,9 +202,6 @@ def _cluster_problems(clusters: Any) -> tuple[list[dict], dict, dict, list[Probl
         if provider is not None and not isinstance(provider, pulumi.ProviderResource):
             problems.append((f"{path}.provider", f"expected the cluster's kubernetes Provider, got "
                                                  f"{type(provider).__name__}"))
-        kubeconfig = c.get("kubeconfig")
-        if kubeconfig is not None and not (isinstance(kubeconfig, str) or is_output(kubeconfig)):
-            problems.append((f"{path}.kubeconfig", f"expected the kubeconfig text, got {type(kubeconfig).__name__}"))
         cluster: dict = {"name": name, "cloud": "onprem", "region": "standalone",
                          "kubeconfig": {"env": PLACEHOLDER_KUBECONFIG_ENV,
                                         **({"context": c["context"]} if c.get("context") is not None else {})}}
@@ -211,8 +213,27 @@ def _cluster_problems(clusters: Any) -> tuple[list[dict], dict, dict, list[Probl
         if isinstance(name, str):
             if name in providers:
                 problems.append((f"{path}.name", f"cluster {name!r} is given twice; each cluster once"))
-            providers[name], kubeconfigs[name] = provider, kubeconfig
-    return out, providers, kubeconfigs, problems
+            providers[name] = provider
+    return out, providers, problems
+
+
+def _kubeconfig_problems(kubeconfigs: Any, names: Sequence[str]) -> list[Problem]:
+    """``kubeconfigs`` must give one kubeconfig text per cluster and no other (checked when it is a
+    plain mapping; an Output, e.g. a secret mapping from another language, is checked at deploy
+    time, :class:`ClusterOutputs`)."""
+    if kubeconfigs is None:
+        return [("kubeconfigs", f"required; give a kubeconfig per cluster ({', '.join(names)}) as cluster name -> text")]
+    if is_output(kubeconfigs):
+        return []
+    if not isinstance(kubeconfigs, Mapping):
+        return [("kubeconfigs", f"expected a mapping of cluster name -> kubeconfig text, got {type(kubeconfigs).__name__}")]
+    out = [(f"kubeconfigs.{n}", "required: the cluster's kubeconfig text") for n in names if n not in kubeconfigs]
+    out += [(f"kubeconfigs.{k}", f"no cluster {k!r} in clusters ({', '.join(names)}); remove it or fix its name")
+            for k in sorted(kubeconfigs, key=str) if k not in names]
+    out += [(f"kubeconfigs.{k}", f"expected the kubeconfig text, got {type(v).__name__}")
+            for k, v in sorted(kubeconfigs.items(), key=lambda kv: str(kv[0]))
+            if k in names and not (isinstance(v, str) or is_output(v))]
+    return out
 
 
 def stack_mesh(name: str, args: Mapping[str, Any]) -> tuple[dict, dict, dict, list[Problem]]:
@@ -224,8 +245,10 @@ def stack_mesh(name: str, args: Mapping[str, Any]) -> tuple[dict, dict, dict, li
     known = dict(MultiClusterLinksArgs.__annotations__)
     problems: list[Problem] = list(unknown_inputs(args, known))
     plain = {k: v for k, v in from_schema_keys(args, known).items() if k in known}
-    clusters, providers, kubeconfigs, cluster_problems = _cluster_problems(plain.pop("clusters", None))
+    clusters, providers, cluster_problems = _cluster_problems(plain.pop("clusters", None))
     problems += cluster_problems
+    kubeconfigs = plain.pop("kubeconfigs", None)
+    problems += _kubeconfig_problems(kubeconfigs, [c["name"] for c in clusters if isinstance(c.get("name"), str)])
     problems += standalone.unknown_values(standalone.stack_keys(plain, MultiClusterLinksArgs), "")
     a = standalone.stack_keys(plain, MultiClusterLinksArgs)
     kind = a.get("mesh")
@@ -451,7 +474,19 @@ class ClusterOutputs:
             except ValueError as e:
                 raise pulumi.RunError(f"cluster {target}: cannot build the kubeconfig {reader} reads it with: {e}")
             return mc.reader_kubeconfig(target, server, ca_data or token_ca, value)
-        return Output.secret(Output.all(self.kubeconfigs[target], token.data).apply(build))
+        return Output.secret(Output.all(self._kubeconfig(target), token.data).apply(build))
+
+    def _kubeconfig(self, target: str) -> Any:
+        """``target``'s kubeconfig input: from the mapping given, or, when the mapping itself is an
+        Output (a secret mapping sent by another language), from its value at deploy time."""
+        if isinstance(self.kubeconfigs, Mapping):
+            return self.kubeconfigs[target]
+
+        def pick(kubeconfigs):
+            if not isinstance(kubeconfigs, Mapping) or target not in kubeconfigs:
+                raise pulumi.RunError(f"kubeconfigs: no kubeconfig for cluster {target!r}: give one per cluster")
+            return kubeconfigs[target]
+        return Output.from_input(self.kubeconfigs).apply(pick)
 
     def _gateway_address(self, target: str) -> Output:
         svc = k8s.core.v1.Service.get(f"{self.name}-{target}-linkerd-gateway",
