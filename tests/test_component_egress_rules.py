@@ -562,3 +562,25 @@ def test_pulumis_analyzer_reads_the_component_with_every_field_documented():
                                       "namespaces", "meshConfig", "requirements"}
     assert not [k for k, p in component.inputs.items() if p.optional and k in ("mesh", "rules", "services")]
     assert all(p.description for p in [*component.inputs.values(), *component.outputs.values()])
+
+
+def test_credentials_given_as_one_secret_output_as_other_languages_send_them_are_read_at_deploy_time():
+    """From TypeScript or YAML a mapping of secrets reaches the component as ONE secret Output (the
+    SDK lifts a nested secret to the property: pulumi 3.272.0 ``pulumi/runtime/rpc.py``
+    ``deserialize_property``), so its keys cannot be checked at construction: the value is taken at
+    deploy time, still a secret."""
+    args = component_args("istio", "sidecar")
+    args["credentials"] = pulumi.Output.secret({"bookPublisherApiKey": API_KEY})
+    regs = run_component(args)
+    (secret,) = [r for r in regs if r.type == "kubernetes:core/v1:Secret"]
+    assert secret.inputs["stringData"] == {"credential": API_KEY}
+    assert any(p.startswith("stringData") for p in secret.secret_inputs)
+
+
+def test_a_secret_credentials_output_without_a_rules_key_fails_the_update_naming_it():
+    args = component_args("istio", "sidecar")
+    args["credentials"] = pulumi.Output.secret({"otherKey": API_KEY})
+    with pytest.raises(Exception) as e:
+        run_component(args)
+    assert f"EgressRules {NAME}: credentials.bookPublisherApiKey: no value" in str(e.value)
+    assert API_KEY not in str(e.value)

@@ -443,8 +443,10 @@ def _credential_problems(rules: Any, credentials: Any) -> list[Problem]:
     """Each rule's ``credential.secretConfig`` must have a value in ``credentials``, and each key
     there must be named by a rule. Values are never read or echoed."""
     if is_output(credentials):
-        return [("credentials", "must be a plain mapping (its keys decide which Secrets are rendered); its values "
-                                "may be secrets or other outputs")]
+        # from another language a mapping of secrets arrives as one secret Output (pulumi 3.272.0
+        # pulumi/runtime/rpc.py deserialize_property lifts a nested secret to the property): its keys
+        # are checked when its value is known (credentials_lookup); the rules decide what is rendered
+        return []
     if credentials is not None and not isinstance(credentials, Mapping):
         return [("credentials", f"expected a mapping of secretConfig key -> secret value, got "
                                 f"{type(credentials).__name__}")]
@@ -468,14 +470,24 @@ def _credential_problems(rules: Any, credentials: Any) -> list[Problem]:
     return out
 
 
-def credentials_lookup(name: str, credentials: Mapping[str, Any]) -> Lookup:
+def credentials_lookup(name: str, credentials: Any) -> Lookup:
     """A lookup answering the render's ``config`` slots (``egress.credential_objects``: key = the
-    rule's ``credential.secretConfig``) from ``credentials``, always as ``Output.secret``; any
-    other slot raises ``KeyError`` naming it (egress renders no other deploy-time value)."""
+    rule's ``credential.secretConfig``) from ``credentials`` (a mapping, or an Output of one: a
+    secret mapping from another language, read at deploy time, where a missing key fails the update
+    naming it), always as ``Output.secret``; any other slot raises ``KeyError`` naming it (egress
+    renders no other deploy-time value)."""
+    def pick(given, key):
+        if not isinstance(given, Mapping) or key not in given:
+            raise pulumi.RunError(f"{COMPONENT} {name}: credentials.{key}: no value; give credentials: "
+                                  f"{{{key!r}: <the header value, as a Pulumi secret>}}")
+        return given[key]
+
     def lookup(slot: Slot):
-        if slot.source != egress_core.CONFIG_SOURCE or slot.key not in credentials:
+        if slot.source != egress_core.CONFIG_SOURCE or (isinstance(credentials, Mapping) and slot.key not in credentials):
             raise KeyError(f"{COMPONENT} {name}: no producer for deploy-time value {slot.placeholder()}")
-        return Output.secret(Output.from_input(credentials[slot.key]))
+        if isinstance(credentials, Mapping):
+            return Output.secret(Output.from_input(credentials[slot.key]))
+        return Output.secret(Output.from_input(credentials).apply(lambda given: pick(given, slot.key)))
     return lookup
 
 
@@ -541,7 +553,7 @@ def plan(name: str, args: Mapping[str, Any]) -> EgressRulesPlan:
         outputs["egress_gateway"] = f"{releases[0].namespace}/{releases[0].name}"
     if mesh_config is not None:
         outputs["mesh_config"] = f"{mesh_config['metadata']['namespace']}/{mesh_config['metadata']['name']}"
-    return EgressRulesPlan(kind, cluster, state, objects, mesh_config, credentials_lookup(name, dict(credentials or {})),
+    return EgressRulesPlan(kind, cluster, state, objects, mesh_config, credentials_lookup(name, credentials if is_output(credentials) else dict(credentials or {})),
                            outputs)
 
 
