@@ -122,14 +122,23 @@ def test_registers_on_the_given_provider_exactly_the_policy_objects_the_core_ren
     assert sorted(got) == sorted(expected)
     for key, r in got.items():
         o = expected[key]
-        assert r.inputs["metadata"] == o["metadata"], key
+        # the one addition: a waypoint is awaited until it takes traffic (smi_policies._awaited)
+        want = ({**o["metadata"], "annotations": {WAIT_FOR: WAYPOINT_READY}} if is_waypoint(o) else o["metadata"])
+        assert r.inputs["metadata"] == want, key
         assert r.inputs.get("spec") == o.get("spec"), key
-    patches = {r.urn for r in regs if r.type == "kubernetes:core/v1:NamespacePatch"}
     for r in kubernetes(regs):
         assert r.parent == component.urn, r.name  # children of the component ...
         assert r.provider.startswith(provider.urn + "::"), r.name  # ... on the provider given in opts
-    for key, r in got.items():  # the mesh's CRDs exist already: a policy object waits only for its namespace's patch
-        assert set(r.dependencies) <= patches, key
+    children = {r.urn for r in kubernetes(regs)}
+    for key, r in got.items():  # the mesh's CRDs exist already: a policy object waits only for the component's own
+        assert set(r.dependencies) <= children, key
+
+
+WAIT_FOR, WAYPOINT_READY = "pulumi.com/waitFor", "jsonpath={.status.addresses[0].value}"
+
+
+def is_waypoint(o: dict) -> bool:
+    return o["kind"] == "Gateway" and o["spec"].get("gatewayClassName") == "istio-waypoint"
 
 
 def test_a_provider_given_as_opts_provider_reaches_every_child():
@@ -179,13 +188,6 @@ def test_istio_ambient_labels_exactly_the_waypoint_namespaces_with_the_stacks_la
         # unforced: a user's own use-waypoint fails the apply instead of being taken over (and deleted on destroy)
         assert r.inputs["metadata"]["annotations"] == {PATCH_ANNOTATION: "true"}
     assert out["namespaces_patched"] == ["bookstore", "bookwarehouse"]
-    # the waypoint policies of a namespace wait for its label
-    by_urn = {r.urn: r for r in regs}
-    for r in kubernetes(regs):
-        ns = r.inputs["metadata"].get("namespace")
-        if ns in patches:
-            assert patches[ns].urn in r.dependencies, r.name
-    assert by_urn  # registrations were recorded
 
 
 def test_linkerd_annotates_the_policed_namespaces_deny_and_asks_for_a_restart(registered):
@@ -450,7 +452,7 @@ def only_provider(regs) -> bool:
     ({"osm_namespace": "osm-system"}, ["SmiPolicies policies: osmNamespace: applies to mesh osm only, not 'istio'; "
                                        "remove it"]),
     ({"colour": "blue"}, ["SmiPolicies policies: colour: unknown field; known fields: clusterName, dataPlane, "
-                          "documents, linkerdScrapers, mesh, meshName, namespaces, osmMeshWideChange, osmNamespace, "
+                          "documents, ingressIdentities, linkerdScrapers, mesh, meshName, namespaces, osmMeshWideChange, osmNamespace, "
                           "paths, services, trustDomain"]),
     ({"paths": ["policies/nowhere"]}, ["SmiPolicies policies: paths[0]: 'policies/nowhere' is neither a file nor a "
                                        f"folder under {ROOT}"]),
@@ -612,3 +614,229 @@ def test_repath_maps_the_longest_stack_prefix_at_a_field_boundary_and_the_paths_
     assert repath("X", "n", [("mesh.smiFiles[1]", "see mesh.services[0] and mesh.smiFiles"),
                              ("mesh.smiFiles[1]", "see mesh.services[0] and mesh.smiFiles")], fields) == \
         [("X n: paths[1]", "see services[0] and paths")]
+
+
+# ---------------------------------------------------------------------------------------------
+# registration order: nothing denies an admitted call on the way, nothing stays open longer than it must
+
+
+def ztunnel_enforced(r) -> bool:
+    """An Istio AuthorizationPolicy with a ``selector``: ztunnel's (istio 1.30.3
+    pilot/pkg/serviceregistry/ambient/authorization.go:419-422 gives ztunnel none with targetRefs)."""
+    return r.type == "kubernetes:security.istio.io/v1:AuthorizationPolicy" and "selector" in r.inputs["spec"]
+
+
+def in_namespace(regs, ns: str) -> list:
+    return [r for r in kubernetes(regs) if r.type != "kubernetes:core/v1:NamespacePatch"
+            and r.inputs["metadata"].get("namespace") == ns]
+
+
+def test_istio_ambient_labels_a_namespace_after_its_waypoint_and_policies_and_ztunnels_policies_after_the_label(
+        registered):
+    """A namespace labelled ``istio.io/use-waypoint`` for a waypoint not taking traffic yet gets no
+    waypoint: istiod gives its Services none (istio 1.30.3 pilot/pkg/serviceregistry/ambient/
+    waypoints.go:112-126 ReportWaypointIsNotReady; :230-231 a Gateway without status.addresses is
+    none; services.go:693 ``Waypoint: w.GetAddress()``, nil) and ztunnel calls the pods directly,
+    where only its own (``selector``) policies apply. The label comes after the waypoint Gateway
+    (awaited until it has an address) and every policy acting at it; the ``<service>-via-waypoint``
+    policies, which admit only the waypoint, come after the label: registered with the label,
+    they refused every direct call until the waypoint's pods ran."""
+    regs, _ = registered[("istio", "ambient")]
+    patches = namespace_patches(regs)
+    guards = 0
+    for ns, patch in patches.items():
+        here = in_namespace(regs, ns)
+        at_waypoint = [r for r in here if not ztunnel_enforced(r)]
+        (gateway,) = [r for r in at_waypoint if r.type == "kubernetes:gateway.networking.k8s.io/v1:Gateway"]
+        assert gateway.inputs["metadata"]["annotations"] == {WAIT_FOR: WAYPOINT_READY}
+        assert {r.urn for r in at_waypoint} <= set(patch.dependencies), ns  # the waypoint and its policies first
+        assert all(patch.urn not in r.dependencies for r in at_waypoint), ns
+        for r in here:
+            if ztunnel_enforced(r):
+                assert r.inputs["metadata"]["name"].endswith("-via-waypoint")
+                assert patch.urn in r.dependencies and r.urn not in patch.dependencies, r.name
+                guards += 1
+    assert set(patches) == {"bookstore", "bookwarehouse"} and guards == 2  # bookwarehouse's and mysql's
+
+
+def test_the_waypoint_is_awaited_until_istiod_gives_it_an_address():
+    """pulumi-kubernetes awaits ``pulumi.com/waitFor`` after a create or update (v4.32.0
+    provider/pkg/metadata/overrides.go:81-160 ReadyCondition); a JSONPath without a value holds once
+    it selects something (provider/pkg/jsonpath/jsonpath.go:29-52), so ``addresses[0].value`` and not
+    ``addresses``, which an empty list would satisfy. Only the waypoints: the core's objects stay
+    as rendered, and ServiceMesh's too."""
+    from mesh_components.components.smi_policies import _awaited
+
+    p = plan(NAME, component_args("istio", "ambient"))
+    awaited = [_awaited(o) for o in p.objects]
+    assert [o["metadata"]["namespace"] for o in awaited if WAIT_FOR in (o["metadata"].get("annotations") or {})] == \
+        ["bookstore", "bookwarehouse"]
+    assert all(a is o for a, o in zip(awaited, p.objects) if not is_waypoint(o))
+    assert all(WAIT_FOR not in (o["metadata"].get("annotations") or {}) for o in p.objects)  # the plan as rendered
+
+
+def test_linkerd_servers_wait_for_their_authorizations_and_the_default_inbound_policy_for_both(registered):
+    """A Server denies its port to every caller no AuthorizationPolicy targeting it admits (linkerd2
+    edge-26.8.3 policy-controller/k8s/index/src/inbound/index.rs:1794-1830), and a pod injected after
+    ``default-inbound-policy: deny`` denies every port no Server selects
+    (controller/proxy-injector/webhook.go:106-108, policy-controller/k8s/index/src/inbound/
+    workload.rs:185-195): the routes and authorizations first, then the Servers, then the patch."""
+    regs, _ = registered[("linkerd", None)]
+    (patch,) = namespace_patches(regs).values()
+    here = in_namespace(regs, "bookwarehouse")
+    servers = [r for r in here if r.type == "kubernetes:policy.linkerd.io/v1beta3:Server"]
+    rest = [r for r in here if r.type != "kubernetes:policy.linkerd.io/v1beta3:Server"]
+    assert servers and {r.type.rsplit(":", 1)[1] for r in rest} == {"HTTPRoute", "MeshTLSAuthentication",
+                                                                      "AuthorizationPolicy"}
+    for server in servers:
+        assert {r.urn for r in rest} <= set(server.dependencies), server.name
+    assert {r.urn for r in here} <= set(patch.dependencies)
+    assert not [r.name for r in kubernetes(regs) if patch.urn in r.dependencies]  # nothing waits for the patch
+
+
+def test_registration_stages_split_only_ambients_ztunnel_policies_and_linkerds_servers():
+    from mesh_components.components.smi_policies import registration_stages
+
+    for mesh, dp in MESHES:
+        p = plan(NAME, component_args(mesh, dp))
+        first, servers, late = registration_stages(p)
+        assert sorted(map(id, first + servers + late)) == sorted(map(id, p.objects)), mesh
+        assert [o["metadata"]["name"] for o in late] == (["bookwarehouse-via-waypoint", "mysql-via-waypoint"]
+                                                          if dp == "ambient" else []), mesh
+        assert {o["kind"] for o in servers} <= {"Server"} and bool(servers) == (mesh == "linkerd"), mesh
+
+
+# ---------------------------------------------------------------------------------------------
+# ingress identities: an existing gateway as a TrafficTarget source
+
+
+def ingress_documents(namespace: str, service_account: str) -> list[dict]:
+    """A route group and a TrafficTarget in bookstore whose one source is ``namespace/service_account``."""
+    return [{"apiVersion": "specs.smi-spec.io/v1alpha4", "kind": "HTTPRouteGroup",
+             "metadata": {"name": "books", "namespace": "bookstore"},
+             "spec": {"matches": [{"name": "list", "methods": ["GET"], "pathRegex": "/books"}]}},
+            {"apiVersion": "access.smi-spec.io/v1alpha3", "kind": "TrafficTarget",
+             "metadata": {"name": "ingress-books", "namespace": "bookstore"},
+             "spec": {"destination": {"kind": "ServiceAccount", "name": "bookstore", "namespace": "bookstore"},
+                      "sources": [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
+                      "rules": [{"kind": "HTTPRouteGroup", "name": "books", "matches": ["list"]}]}}]
+
+
+ISTIO_INGRESS = ("istio-system", "istio-ingressgateway-service-account")  # gateways/istio-ingress chart
+GATEWAY_API_INGRESS = ("mesh-ingress", "public-istio")  # a Gateway of class istio named public: <gw>-istio
+
+
+def identity_forms(td: str, ns: str, sa: str) -> list[str]:
+    """How each mesh writes the identity: Istio principal, Linkerd identity, OSM TrafficTarget source."""
+    return [f"{td}/ns/{ns}/sa/{sa}", f"{sa}.{ns}.serviceaccount.identity.linkerd.{td}",
+            f'"name": "{sa}", "namespace": "{ns}"']
+
+
+@pytest.mark.parametrize("mesh,dp,ingress", [("istio", "sidecar", ISTIO_INGRESS), ("istio", "ambient", ISTIO_INGRESS),
+                                             ("istio", "ambient", GATEWAY_API_INGRESS), ("linkerd", None, ISTIO_INGRESS),
+                                             ("osm", None, ISTIO_INGRESS)])
+def test_an_ingress_identity_is_admitted_as_exactly_that_identity_and_nothing_wider(mesh, dp, ingress):
+    """The same TrafficTarget with a declared source (bookbuyer, a source of nothing else) renders the
+    same objects, the identity aside: Istio ``<td>/ns/<ns>/sa/<sa>``, Linkerd
+    ``<sa>.<ns>.serviceaccount.identity.linkerd.<td>``, OSM the source as given. Nothing is rendered,
+    read or patched in the gateway's namespace."""
+    import json
+
+    ns, sa = ingress
+    p = plan(NAME, component_args(mesh, dp, documents=ingress_documents(ns, sa),
+                                  ingress_identities=[{"namespace": ns, "service_account": sa}]))
+    declared = plan(NAME, component_args(mesh, dp, documents=ingress_documents("bookbuyer", "bookbuyer")))
+    expected = json.dumps(declared.objects, sort_keys=True)
+    for was, now in zip(identity_forms("shop.example", "bookbuyer", "bookbuyer"), identity_forms("shop.example", ns, sa)):
+        expected = expected.replace(was, now)
+    assert json.dumps(p.objects, sort_keys=True) == expected
+    assert any(form in expected for form in identity_forms("shop.example", ns, sa))  # the TrafficTarget is rendered
+    assert p.namespaces == declared.namespaces and p.mesh_config == declared.mesh_config
+    assert ns not in {o["metadata"].get("namespace") for o in p.objects} | {o["metadata"]["name"] for o in p.namespaces}
+    (said,) = [r for r in p.requirements if r.startswith(f"the workloads running as {ns}/{sa} (ingressIdentities) are "
+                                                         f"in the mesh")]
+    assert {"istio": f"shop.example/ns/{ns}/sa/{sa}", "osm": "sidecar-injected in a namespace OSM monitors",
+            "linkerd": f"{sa}.{ns}.serviceaccount.identity.linkerd.shop.example"}[mesh] in said
+
+
+def test_ambient_routes_ingress_gateways_through_the_waypoint_of_the_namespace_they_call():
+    """An Istio gateway sends to a Service's waypoint only with ``istio.io/ingress-use-waypoint: true``
+    on the Service or, without one there, its namespace (istio 1.30.3 pilot/pkg/xds/endpoints/
+    endpoint_builder.go:896-920, pilot/pkg/serviceregistry/ambient/services.go:786-799); directly,
+    ztunnel's ``<service>-via-waypoint`` policy admits only the waypoint. The namespace patch carries
+    the label; a Service's own ``false`` is the user's, named in requirements."""
+    ns, sa = ISTIO_INGRESS
+    p = plan(NAME, component_args("istio", "ambient", documents=ingress_documents(ns, sa),
+                                  ingress_identities=[{"namespace": ns, "service_account": sa}]))
+    (patch,) = [q for q in p.namespaces if q["metadata"]["name"] == "bookstore"]
+    assert patch["metadata"]["labels"] == {"istio.io/use-waypoint": "waypoint", "istio.io/ingress-use-waypoint": "true"}
+    (policy,) = [o for o in p.objects if o["metadata"]["name"] == "ingress-books-bookstore"]
+    assert "targetRefs" in policy["spec"]  # enforced at the waypoint ...
+    (guard,) = [o for o in p.objects if o["metadata"]["name"] == "bookstore-via-waypoint"]
+    assert guard["spec"]["rules"] == [{"from": [{"source": {"principals": ["shop.example/ns/bookstore/sa/waypoint"]}}]}]
+    (said,) = [r for r in p.requirements if r.startswith("Istio's gateways send requests for the Services of "
+                                                         "namespaces bookstore to the waypoint only where")]
+    assert 'labelled istio.io/ingress-use-waypoint: "false" is called directly' in said
+    sidecar = plan(NAME, component_args("istio", "sidecar", documents=ingress_documents(ns, sa),
+                                        ingress_identities=[{"namespace": ns, "service_account": sa}]))
+    assert not [r for r in sidecar.requirements if r.startswith("Istio's gateways send")]
+
+
+def test_an_ingress_identity_in_an_smi_file_is_admitted_too(tmp_path):
+    ns, sa = ISTIO_INGRESS
+    (tmp_path / "ingress.yaml").write_text(yaml.safe_dump_all(ingress_documents(ns, sa)))
+    args = component_args("istio", "sidecar", paths=["policies/smi", str(tmp_path / "ingress.yaml")])
+    with pytest.raises(ArgsError) as e:
+        plan(NAME, args)
+    (line,) = str(e.value).splitlines()
+    assert line.endswith("ingress.yaml#TrafficTarget/bookstore/ingress-books.spec.sources[0]: no service in services "
+                         f"runs as service account {ns}/{sa}; declare a service running as it in services or, for a "
+                         "meshed workload the mesh does not police (an ingress gateway you run), list it in "
+                         "ingressIdentities")
+    p = plan(NAME, {**args, "ingressIdentities": [{"namespace": ns, "serviceAccount": sa}]})  # camelCase as well
+    (policy,) = [o for o in p.objects if o["metadata"]["name"] == "ingress-books-bookstore"]
+    assert policy["spec"]["rules"][0]["from"] == [{"source": {"principals": [f"shop.example/ns/{ns}/sa/{sa}"]}}]
+
+
+def test_an_undeclared_source_not_listed_stays_refused_with_the_fix_before_anything_registers():
+    ns, sa = ISTIO_INGRESS
+    args = component_args("istio", "sidecar", documents=ingress_documents(ns, "istio-egressgateway-service-account"),
+                          ingress_identities=[{"namespace": ns, "service_account": sa}])
+    captured: dict = {}
+
+    def program():
+        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+        try:
+            SmiPolicies(NAME, args, opts=pulumi.ResourceOptions(providers=[provider]))
+        except ArgsError as e:
+            captured["error"] = e
+    assert only_provider(run(program))
+    (line,) = str(captured["error"]).splitlines()
+    assert line.startswith("SmiPolicies policies: documents#TrafficTarget/bookstore/ingress-books.spec.sources[0]: no "
+                           f"service in services runs as service account {ns}/istio-egressgateway-service-account; ")
+    assert line.endswith("list it in ingressIdentities")
+
+
+def test_ingress_identities_named_by_no_traffic_target_change_nothing():
+    base = plan(NAME, component_args("istio", "ambient"))
+    more = plan(NAME, component_args("istio", "ambient", ingress_identities=[
+        {"namespace": ISTIO_INGRESS[0], "service_account": ISTIO_INGRESS[1]}]))
+    assert (more.objects, more.namespaces, more.requirements) == (base.objects, base.namespaces, base.requirements)
+
+
+@pytest.mark.parametrize("given,expected", [
+    ([{"namespace": "istio-system"}], ["ingressIdentities[0].serviceAccount: required"]),
+    ([{"namespace": "Istio", "service_account": "gw", "port": 80}],
+     ["ingressIdentities[0].port: unknown field; known fields: namespace, serviceAccount",
+      "ingressIdentities[0].namespace: 'Istio' is not a DNS-1123 label"]),
+    ([{"namespace": "a", "service_account": "gw"}, {"namespace": "a", "service_account": "gw"}],
+     ["ingressIdentities[1]: a/gw is already ingressIdentities[0]; remove one"]),
+    ("istio-system/gw", ["ingressIdentities: expected a list of identities, each {namespace, serviceAccount}"]),
+])
+def test_bad_ingress_identities_are_refused_at_their_field(given, expected):
+    with pytest.raises(ArgsError) as e:
+        plan(NAME, component_args("istio", "sidecar", ingress_identities=given))
+    lines = str(e.value).splitlines()
+    assert len(lines) == len(expected)
+    for line, want in zip(lines, expected):
+        assert line.startswith(f"SmiPolicies policies: {want}"), line

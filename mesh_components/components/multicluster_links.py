@@ -135,24 +135,43 @@ register; the remote secrets read no address (``multicluster.istio_objects``), s
 none renders with this TEST-NET-1 address (RFC 5737), never registered anywhere."""
 
 REQUIREMENTS = {
+    "order": ("the control planes (and for Linkerd the linkerd-multicluster extension, which defines the Link CRD and "
+              "creates the remote-access accounts) are installed before this component, or are in its "
+              "opts.depends_on: every object and every read here waits for those"),
     "istio": ("every cluster runs istiod with the same meshID and trust domain {trust_domain}, its "
               "global.multiCluster.clusterName set to the name given here ({clusters}: istiod keys a remote secret's "
-              "kubeconfig by that name, istio 1.30.3 pkg/kube/multicluster/secretcontroller.go) and its own network "
-              "in global.network; the istio-reader-service-account of the base chart exists (global.enableReaderRBAC, "
-              "the default); one root of trust signs every cluster's CA (https://istio.io/latest/docs/setup/install/"
-              "multicluster/before-you-begin/)"),
+              "kubeconfig by that name and ignores one keyed by its own, istio 1.30.3 "
+              "pkg/kube/multicluster/secretcontroller.go:432-434) and its own network in global.network; in "
+              "namespace istio-system (global.istioNamespace: istiod reads remote secrets in its own namespace, "
+              "secretcontroller.go:152-154); with the reader RBAC of the base and istiod charts "
+              "(istio-reader-service-account and its ClusterRole: enableReaderRBAC, the default), which lets each peer's "
+              "token read every Secret of the cluster, as istioctl create-remote-secret does; one root of trust signs "
+              "every cluster's CA (https://istio.io/latest/docs/setup/install/multicluster/before-you-begin/)"),
+    "istio-ambient": ("ambient across clusters: istiod runs with AMBIENT_ENABLE_MULTI_NETWORK=true (default false, "
+                      "istio 1.30.3 pilot/pkg/features/ambient.go:65; without it remote clusters never reach the ambient "
+                      "index and cross-cluster calls fail), meshConfig.serviceScopeConfigs maps the label istio.io/global "
+                      "\"true\" to GLOBAL (the ambient profile's, manifests/charts/istio-control/istio-discovery/files/"
+                      "profile-ambient.yaml:10-16; a serviceScopeConfigs of your own replaces it), and ztunnel's "
+                      "multiCluster.clusterName and network are the names given here"),
     "istio-networks": ("clusters on different networks ({networks}) reach each other through an east-west gateway in "
-                       "each cluster exposing its services (https://istio.io/latest/docs/setup/install/multicluster/"
-                       "multi-primary_multi-network/): install it with the control plane; this component does not"),
-    "linkerd": ("every cluster runs Linkerd with trust domain {trust_domain} and trust anchors from one root, and the "
-                "linkerd-multicluster extension with the values of linkerd_multicluster_values (a service mirror and "
-                "a remote-access service account per peer, whose token Secret "
-                "linkerd-multicluster/<account>-token peers read: linkerd2 edge-26.8.3 multicluster/charts/"
-                "linkerd-multicluster/templates/remote-access-service-mirror-rbac.yaml)"),
-    "linkerd-gateway": ("across networks ({networks}) the Links dial each peer's linkerd-gateway, and a mirrored "
+                       "each cluster exposing its services (sidecar: https://istio.io/latest/docs/setup/install/"
+                       "multicluster/multi-primary_multi-network/ ; ambient: a Gateway of class istio-east-west, "
+                       "https://istio.io/latest/docs/ambient/install/multicluster/multi-primary_multi-network/): install "
+                       "it with the control plane; this component does not"),
+    "linkerd": ("every cluster runs Linkerd with trust domain {trust_domain}, clusterDomain cluster.local and trust "
+                "anchors from one root, and the linkerd-multicluster extension with the values of "
+                "linkerd_multicluster_values (a service mirror and a remote-access service account per peer, whose "
+                "token Secret linkerd-multicluster/<account>-token peers read: linkerd2 edge-26.8.3 multicluster/charts/"
+                "linkerd-multicluster/templates/remote-access-service-mirror-rbac.yaml:53-64)"),
+    "linkerd-gateway": ("across networks ({networks}) the Links dial each peer's linkerd-gateway, a LoadBalancer Service "
+                        "(gateway.serviceType, the chart default) on ports 4143 and 4191, and a mirrored "
                         "Service's callers reach it as the gateway's identity, not their own: an authorization policy "
                         "of an exported Service must admit the gateway's identity for remote callers, which admits "
                         "every remote caller alike"),
+    "linkerd-rotation": ("Linkerd reads a cluster's credentials when they appear, not when they change (the destination "
+                         "controller's cluster store handles add and delete only, controller/api/destination/watcher/"
+                         "cluster_store.go:113-165; the service mirror reloads them on a Link update): after a change of "
+                         "a kubeconfig or token here, restart linkerd-destination and the service mirrors"),
     "exported": ("the exported Services exist in the clusters named ({services}): each is patched with its export label "
                  "only, never created"),
 }
@@ -312,8 +331,12 @@ def plan(name: str, args: Mapping[str, Any]) -> MultiClusterLinksPlan:
     exported = sorted(f"{c}/{p['metadata']['namespace']}/{p['metadata']['name']}"
                       for c, objs in objects.items() for p in objs if p["kind"] == "Service")
     kind = spec.backend.type
-    requirements = [REQUIREMENTS[kind].format(trust_domain=spec.trust_domain,
-                                              clusters=", ".join(spec.cluster_names()))]
+    requirements = [REQUIREMENTS["order"], REQUIREMENTS[kind].format(trust_domain=spec.trust_domain,
+                                                                     clusters=", ".join(spec.cluster_names()))]
+    if kind == "istio" and spec.backend.istio.data_plane == "ambient":
+        requirements.append(REQUIREMENTS["istio-ambient"])
+    if kind == "linkerd":
+        requirements.append(REQUIREMENTS["linkerd-rotation"])
     if len(networks) > 1:
         requirements.append(REQUIREMENTS["istio-networks" if kind == "istio" else "linkerd-gateway"].format(
             networks=", ".join(networks)))
@@ -366,25 +389,33 @@ class MultiClusterLinks(pulumi.ComponentResource):
         p = plan(name, args)  # raises before anything is registered
         pulumi.ComponentResource.__init__(self, self.TYPE, name, None, opts)
         outputs = ClusterOutputs(name, p.spec, p.providers, p.kubeconfigs, parent=self)
-        later: dict[str, list] = {}
+        # children do not wait for the component's own depends_on (pulumi 3.272.0 pulumi/resource.py
+        # passes only protect and providers to children): every object and read waits for it here
+        after = depends_on_of(opts)
+        credentials: dict[str, list] = {}
+        links: dict[str, list] = {}
         made: list = []
         for c in p.spec.cluster_names():  # first what needs no other cluster: the tokens peers read
             prefix, provider = f"{name}-{c}", p.providers[c]
-            local = [o for o in p.objects[c] if not any(True for _ in iter_slots(o)) and o["kind"] != "Service"]
-            later[c] = [o for o in p.objects[c] if any(True for _ in iter_slots(o))]
+            local = [o for o in p.objects[c] if not any(True for _ in iter_slots(o)) and o["kind"] not in ("Service", "Link")]
+            credentials[c] = [o for o in p.objects[c] if any(True for _ in iter_slots(o)) and o["kind"] != "Link"]
+            links[c] = [o for o in p.objects[c] if o["kind"] == "Link"]
             regs = register_objects(prefix, local, outputs, parent=self, provider=provider, namespaces={},
-                                    force_namespaces=False)
-            outputs.ready[c] = regs
+                                    after=after, force_namespaces=False)
+            outputs.ready[c] = regs + [d for d in after if isinstance(d, pulumi.CustomResource)]
             made += regs
             for patch in (o for o in p.objects[c] if o["kind"] == "Service"):
                 # an application Service is patched, never created: the patch waits for a read of it
-                existing = read_existing(prefix, patch, ResourceOptions(parent=self, provider=provider),
-                                         after=depends_on_of(opts))
+                existing = read_existing(prefix, patch, ResourceOptions(parent=self, provider=provider), after=after)
                 made += register_objects(prefix, [patch], outputs, parent=self, provider=provider, namespaces={},
-                                         after=[existing], force_namespaces=False)
+                                         after=[existing, *after], force_namespaces=False)
         for c in p.spec.cluster_names():
-            made += register_objects(f"{name}-{c}", later[c], outputs, parent=self, provider=p.providers[c],
-                                     namespaces={}, force_namespaces=False)
+            # the credentials, then each Link after them, as link-gen writes them (linkerd2 edge-26.8.3
+            # multicluster/cmd/link-gen.go:109-113): a Link without its Secret fails the mirror's first start
+            regs = register_objects(f"{name}-{c}", credentials[c], outputs, parent=self, provider=p.providers[c],
+                                    namespaces={}, after=after, force_namespaces=False)
+            made += regs + register_objects(f"{name}-{c}", links[c], outputs, parent=self, provider=p.providers[c],
+                                            namespaces={}, after=[*after, *regs], force_namespaces=False)
         self.resources = made
         self.plan = p
         for key, value in p.outputs.items():

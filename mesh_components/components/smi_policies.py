@@ -41,6 +41,17 @@ about it on an existing mesh (it never installs or changes the control plane's r
   TrafficTarget is then denied, as SMI's default deny says; ``mesh_config`` names the patch. The
   args must accept that with ``osm_mesh_wide_change: true`` (refused otherwise).
 
+Everything is registered in an order that refuses no call the policy admits on the way
+(:func:`registration_stages`): Istio ambient labels a namespace for its waypoint only once the
+waypoint takes traffic and the policies acting there exist, and only then adds ztunnel's own
+policies; Linkerd's Servers come after their authorizations and its default inbound policy last;
+OSM's MeshConfig after every TrafficTarget.
+
+A TrafficTarget source must be a declared service's account or one of ``ingress_identities``: a
+meshed workload this component does not police (an ingress gateway the user runs), admitted as
+exactly its identity; the stack file's ``mesh.ingressIdentities`` (``spec.IngressIdentity``),
+checked by the same loader (``spec.smi.check_documents``).
+
 Application namespaces are patched, never created: unforced ``NamespacePatch``es holding only these
 keys (:func:`~mesh_components.components.registration.namespace_patch_metadata`), which relinquish
 them on delete; a key another field manager holds with another value (the user's own
@@ -64,12 +75,12 @@ from ..meshes import osm
 from ..core.ca import OSM_NAMESPACE
 from ..spec.errors import Problem
 from ..core.meta import PATCH_ANNOTATION, deep_merge, k8s_patch
-from ..spec.names import dns1123_label_problem
+from ..spec.names import dns1123_label_problem, dns1123_subdomain_problem
 from ..core.render import POLICIES, ClusterState, app_namespaces, traffic_model
 from ..core.slots import Slot
 from . import standalone
 from .args import ArgsError, from_schema_keys, unknown_inputs
-from .registration import Lookup, read_existing, register_object, register_objects
+from .registration import Lookup, previous_names, read_existing, register_object, register_objects
 
 COMPONENT = "SmiPolicies"
 
@@ -147,6 +158,19 @@ class SmiScraperArgs(TypedDict):
     """The scraper's service account, e.g. ``prometheus``."""
 
 
+class SmiIngressIdentityArgs(TypedDict):
+    """A workload of the existing mesh that this component does not police and that TrafficTarget
+    ``sources`` may name without a declared service: an ingress gateway you run yourself."""
+
+    namespace: pulumi.Input[str]
+    """Its namespace (DNS label), e.g. ``istio-system``; neither read nor patched."""
+    service_account: pulumi.Input[str]
+    """The service account its pods run as (DNS-1123 subdomain), e.g.
+    ``istio-ingressgateway-service-account`` (Istio's ``gateways/istio-ingress`` chart:
+    ``<gateway name>-service-account``), or ``<gateway>-istio`` for a Gateway API Gateway of class
+    ``istio``."""
+
+
 class SmiPoliciesArgs(TypedDict, total=False):
     """SMI documents and their service context, rendered for the existing mesh named by ``mesh``."""
 
@@ -179,6 +203,15 @@ class SmiPoliciesArgs(TypedDict, total=False):
     linkerd_scrapers: pulumi.Input[Sequence[pulumi.Input[SmiScraperArgs]]]
     """Linkerd only: identities allowed to scrape the proxies' metrics where the default inbound
     policy is ``deny`` (as ``mesh.backend.linkerd.scrapers``). Default: none."""
+    ingress_identities: pulumi.Input[Sequence[pulumi.Input[SmiIngressIdentityArgs]]]
+    """Identities of meshed workloads not in ``services`` (an existing ingress gateway) that
+    TrafficTarget ``sources`` may name; each is admitted exactly as that identity, only where a
+    TrafficTarget names it (Istio principal ``<trustDomain>/ns/<namespace>/sa/<serviceAccount>``;
+    Linkerd MeshTLSAuthentication identity
+    ``<serviceAccount>.<namespace>.serviceaccount.identity.linkerd.<trustDomain>``; OSM the
+    TrafficTarget source as given). Nothing is rendered, read or patched for them; what they must
+    be (meshed; Istio ambient: routed through the waypoint) is in ``requirements``. Default: none
+    (every source is a service's account)."""
     osm_namespace: pulumi.Input[str]
     """OSM only: the namespace of OSM's control plane, which holds MeshConfig ``osm-mesh-config``.
     Default: ``osm-system``."""
@@ -197,6 +230,7 @@ FIELDS = {
     "mesh.backend.linkerd.scrapers": "linkerdScrapers",
     "mesh.namespaces": "namespaces",
     "mesh.smiFiles": "paths",
+    "mesh.ingressIdentities": "ingressIdentities",
 }
 """Stack path -> SmiPolicies field (:func:`standalone.repath`)."""
 
@@ -242,6 +276,25 @@ REQUIREMENTS = {
                     "keeps denying every destination without a TrafficTarget; to reopen it: kubectl patch meshconfig "
                     "{name} -n {namespace} --type=merge -p "
                     "'{{\"spec\":{{\"traffic\":{{\"enablePermissiveTrafficPolicyMode\":true}}}}}}'"),
+    "ingress": ("the workloads running as {identities} (ingressIdentities) are in the mesh and call with their mesh "
+                "identity, by which alone they are admitted: {how}"),
+    "ingress-istio": ("Istio principals {principals}, which need mutual TLS "
+                      "(https://istio.io/latest/docs/reference/config/security/authorization-policy/ , "
+                      "Source.principals: \"This field requires mTLS enabled\"): an Istio ingress gateway "
+                      "(istio-ingressgateway, or a Gateway of class istio) has them"),
+    "ingress-linkerd": ("Linkerd identities {principals} (MeshTLSAuthentication): the ingress's pods must be "
+                        "proxy-injected (linkerd.io/inject)"),
+    "ingress-osm": ("OSM matches a TrafficTarget source by the certificate of its sidecar (OSM v1.2.4 "
+                    "pkg/envoy/lds/rbac.go:75-76): the ingress's pods must be sidecar-injected in a namespace OSM "
+                    "monitors; an ingress controller outside the mesh is admitted by an IngressBackend "
+                    "(policy.openservicemesh.io), which this component does not render"),
+    "ingress-ambient": ("Istio's gateways send requests for the Services of namespaces {namespaces} to the waypoint "
+                        "only where istio.io/ingress-use-waypoint is true (patched here on the namespaces; a "
+                        "Service's own label wins: istio 1.30.3 pilot/pkg/serviceregistry/ambient/services.go:786-799, "
+                        "pilot/pkg/xds/endpoints/endpoint_builder.go:896-920) and istiod keeps "
+                        "ENABLE_INGRESS_WAYPOINT_ROUTING on (its default, pilot/pkg/features/ambient.go:62): a "
+                        "Service there labelled istio.io/ingress-use-waypoint: \"false\" is called directly, where "
+                        "ztunnel's <service>-via-waypoint policy refuses what only the waypoint's policies admit"),
 }
 """What the component assumes of the existing mesh and cannot check at construction (``requirements``)."""
 
@@ -290,6 +343,9 @@ def stack_mesh(name: str, args: Mapping[str, Any]) -> tuple[dict, list[Problem]]
                        ("smiFiles", "paths")):
         if a.get(field) is not None:
             mesh[key] = a[field]
+    identities, identity_problems = ingress_identities(a)
+    if identities and not identity_problems:  # the stack file's own field (spec.IngressIdentity)
+        mesh["ingressIdentities"] = [{"namespace": ns, "serviceAccount": sa} for ns, sa in sorted(identities)]
     if "services" not in a:
         problems.append(("services", "required; give the services the SMI documents name, each with name, "
                                      "namespace and ports"))
@@ -313,7 +369,40 @@ def stack_mesh(name: str, args: Mapping[str, Any]) -> tuple[dict, list[Problem]]
                          "osmMeshWideChange: true to accept it"))
     elif a.get("mesh") in ("istio", "linkerd") and ack is not None:
         problems.append(("osmMeshWideChange", f"applies to mesh osm only, not {a.get('mesh')!r}; remove it"))
+    problems += identity_problems
     return mesh, problems
+
+
+def ingress_identities(a: Mapping[str, Any]) -> tuple[set[tuple[str, str]], list[Problem]]:
+    """``(the (namespace, service account) pairs of ingressIdentities, their problems)``; ``a``:
+    the args with the stack file's camelCase keys (:func:`standalone.stack_keys`)."""
+    given = a.get("ingressIdentities")
+    if given is None:
+        return set(), []
+    if not isinstance(given, (list, tuple)):
+        return set(), [("ingressIdentities", "expected a list of identities, each {namespace, serviceAccount}")]
+    found: dict[tuple[str, str], int] = {}
+    problems: list[Problem] = []
+    for i, item in enumerate(given):
+        where = f"ingressIdentities[{i}]"
+        if not isinstance(item, Mapping):
+            problems.append((where, "expected {namespace, serviceAccount}, e.g. {namespace: istio-system, "
+                                    "serviceAccount: istio-ingressgateway-service-account}"))
+            continue
+        for key in sorted(set(item) - {"namespace", "serviceAccount"}, key=str):
+            problems.append((f"{where}.{key}", "unknown field; known fields: namespace, serviceAccount"))
+        ns, sa = item.get("namespace"), item.get("serviceAccount")
+        why_ns = "required" if ns is None else (f"{ns!r} is not a namespace name" if not isinstance(ns, str)
+                                                  else dns1123_label_problem(ns))
+        why_sa = "required" if sa is None else (f"{sa!r} is not a service account name" if not isinstance(sa, str)
+                                                  else dns1123_subdomain_problem(sa))
+        problems += [(f"{where}.{f}", why) for f, why in (("namespace", why_ns), ("serviceAccount", why_sa)) if why]
+        if why_ns or why_sa:
+            continue
+        if (ns, sa) in found:
+            problems.append((where, f"{ns}/{sa} is already ingressIdentities[{found[(ns, sa)]}]; remove one"))
+        found.setdefault((ns, sa), i)
+    return set(found), problems
 
 
 def plan(name: str, args: Mapping[str, Any], base_dir: Optional[str] = None) -> SmiPoliciesPlan:
@@ -325,6 +414,7 @@ def plan(name: str, args: Mapping[str, Any], base_dir: Optional[str] = None) -> 
     resolve (default: the working directory)."""
     mesh, problems = stack_mesh(name, args)
     a = standalone.stack_keys(from_schema_keys(args, SmiPoliciesArgs.__annotations__), SmiPoliciesArgs)
+    admitted = ingress_identities(a)[0]
     # every problem at once: the stack file's checks of what could be read too
     standalone.raise_all(COMPONENT, name, problems, mesh, FIELDS, base_dir=base_dir or os.getcwd())
     loaded, states = standalone.render(COMPONENT, name, mesh, FIELDS, documents=list(a.get("documents") or ()),
@@ -364,6 +454,7 @@ def plan(name: str, args: Mapping[str, Any], base_dir: Optional[str] = None) -> 
         meta = mesh_config["metadata"]
         requirements.append(REQUIREMENTS["osm"].format(mesh_config=f"{meta['namespace']}/{meta['name']}"))
         requirements.append(REQUIREMENTS["osm-destroy"].format(name=meta["name"], namespace=meta["namespace"]))
+    requirements += ingress_requirements(spec, model, admitted, patches)
     return SmiPoliciesPlan(kind, cluster, state, patches, objects, mesh_config, restart, requirements)
 
 
@@ -390,6 +481,37 @@ def linkerd_requirements(spec, objects: list, patches: list, restart: list) -> l
     return out
 
 
+def ingress_requirements(spec, model, admitted: set[tuple[str, str]], patches: list) -> list[str]:
+    """The ``requirements`` of the ingressIdentities that some TrafficTarget names (none without):
+    meshed, with the identity each mesh admits them by (Istio ``istio_policy.principal``, Linkerd
+    ``linkerd_policy.identity``, OSM the source itself); Istio ambient, where such a source calls
+    a waypoint namespace: the gateway must route through the waypoint."""
+    from ..meshes import istio_policy, linkerd_policy
+
+    used = sorted({s for a in model.authorizations for s in a.sources if s in admitted})
+    if not used:
+        return []
+    kind, td = spec.backend.type, spec.trust_domain
+    if kind == "istio":
+        how = REQUIREMENTS["ingress-istio"].format(principals=", ".join(
+            istio_policy.principal(td, ns, sa) for ns, sa in used))
+    elif kind == "linkerd":
+        how = REQUIREMENTS["ingress-linkerd"].format(principals=", ".join(
+            linkerd_policy.identity(td, ns, sa) for ns, sa in used))
+    else:
+        how = REQUIREMENTS["ingress-osm"]
+    out = [REQUIREMENTS["ingress"].format(identities=", ".join(f"{ns}/{sa}" for ns, sa in used), how=how)]
+    # the core labels each waypoint namespace istio.io/ingress-use-waypoint: "true" beside its
+    # istio.io/use-waypoint (istio_policy.namespace_labels)
+    waypoints = {p["metadata"]["name"] for p in patches
+                 if "istio.io/use-waypoint" in (p["metadata"].get("labels") or {})}
+    called = sorted({a.destination.namespace for a in model.authorizations
+                     if a.destination.namespace in waypoints and set(a.sources) & admitted})
+    if called:
+        out.append(REQUIREMENTS["ingress-ambient"].format(namespaces=", ".join(called)))
+    return out
+
+
 def restart_warning(name: str, namespaces: Sequence[str]) -> str:
     """The warning :class:`SmiPolicies` logs on itself (``pulumi.log.warn(..., resource=self)``,
     shown by ``pulumi preview``/``up`` beside the component) when it patches Linkerd's default
@@ -404,6 +526,84 @@ def restart_warning(name: str, namespaces: Sequence[str]) -> str:
             f"Linkerd default inbound policy until restarted (the policy controller reads the "
             f"config.linkerd.io/default-inbound-policy copied onto each pod at injection): after this update run "
             f"{commands} (and the same for statefulsets and daemonsets there)")
+
+
+WAYPOINT_CLASS = "istio-waypoint"
+"""The GatewayClass of the waypoints ``istio_policy.policy_objects`` renders."""
+WAIT_FOR = "pulumi.com/waitFor"
+"""pulumi-kubernetes' annotation of a condition the provider awaits after creating or updating the
+object (v4.32.0 ``provider/pkg/metadata/annotations.go:34``, read by
+``provider/pkg/metadata/overrides.go`` ``ReadyCondition`` lines 81-160; 10 minutes unless
+``customTimeouts``, ``provider/pkg/await/await.go:306``, :491)."""
+WAYPOINT_READY = "jsonpath={.status.addresses[0].value}"
+"""A waypoint Gateway is ready to take traffic once istiod has given it an address: istio 1.30.3
+``pilot/pkg/serviceregistry/ambient/waypoints.go:230-231`` ignores a Gateway without
+``status.addresses`` ("should only be populated once the Waypoint's deployment has at least 1 ready
+pod"). A JSONPath without a value holds once the path selects something
+(pulumi-kubernetes v4.32.0 ``provider/pkg/jsonpath/jsonpath.go:29-52``): the first address's value,
+not an empty list."""
+
+
+def _is_waypoint(obj: dict) -> bool:
+    return (obj["kind"] == "Gateway" and obj["apiVersion"].startswith("gateway.networking.k8s.io/")
+            and (obj.get("spec") or {}).get("gatewayClassName") == WAYPOINT_CLASS)
+
+
+def _awaited(obj: dict) -> dict:
+    """``obj`` as :class:`SmiPolicies` registers it: a waypoint Gateway with :data:`WAIT_FOR`
+    :data:`WAYPOINT_READY`, so what registers after it (the ``istio.io/use-waypoint`` patch) waits
+    until the waypoint takes traffic (:func:`registration_stages`); any other object as rendered."""
+    if not _is_waypoint(obj):
+        return obj
+    meta = obj["metadata"]
+    return {**obj, "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}), WAIT_FOR: WAYPOINT_READY}}}
+
+
+def registration_stages(p: SmiPoliciesPlan) -> tuple[list, list, list]:
+    """``(first, servers, late)``: ``p.objects`` in the order :class:`SmiPolicies` registers them,
+    ``first`` at once; ``servers`` after the ``first`` of their namespace; then the namespace
+    patches (``p.namespaces``), each after everything of ``first`` and ``servers`` in its
+    namespace; ``late`` after their namespace's patch. So no call the policy admits is refused on
+    the way, and nothing it restricts stays open longer than that takes:
+
+    - Istio ambient. A namespace labelled for a waypoint that does not take traffic yet (no
+      Gateway, or one without an address) gets none: istiod gives its Services no waypoint
+      (istio 1.30.3 ``pilot/pkg/serviceregistry/ambient/waypoints.go:112-126``,
+      ``ReportWaypointIsNotReady``; :230-231 a Gateway without ``status.addresses`` is no
+      waypoint; ``services.go:272``, :693 ``Waypoint: w.GetAddress()``, nil), and ztunnel sends
+      to the pods directly: nothing is dropped, and nothing is checked but ztunnel's own
+      policies. Those are the ``selector`` AuthorizationPolicies; a ``targetRefs`` one never
+      reaches ztunnel (``authorization.go:419-422``, "TargetRef is not intended for ztunnel") and
+      acts only at the waypoint. So ``first`` holds the waypoint Gateway (awaited until it has an
+      address: :func:`_awaited`), its default deny and every Service-targeted policy and route,
+      which act on nothing until the label sends traffic through the waypoint; the patch then
+      labels the namespace (``istio.io/use-waypoint``, and ``istio.io/ingress-use-waypoint`` for
+      ingress gateways); ``late`` holds the ``<service>-via-waypoint`` policies of the labelled
+      namespaces (``selector``: ztunnel admits only the waypoint, and the sources of L4 rules),
+      which before the label would refuse every direct call. Before, the label came first and
+      these policies beside the waypoint: the calls were refused until the waypoint's pods ran.
+      What remains: istiod pushes the label's effect and these policies independently (seconds).
+    - Linkerd. A ``Server`` denies its port to every caller no AuthorizationPolicy admits: its
+      authorizations are only those targeting it, where a port without Server takes the default
+      policy's (linkerd2 edge-26.8.3 ``policy-controller/k8s/index/src/inbound/index.rs:1767-1787``
+      ``default_authzs``, :1794-1830 ``inbound_server``/``client_authzs``), so it comes after the routes,
+      authentications and authorizations of its namespace (the policy controller's admission
+      checks an AuthorizationPolicy without looking its target up: linkerd2 edge-26.8.3
+      ``policy-controller/runtime/src/admission.rs:243-303``). The namespace's
+      ``config.linkerd.io/default-inbound-policy`` comes last: the proxy injector copies it onto
+      every pod it injects from then on (``controller/proxy-injector/webhook.go:106-108``) and the
+      policy controller applies the pod's copy to each port no Server selects
+      (``policy-controller/k8s/index/src/inbound/workload.rs:185-195``), so a pod restarted before
+      the Servers existed would refuse their admitted callers (``deny``).
+    - Istio sidecar: ALLOW policies only, nothing to order; OSM: the MeshConfig patch comes after
+      everything (:class:`SmiPolicies`)."""
+    waypoint_ns = {q["metadata"]["name"] for q in p.namespaces
+                   if "istio.io/use-waypoint" in (q["metadata"].get("labels") or {})}
+    late = [o for o in p.objects if o["metadata"].get("namespace") in waypoint_ns and o["kind"] == "AuthorizationPolicy"
+            and o["apiVersion"].startswith("security.istio.io/") and "selector" in (o.get("spec") or {})]
+    servers = [o for o in p.objects if o["kind"] == "Server" and o["apiVersion"].startswith("policy.linkerd.io/")]
+    staged = {id(o) for o in late + servers}
+    return [o for o in p.objects if id(o) not in staged], servers, late
 
 
 def _refuse_slot(slot: Slot):
@@ -455,13 +655,31 @@ class SmiPolicies(pulumi.ComponentResource):
         # children inherit the provider of opts; namespace patches unforced: a value another field manager
         # set fails the apply instead of being taken over (registration.namespace_patch_metadata)
         child = dict(parent=self, provider=None, namespaces=namespaces, force_namespaces=False)
+        made: list = []
+        by_namespace: dict[str, list] = {}
+        previous = previous_names(name, p.objects)  # the aliases one registration of them all would give
+
+        def register(objects: list, after) -> None:
+            for obj in objects:
+                ns = obj["metadata"].get("namespace")
+                got = register_objects(name, [_awaited(obj)], lookup, after=after(ns), previous=previous, **child)
+                by_namespace.setdefault(ns, []).extend(got)
+                made.extend(got)
+
+        # in the order that denies no admitted call and leaves nothing open longer than it must
+        # (registration_stages): what acts on nothing yet, the Linkerd Servers, the namespace
+        # patches, what the patches make act
+        first, servers, late = registration_stages(p)
+        register(first, lambda ns: [])
+        before = {ns: list(rs) for ns, rs in by_namespace.items()}
+        register(servers, lambda ns: before.get(ns, []))
         # each patch after a read of what it patches: a missing namespace or MeshConfig fails the
         # preview instead of being created by the patch's upsert (registration.read_existing)
-        made = []
         for patch in p.namespaces:
+            ns = patch["metadata"]["name"]
             made += register_objects(name, [patch], lookup, after=[read_existing(name, patch, ResourceOptions(
-                parent=self))], **child)
-        made += register_objects(name, p.objects, lookup, **child)
+                parent=self))] + by_namespace.get(ns, []), **child)
+        register(late, lambda ns: [])  # each waits for its namespace's patch (``namespaces``)
         if p.mesh_config is not None:  # after the TrafficTargets: no window where allowed traffic is denied
             existing = read_existing(name, p.mesh_config, ResourceOptions(parent=self))
             made.append(register_object(name, p.mesh_config, lookup,

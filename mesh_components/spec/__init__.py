@@ -380,6 +380,19 @@ class Scraper(Base):
     service_account: DnsSubdomain
 
 
+class IngressIdentity(Base):
+    """A meshed workload the stack does not declare or police, by identity (its service account and
+    namespace), that SMI TrafficTargets may name as a source: an ingress gateway you run yourself
+    (Istio's ``istio-system/istio-ingressgateway-service-account``, a Gateway-API-deployed
+    ``<gateway>-istio``). Admitted as exactly that identity (Istio principal
+    ``<trustDomain>/ns/<namespace>/sa/<serviceAccount>``, Linkerd
+    ``<serviceAccount>.<namespace>.serviceaccount.identity.linkerd.<trustDomain>``, OSM the
+    TrafficTarget source itself), nothing wider; a destination must still be a declared service."""
+
+    namespace: DnsLabel
+    service_account: DnsSubdomain
+
+
 class LinkerdOptions(Base):
     """Linkerd options. ``scrapers``: the identities allowed to scrape the proxies' metrics
     (``/metrics`` on the ``linkerd-admin`` port 4191) in the namespaces whose default inbound
@@ -1263,6 +1276,9 @@ class MeshSpec(Base):
     traffic_splits: list[TrafficSplit] = []
     egress: list[EgressRule] = []
     ingress: Ingress | None = None
+    ingress_identities: list[IngressIdentity] = []
+    """Identities of meshed workloads outside ``services`` that SMI TrafficTarget sources may name
+    (:class:`IngressIdentity`); default none."""
     smi_files: list[str] = []
     overrides: list[Override] = []
     telemetry: Telemetry | None = None
@@ -1741,6 +1757,8 @@ def check_references(spec: MeshSpec) -> list[Problem]:
     _unique(p, "mesh.accessRules", [f"{r.namespace}/{r.name}" for r in spec.access_rules], "access rule")
     _unique(p, "mesh.trafficSplits", [f"{t.namespace}/{t.name}" for t in spec.traffic_splits], "traffic split")
     _unique(p, "mesh.egress", [e.name for e in spec.egress], "egress rule")
+    _unique(p, "mesh.ingressIdentities", [f"{i.namespace}/{i.service_account}" for i in spec.ingress_identities],
+            "ingress identity")
 
     def known_clusters(path: str, names: list[str] | None) -> None:
         for i, c in enumerate(names or []):

@@ -1248,6 +1248,8 @@ def check_documents(spec, file_documents: Iterable) -> list[Problem]:
                     problems.append((f"{base}[{j}].headers[{header}]", why))
     ps = policy_set(spec, file_documents)
     accounts = {(s.namespace, s.account) for s in spec.services}
+    # sources only: a meshed workload the stack does not declare, e.g. an ingress gateway the user runs
+    ingress = {(i.namespace, i.service_account) for i in spec.ingress_identities}
     services = {(s.namespace, s.name) for s in spec.services}
     backends = services | {(s.namespace, f"{s.name}-{v.name}") for s in spec.services for v in s.versions}
     for t in ps.targets:
@@ -1269,9 +1271,12 @@ def check_documents(spec, file_documents: Iterable) -> list[Problem]:
                                                              f"{t.destination[0]}/{t.destination[1]}; declare it or "
                                                              f"fix the name"))
         for i, s in enumerate(t.sources):
-            if s not in accounts:
+            if s not in accounts and s not in ingress:
                 problems.append((f"{t.origin}.spec.sources[{i}]", f"no service in mesh.services runs as service "
-                                                                  f"account {s[0]}/{s[1]}"))
+                                                                  f"account {s[0]}/{s[1]}; declare a service running as "
+                                                                  f"it in mesh.services or, for a meshed workload the "
+                                                                  f"mesh does not police (an ingress gateway you run), "
+                                                                  f"list it in mesh.ingressIdentities"))
         for i, r in enumerate(t.rules):
             where = f"{t.origin}.spec.rules[{i}]"
             if r.kind == "HTTPRouteGroup":
