@@ -28,7 +28,7 @@ from mesh_components.core.render import ClusterState, render_mesh, write_tree
 from mesh_components.spec import load_mesh
 
 from cp_helpers import stack_mesh
-from program_harness import FAKE_KUBECONFIG, ROOT, run_mocked
+from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, run_mocked
 
 TOOLS = ROOT.parent / "shared" / "tools"
 DEV = stack_mesh("dev")  # the bookstore services and namespaces the shipped stacks share
@@ -840,3 +840,99 @@ def test_bad_ingress_identities_are_refused_at_their_field(given, expected):
     assert len(lines) == len(expected)
     for line, want in zip(lines, expected):
         assert line.startswith(f"SmiPolicies policies: {want}"), line
+
+
+# ---------------------------------------------------------------------------------------------
+# version Services the user's manifests made; what the component depends on
+
+
+def with_existing_version(args: dict, service: str = "bookstore", version: str = "v1") -> dict:
+    for s in args["services"]:
+        if s["name"] == service:
+            for v in s["versions"]:
+                if v["name"] == version:
+                    v["existing"] = True
+    return args
+
+
+@pytest.mark.parametrize("mesh, dp", [("istio", "sidecar"), ("linkerd", None), ("osm", None)])
+def test_an_existing_version_service_is_read_not_created_and_the_split_waits_for_the_read(mesh, dp):
+    """A create of a Service that exists fails (pulumi-kubernetes creates, it does not adopt, unless
+    the provider upserts: provider/pkg/provider/provider.go ``upsertExistingObjects``); the Service
+    the user's manifests made is read instead, and what routes to it waits for the read."""
+    from program_harness import RecordingMonitor
+
+    base = plan(NAME, component_args(mesh, dp))
+    assert any(o["kind"] == "Service" and o["metadata"]["name"] == "bookstore-v1" for o in base.objects)
+    p = plan(NAME, with_existing_version(component_args(mesh, dp)))
+    assert [o["metadata"]["name"] for o in p.existing_services] == ["bookstore-v1"]
+    assert [o for o in base.objects if o["metadata"]["name"] != "bookstore-v1" or o["kind"] != "Service"] == p.objects
+    (said,) = [r for r in p.requirements if r.startswith("the existing version Services bookstore/bookstore-v1 (")]
+    assert "select exactly their version's pods" in said
+
+    mocks = Mocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=False, monitor=monitor)
+
+    @pulumi.runtime.test
+    def program():
+        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+        return SmiPolicies(NAME, with_existing_version(component_args(mesh, dp)),
+                           opts=pulumi.ResourceOptions(providers=[provider])).urn
+    program()
+    assert [(r.type, r.id) for r in monitor.reads if r.type == "kubernetes:core/v1:Service"] == [
+        ("kubernetes:core/v1:Service", "bookstore/bookstore-v1")]
+    names = [r.name for r in monitor.registrations]
+    assert f"{NAME}:bookstore/bookstore-v1" not in names and f"{NAME}:bookstore/bookstore-v2" in names
+
+
+def test_an_existing_flag_that_is_not_a_boolean_is_refused_at_its_field():
+    args = with_existing_version(component_args("istio", "sidecar"))
+    for s in args["services"]:
+        for v in s.get("versions") or []:
+            if v.get("existing"):
+                v["existing"] = "yes"
+    with pytest.raises(ArgsError) as e:
+        plan(NAME, args)
+    assert any(p.endswith(".existing") and "expected true or false" in m for p, m in e.value.problems), e.value.problems
+
+
+class _PreviewMocks(Mocks):
+    """A preview: the program's own new Namespace has no id yet."""
+
+    def __init__(self, preview: bool):
+        super().__init__()
+        self.preview = preview
+
+    def new_resource(self, args):
+        if self.preview and not args.resource_id and args.typ == "kubernetes:core/v1:Namespace":
+            return ["", dict(args.inputs)]
+        return super().new_resource(args)
+
+
+@pytest.mark.parametrize("preview", [True, False])
+def test_a_namespace_the_program_creates_in_the_same_update_is_read_only_after_it_exists(preview):
+    """With the Namespace in ``opts.depends_on``, the read before its patch waits for its id:
+    unknown in the preview, where the engine skips a read of an unknown id (pulumi/pulumi
+    pkg/resource/deploy/step.go ``ReadStep.Apply``), so the first preview does not fail."""
+    from pulumi.runtime import rpc
+    from program_harness import RecordingMonitor
+
+    mocks = _PreviewMocks(preview)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=preview, monitor=monitor)
+
+    @pulumi.runtime.test
+    def program():
+        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+        nss = [k8s.core.v1.Namespace(n["name"], metadata={"name": n["name"]},
+                                     opts=pulumi.ResourceOptions(provider=provider)) for n in DEV["namespaces"]]
+        return SmiPolicies(NAME, component_args("linkerd", None),
+                           opts=pulumi.ResourceOptions(providers=[provider], depends_on=nss)).urn
+    program()
+    reads = [r for r in monitor.reads if r.type == "kubernetes:core/v1:Namespace"]
+    assert reads
+    assert all(r.id == (rpc.UNKNOWN if preview else r.name.rsplit(":", 1)[1]) for r in reads), reads
+    created = {r.urn for r in monitor.registrations if r.type == "kubernetes:core/v1:Namespace"}
+    children = [r for r in monitor.registrations if r.name.startswith(f"{NAME}") and r.type.startswith("kubernetes:")]
+    assert children and all(created <= set(r.dependencies) for r in children)

@@ -80,7 +80,7 @@ from ..core.render import POLICIES, ClusterState, app_namespaces, traffic_model
 from ..core.slots import Slot
 from . import standalone
 from .args import ArgsError, from_schema_keys, unknown_inputs
-from .registration import Lookup, previous_names, read_existing, register_object, register_objects
+from .registration import Lookup, depends_on_of, previous_names, read_existing, register_object, register_objects
 
 COMPONENT = "SmiPolicies"
 
@@ -111,6 +111,12 @@ class SmiServiceVersionArgs(TypedDict, total=False):
     """The version's name (DNS label), e.g. ``v1``."""
     labels: pulumi.Input[Mapping[str, pulumi.Input[str]]]
     """Pod labels of this version. Default: ``version: <name>``."""
+    existing: pulumi.Input[bool]
+    """``true``: the Service ``<service>-<version>`` exists already (your manifests made it, as
+    OSM's and Linkerd's demos do): it is read, not created (a create would fail on the existing
+    object: pulumi-kubernetes creates, it does not adopt, unless the provider upserts), and it
+    must select exactly this version's pods and carry the service's ports (``requirements``).
+    Default: false (created and owned here, selecting the service's labels and the version's)."""
 
 
 class SmiServiceArgs(TypedDict, total=False):
@@ -295,6 +301,10 @@ REQUIREMENTS = {
                         "ENABLE_INGRESS_WAYPOINT_ROUTING on (its default, pilot/pkg/features/ambient.go:62): a "
                         "Service there labelled istio.io/ingress-use-waypoint: \"false\" is called directly, where "
                         "ztunnel's <service>-via-waypoint policy refuses what only the waypoint's policies admit"),
+    "existing-versions": ("the existing version Services {services} select exactly their version's pods and carry "
+                          "these ports, as the Services this component would create: a TrafficSplit sends each "
+                          "backend's share to what its Service selects, so a wider selector sends traffic to other "
+                          "versions, and a missing port drops that backend from the port's split"),
 }
 """What the component assumes of the existing mesh and cannot check at construction (``requirements``)."""
 
@@ -314,6 +324,8 @@ class SmiPoliciesPlan:
     mesh_config: Optional[dict]
     restart_namespaces: list
     requirements: list
+    existing_services: list = dataclasses.field(default_factory=list)
+    """The version Services marked ``existing``: read, not registered (left out of ``objects``)."""
 
 
 def stack_mesh(name: str, args: Mapping[str, Any]) -> tuple[dict, list[Problem]]:
@@ -343,6 +355,9 @@ def stack_mesh(name: str, args: Mapping[str, Any]) -> tuple[dict, list[Problem]]
                        ("smiFiles", "paths")):
         if a.get(field) is not None:
             mesh[key] = a[field]
+    if isinstance(mesh.get("services"), (list, tuple)):
+        mesh["services"], more = _without_existing_flags(mesh["services"])
+        problems += more
     identities, identity_problems = ingress_identities(a)
     if identities and not identity_problems:  # the stack file's own field (spec.IngressIdentity)
         mesh["ingressIdentities"] = [{"namespace": ns, "serviceAccount": sa} for ns, sa in sorted(identities)]
@@ -371,6 +386,40 @@ def stack_mesh(name: str, args: Mapping[str, Any]) -> tuple[dict, list[Problem]]
         problems.append(("osmMeshWideChange", f"applies to mesh osm only, not {a.get('mesh')!r}; remove it"))
     problems += identity_problems
     return mesh, problems
+
+
+def _without_existing_flags(services: Sequence[Any]) -> tuple[list, list[Problem]]:
+    """``services`` with ``versions[].existing`` taken out (the stack file has no such field: its
+    version Services are always its own) and its problems."""
+    out, problems = [], []
+    for i, svc in enumerate(services):
+        versions = svc.get("versions") if isinstance(svc, Mapping) else None
+        if not isinstance(versions, (list, tuple)):
+            out.append(svc)
+            continue
+        kept = []
+        for j, v in enumerate(versions):
+            if isinstance(v, Mapping) and "existing" in v:
+                if not isinstance(v["existing"], bool):
+                    problems.append((f"services[{i}].versions[{j}].existing", f"expected true or false, got "
+                                                                             f"{v['existing']!r}"))
+                v = {k: x for k, x in v.items() if k != "existing"}
+            kept.append(v)
+        out.append({**svc, "versions": kept})
+    return out, problems
+
+
+def existing_version_services(a: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """``(namespace, <service>-<version>)`` of every version marked ``existing: true`` in ``a``
+    (the args with the stack file's keys)."""
+    out = set()
+    for svc in a.get("services") or ():
+        if not isinstance(svc, Mapping):
+            continue
+        for v in svc.get("versions") or ():
+            if isinstance(v, Mapping) and v.get("existing") is True:
+                out.add((svc.get("namespace"), f"{svc.get('name')}-{v.get('name')}"))
+    return out
 
 
 def ingress_identities(a: Mapping[str, Any]) -> tuple[set[tuple[str, str]], list[Problem]]:
@@ -430,6 +479,10 @@ def plan(name: str, args: Mapping[str, Any], base_dir: Optional[str] = None) -> 
                                          (lambda ns: annotations(spec, model, ns)) if annotations else None)
                if p["metadata"].get("labels") or set(p["metadata"]["annotations"]) - {PATCH_ANNOTATION}]
     objects = list(state.concerns["policy"])
+    existing = existing_version_services(a)
+    existing_services = [o for o in objects if o["apiVersion"] == "v1" and o["kind"] == "Service"
+                         and (o["metadata"]["namespace"], o["metadata"]["name"]) in existing]
+    objects = [o for o in objects if not any(o is e for e in existing_services)]
     mesh_config = None
     if kind == "osm":
         namespace = a.get("osmNamespace") or OSM_NAMESPACE
@@ -455,7 +508,16 @@ def plan(name: str, args: Mapping[str, Any], base_dir: Optional[str] = None) -> 
         requirements.append(REQUIREMENTS["osm"].format(mesh_config=f"{meta['namespace']}/{meta['name']}"))
         requirements.append(REQUIREMENTS["osm-destroy"].format(name=meta["name"], namespace=meta["namespace"]))
     requirements += ingress_requirements(spec, model, admitted, patches)
-    return SmiPoliciesPlan(kind, cluster, state, patches, objects, mesh_config, restart, requirements)
+    if existing_services:
+        requirements.append(REQUIREMENTS["existing-versions"].format(services=", ".join(
+            f"{o['metadata']['namespace']}/{o['metadata']['name']} (selector {_selector(o)}, ports "
+            f"{', '.join(str(pt['port']) for pt in o['spec'].get('ports', []))})" for o in existing_services)))
+    return SmiPoliciesPlan(kind, cluster, state, patches, objects, mesh_config, restart, requirements,
+                           existing_services)
+
+
+def _selector(service: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted((service["spec"].get("selector") or {}).items()))
 
 
 def linkerd_requirements(spec, objects: list, patches: list, restart: list) -> list[str]:
@@ -658,11 +720,17 @@ class SmiPolicies(pulumi.ComponentResource):
         made: list = []
         by_namespace: dict[str, list] = {}
         previous = previous_names(name, p.objects)  # the aliases one registration of them all would give
+        # children do not wait for the component's own depends_on (pulumi 3.272.0 pulumi/resource.py
+        # passes only protect and providers to children); the reads of what is patched or used wait too
+        deps = depends_on_of(opts)
+        # version Services the user's manifests made: read (a missing one fails the preview), not created
+        deps = deps + [read_existing(name, o, ResourceOptions(parent=self), after=deps) for o in p.existing_services]
 
         def register(objects: list, after) -> None:
             for obj in objects:
                 ns = obj["metadata"].get("namespace")
-                got = register_objects(name, [_awaited(obj)], lookup, after=after(ns), previous=previous, **child)
+                got = register_objects(name, [_awaited(obj)], lookup, after=deps + after(ns), previous=previous,
+                                       **child)
                 by_namespace.setdefault(ns, []).extend(got)
                 made.extend(got)
 
@@ -678,10 +746,10 @@ class SmiPolicies(pulumi.ComponentResource):
         for patch in p.namespaces:
             ns = patch["metadata"]["name"]
             made += register_objects(name, [patch], lookup, after=[read_existing(name, patch, ResourceOptions(
-                parent=self))] + by_namespace.get(ns, []), **child)
+                parent=self), after=depends_on_of(opts))] + deps + by_namespace.get(ns, []), **child)
         register(late, lambda ns: [])  # each waits for its namespace's patch (``namespaces``)
         if p.mesh_config is not None:  # after the TrafficTargets: no window where allowed traffic is denied
-            existing = read_existing(name, p.mesh_config, ResourceOptions(parent=self))
+            existing = read_existing(name, p.mesh_config, ResourceOptions(parent=self), after=depends_on_of(opts))
             made.append(register_object(name, p.mesh_config, lookup,
                                         ResourceOptions(parent=self, depends_on=list(made) + [existing])))
         self.resources = made
