@@ -690,6 +690,12 @@ def test_linkerd_servers_wait_for_their_authorizations_and_the_default_inbound_p
                                                                       "AuthorizationPolicy"}
     for server in servers:
         assert {r.urn for r in rest} <= set(server.dependencies), server.name
+    # a policy route's authorizations are those targeting it (index.rs:1937-1975): routes after them
+    routes = [r for r in here if r.type == "kubernetes:policy.linkerd.io/v1beta3:HTTPRoute"]
+    authz = [r for r in here if r.type.rsplit(":", 1)[1] in ("MeshTLSAuthentication", "AuthorizationPolicy")]
+    assert routes and authz
+    for route in routes:
+        assert {r.urn for r in authz} <= set(route.dependencies), route.name
     assert {r.urn for r in here} <= set(patch.dependencies)
     assert not [r.name for r in kubernetes(regs) if patch.urn in r.dependencies]  # nothing waits for the patch
 
@@ -699,8 +705,11 @@ def test_registration_stages_split_only_ambients_ztunnel_policies_and_linkerds_s
 
     for mesh, dp in MESHES:
         p = plan(NAME, component_args(mesh, dp))
-        first, servers, late = registration_stages(p)
-        assert sorted(map(id, first + servers + late)) == sorted(map(id, p.objects)), mesh
+        first, routes, servers, late = registration_stages(p)
+        assert sorted(map(id, first + routes + servers + late)) == sorted(map(id, p.objects)), mesh
+        assert {(o["apiVersion"], o["kind"]) for o in routes} <= {("policy.linkerd.io/v1beta3", "HTTPRoute")}
+        assert bool(routes) == (mesh == "linkerd"), mesh
+        assert not [o for o in first if o["apiVersion"].startswith("policy.linkerd.io/") and o["kind"] == "HTTPRoute"]
         assert [o["metadata"]["name"] for o in late] == (["bookwarehouse-via-waypoint", "mysql-via-waypoint"]
                                                           if dp == "ambient" else []), mesh
         assert {o["kind"] for o in servers} <= {"Server"} and bool(servers) == (mesh == "linkerd"), mesh

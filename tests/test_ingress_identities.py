@@ -155,3 +155,27 @@ def test_a_stack_without_the_field_renders_as_before(tmp_path):
     mesh["ingressIdentities"] = IDENTITY  # named by no TrafficTarget: changes nothing
     after = render_mesh(load_mesh(mesh))
     assert {c: s.concerns for c, s in before.items()} == {c: s.concerns for c, s in after.items()}
+
+
+@pytest.mark.parametrize("backend, refused", [("linkerd", True), ("istio", False)])
+def test_an_identity_in_a_namespace_of_the_meshs_services_is_refused_where_that_namespace_denies(
+        tmp_path, backend, refused):
+    """Linkerd patches such a namespace with ``default-inbound-policy: deny`` (and Istio ambient puts
+    it behind its waypoint): the gateway's own inbound traffic, from outside the mesh, would be refused."""
+    ident = IDENTITY + [{"namespace": "bookstore", "serviceAccount": "gateway"}]
+    mesh = stack(tmp_path, backend, ident)
+    if refused:
+        with pytest.raises(SpecError) as e:
+            load_mesh(mesh, base_dir=tmp_path)
+        assert any(p == "mesh.ingressIdentities[1].namespace" and "namespace of its own" in m
+                   for p, m in e.value.problems), e.value.problems
+    else:
+        load_mesh(mesh, base_dir=tmp_path)  # Istio sidecar: ALLOW policies select only the declared services
+
+
+def test_an_identity_that_is_a_declared_services_account_is_refused(tmp_path):
+    ident = [{"namespace": "bookstore", "serviceAccount": "bookstore"}]
+    with pytest.raises(SpecError) as e:
+        load_mesh(stack(tmp_path, "istio", ident), base_dir=tmp_path)
+    assert any(p == "mesh.ingressIdentities[0]" and "service account of service bookstore/bookstore" in m
+               for p, m in e.value.problems), e.value.problems

@@ -283,7 +283,10 @@ REQUIREMENTS = {
                     "{name} -n {namespace} --type=merge -p "
                     "'{{\"spec\":{{\"traffic\":{{\"enablePermissiveTrafficPolicyMode\":true}}}}}}'"),
     "ingress": ("the workloads running as {identities} (ingressIdentities) are in the mesh and call with their mesh "
-                "identity, by which alone they are admitted: {how}"),
+                "identity, by which alone they are admitted, and call each destination by its Service (its "
+                "ClusterIP name), not its pods' addresses (ingress-nginx: service-upstream \"true\"): a call to a pod "
+                "address bypasses an ambient waypoint, which serves Services only, and a headless Service gets none "
+                "(istio 1.30.3 pilot/pkg/xds/endpoints/endpoint_builder.go:902-905): {how}"),
     "ingress-istio": ("Istio principals {principals}, which need mutual TLS "
                       "(https://istio.io/latest/docs/reference/config/security/authorization-policy/ , "
                       "Source.principals: \"This field requires mTLS enabled\"): an Istio ingress gateway "
@@ -291,9 +294,14 @@ REQUIREMENTS = {
     "ingress-linkerd": ("Linkerd identities {principals} (MeshTLSAuthentication): the ingress's pods must be "
                         "proxy-injected (linkerd.io/inject)"),
     "ingress-osm": ("OSM matches a TrafficTarget source by the certificate of its sidecar (OSM v1.2.4 "
-                    "pkg/envoy/lds/rbac.go:75-76): the ingress's pods must be sidecar-injected in a namespace OSM "
-                    "monitors; an ingress controller outside the mesh is admitted by an IngressBackend "
-                    "(policy.openservicemesh.io), which this component does not render"),
+                    "pkg/envoy/lds/rbac.go:75-76 for TCP, pkg/envoy/rds/route/rbac.go:22-31 for HTTP routes): the "
+                    "ingress's pods must be sidecar-injected in a namespace OSM monitors, with their listening ports "
+                    "excluded from the sidecar's inbound capture (annotation openservicemesh.io/inbound-port-exclusion-list, "
+                    "pkg/injector/exclusions.go:18): an injected pod sends all inbound TCP to its Envoy, whose inbound "
+                    "listener holds only mesh mTLS and IngressBackend filter chains (pkg/envoy/lds/response.go:46-71), "
+                    "so the load balancer's plaintext would find none; an ingress controller outside the mesh is "
+                    "admitted by an IngressBackend (policy.openservicemesh.io) instead, which this component does not "
+                    "render"),
     "ingress-ambient": ("Istio's gateways send requests for the Services of namespaces {namespaces} to the waypoint "
                         "only where istio.io/ingress-use-waypoint is true (patched here on the namespaces; a "
                         "Service's own label wins: istio 1.30.3 pilot/pkg/serviceregistry/ambient/services.go:786-799, "
@@ -621,16 +629,17 @@ def _awaited(obj: dict) -> dict:
     return {**obj, "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}), WAIT_FOR: WAYPOINT_READY}}}
 
 
-def registration_stages(p: SmiPoliciesPlan) -> tuple[list, list, list]:
-    """``(first, servers, late)``: ``p.objects`` in the order :class:`SmiPolicies` registers them,
-    ``first`` at once; ``servers`` after the ``first`` of their namespace; then the namespace
-    patches (``p.namespaces``), each after everything of ``first`` and ``servers`` in its
-    namespace; ``late`` after their namespace's patch. So no call the policy admits is refused on
+def registration_stages(p: SmiPoliciesPlan) -> tuple[list, list, list, list]:
+    """``(first, routes, servers, late)``: ``p.objects`` in the order :class:`SmiPolicies` registers
+    them, ``first`` at once; Linkerd's policy ``routes`` after the ``first`` of their namespace;
+    ``servers`` after the ``first`` and ``routes`` of their namespace; then the namespace patches
+    (``p.namespaces``), each after everything of the stages before in its namespace; ``late`` after
+    their namespace's patch. So no call the policy admits is refused on
     the way, and nothing it restricts stays open longer than that takes:
 
     - Istio ambient. A namespace labelled for a waypoint that does not take traffic yet (no
       Gateway, or one without an address) gets none: istiod gives its Services no waypoint
-      (istio 1.30.3 ``pilot/pkg/serviceregistry/ambient/waypoints.go:112-126``,
+      (istio 1.30.3 ``pilot/pkg/serviceregistry/ambient/waypoints.go:128-143`` for a namespace's label,
       ``ReportWaypointIsNotReady``; :230-231 a Gateway without ``status.addresses`` is no
       waypoint; ``services.go:272``, :693 ``Waypoint: w.GetAddress()``, nil), and ztunnel sends
       to the pods directly: nothing is dropped, and nothing is checked but ztunnel's own
@@ -644,14 +653,21 @@ def registration_stages(p: SmiPoliciesPlan) -> tuple[list, list, list]:
       namespaces (``selector``: ztunnel admits only the waypoint, and the sources of L4 rules),
       which before the label would refuse every direct call. Before, the label came first and
       these policies beside the waypoint: the calls were refused until the waypoint's pods ran.
-      What remains: istiod pushes the label's effect and these policies independently (seconds).
+      What remains: istiod pushes the label's effect and these policies independently (seconds),
+      and a waypoint's address is reported once it has any endpoint, ready or not
+      (``gatewaycommon/context.go:102-103``; not-ready endpoints are kept as unhealthy,
+      ``kube/controller/endpointslice.go:265-283``), so the label may land seconds before its pods
+      serve: a short window where the waypoint refuses nothing it should admit but may not answer.
     - Linkerd. A ``Server`` denies its port to every caller no AuthorizationPolicy admits: its
       authorizations are only those targeting it, where a port without Server takes the default
       policy's (linkerd2 edge-26.8.3 ``policy-controller/k8s/index/src/inbound/index.rs:1767-1787``
       ``default_authzs``, :1794-1830 ``inbound_server``/``client_authzs``), so it comes after the routes,
       authentications and authorizations of its namespace (the policy controller's admission
       checks an AuthorizationPolicy without looking its target up: linkerd2 edge-26.8.3
-      ``policy-controller/runtime/src/admission.rs:243-303``). The namespace's
+      ``policy-controller/runtime/src/admission.rs:243-303``). A policy ``HTTPRoute``'s
+      authorizations are likewise only those targeting the route (``index.rs:1937-1975``): the
+      routes come after the authorizations and before their Server, so a new route on a Server
+      refuses nothing its authorizations admit, and a new Server never runs without its routes. The namespace's
       ``config.linkerd.io/default-inbound-policy`` comes last: the proxy injector copies it onto
       every pod it injects from then on (``controller/proxy-injector/webhook.go:106-108``) and the
       policy controller applies the pod's copy to each port no Server selects
@@ -664,8 +680,9 @@ def registration_stages(p: SmiPoliciesPlan) -> tuple[list, list, list]:
     late = [o for o in p.objects if o["metadata"].get("namespace") in waypoint_ns and o["kind"] == "AuthorizationPolicy"
             and o["apiVersion"].startswith("security.istio.io/") and "selector" in (o.get("spec") or {})]
     servers = [o for o in p.objects if o["kind"] == "Server" and o["apiVersion"].startswith("policy.linkerd.io/")]
-    staged = {id(o) for o in late + servers}
-    return [o for o in p.objects if id(o) not in staged], servers, late
+    routes = [o for o in p.objects if o["kind"] == "HTTPRoute" and o["apiVersion"].startswith("policy.linkerd.io/")]
+    staged = {id(o) for o in late + servers + routes}
+    return [o for o in p.objects if id(o) not in staged], routes, servers, late
 
 
 def _refuse_slot(slot: Slot):
@@ -735,10 +752,12 @@ class SmiPolicies(pulumi.ComponentResource):
                 made.extend(got)
 
         # in the order that denies no admitted call and leaves nothing open longer than it must
-        # (registration_stages): what acts on nothing yet, the Linkerd Servers, the namespace
-        # patches, what the patches make act
-        first, servers, late = registration_stages(p)
+        # (registration_stages): what acts on nothing yet, Linkerd's routes, then its Servers, the
+        # namespace patches, what the patches make act
+        first, routes, servers, late = registration_stages(p)
         register(first, lambda ns: [])
+        before = {ns: list(rs) for ns, rs in by_namespace.items()}
+        register(routes, lambda ns: before.get(ns, []))
         before = {ns: list(rs) for ns, rs in by_namespace.items()}
         register(servers, lambda ns: before.get(ns, []))
         # each patch after a read of what it patches: a missing namespace or MeshConfig fails the

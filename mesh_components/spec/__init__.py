@@ -1759,6 +1759,23 @@ def check_references(spec: MeshSpec) -> list[Problem]:
     _unique(p, "mesh.egress", [e.name for e in spec.egress], "egress rule")
     _unique(p, "mesh.ingressIdentities", [f"{i.namespace}/{i.service_account}" for i in spec.ingress_identities],
             "ingress identity")
+    accounts = {(s.namespace, s.account): s for s in spec.services}
+    app_namespaces = {s.namespace for s in spec.services}
+    denies = spec.backend.type == "linkerd" or (spec.backend.type == "istio"
+                                                and spec.backend.istio.data_plane == "ambient")
+    for i, ident in enumerate(spec.ingress_identities):
+        where = f"mesh.ingressIdentities[{i}]"
+        svc = accounts.get((ident.namespace, ident.service_account))
+        if svc is not None:
+            p.append((where, f"{ident.namespace}/{ident.service_account} is the service account of service "
+                             f"{svc.namespace}/{svc.name}, a source by that already; remove it from ingressIdentities"))
+        elif denies and ident.namespace in app_namespaces:
+            # its own inbound traffic would meet the policy's default deny: Linkerd's
+            # default-inbound-policy of the namespace, Istio ambient's waypoint for the namespace
+            p.append((f"{where}.namespace", f"{ident.namespace!r} holds services of the mesh, whose policy denies by "
+                                            f"default what it does not admit ({spec.backend.type}: the namespace's "
+                                            f"default inbound policy or waypoint), so the gateway's own inbound "
+                                            f"traffic would be refused; run it in a namespace of its own"))
 
     def known_clusters(path: str, names: list[str] | None) -> None:
         for i, c in enumerate(names or []):
