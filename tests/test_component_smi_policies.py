@@ -945,3 +945,48 @@ def test_a_namespace_the_program_creates_in_the_same_update_is_read_only_after_i
     created = {r.urn for r in monitor.registrations if r.type == "kubernetes:core/v1:Namespace"}
     children = [r for r in monitor.registrations if r.name.startswith(f"{NAME}") and r.type.startswith("kubernetes:")]
     assert children and all(created <= set(r.dependencies) for r in children)
+
+
+# ---------------------------------------------------------------------------------------------
+# ServiceMesh's policies: the same stages after the namespaces the control plane labels first
+
+
+def test_service_mesh_ambient_ztunnel_policies_wait_for_an_awaited_waypoint_and_linkerd_servers_for_their_routes(
+        tmp_path, monkeypatch):
+    """The dev stack (Istio ambient): each ``<service>-via-waypoint`` policy (ztunnel's, ``selector``)
+    depends on its namespace's waypoint Gateway, which carries ``pulumi.com/waitFor`` for an address:
+    a namespace labelled for a waypoint without one sends directly to the pods (istio 1.30.3
+    pilot/pkg/serviceregistry/ambient/waypoints.go:128-143), which those policies would refuse.
+    The linkerd stack: Servers after their routes, routes after their authorizations
+    (linkerd2 edge-26.8.3 policy-controller/k8s/index/src/inbound/index.rs:1794-1830, :1937-1975)."""
+    from program_harness import run_program, stack_config
+    from mesh_components.components.smi_policies import WAIT_FOR, WAYPOINT_READY
+
+    (tmp_path / ".kube").mkdir()  # the dev and linkerd stacks read ~/.kube/config (contexts kind-dev...)
+    (tmp_path / ".kube" / "config").write_text(FAKE_KUBECONFIG)
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    regs = run_program(stack_config("dev"), stack="dev")
+    by_urn = {r.urn: r for r in regs}
+    via = [r for r in regs if r.type == "kubernetes:security.istio.io/v1:AuthorizationPolicy"
+           and r.name.endswith("-via-waypoint")]
+    assert via
+    for r in via:
+        gateways = [by_urn[d] for d in r.dependencies if d in by_urn
+                    and by_urn[d].type == "kubernetes:gateway.networking.k8s.io/v1:Gateway"]
+        assert gateways, r.name
+        for g in gateways:
+            assert g.inputs["metadata"]["namespace"] == r.inputs["metadata"]["namespace"]
+            assert g.inputs["metadata"]["annotations"][WAIT_FOR] == WAYPOINT_READY
+
+    regs = run_program(stack_config("linkerd"), stack="linkerd")
+    by_urn = {r.urn: r for r in regs}
+    for server in (r for r in regs if r.type == "kubernetes:policy.linkerd.io/v1beta3:Server"):
+        ns = server.inputs["metadata"]["namespace"]
+        routes = [r for r in regs if r.type == "kubernetes:policy.linkerd.io/v1beta3:HTTPRoute"
+                  and r.inputs["metadata"]["namespace"] == ns and r.parent == server.parent]
+        assert {r.urn for r in routes} <= set(server.dependencies), server.name
+        for route in routes:
+            authz = [r for r in regs if r.type == "kubernetes:policy.linkerd.io/v1alpha1:AuthorizationPolicy"
+                     and r.inputs["metadata"]["namespace"] == ns and r.parent == route.parent]
+            assert {r.urn for r in authz} <= set(route.dependencies), route.name

@@ -65,6 +65,7 @@ mesh widens ours) is listed in ``requirements``.
 """
 import dataclasses
 import os
+import types
 from typing import Any, Mapping, Optional, Required, Sequence, TypedDict
 
 import pulumi
@@ -802,8 +803,37 @@ class SmiPolicies(pulumi.ComponentResource):
         self = cls.__new__(cls)
         pulumi.ComponentResource.__init__(self, cls.TYPE, name, None, opts)
         objects = state.concerns[cls.CONCERN]
-        self.resources = register_objects(name, objects, lookup, parent=self, provider=provider,
-                                          namespaces=namespaces, crds=crds)
+        # the stack's namespaces carry their policy labels from the start (the control plane
+        # registers them), so only the stages after them apply here (registration_stages): Linkerd's
+        # routes after their authorizations and its Servers after both; Istio ambient's ztunnel
+        # policies after the waypoint of their namespace takes traffic (awaited: _awaited), as a
+        # namespace labelled for a waypoint without an address sends directly to the pods, which
+        # those policies would refuse (istio 1.30.3 pilot/pkg/serviceregistry/ambient/waypoints.go:128-143)
+        labelled = [o for o in state.concerns.get("namespaces", []) if o["kind"] == "Namespace"]
+        first, routes, servers, late = registration_stages(
+            types.SimpleNamespace(namespaces=labelled, objects=objects))
+        previous = previous_names(name, objects)  # the aliases one registration of them all gives
+        made: list = []
+        by_namespace: dict[str, list] = {}
+        waypoints: dict[str, list] = {}
+
+        def register(stage: list, after) -> None:
+            for obj in stage:
+                ns = obj["metadata"].get("namespace")
+                got = register_objects(name, [_awaited(obj)], lookup, parent=self, provider=provider,
+                                       namespaces=namespaces, crds=crds, after=after(ns), previous=previous)
+                by_namespace.setdefault(ns, []).extend(got)
+                if _is_waypoint(obj):
+                    waypoints.setdefault(ns, []).extend(got)
+                made.extend(got)
+
+        register(first, lambda ns: [])
+        before = {ns: list(rs) for ns, rs in by_namespace.items()}
+        register(routes, lambda ns: before.get(ns, []))
+        before = {ns: list(rs) for ns, rs in by_namespace.items()}
+        register(servers, lambda ns: before.get(ns, []))
+        register(late, lambda ns: waypoints.get(ns, []))
+        self.resources = made
         self.register_outputs(self.outputs(objects))
         return self
 
