@@ -411,10 +411,12 @@ def test_a_preview_of_a_ca_with_your_root_key_never_shows_the_key(plugin, previe
     fields = preview.answer.state.fields
     secret_now = {k for k, v in fields.items() if is_secret_value(v)}
     assert documented_secret(token) & set(fields) == {"intermediateKeys", "linkerdValues"} <= secret_now
-    # what the preview knows is only the inputs echoed back (the root certificate, secret as its
-    # input was: the engine's annotateSecrets); every plain output is unknown
+    # what the preview knows is only the inputs echoed back: the root certificate, plain (a
+    # certificate is public; the engine marks it secret as its input was, annotateSecrets, and the
+    # component unsecrets it, as the schema documents it); every other plain output is unknown
     values = {k: unwrap(v)[0] for k, v in to_dict(preview.answer.state).items()}
-    assert all(v == UNKNOWN for k, v in values.items() if k not in secret_now), values
+    assert "rootCert" not in secret_now and values["rootCert"] == cert
+    assert all(v == UNKNOWN for k, v in values.items() if k not in secret_now | {"rootCert"}), values
 
 
 # ---------------------------------------------------------------------------------------------

@@ -349,7 +349,9 @@ class MeshCertificateAuthority(pulumi.ComponentResource):
 
         values: dict[str, Any] = {
             "root_fingerprint": a.root_fingerprint,
-            "root_cert": a.root_cert_pem,
+            # a certificate is public: plain, as the schema documents it, even where the engine marks
+            # it secret because the byoRoot input of the same name was (annotateSecrets)
+            "root_cert": Output.unsecret(a.root_cert_pem),
             "root_not_after": a.root_not_after,
             "trust_bundle": a.trust_bundle_pem,
             "stage": a.stage,
