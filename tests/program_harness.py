@@ -164,6 +164,21 @@ class Mocks(pulumi.runtime.Mocks):
         return {}
 
 
+class PreviewMocks(Mocks):
+    """:class:`Mocks` as a preview answers a resource of type ``unknown_type`` that the program
+    creates: no id yet (the SDK then resolves it unknown), as the engine leaves a resource still to be
+    created; with ``preview`` False, as :class:`Mocks`."""
+
+    def __init__(self, preview: bool, unknown_type: str, state: EngineState | None = None):
+        super().__init__(state)
+        self.preview, self.unknown_type = preview, unknown_type
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if self.preview and not args.resource_id and args.typ == self.unknown_type:
+            return ["", dict(args.inputs)]
+        return super().new_resource(args)
+
+
 class RecordingMonitor(pmocks.MockMonitor):
     def __init__(self, mocks):
         super().__init__(mocks)

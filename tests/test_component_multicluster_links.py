@@ -25,7 +25,7 @@ from mesh_components.core import multicluster as mc
 from mesh_components.core.render import render_mesh
 from mesh_components.spec import load_mesh
 
-from program_harness import Mocks, run_mocked
+from program_harness import Mocks, PreviewMocks, run_mocked
 
 NAME = "links"
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
@@ -251,20 +251,6 @@ def test_a_cluster_without_a_provider_is_refused_in_a_program_before_registering
     assert [r.type for r in regs] == [PROVIDER_TYPE]
 
 
-class PreviewMocks(Mocks):
-    """A preview in which the program's own new Service has no id yet, as the engine leaves a
-    resource to be created (its id unknown until the update creates it)."""
-
-    def __init__(self, preview: bool):
-        super().__init__()
-        self.preview = preview
-
-    def new_resource(self, args):
-        if self.preview and not args.resource_id and args.typ == "kubernetes:core/v1:Service":
-            return ["", dict(args.inputs)]
-        return super().new_resource(args)
-
-
 @pytest.mark.parametrize("preview", [True, False])
 def test_a_service_the_program_creates_in_the_same_update_is_read_only_after_it_exists(preview):
     """With the Service in ``opts.depends_on``, the read of it waits for its id: unknown in the
@@ -275,7 +261,7 @@ def test_a_service_the_program_creates_in_the_same_update_is_read_only_after_it_
     from pulumi.runtime import rpc
     from program_harness import RecordingMonitor
 
-    mocks = PreviewMocks(preview)
+    mocks = PreviewMocks(preview, "kubernetes:core/v1:Service")
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=preview, monitor=monitor)
     args = component_args("linkerd", networks=False, exported_services=[{"name": "books", "namespace": "shop",

@@ -28,7 +28,7 @@ from mesh_components.core.render import ClusterState, render_mesh, write_tree
 from mesh_components.spec import load_mesh
 
 from cp_helpers import stack_mesh
-from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, run_mocked
+from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, PreviewMocks, run_mocked
 
 TOOLS = ROOT.parent / "shared" / "tools"
 DEV = stack_mesh("dev")  # the bookstore services and namespaces the shipped stacks share
@@ -906,19 +906,6 @@ def test_an_existing_flag_that_is_not_a_boolean_is_refused_at_its_field():
     assert any(p.endswith(".existing") and "expected true or false" in m for p, m in e.value.problems), e.value.problems
 
 
-class _PreviewMocks(Mocks):
-    """A preview: the program's own new Namespace has no id yet."""
-
-    def __init__(self, preview: bool):
-        super().__init__()
-        self.preview = preview
-
-    def new_resource(self, args):
-        if self.preview and not args.resource_id and args.typ == "kubernetes:core/v1:Namespace":
-            return ["", dict(args.inputs)]
-        return super().new_resource(args)
-
-
 @pytest.mark.parametrize("preview", [True, False])
 def test_a_namespace_the_program_creates_in_the_same_update_is_read_only_after_it_exists(preview):
     """With the Namespace in ``opts.depends_on``, the read before its patch waits for its id:
@@ -927,7 +914,7 @@ def test_a_namespace_the_program_creates_in_the_same_update_is_read_only_after_i
     from pulumi.runtime import rpc
     from program_harness import RecordingMonitor
 
-    mocks = _PreviewMocks(preview)
+    mocks = PreviewMocks(preview, "kubernetes:core/v1:Namespace")
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="service-mesh", stack="test", preview=preview, monitor=monitor)
 
