@@ -334,3 +334,21 @@ def test_requirements_say_what_the_control_planes_must_hold(mesh, data_plane, wo
     extra = {"data_plane": data_plane} if data_plane else {}
     p = plan(NAME, with_plain_providers(component_args(mesh, **extra)))
     assert any(words in r for r in p.outputs["requirements"]), p.outputs["requirements"]
+
+
+def test_a_kubeconfigs_tls_server_name_is_kept_in_the_kubeconfig_peers_read_it_with():
+    """istioctl create-remote-secret keeps the source's ``tls-server-name`` (istio 1.30.3
+    istioctl/pkg/multicluster/remote_secret.go:159-166): a server given by address, whose
+    certificate names the cluster by name, fails TLS verification without it."""
+    args = component_args("istio")
+    named = yaml.safe_load(kubeconfig("west"))
+    named["clusters"][0]["cluster"]["server"] = "https://198.51.100.20:6443"
+    named["clusters"][0]["cluster"]["tls-server-name"] = "api.west.example"
+    args["kubeconfigs"]["west"] = pulumi.Output.secret(yaml.safe_dump(named))
+    regs, _ = registered(args)
+    secret = next(r for r in regs if r.name == f"{NAME}-east:istio-system/istio-remote-secret-west")
+    config = yaml.safe_load(secret.inputs["stringData"]["west"])
+    assert config["clusters"][0]["cluster"]["server"] == "https://198.51.100.20:6443"
+    assert config["clusters"][0]["cluster"]["tls-server-name"] == "api.west.example"
+    east = next(r for r in regs if r.name == f"{NAME}-west:istio-system/istio-remote-secret-east")
+    assert "tls-server-name" not in yaml.safe_load(east.inputs["stringData"]["east"])["clusters"][0]["cluster"]

@@ -504,7 +504,8 @@ class ClusterOutputs:
                 value, token_ca = mc.decode_token_secret(data)
             except ValueError as e:
                 raise pulumi.RunError(f"cluster {target}: cannot build the kubeconfig {reader} reads it with: {e}")
-            return mc.reader_kubeconfig(target, server, ca_data or token_ca, value)
+            return mc.reader_kubeconfig(target, server, ca_data or token_ca, value,
+                                        mc.tls_server_name(kubeconfig, context))
         return Output.secret(Output.all(self._kubeconfig(target), token.data).apply(build))
 
     def _kubeconfig(self, target: str) -> Any:

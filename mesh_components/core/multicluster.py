@@ -226,13 +226,33 @@ def server_and_ca(kubeconfig: str, context: str | None = None) -> tuple[str, str
     return cluster["server"], cluster.get("certificate-authority-data")
 
 
-def reader_kubeconfig(target: str, server: str, ca_data: str | None, token: str) -> str:
+def tls_server_name(kubeconfig: str, context: str | None = None) -> str | None:
+    """The ``tls-server-name`` of ``context``'s cluster in a kubeconfig text (the name the API
+    server's certificate is checked against when ``server`` is an address it does not name), or
+    None. ``istioctl create-remote-secret`` carries it into the remote secret's kubeconfig (istio
+    1.30.3 istioctl/pkg/multicluster/remote_secret.go:159-166)."""
+    doc = yaml.safe_load(kubeconfig) if isinstance(kubeconfig, str) else kubeconfig
+    if not isinstance(doc, dict):
+        return None
+    name = context or doc.get("current-context")
+    ctx = next((c.get("context") or {} for c in doc.get("contexts") or [] if c.get("name") == name), {})
+    cluster = next((c.get("cluster") or {} for c in doc.get("clusters") or [] if c.get("name") == ctx.get("cluster")),
+                   {})
+    value = cluster.get("tls-server-name")
+    return value if isinstance(value, str) and value else None
+
+
+def reader_kubeconfig(target: str, server: str, ca_data: str | None, token: str,
+                      server_name: str | None = None) -> str:
     """A kubeconfig for ``target`` authenticating with a service-account bearer ``token``: the
     shape ``istioctl create-remote-secret`` and ``linkerd multicluster link-gen`` write. ``ca_data``
-    is base64 PEM (None: no CA pinned, the server's certificate must then be publicly trusted)."""
+    is base64 PEM (None: no CA pinned, the server's certificate must then be publicly trusted);
+    ``server_name``: the source kubeconfig's ``tls-server-name`` (:func:`tls_server_name`), kept."""
     cluster: dict = {"server": server}
     if ca_data:
         cluster["certificate-authority-data"] = ca_data
+    if server_name:
+        cluster["tls-server-name"] = server_name
     return yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config",
         "clusters": [{"name": target, "cluster": cluster}],
