@@ -16,6 +16,7 @@ import json
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dill
 import pulumi
@@ -280,3 +281,21 @@ def run_mocked(program, mocks: pulumi.runtime.Mocks | None = None, *, with_reads
     test_program()
     regs = [r for r in monitor.registrations if r.type != "pulumi:pulumi:Stack"]
     return (regs, list(monitor.reads)) if with_reads else regs
+
+
+def refused_on_existing_cluster(component: type, name: str, args: Any, error: type = Exception):
+    """``component(name, args)`` on a kubernetes provider for an existing cluster, in a small program
+    under mocks (:func:`run_mocked`), where it must raise ``error``: ``(registrations, the error)``."""
+    import pulumi_kubernetes as k8s
+
+    captured: dict = {}
+
+    def program():
+        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
+        try:
+            component(name, args, opts=pulumi.ResourceOptions(providers=[provider]))
+        except error as e:
+            captured["error"] = e
+    regs = run_mocked(program)
+    assert "error" in captured, f"{component.__name__} {name} was not refused"
+    return regs, captured["error"]

@@ -28,7 +28,7 @@ from mesh_components.core.slots import Slot, fill
 from mesh_components.spec import load_mesh
 
 from cp_helpers import stack_mesh
-from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, RecordingMonitor, run_mocked
+from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, RecordingMonitor, run_mocked, refused_on_existing_cluster
 
 TOOLS = ROOT.parent / "shared" / "tools"
 DEV = stack_mesh("dev")  # the bookstore services and namespaces the shipped stacks share
@@ -345,16 +345,9 @@ def test_osm_says_destroy_leaves_egress_closed_and_how_to_reopen_it():
 def test_rules_that_would_restrict_nothing_or_change_the_whole_mesh_need_the_users_word(mesh, dp, drop, expected):
     """Never wider than the user said: without the statement, nothing registers."""
     args = {k: v for k, v in {**component_args(mesh, dp), **drop}.items() if v is not None}
-    captured: dict = {}
-
-    def program():
-        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
-        try:
-            EgressRules(NAME, args, opts=pulumi.ResourceOptions(providers=[provider]))
-        except ArgsError as e:
-            captured["error"] = e
-    assert only_provider(run(program))
-    lines = str(captured["error"]).splitlines()
+    regs, error = refused_on_existing_cluster(EgressRules, NAME, args, ArgsError)
+    assert only_provider(regs)
+    lines = str(error).splitlines()
     assert len(lines) == 1 and lines[0].startswith(expected), lines
     if "required" in expected:  # the message names the fix
         assert ("give istioOutboundTrafficPolicy: 'REGISTRY_ONLY'" in lines[0] and
@@ -422,16 +415,9 @@ def test_camel_case_keys_and_whole_floats_are_accepted():
 ])
 def test_bad_args_are_refused_at_the_components_field_before_anything_registers(change, expected):
     args = {k: v for k, v in {**component_args("istio", "sidecar"), **change}.items() if v is not None}
-    captured: dict = {}
-
-    def program():
-        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
-        try:
-            EgressRules(NAME, args, opts=pulumi.ResourceOptions(providers=[provider]))
-        except ArgsError as e:
-            captured["error"] = e
-    assert only_provider(run(program))
-    assert str(captured["error"]).splitlines() == expected
+    regs, error = refused_on_existing_cluster(EgressRules, NAME, args, ArgsError)
+    assert only_provider(regs)
+    assert str(error).splitlines() == expected
 
 
 def test_bad_nested_args_name_the_camel_case_path_and_every_problem_at_once():
@@ -480,17 +466,9 @@ def test_a_value_not_known_at_construction_is_refused_naming_its_field():
      "EgressRules egress: rules[0].ports[0].tlsOrigination: Linkerd cannot originate TLS"),
 ])
 def test_what_the_mesh_cannot_allow_exactly_is_refused_before_anything_registers(mesh, rule, expected):
-    captured: dict = {}
-
-    def program():
-        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
-        try:
-            EgressRules(NAME, component_args(mesh, None, rules=[copy.deepcopy(rule)]),
-                        opts=pulumi.ResourceOptions(providers=[provider]))
-        except TranslationError as e:
-            captured["error"] = e
-    assert only_provider(run(program))
-    lines = str(captured["error"]).splitlines()
+    regs, error = refused_on_existing_cluster(EgressRules, NAME, component_args(mesh, None, rules=[copy.deepcopy(rule)]), TranslationError)
+    assert only_provider(regs)
+    lines = str(error).splitlines()
     assert any(line.startswith(expected) for line in lines), lines
 
 

@@ -25,7 +25,7 @@ from mesh_components.core.render import ClusterState, render_mesh, write_tree
 from mesh_components.spec import load_mesh
 
 from cp_helpers import stack_mesh
-from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, run_mocked
+from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, run_mocked, refused_on_existing_cluster
 
 TOOLS = ROOT.parent / "shared" / "tools"
 DEV = stack_mesh("dev")  # the bookstore services the shipped stacks share
@@ -280,16 +280,9 @@ def test_camel_case_keys_and_whole_floats_are_accepted():
      ["MeshGateway gateway: routes[0]: unknown service 'bookstore/bookshop'; did you mean 'bookstore/bookstore'?"]),
 ])
 def test_bad_args_are_refused_at_the_components_field_before_anything_registers(case, change, expected):
-    captured: dict = {}
-
-    def program():
-        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
-        try:
-            MeshGateway(NAME, {**component_args(case), **change}, opts=pulumi.ResourceOptions(providers=[provider]))
-        except ArgsError as e:
-            captured["error"] = e
-    assert only_provider(run(program))
-    assert str(captured["error"]).splitlines() == expected
+    regs, error = refused_on_existing_cluster(MeshGateway, NAME, {**component_args(case), **change}, ArgsError)
+    assert only_provider(regs)
+    assert str(error).splitlines() == expected
 
 
 def test_required_fields_are_named_with_every_other_problem_at_once():
@@ -324,17 +317,10 @@ def test_a_value_not_known_at_construction_is_refused_naming_its_field():
 
 
 def test_an_osm_route_to_a_tcp_port_is_refused_before_anything_registers():
-    captured: dict = {}
     routes = [{"pathPrefix": "/", "service": "mysql", "namespace": "bookwarehouse", "port": 3306}]
-
-    def program():
-        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
-        try:
-            MeshGateway(NAME, component_args("osm", routes=routes), opts=pulumi.ResourceOptions(providers=[provider]))
-        except TranslationError as e:
-            captured["error"] = e
-    assert only_provider(run(program))
-    (line,) = str(captured["error"]).splitlines()
+    regs, error = refused_on_existing_cluster(MeshGateway, NAME, component_args("osm", routes=routes), TranslationError)
+    assert only_provider(regs)
+    (line,) = str(error).splitlines()
     assert line.startswith("MeshGateway gateway: routes[0].port: port 3306 of mysql is tcp; the ingress routes HTTP")
 
 

@@ -28,7 +28,7 @@ from mesh_components.core.render import ClusterState, render_mesh, write_tree
 from mesh_components.spec import load_mesh
 
 from cp_helpers import stack_mesh
-from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, PreviewMocks, run_mocked
+from program_harness import FAKE_KUBECONFIG, ROOT, Mocks, PreviewMocks, run_mocked, refused_on_existing_cluster
 
 TOOLS = ROOT.parent / "shared" / "tools"
 DEV = stack_mesh("dev")  # the bookstore services and namespaces the shipped stacks share
@@ -335,16 +335,9 @@ def test_osm_mesh_config_carries_the_retry_flag_when_a_retry_is_rendered():
 ])
 def test_osms_mesh_wide_switch_needs_the_users_word_before_anything_registers(mesh, change, expected):
     args = {k: v for k, v in {**component_args(mesh, None), **change}.items() if v is not None}
-    captured: dict = {}
-
-    def program():
-        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
-        try:
-            SmiPolicies(NAME, args, opts=pulumi.ResourceOptions(providers=[provider]))
-        except ArgsError as e:
-            captured["error"] = e
-    assert only_provider(run(program))
-    lines = str(captured["error"]).splitlines()
+    regs, error = refused_on_existing_cluster(SmiPolicies, NAME, args, ArgsError)
+    assert only_provider(regs)
+    lines = str(error).splitlines()
     assert len(lines) == 1 and lines[0].startswith(expected), lines
     if mesh == "osm":
         assert lines[0].endswith("give osmMeshWideChange: true to accept it")
@@ -506,21 +499,13 @@ def test_an_istio_refusal_names_the_component_and_the_document_before_anything_r
                   "sources": [{"kind": "ServiceAccount", "name": "bookbuyer", "namespace": "bookbuyer"}],
                   "rules": [{"kind": "HTTPRouteGroup", "name": "books", "matches": ["numbered"]}]}},
     ]
-    captured: dict = {}
-
-    def program():
-        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
-        try:
-            SmiPolicies(NAME, {**component_args("istio", "sidecar"), "paths": [], "documents": docs},
-                        opts=pulumi.ResourceOptions(providers=[provider]))
-        except TranslationError as e:
-            captured["error"] = e
-    assert only_provider(run(program))
-    lines = str(captured["error"]).splitlines()
+    regs, error = refused_on_existing_cluster(SmiPolicies, NAME, {**component_args("istio", "sidecar"), "paths": [], "documents": docs}, TranslationError)
+    assert only_provider(regs)
+    lines = str(error).splitlines()
     assert lines and all(line.startswith("SmiPolicies policies: documents#") for line in lines)
     assert any("HTTPRouteGroup/bookstore/books" in line or "TrafficTarget/bookstore/buyer-reviews" in line
                for line in lines)
-    assert "'/books/[0-9]+/reviews'" in str(captured["error"])
+    assert "'/books/[0-9]+/reviews'" in str(error)
 
 
 def test_a_linkerd_refusal_names_the_service_and_the_fix_in_the_components_terms():
@@ -549,17 +534,9 @@ def test_an_osm_refusal_names_the_component_and_both_documents():
              "spec": {"destination": {"kind": "ServiceAccount", "name": "bookstore", "namespace": "bookstore"},
                       "sources": [{"kind": "ServiceAccount", "name": "bookbuyer", "namespace": "bookbuyer"}],
                       "rules": [{"kind": "HTTPRouteGroup", "name": "long", "matches": ["m"]}]}}]
-    captured: dict = {}
-
-    def program():
-        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
-        try:
-            SmiPolicies(NAME, {**component_args("osm", None), "documents": docs},
-                        opts=pulumi.ResourceOptions(providers=[provider]))
-        except TranslationError as e:
-            captured["error"] = e
-    assert only_provider(run(program))
-    (line,) = str(captured["error"]).splitlines()
+    regs, error = refused_on_existing_cluster(SmiPolicies, NAME, {**component_args("osm", None), "documents": docs}, TranslationError)
+    assert only_provider(regs)
+    (line,) = str(error).splitlines()
     assert line.startswith("SmiPolicies policies: documents#TrafficTarget/bookstore/buyer-long: "
                            "documents#HTTPRouteGroup/bookstore/long match 'm': regex ")
     assert "over the 100 OSM's Envoy accepts" in line
@@ -811,16 +788,9 @@ def test_an_undeclared_source_not_listed_stays_refused_with_the_fix_before_anyth
     ns, sa = ISTIO_INGRESS
     args = component_args("istio", "sidecar", documents=ingress_documents(ns, "istio-egressgateway-service-account"),
                           ingress_identities=[{"namespace": ns, "service_account": sa}])
-    captured: dict = {}
-
-    def program():
-        provider = k8s.Provider("existing-cluster", kubeconfig=FAKE_KUBECONFIG)
-        try:
-            SmiPolicies(NAME, args, opts=pulumi.ResourceOptions(providers=[provider]))
-        except ArgsError as e:
-            captured["error"] = e
-    assert only_provider(run(program))
-    (line,) = str(captured["error"]).splitlines()
+    regs, error = refused_on_existing_cluster(SmiPolicies, NAME, args, ArgsError)
+    assert only_provider(regs)
+    (line,) = str(error).splitlines()
     assert line.startswith("SmiPolicies policies: documents#TrafficTarget/bookstore/ingress-books.spec.sources[0]: no "
                            f"service in services runs as service account {ns}/istio-egressgateway-service-account; ")
     assert line.endswith("list it in ingressIdentities")

@@ -106,13 +106,7 @@ class MultiClusterLinksArgs(TypedDict, total=False):
 
 
 FIELDS = {
-    "mesh": "",
-    "mesh.name": "meshName",
-    "mesh.trustDomain": "trustDomain",
-    "mesh.backend": "mesh",
-    "mesh.backend.type": "mesh",
-    "mesh.backend.istio": "dataPlane",
-    "mesh.backend.istio.dataPlane": "dataPlane",
+    **{k: v for k, v in standalone.MESH_FIELDS.items() if not k.startswith(("mesh.clusters", "mesh.services"))},
     "mesh.clusters": "clusters",
     "mesh.services": "exportedServices",
 }
