@@ -33,8 +33,10 @@ PROG = "python -m mesh_components"
 # arguments that parse: each case below changes one thing (paths are never touched: parsing fails first)
 VALID = {"validate": ["dev"], "render": ["dev", "--out", "out/x"],
          "translate": ["--to", "istio", "--stack", "dev", "--out", "out/x"],
-         "graph": ["dev"], "diff": ["dev", "--live", "dumps"]}
-EXIT_CODES = {"validate": {0, 1, 2}, "render": {0, 1}, "translate": {0, 1}, "graph": {0, 1, 2}, "diff": {0, 1, 2}}
+         "graph": ["dev"], "diff": ["dev", "--live", "dumps"],
+         "workload-bootstrap": ["dev", "--workload", "x", "--out", "out/x"]}
+EXIT_CODES = {"validate": {0, 1, 2}, "render": {0, 1}, "translate": {0, 1}, "graph": {0, 1, 2}, "diff": {0, 1, 2},
+              "workload-bootstrap": {0, 1}}
 
 
 def commands() -> dict[str, argparse.ArgumentParser]:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import guardrail_cases as cases
+
 ROOT = Path(__file__).resolve().parents[1]
 PACK = ROOT / "policies" / "mesh-guardrails"
 
@@ -54,11 +56,7 @@ def test_k8s_kind_parses_type_tokens():
 # mtls-strict
 
 
-@pytest.mark.parametrize("spec,fires", [
-    ({"mtls": {"mode": "STRICT"}}, 0), ({}, 0), ({"mtls": {"mode": "UNSET"}}, 0),
-    ({"mtls": {"mode": "PERMISSIVE"}}, 1), ({"mtls": {"mode": "DISABLE"}}, 1),
-    ({"mtls": {"mode": "STRICT"}, "portLevelMtls": {"8080": {"mode": "PERMISSIVE"}, "9090": {"mode": "STRICT"}}}, 1),
-])
+@pytest.mark.parametrize("spec,fires", cases.MTLS_PEER_AUTHENTICATION)
 def test_mtls_strict_peer_authentication(spec, fires):
     assert len(g.validate_mtls_strict(PA, obj("pa", spec))) == fires
 
@@ -87,44 +85,15 @@ def test_mesh_wide_strict_peer_authentication_required_per_istiod():
 # no-allow-all
 
 
-ALLOWED = {"from": [{"source": {"principals": ["cluster.local/ns/a/sa/a"]}}], "to": [{"operation": {"methods": ["GET"]}}]}
+ALLOWED = cases.ALLOWED
 
 
-@pytest.mark.parametrize("spec,fires", [
-    ({"action": "ALLOW", "rules": [ALLOWED]}, 0),
-    ({"rules": [ALLOWED]}, 0),
-    ({"selector": {"matchLabels": {"app": "a"}}}, 0),          # no rules: denies everything
-    ({"action": "DENY", "rules": [{}]}, 0),                    # deny-all is fine
-    ({"action": "ALLOW", "rules": [{}]}, 1),                   # the textbook allow-all
-    ({"rules": [ALLOWED, {"to": [{"operation": {"paths": ["/admin"]}}]}]}, 1),  # no 'from'
-    ({"rules": [{"from": [], "to": []}]}, 1),
-    ({"rules": [{"from": [{"source": {}}]}]}, 1),
-    # wildcards restrict nothing: '*' is Istio's presence match (issue 10, point 13;
-    # https://istio.io/latest/docs/reference/config/security/authorization-policy/#Source)
-    ({"rules": [{"from": [{"source": {"principals": ["*"]}}]}]}, 1),
-    ({"rules": [{"from": [{"source": {"principals": ["cluster.local/*"]}}]}]}, 1),
-    ({"rules": [{"from": [{"source": {"principals": ["cluster.local/ns/a/sa/a", "*"]}}]}]}, 1),
-    ({"rules": [{"from": [{"source": {"namespaces": ["*"]}}]}]}, 1),
-    ({"rules": [{"from": [{"source": {"ipBlocks": ["0.0.0.0/0"]}}]}]}, 1),
-    ({"rules": [{"from": [{"source": {"notPrincipals": ["cluster.local/ns/a/sa/a"]}}]}]}, 1),
-    ({"rules": [{"from": [{"source": {"principals": ["*"], "namespaces": ["a"]}}]}]}, 0),  # ANDed: namespace a
-    ({"rules": [{"from": [{"source": {"principals": ["cluster.local/ns/a/*"]}}]}]}, 0),
-    # a suffix match spans every namespace (review point 8; istio 1.30.3
-    # pilot/pkg/security/authz/matcher/string.go:100-116: '*x' is a suffix match)
-    ({"rules": [{"from": [{"source": {"principals": ["*/sa/a"]}}]}]}, 1),
-    ({"rules": [{"from": [{"source": {"principals": ["cluster.local/ns/book*"]}}]}]}, 1),
-    ({"rules": [{"from": [{"source": {"namespaces": ["book*"]}}]}]}, 1),
-    ({"rules": [{"from": [{"source": {"principals": ["cluster.local/ns/a/sa/*"]}}]}]}, 0),
-])
+@pytest.mark.parametrize("spec,fires", cases.ISTIO_AUTHORIZATION)
 def test_no_allow_all_istio(spec, fires):
     assert len(g.validate_no_allow_all(AP, obj("ap", spec))) == fires
 
 
-@pytest.mark.parametrize("identities,fires", [
-    (["a.n.serviceaccount.identity.linkerd.cluster.local"], 0),
-    (["*.n.serviceaccount.identity.linkerd.cluster.local"], 0),       # one namespace
-    (["*"], 1), (["*.cluster.local"], 1), (["*.serviceaccount.identity.linkerd.cluster.local"], 1),
-])
+@pytest.mark.parametrize("identities,fires", cases.LINKERD_IDENTITIES)
 def test_no_allow_all_linkerd_identity_wildcards(identities, fires):
     mtls = obj("m", {"identities": identities})
     assert len(g.validate_no_allow_all("kubernetes:policy.linkerd.io/v1alpha1:MeshTLSAuthentication", mtls)) == fires
@@ -134,6 +103,10 @@ def test_no_allow_all_linkerd_server_access_policy():
     server = "kubernetes:policy.linkerd.io/v1beta3:Server"
     assert g.validate_no_allow_all(server, obj("s", {"port": 80})) == []
     assert g.validate_no_allow_all(server, obj("s", {"port": 80, "accessPolicy": "deny"})) == []
+    # the linkerd-multicluster chart's gateway authentication, only where the mesh installs that chart
+    mtls = "kubernetes:policy.linkerd.io/v1alpha1:MeshTLSAuthentication"
+    assert g.validate_no_allow_all(mtls, obj("any-meshed", {"identities": ["*"]}, ns="linkerd-multicluster")) == []
+    assert len(g.validate_no_allow_all(mtls, obj("any-meshed", {"identities": ["*"]}, ns="other"))) == 1
     assert len(g.validate_no_allow_all(server, obj("s", {"port": 80, "accessPolicy": "all-authenticated"}))) == 1
 
 
@@ -240,15 +213,10 @@ def test_single_trust_domain():
 # ingress-tls and redirect-only
 
 
-HTTP = {"name": "http", "port": 80, "protocol": "HTTP"}
-HTTPS = {"name": "https", "port": 443, "protocol": "HTTPS", "tls": {"certificateRefs": [{"name": "cert"}]}}
+HTTP, HTTPS = cases.HTTP, cases.HTTPS
 
 
-@pytest.mark.parametrize("listeners,fires", [
-    ([HTTP, HTTPS], 0), ([HTTPS], 0), ([{"name": "tls", "port": 443, "protocol": "TLS"}], 0),
-    ([{"name": "mesh", "port": 15008, "protocol": "HBONE"}], 0),   # an ambient waypoint
-    ([HTTP], 1), ([HTTP, {"name": "tcp", "port": 5432, "protocol": "TCP"}], 1),
-])
+@pytest.mark.parametrize("listeners,fires", cases.GATEWAY_LISTENERS)
 def test_ingress_tls_gateway_api(listeners, fires):
     assert len(g.validate_ingress_tls(GW, obj("gw", {"gatewayClassName": "istio", "listeners": listeners}))) == fires
 
@@ -285,6 +253,14 @@ def test_http_listener_routes_may_only_redirect():
 
 # ---------------------------------------------------------------------------------------------
 # CrossGuard wrappers (pulumi_policy), called as the analyzer would
+
+
+@pytest.mark.parametrize("case", cases.CASES, ids=[c[0] for c in cases.CASES])
+def test_every_shared_case(case):
+    """The per-object cases tests/test_admission_guardrails.py also runs through the admission policies."""
+    _, policy, resource_type, props, violations, config = case
+    assert len(g.run_resource_policy(policy, resource_type, props, config)) == violations
+    assert all(not fn(resource_type, props, config) for name, fn in g.RESOURCE_VALIDATORS.items() if name != policy)
 
 
 def test_policies_wrap_the_validators_with_config():

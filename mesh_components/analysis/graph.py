@@ -347,8 +347,9 @@ def override_findings(changed, widenings) -> list[Finding]:
 @dataclass(frozen=True, order=True)
 class Node:
     """A node: ``kind`` is ``service``, ``version`` (a split backend ``<service>-<version>``),
-    ``external`` (an egress host), ``ingress`` (the gateway) or ``identity`` (a source account no
-    service runs as); ``group`` its namespace (None: drawn outside every namespace);
+    ``external`` (an egress host), ``ingress`` (the gateway), ``identity`` (a source account no
+    service runs as) or ``vm`` (a ``mesh.externalWorkloads`` entry: a machine outside Kubernetes, joined
+    to its service by a ``member`` edge, or a caller by its own identity); ``group`` its namespace (None: drawn outside every namespace);
     ``unrestricted``: a service no Authorization guards (every caller is allowed)."""
 
     group: str | None
@@ -436,6 +437,17 @@ def build_graph(spec, model: TrafficModel, findings=(), ingress_identity: tuple[
     by_account: dict[tuple[str, str], list[str]] = {}
     for s in spec.services:
         by_account.setdefault((s.namespace, s.account), []).append(service_node(s.namespace, s.name))
+    from ..core import external_workloads as vms  # external workloads: nodes marked as VMs
+
+    for w in spec.external_workloads:
+        vid, sa = safe_id("vm", w.namespace, w.name), vms.account(spec, w)
+        where = ", ".join(w.addresses) or "auto-registered"
+        nodes[vid] = Node(w.namespace, vid, "vm", f"VM {w.name} (external workload)\n{where}\nruns as {sa}")
+        if w.service:  # policed and selected as one of the service's pods
+            edges.setdefault((vid, service_node(w.namespace, w.service), "member"), set()).add(
+                f"backs {w.service}" + (f" {w.version}" if w.version else ""))
+        else:
+            by_account.setdefault((w.namespace, sa), []).append(vid)
 
     ingress_id = None
     if spec.ingress is not None:
@@ -541,8 +553,9 @@ def build_graph(spec, model: TrafficModel, findings=(), ingress_identity: tuple[
 _MERMAID_ENTITIES = {'"': "#quot;", "#": "#35;", "&": "#amp;", "<": "#lt;", ">": "#gt;", "|": "#124;",
                      "`": "#96;"}
 _MERMAID_SHAPES = {"service": '["{}"]', "version": '(["{}"])', "external": '>"{}"]', "ingress": '{{{{"{}"}}}}',
-                   "identity": '(("{}"))'}
-_MERMAID_ARROWS = {"allow": "-->", "ingress": "==>", "egress": "-->", "split": "-.->", "override": "--x"}
+                   "identity": '(("{}"))', "vm": '[/"{}"/]'}
+_MERMAID_ARROWS = {"allow": "-->", "ingress": "==>", "egress": "-->", "split": "-.->", "override": "--x",
+                   "member": "-.-"}
 
 
 def mermaid_text(text: str) -> str:
@@ -579,7 +592,7 @@ def render_mermaid(graph: Graph) -> str:
         text = mermaid_text(chr(10).join(e.text_lines()))
         out.append(f'    {e.source} {_MERMAID_ARROWS[e.kind]}|"{text}"| {e.target}')
     classes = {"unrestricted": [n.id for n in graph.nodes if n.unrestricted],
-               "external": [n.id for n in graph.nodes if n.kind == "external"],
+               "external": [n.id for n in graph.nodes if n.kind in ("external", "vm")],
                "gateway": [n.id for n in graph.nodes if n.kind == "ingress"]}
     styles = {"unrestricted": "stroke-dasharray: 5 3", "external": "fill:#fff4e0,stroke:#b26b00",
               "gateway": "fill:#e8f0ff,stroke:#2457c5"}
@@ -594,7 +607,8 @@ def render_mermaid(graph: Graph) -> str:
 # Graphviz DOT
 
 
-_DOT_SHAPES = {"service": "box", "version": "box", "external": "cds", "ingress": "hexagon", "identity": "ellipse"}
+_DOT_SHAPES = {"service": "box", "version": "box", "external": "cds", "ingress": "hexagon", "identity": "ellipse",
+               "vm": "component"}
 
 
 def dot_string(text: str) -> str:
@@ -635,6 +649,8 @@ def render_dot(graph: Graph) -> str:
         attrs = [f"label={dot_string(chr(10).join(e.text_lines()))}"]
         if e.kind == "split":
             attrs.append("style=dashed")
+        elif e.kind == "member":
+            attrs.append("style=dotted, arrowhead=none")
         elif e.kind == "ingress":
             attrs.append("penwidth=2")
         elif e.kind == "egress":

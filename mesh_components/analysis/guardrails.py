@@ -5,7 +5,16 @@ The rules live here, in the library, so that both their users run the same code:
 its ``__main__.py`` serves :func:`build_policies`) and ``python -m mesh_components validate``,
 which runs them offline on the rendered stack (:func:`check_resources`, with the enforcement
 levels and properties of a pack config file read by :func:`parse_policy_pack_config`).
-This module imports nothing outside the standard library, so the pack needs only ``pulumi-policy``.
+This module imports nothing outside the standard library but ``mesh_components.core.admission``
+(standard library only too), so the pack needs only ``pulumi-policy``.
+
+The rule definitions - names, scopes, descriptions, the regular expressions both sides use, and the
+per-object part of each resource rule as CEL - are ``mesh_components.core.admission.GUARDRAILS``:
+``mesh.guardrails`` renders them as ``ValidatingAdmissionPolicy`` objects (and optionally Gatekeeper
+templates) so that a ``kubectl`` change meets the same rules in the cluster; this module refuses to
+import when its validator tables and those definitions disagree (:func:`_check_one_source`), and
+tests/test_admission_guardrails.py evaluates the CEL on the very objects tests/test_guardrails.py
+checks here. Stack rules, Helm release values and the CA limits are CrossGuard-only.
 
 Every validator is a plain function; none imports ``pulumi_policy`` at module level, so tests call
 them directly. Resource validators take ``(resource_type, props, config)`` and return a list of
@@ -41,7 +50,7 @@ The rules, precisely:
     (istio 1.30.3 pilot/pkg/security/authz/matcher/string.go:100-116), so a principal may hold ``*`` only
     as ``<td>/ns/<ns>/sa/*`` or ``<td>/ns/<ns>/*`` (``cluster.local/ns/book*``, ``*/sa/bookbuyer``, ``*`` fail), a
     namespace or service account never (``book*`` fails), and ``ipBlocks`` must not be
-    ``0.0.0.0/0``. Exempt is exactly the explicit open service ``mesh_components.meshes.istio_policy``
+    of prefix length zero (``0.0.0.0/0``, ``::/0``; ``core.admission.PATTERNS`` ``zero-prefix``). Exempt is exactly the explicit open service ``mesh_components.meshes.istio_policy``
     renders in an ambient waypoint namespace for a declared service without access rules (the
     waypoint denies by default; a sidecar needs no policy for it): annotation
     ``mesh-components.io/unrestricted``, name ``<service>-unrestricted``, ``targetRefs`` exactly to
@@ -52,7 +61,8 @@ The rules, precisely:
     at least one authentication; a ``MeshTLSAuthentication`` identity may hold ``*`` only as
     ``*.<ns>.serviceaccount.identity.linkerd.<td>`` (one namespace; linkerd2 edge-26.8.3
     policy-controller/core/src/identity_match.rs:18-30 reads ``*`` and a ``*.`` prefix as suffix
-    matches); a ``Server`` must not set an ``accessPolicy`` other than ``deny``. An ``osm``
+    matches), except the linkerd-multicluster chart's gateway authentication
+    ``linkerd-multicluster/any-meshed`` (``identities: ['*']`` exactly; ``core.admission``); a ``Server`` must not set an ``accessPolicy`` other than ``deny``. An ``osm``
     release must set ``osm.enablePermissiveTrafficPolicy: false`` (the chart default ``true``
     admits every client to every service: osm v1.2.4 pkg/catalog/inbound_traffic_policies.go:36-37,
     123-131).
@@ -116,6 +126,9 @@ import functools
 from collections.abc import Callable, Iterable, Mapping  # abc: isinstance checks are hot
 from typing import Any, NamedTuple
 
+from ..core.admission import (ALLOW_WILDCARD_ANNOTATION, EGRESS_FENCE, GUARDRAILS, LINKERD_DEFAULT_POLICY,
+                              MULTICLUSTER_GATEWAY_AUTHENTICATION, PATTERNS, UNRESTRICTED_ANNOTATION, WEAK_MTLS)
+
 __all__ = [
     "DEFAULTS", "CONFIG_SCHEMAS", "k8s_kind", "validate_mtls_strict", "validate_no_allow_all",
     "validate_no_wildcard_egress", "validate_ca_limits", "validate_ingress_tls",
@@ -126,12 +139,9 @@ __all__ = [
     "Violation", "check_resources", "run_resource_policy", "run_stack_policy",
 ]
 
-ALLOW_WILDCARD_ANNOTATION = "mesh-components.io/allow-wildcard"
-LINKERD_DEFAULT_POLICY = "config.linkerd.io/default-inbound-policy"
 PROBE_ANNOTATION = "mesh-components.io/kubelet-probes"
 """Marks the Linkerd route + NetworkAuthentication + AuthorizationPolicy that admit kubelet probes
 (``mesh_components.meshes.linkerd.probe_objects``)."""
-WEAK_MTLS = ("PERMISSIVE", "DISABLE")
 DEFAULT_TRUST_DOMAIN = "cluster.local"
 
 DEFAULTS: dict[str, Any] = {
@@ -235,7 +245,7 @@ _POSITIVE_SOURCE_FIELDS = ("principals", "namespaces", "serviceAccounts", "reque
 """Fields of an Istio ``Source`` that restrict who matches (the ``not*`` fields only exclude)."""
 
 
-_ONE_NAMESPACE_PRINCIPAL = re.compile(r"[^/*]+/ns/[^/*]+/(sa/)?\*")
+_ONE_NAMESPACE_PRINCIPAL = re.compile(PATTERNS["one-namespace-principal"])
 """The wildcard principals confined to one namespace: ``<td>/ns/<ns>/sa/*`` and its equivalent
 ``<td>/ns/<ns>/*`` (prefix matches; every principal there continues with ``sa/``)."""
 
@@ -246,15 +256,21 @@ def _wide_source_value(field: str, value: Any) -> bool:
     match), a request principal ``*`` or ``<issuer>/*``, an all-addresses block."""
     v = str(value)
     if field in ("ipBlocks", "remoteIpBlocks"):
-        try:
-            return ipaddress.ip_network(v, strict=False).prefixlen == 0
-        except ValueError:
-            return False
+        return _zero_prefix(v)
     if field == "principals":
         return "*" in v and not _ONE_NAMESPACE_PRINCIPAL.fullmatch(v)
     if field == "requestPrincipals":
-        return v == "*" or re.fullmatch(r"[^/*]*/\*", v) is not None
+        return v == "*" or re.fullmatch(PATTERNS["issuer-wildcard"], v) is not None
     return "*" in v
+
+
+def _zero_prefix(cidr: str) -> bool:
+    """An address block of prefix length zero, spelt as ``mesh_components.core.admission.PATTERNS``
+    ``zero-prefix`` says (the admission policies' CEL reads it alike): ``/0`` (``/00``...), or the
+    IPv4 netmask/hostmask ``0.0.0.0``/``255.255.255.255``, whatever the address, so every block
+    Python's ``ipaddress`` reads as ``/0`` and also unparsable ones (which Istio's validation and
+    the API server refuse anyway: istio 1.30.3 pkg/config/security/security.go ``ValidateIPs``)."""
+    return re.fullmatch(PATTERNS["zero-prefix"], cidr) is not None
 
 
 def _matches_every_source(rule: Any) -> bool:
@@ -281,12 +297,10 @@ def _wide_linkerd_identity(value: Any) -> bool:
     namespace): Linkerd reads ``*`` and a leading ``*.`` as suffix matches and any other ``*``
     literally (linkerd2 edge-26.8.3 policy-controller/core/src/identity_match.rs:18-30)."""
     v = str(value)
-    return v == "*" or (v.startswith("*.") and not re.fullmatch(
-        r"\*\.[^.*]+\.serviceaccount\.identity\.linkerd\.[^*]+", v))
+    return v == "*" or (v.startswith("*.") and not re.fullmatch(PATTERNS["one-namespace-identity"], v))
 
 
-UNRESTRICTED_ANNOTATION = "mesh-components.io/unrestricted"
-"""Marks the policy that keeps a declared service without access rules open behind an Istio
+"""``UNRESTRICTED_ANNOTATION`` marks the policy that keeps a declared service without access rules open behind an Istio
 waypoint (``mesh_components.meshes.istio_policy._unrestricted_services``)."""
 
 
@@ -317,7 +331,7 @@ def _explicit_open_service(props: Mapping[str, Any]) -> bool:
 def _version_of(base: str) -> re.Pattern:
     """``<base>-<version>``: the name ``mesh_components.core.render.version_services`` gives a version
     Service (``istio_policy.service_names``), a DNS label version."""
-    return re.compile(re.escape(base) + r"-[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+    return re.compile(re.escape(base) + "-(?:" + PATTERNS["version-label"] + ")")
 
 
 def validate_no_allow_all(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> list[str]:
@@ -334,6 +348,9 @@ def validate_no_allow_all(resource_type: str, props: Mapping[str, Any], config: 
             return [f"AuthorizationPolicy {_name(props)} requires no authentication, so it admits every "
                     f"client: reference a MeshTLSAuthentication"]
     if kind == ("policy.linkerd.io", "MeshTLSAuthentication"):
+        if (_get(props, "metadata", "namespace"), _get(props, "metadata", "name")) == \
+                MULTICLUSTER_GATEWAY_AUTHENTICATION and _get(props, "spec", "identities") == ["*"]:
+            return []  # the linkerd-multicluster gateway's own (core.admission.MULTICLUSTER_GATEWAY_AUTHENTICATION)
         return [f"MeshTLSAuthentication {_name(props)} identities[{i}] {v!r} matches every meshed workload (of "
                 f"every linked cluster too): name the identities it admits"
                 for i, v in enumerate(_get(props, "spec", "identities") or []) if _wide_linkerd_identity(v)]
@@ -362,15 +379,14 @@ def validate_no_wildcard_egress(resource_type: str, props: Mapping[str, Any], co
                 for i, rule in enumerate(_get(props, "spec", "egress") or []) if _to_everywhere(rule)]
     if k8s_kind(resource_type) != ("networking.istio.io", "ServiceEntry"):
         return []
-    if str(_get(props, "metadata", "annotations", ALLOW_WILDCARD_ANNOTATION)).lower() == "true":
+    if re.fullmatch(PATTERNS["true"], str(_get(props, "metadata", "annotations", ALLOW_WILDCARD_ANNOTATION))):
         return []
     return [f"ServiceEntry {_name(props)} opens egress to wildcard host {h!r}: list exact hosts, or annotate "
             f"{ALLOW_WILDCARD_ANNOTATION}: \"true\" to make the exception explicit"
             for h in _get(props, "spec", "hosts") or [] if isinstance(h, str) and "*" in h]
 
 
-EGRESS_FENCE = "mesh-egress-allow-list"
-"""The ambient egress NetworkPolicy of every application namespace (``mesh_components.core.egress``)."""
+# EGRESS_FENCE: the ambient egress NetworkPolicy of every application namespace (``mesh_components.core.egress``)
 
 
 def _to_everywhere(rule: Any) -> bool:
@@ -381,12 +397,7 @@ def _to_everywhere(rule: Any) -> bool:
         return True
     for peer in peers:
         cidr = _get(peer, "ipBlock", "cidr")
-        if cidr is None:
-            continue
-        try:
-            if ipaddress.ip_network(str(cidr), strict=False).prefixlen == 0:
-                return True
-        except ValueError:
+        if cidr is not None and _zero_prefix(str(cidr)):  # the API server refuses an unparsable cidr
             return True
     return False
 
@@ -422,21 +433,26 @@ def validate_ca_limits(resource_type: str, props: Mapping[str, Any], config: Map
     return out
 
 
+def _is(pattern: str, value: str) -> bool:
+    return re.fullmatch(pattern, value) is not None
+
+
 def validate_ingress_tls(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> list[str]:
     """``ingress-tls``: plain-HTTP listeners only beside an HTTPS/TLS one (Gateway API), or redirecting (Istio)."""
     kind = k8s_kind(resource_type)
     if kind == ("gateway.networking.k8s.io", "Gateway"):
         listeners = _get(props, "spec", "listeners") or []
-        protocols = {str(_get(ln, "protocol") or "").upper() for ln in listeners}
-        if "HTTP" in protocols and not protocols & {"HTTPS", "TLS"}:
-            names = [str(_get(ln, "name")) for ln in listeners if str(_get(ln, "protocol") or "").upper() == "HTTP"]
+        protocols = [str(_get(ln, "protocol") or "") for ln in listeners]
+        if any(_is(PATTERNS["http"], p) for p in protocols) and not any(_is(PATTERNS["https-or-tls"], p) for p in protocols):
+            names = [str(_get(ln, "name")) for ln, p in zip(listeners, protocols) if _is(PATTERNS["http"], p)]
             return [f"Gateway {_name(props)} serves plain HTTP ({', '.join(names)}) without an HTTPS or TLS "
                     f"listener: add one and let HTTP only redirect to it"]
         return []
     if kind == ("networking.istio.io", "Gateway"):
         out = []
         for i, server in enumerate(_get(props, "spec", "servers") or []):
-            if str(_get(server, "port", "protocol") or "").upper() == "HTTP" and _get(server, "tls", "httpsRedirect") is not True:
+            if _is(PATTERNS["http"], str(_get(server, "port", "protocol") or "")) and \
+                    _get(server, "tls", "httpsRedirect") is not True:
                 out.append(f"Gateway {_name(props)} servers[{i}] serves plain HTTP on port "
                            f"{_get(server, 'port', 'number')}: set tls.httpsRedirect: true")
         return out
@@ -673,19 +689,22 @@ STACK_VALIDATORS: dict[str, Callable[[Iterable[Any], Mapping[str, Any] | None], 
     "ingress-http-redirect-only": validate_http_redirect_only,
 }
 
-DESCRIPTIONS: dict[str, str] = {
-    "mtls-strict": "Mesh traffic must use mutual TLS: no PERMISSIVE or DISABLE PeerAuthentication, no unauthenticated Linkerd default policy.",
-    "no-allow-all": "No access rule may admit every caller or callers across namespaces (Istio ALLOW rule without sources or with wildcards, Linkerd policy without authentication, OSM permissive mode).",
-    "no-wildcard-egress": "ServiceEntry wildcard hosts need the explicit exception annotation mesh-components.io/allow-wildcard; no egress fence or OSM release lets everything out.",
-    "ca-limits": "The mesh CA: intermediate shorter-lived than root, lifetimes within limits, RSA >= 2048 bits.",
-    "ingress-tls": "Ingress serves TLS: an HTTP listener only beside an HTTPS/TLS one; Istio HTTP servers redirect.",
-    "mtls-mesh-wide-strict": "Each Istio control plane has a mesh-wide STRICT PeerAuthentication in its root namespace.",
-    "no-allow-all-linkerd-network": "No Linkerd policy may admit unauthenticated clients from 0.0.0.0/0 or ::/0.",
-    "no-allow-all-open-service": "An explicit open service opens only its own Service and its version Services.",
-    "no-allow-all-linkerd-default": "No undeclared all-/cluster-authenticated Linkerd default in a namespace with access policy.",
-    "single-trust-domain": "Every cluster and the CA share one trust domain.",
-    "ingress-http-redirect-only": "Routes on plain-HTTP listeners only redirect to https.",
-}
+DESCRIPTIONS: dict[str, str] = {name: g.description for name, g in GUARDRAILS.items()}
+"""Each policy's description: ``mesh_components.core.admission.GUARDRAILS``, the rule definitions
+the in-cluster admission policies are rendered from too."""
+
+
+def _check_one_source() -> None:
+    """Every policy of :data:`GUARDRAILS` has its validator here, at its scope, in its order, and
+    no validator is missing from it: a rule cannot exist on one side only."""
+    resource = tuple(n for n, g in GUARDRAILS.items() if g.scope == "resource")
+    stack = tuple(n for n, g in GUARDRAILS.items() if g.scope == "stack")
+    if tuple(RESOURCE_VALIDATORS) != resource or tuple(STACK_VALIDATORS) != stack:
+        raise ImportError(f"mesh-guardrails: the validators ({[*RESOURCE_VALIDATORS]}, {[*STACK_VALIDATORS]}) and "
+                          f"mesh_components.core.admission.GUARDRAILS ({[*resource]}, {[*stack]}) disagree")
+
+
+_check_one_source()
 
 
 def build_policies() -> list[Any]:

@@ -338,7 +338,7 @@ def cmd_translate(args) -> int:
     return 0
 
 
-OPTIONAL_COMMANDS = {"drift_cli": "diff", "graph_cli": "graph"}
+OPTIONAL_COMMANDS = {"drift_cli": "diff", "graph_cli": "graph", "workload_bootstrap": "workload-bootstrap"}
 """Commands in modules of their own (module -> command), imported when the parser is built; one
 whose import fails is still listed and says why when run (:func:`_add_unavailable`)."""
 

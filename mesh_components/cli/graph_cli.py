@@ -16,10 +16,12 @@ JSON (``--format json``, :func:`graph_json`), the same graph the diagrams draw::
      "edges": [{"source", "target", "kind", "lines": [str]}],
      "warnings": [{"origin", "kind", "message", "others": [str]}]}
 
-``kind`` of a node: ``service``, ``version``, ``external``, ``ingress``, ``identity``; its
+``kind`` of a node: ``service``, ``version``, ``external``, ``ingress``, ``identity``, ``vm`` (a
+``mesh.externalWorkloads`` entry: a workload outside Kubernetes); its
 ``namespace`` is null for nodes outside every namespace (egress hosts); ``label`` may hold line
 breaks; ``unrestricted``: no access rule guards the service. ``kind`` of an edge: ``allow``,
-``ingress``, ``egress``, ``split``, ``override``; ``source``/``target`` are node ids; ``lines``
+``ingress``, ``egress``, ``split``, ``override``, ``member`` (a VM backs the service it joins);
+``source``/``target`` are node ids; ``lines``
 what it carries (one route, port set or weight each). ``kind`` of a warning: ``admits-nothing``,
 ``shadowed``, ``redundant-match``, ``override-widens``, ``override-changes-access``; ``others``:
 the rules that already admit what it admits. Every list is sorted, so the same stack gives the

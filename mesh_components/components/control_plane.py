@@ -43,6 +43,7 @@ import pulumi_kubernetes as k8s
 from pulumi import Output, ResourceOptions
 
 from ..core import ca as ca_core
+from ..core import spire
 from ..meshes import istio
 from ..spec.errors import Problem
 from ..core.render import CONTROL_PLANES as MESH_MODULES, ClusterState
@@ -112,17 +113,24 @@ class ControlPlane(pulumi.ComponentResource):
                                          *state.concerns["ca"]])
         register_objects(name, state.concerns["namespaces"], lookup, parent=self, provider=provider,
                          namespaces=namespaces, previous=previous)
-        core = [o for o in state.concerns["control-plane"] if not needs_crds(o)]
+        # SPIRE's identities (ClusterSPIFFEID, ...) wait for its CRDs and controller, istiod for them
+        identities = [o for o in state.concerns["control-plane"] if spire.is_spire_object(o)]
+        core = [o for o in state.concerns["control-plane"] if not needs_crds(o) and not spire.is_spire_object(o)]
         crs = [o for o in state.concerns["control-plane"] if needs_crds(o)]
         before_istiod = register_objects(name, core + state.concerns["ca"], lookup, parent=self, provider=provider,
                                          namespaces=namespaces, previous=previous)
         self.manifests = [k8s.yaml.v2.ConfigFile(f"{name}-{m.name}", file=m.url, opts=child)
                           for m in state.remote_manifests]
         made: dict = {}
+        registered: list = []  # SPIRE's identities, once its release is made: every later release waits
         for rel in (r for r in state.releases if r.concern == "control-plane"):
-            deps = [made[d] for d in rel.depends_on] + before_istiod + self.manifests
+            deps = [made[d] for d in rel.depends_on] + before_istiod + self.manifests + registered
             made[rel.name] = register_release(name, rel, lookup, ResourceOptions(parent=self, provider=provider,
                                                                                  depends_on=deps))
+            if rel.name == spire.RELEASE and identities:
+                registered = register_objects(name, identities, lookup, parent=self, provider=provider,
+                                              namespaces=namespaces, previous=previous,
+                                              after=[made[d] for d in (spire.CRDS_RELEASE, spire.RELEASE) if d in made])
         self.releases = list(made.values())
         self.release_resources = list(made.values())
         self.crds = self.release_resources + self.manifests

@@ -73,6 +73,7 @@ FIELD_PATHS = {
     "root_key_pem": "ca.rootKey",
     "intermediates": "ca.intermediates",
     "vault_token": "ca.vault.token",
+    "intermediate_path_length": "ca.mode",
 }
 """Input field (snake_case, as the provider receives it) -> path shown to the user."""
 
@@ -128,6 +129,11 @@ class CAConfig:
     vault_mount: str = "pki"
     vault_role: str | None = None
     mesh_name: str = "mesh"
+    intermediate_path_length: int = 0
+    """``pathLenConstraint`` of each intermediate (the root gets one more): 0, or 1 when SPIRE's
+    server CA sits below the intermediate (``ca.mode: spire``, ``mesh_components.core.spire``:
+    root -> intermediate -> SPIRE server CA -> SVID; RFC 5280 4.2.1.9). A provider input only
+    when not 0, so existing stacks keep their inputs."""
 
     def __post_init__(self) -> None:
         if isinstance(self.clusters, (list, tuple)):
@@ -135,7 +141,10 @@ class CAConfig:
 
     def to_inputs(self) -> dict[str, Any]:
         """The config as provider inputs: snake_case keys, ``clusters`` as a list."""
-        return {f: (list(getattr(self, f)) if f == "clusters" else getattr(self, f)) for f in CONFIG_FIELDS}
+        out = {f: (list(getattr(self, f)) if f == "clusters" else getattr(self, f)) for f in CONFIG_FIELDS}
+        if self.intermediate_path_length:  # only then: existing stacks keep their inputs
+            out["intermediate_path_length"] = self.intermediate_path_length
+        return out
 
     @classmethod
     def from_inputs(cls, inputs: Mapping[str, Any]) -> "CAConfig":
@@ -156,6 +165,9 @@ class CAConfig:
             if f == "clusters":
                 v = tuple(v)
             kwargs[f] = v
+        depth = inputs.get("intermediate_path_length")  # see to_inputs
+        if isinstance(depth, (int, float)) and not isinstance(depth, bool) and float(depth).is_integer():
+            kwargs["intermediate_path_length"] = int(depth)
         return cls(**kwargs)
 
 
@@ -452,7 +464,8 @@ def issue_root(cfg: CAConfig, generation: int, *, now: _dt.datetime, key: Privat
     key = key or generate_key(cfg.key_algorithm)
     name = root_subject(cfg, generation)
     cert = _sign(_ca_builder(name, name, key.public_key(), None, key.public_key(), start=now - CLOCK_SKEW,
-                             end=now + _dt.timedelta(days=cfg.root_validity_days), path_length=1), key)
+                             end=now + _dt.timedelta(days=cfg.root_validity_days),
+                             path_length=1 + cfg.intermediate_path_length), key)
     return cert_to_pem(cert), private_key_pem(key)
 
 
@@ -480,7 +493,8 @@ def issue_intermediate(cfg: CAConfig, cluster: str, *, issuer_cert_pem: str, iss
     key = key or generate_key(cfg.key_algorithm)
     end = min(now + _dt.timedelta(days=cfg.intermediate_validity_days), issuer.not_valid_after_utc)
     cert = _sign(_ca_builder(intermediate_subject(cfg, cluster), issuer.subject, key.public_key(), issuer,
-                             issuer_key.public_key(), start=now - CLOCK_SKEW, end=end, path_length=0,
+                             issuer_key.public_key(), start=now - CLOCK_SKEW, end=end,
+                             path_length=cfg.intermediate_path_length,
                              sans=intermediate_sans(cfg)), issuer_key)
     pem = cert_to_pem(cert)
     return IssuedCert(pem, private_key_pem(key), join_pems(pem, issuer_chain_pem or issuer_cert_pem))

@@ -66,6 +66,7 @@ from ..spec.errors import Problem, TranslationError
 from .gateway_api import LINKERD_TLSROUTE
 from ..meshes.istio import GATEWAY_API, NETWORKING, SECURITY
 from ..meshes.istio_policy import principal, waypoint_default_deny
+from .external_workloads import own_service_workloads
 from .meta import k8s_object
 from .slots import Slot
 
@@ -590,6 +591,15 @@ def _hide_from_other_services(spec, rules, cluster: str) -> list[dict]:
             out.append(k8s_object(NETWORKING, "Sidecar", f"{s.name}-no-egress", s.namespace, spec.name, spec={
                 "workloadSelector": {"labels": s.pod_labels()},
                 "egress": [{"hosts": ["*/*.svc.cluster.local", "istio-system/*"]}]}))
+    # a VM with a service of its own is never a source (sources name declared services); its proxy's
+    # labels are its WorkloadEntry's, which a Sidecar selects as a pod's (core.external_workloads)
+    from .external_workloads import labels as vm_labels
+
+    for w in own_service_workloads(spec):
+        if w.namespace in namespaces and w.cluster == cluster:
+            out.append(k8s_object(NETWORKING, "Sidecar", f"{w.name}-no-egress", w.namespace, spec.name, spec={
+                "workloadSelector": {"labels": vm_labels(spec, w)},
+                "egress": [{"hosts": ["*/*.svc.cluster.local", "istio-system/*"]}]}))
     return out
 
 
@@ -711,7 +721,8 @@ def linkerd_egress(spec, cluster: str) -> list[dict]:
     for i, r in rules:
         allowed = {(ref.namespace, ref.service) for ref in r.sources}
         for ns in sorted({ref.namespace for ref in r.sources}):
-            others = sorted(s.name for s in spec.services if s.namespace == ns and (ns, s.name) not in allowed)
+            others = sorted([s.name for s in spec.services if s.namespace == ns and (ns, s.name) not in allowed]
+                            + [w.name for w in own_service_workloads(spec, ns)])  # VMs: clients of ns too
             if others and r.approximate != "namespace":
                 problems.append((f"mesh.egress[{i}].sources", f"Linkerd allows egress per namespace, and {ns} also "
                                                               f"runs {', '.join(others)}, which would get {r.name} too; "

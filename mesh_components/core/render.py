@@ -37,11 +37,12 @@ from typing import Any
 
 import yaml
 
-from . import ca, egress, envoy_gateway, gamma, gateway, multicluster
+from . import ca, egress, envoy_gateway, external_workloads, gamma, gateway, multicluster, spire
 from ..meshes import istio, istio_policy, linkerd, linkerd_policy, osm, osm_policy
 from ..spec import names, smi
 from . import app_protocol, telemetry, yaml_text
 from . import gateway_api as gateway_api_crds_
+from . import admission as admission_
 from ..spec.errors import MeshError, SpecError, TranslationError
 from .meta import (PATCH_ANNOTATION, container_shape_problems, deep_merge, is_patch, k8s_object, k8s_patch,
                    object_shape_problems, ownership_labels)
@@ -237,7 +238,9 @@ def _render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
         material = ca.slot_material(cluster.name)
         ca_values = ca.ca_helm_values(spec.backend.type, material, multi_root=multi_root)
         objects, releases = control.control_plane(spec, cluster, ca_values=ca_values)
-        st.concerns["control-plane"] = objects
+        # mesh.guardrails: the guardrails' ValidatingAdmissionPolicies (and Gatekeeper templates), opt-in
+        st.concerns["control-plane"] = objects + admission_.admission_objects(
+            admission_.AdmissionConfig.from_spec(spec.guardrails, ownership_labels(spec.name)))
         st.releases = [HelmRelease(**{**r, "depends_on": tuple(r["depends_on"])}) for r in releases]
         st.concerns["ca"] = ca.ca_objects(spec.backend.type, material, ownership_labels(spec.name))
         annotations = getattr(control, "namespace_annotations", None)
@@ -249,7 +252,8 @@ def _render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
                          **(policy_annotations(spec, model, ns) if policy_annotations else {}),
                          **telemetry.namespace_annotations(spec, ns)}))
         st.concerns["policy"] = (version_services(spec, cluster.name) + app_service_patches(spec, cluster.name)
-                                 + policy.policy_objects(spec, model, cluster.name))
+                                 + policy.policy_objects(spec, model, cluster.name)
+                                 + external_workloads.policy_objects(spec, model, cluster.name))  # VMs
         needed = getattr(control, "release_values_for", None)  # OSM: the Retry feature flag
         if needed and (more := needed(st.concerns["policy"])):
             st.releases = [replace(r, values=deep_merge(r.values, more[r.name])) if r.name in more else r
@@ -269,7 +273,9 @@ def _render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
                            for r in st.releases]
         st.releases += [HelmRelease(**{**r, "depends_on": tuple(r["depends_on"]), "concern": telemetry.CONCERN})
                         for r in telemetry.releases(spec, cluster, model)]
-        st.concerns["multicluster"] = multicluster.objects(spec, cluster.name, model)
+        st.concerns["multicluster"] = (multicluster.objects(spec, cluster.name, model)
+                                       + external_workloads.istiod_exposure(spec, cluster.name))  # istiod for VMs
+        spire.wire(spec, cluster, st, material)  # ca.mode: spire only (SPIRE releases, identities, Istio wiring)
         if control.needs_gateway_api(spec) or any(
                 o["apiVersion"].startswith("gateway.networking.k8s.io/") for o in st.objects):
             # a cloud that manages the CRDs (clusters[].gatewayApiCrds: managed) gets none from us
@@ -288,6 +294,8 @@ def _render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
                 r.chart == envoy_gateway.CHART for r in st.releases) else [])
             st.gateway_api = gateway_api_crds_.needs(st.objects, readers, n.mode, n.channel, n.cluster_index)
     problems = multicluster.check_mesh_identity(spec, states)
+    if spire.is_federated(spec):  # federated SPIRE: one trust domain per cluster, by design
+        problems = [p for p in problems if " trust domain " not in p[1]]
     # one object per identity, names the API server accepts
     problems += names.object_problems({c: st.concerns for c, st in states.items()})
     problems += app_protocol.linkerd_problems(spec, states)  # server-first ports opaque as deployed

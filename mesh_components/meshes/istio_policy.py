@@ -20,7 +20,7 @@ Upstream behaviour this follows:
 from __future__ import annotations
 
 from ..spec.errors import Problem, TranslationError
-from ..core import gamma, resilience
+from ..core import gamma, resilience, spire
 from ..spec import names
 from ..core.gamma import Authorization, TrafficModel
 from .istio import GATEWAY_API, SECURITY, WAYPOINT
@@ -142,7 +142,7 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
                                                            "for it")))
             continue
         try:
-            rules = _rules(td, a, notes, via_waypoint)
+            rules = _rules(spire.trust_domains(spec), a, notes, via_waypoint)  # several: federated SPIRE
         except ValueError as e:
             problems.append((a.origin, str(e)))
             continue
@@ -281,7 +281,7 @@ def policy_ports(w, ports, via_waypoint: bool) -> list[str]:
     return [str(p if via_waypoint else w.target_port(p)) for p in ports]
 
 
-def _rules(trust_domain: str, a: Authorization, notes: list[str], via_waypoint: bool = False) -> list[dict]:
+def _rules(trust_domain: str | tuple[str, ...], a: Authorization, notes: list[str], via_waypoint: bool = False) -> list[dict]:
     """Istio rules of one authorization; accepted approximations are appended to ``notes``. No
     sources, or nothing to match, gives no rules: an ALLOW policy without rules admits nothing
     (an empty ``principals`` list would instead admit every caller). Ports: :func:`policy_ports`.
@@ -292,7 +292,9 @@ def _rules(trust_domain: str, a: Authorization, notes: list[str], via_waypoint: 
     port of the pod, which a rule without ``ports`` would admit (an undeclared debug port, say)."""
     if not a.sources:
         return []
-    sources = [{"source": {"principals": sorted(principal(trust_domain, ns, sa) for ns, sa in a.sources)}}]
+    # several trust domains (federated SPIRE, ``core.spire.trust_domains``): the source in each
+    domains = (trust_domain,) if isinstance(trust_domain, str) else tuple(trust_domain)
+    sources = [{"source": {"principals": sorted(principal(t, ns, sa) for t in domains for ns, sa in a.sources)}}]
     target_ports = policy_ports(a.destination, a.ports, via_waypoint)
     rules = []
     for origin, m in a.http if target_ports else ():  # HTTP matches on no HTTP port admit nothing

@@ -35,6 +35,7 @@ from ..core import gamma, resilience
 from ..spec import names
 from ..spec.errors import Problem, TranslationError
 from ..core.gamma import TrafficModel, Workload
+from ..core.external_workloads import linkerd_external_selector
 from ..core.meta import k8s_object
 from ..spec.smi import HTTPMatch, may_overlap, re2_compile, regex_shape, rust_regex_problem
 
@@ -314,12 +315,16 @@ def _route_object(mesh, name, ns, server, rm: RouteMatch) -> dict:
 
 
 def _server_objects(spec, w: Workload, port: int, target: int, protocol: str, port_name: str,
-                    auths: list[gamma.Authorization], problems: list[Problem], server: str | None = None) -> list[dict]:
+                    auths: list[gamma.Authorization], problems: list[Problem], server: str | None = None,
+                    external: dict | None = None) -> list[dict]:
     mesh, td = spec.name, spec.trust_domain
     server = server or f"{w.name}-{port_name}"  # policy_objects allocates it (server_names)
+    # external: the externalWorkloadSelector of the service's external workloads (a Server selects pods
+    # or ExternalWorkloads, never both: core.external_workloads.linkerd_external_selector)
+    selector = {"externalWorkloadSelector": external} if external else {"podSelector": {
+        "matchLabels": dict(w.pod_labels)}}
     objects = [k8s_object(POLICY_V1BETA3, "Server", server, w.namespace, mesh, spec={
-        "podSelector": {"matchLabels": dict(w.pod_labels)}, "port": target,
-        "proxyProtocol": PROXY_PROTOCOL[protocol]})]
+        **selector, "port": target, "proxyProtocol": PROXY_PROTOCOL[protocol]})]
     tcp_sources = sorted({s for a in auths if a.tcp_ports is not None and (not a.tcp_ports or port in a.tcp_ports)
                           for s in a.sources})
     routes: dict[str, tuple[RouteMatch, set, list[str], HTTPMatch]] = {}
@@ -384,9 +389,13 @@ def policy_objects(spec, model: TrafficModel, cluster: str) -> list[dict]:
         w = workloads[key]
         if cluster not in w.clusters:
             continue
+        external = linkerd_external_selector(spec, w.namespace, w.name, cluster)  # VMs of the service
         for port, target, protocol, port_name in w.ports:
             objects += _server_objects(spec, w, port, target, protocol, port_name, by_dest[key], problems,
                                        servers[((w.namespace,), (w.name, port_name))])
+            if external:  # the same policy for the service's external workloads, on a Server of their own
+                objects += _server_objects(spec, w, port, target, protocol, port_name, by_dest[key], problems,
+                                           servers[((w.namespace,), (w.name, port_name))] + "-external", external)
     from . import linkerd  # the deployment's part: default inbound policy, probes, multicluster identity
 
     objects += linkerd.probe_objects(spec, objects, linkerd.deny_namespaces(spec, model, cluster))

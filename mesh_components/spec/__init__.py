@@ -454,16 +454,42 @@ class VaultSigner(Base):
     """Name of the Pulumi secret config key that holds the Vault token."""
 
 
+_SPIFFE_TRUST_DOMAIN = r"^[a-z0-9._-]{1,255}$"
+"""A SPIFFE trust domain name (https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE-ID.md#21-trust-domain)."""
+
+
+class SpireOptions(Base):
+    """``ca.mode: spire`` (Istio sidecars only): SPIRE issues the workload identities
+    (``mesh_components.core.spire``), with the mesh CA's per-cluster intermediate as its
+    ``disk`` UpstreamAuthority, so every SVID chains to the one mesh root.
+
+    - ``namespace``: where the ``spire-crds`` and ``spire`` releases go (default ``spire-server``,
+      as istio.io's SPIRE integration page installs them);
+    - ``trustDomains``: cluster -> its SPIRE trust domain. Default: ``mesh.trustDomain`` for every
+      cluster (one trust domain). Give every cluster its own to federate them
+      (``ClusterFederatedTrustDomain``); then ``bundleEndpoints`` is required;
+    - ``bundleEndpoints``: cluster -> the ``https://host:port`` URL at which the other clusters'
+      SPIRE servers reach that cluster's federation bundle endpoint (the spire-server Service's
+      ``federation`` port, 8443; expose it yourself, e.g. with a load balancer).
+    """
+
+    namespace: DnsLabel = "spire-server"
+    trust_domains: dict[str, Annotated[str, Field(pattern=_SPIFFE_TRUST_DOMAIN)]] = {}
+    bundle_endpoints: dict[str, Annotated[str, Field(pattern=r"^https://[^/\s@]+(/\S*)?$")]] = {}
+
+
 class CASpec(Base):
     """The mesh certificate authority: one root, one intermediate per cluster.
 
     ``mode``: ``managed`` (Pulumi mints the root), ``byoRoot`` (root cert/key from the secret config
     keys ``rootCertConfig``/``rootKeyConfig``), ``intermediateOnly`` (each cluster's intermediate
-    from the secret config object ``intermediatesConfig``), ``vault`` (root stays in Vault).
+    from the secret config object ``intermediatesConfig``), ``vault`` (root stays in Vault),
+    ``spire`` (Pulumi mints the root as in ``managed``; SPIRE issues workload certificates under
+    each cluster's intermediate, options in ``spire``: :class:`SpireOptions`).
     Validities and the rotation window are in days.
     """
 
-    mode: Literal["managed", "byoRoot", "intermediateOnly", "vault"] = "managed"
+    mode: Literal["managed", "byoRoot", "intermediateOnly", "vault", "spire"] = "managed"
     key_algorithm: Literal["ECDSA_P256", "RSA_2048", "RSA_3072", "RSA_4096"] | None = None
     """Default: ECDSA_P256, except RSA_2048 for OSM (which reads only RSA CA keys)."""
     root_validity_days: Days = 3650
@@ -474,6 +500,13 @@ class CASpec(Base):
     root_key_config: str = "caRootKey"
     intermediates_config: str = "caIntermediates"
     vault: VaultSigner | None = None
+    spire: SpireOptions | None = None
+    """SPIRE options of ``mode: spire`` (default: :class:`SpireOptions` defaults)."""
+
+    @property
+    def root_mode(self) -> str:
+        """The CA resource's mode (``core.ca.MODES``): ``managed`` for ``spire``, else ``mode``."""
+        return "managed" if self.mode == "spire" else self.mode
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1257,6 +1290,92 @@ class Validation(Base):
         return self
 
 
+GuardrailAction = Literal["off", "warn", "audit", "deny"]
+"""An in-cluster guardrail's action: ``off`` (not rendered), ``warn``, ``audit``, ``deny``."""
+
+
+class Guardrails(Base):
+    """The mesh-guardrails rules enforced in the cluster (``mesh.guardrails``; opt-in, default off):
+    ``mesh_components.core.admission`` renders each per-object rule as a ``ValidatingAdmissionPolicy``
+    + binding (Kubernetes >= 1.30) in every cluster, so a ``kubectl`` change meets the rules
+    ``pulumi up --policy-pack policies/mesh-guardrails`` checks.
+
+    ``admission``: every policy's action (``off``, ``warn``, ``audit``, ``deny``: the binding's
+    ``validationActions`` Warn, Audit, Deny); ``policies``: one policy's action instead (e.g.
+    ``ingress-tls: warn`` where the pack config makes it advisory); ``permissiveNamespaces``: the
+    namespaces ``mtls-strict`` exempts (keep them the pack config's ``mtls-strict.permissiveNamespaces``);
+    ``gatekeeper``: also render Gatekeeper ``ConstraintTemplate``s and constraints (CEL engine
+    ``K8sNativeValidation``, Gatekeeper >= 3.16) with the same rules and actions."""
+
+    admission: GuardrailAction = "off"
+    policies: dict[str, GuardrailAction] = {}
+    permissive_namespaces: list[DnsLabel] = []
+    gatekeeper: bool = False
+
+    @field_validator("policies")
+    @classmethod
+    def _admission_policies(cls, v: dict[str, str]) -> dict[str, str]:
+        from ..core.admission import ADMISSION_RULES, GUARDRAILS
+
+        for name in v:
+            if name in GUARDRAILS and name not in ADMISSION_RULES:
+                raise ValueError(f"{name!r} is checked only by the CrossGuard policy pack "
+                                 f"({GUARDRAILS[name].crossguard_only}); the policies enforced in the cluster are "
+                                 f"{', '.join(ADMISSION_RULES)}")
+            if name not in GUARDRAILS:
+                close = difflib.get_close_matches(name, list(ADMISSION_RULES), n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ValueError(f"unknown policy {shown(name)}: {hint}the policies enforced in the cluster are "
+                                 f"{', '.join(ADMISSION_RULES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _gatekeeper_needs_a_policy(self) -> "Guardrails":
+        if self.gatekeeper and self.admission == "off" and all(a == "off" for a in self.policies.values()):
+            raise ValueError("gatekeeper: true renders the policies that are on, and every policy is off: set "
+                             "admission (warn, audit or deny) or a policy's action in policies")
+        return self
+
+
+class ExternalWorkloadPort(Base):
+    """A port of an external workload (:class:`ExternalWorkload`). Joining a declared service:
+    ``port`` names one of that service's ports, whose protocol and target port the machine serves
+    (``protocol`` may repeat it, ``targetPort`` is refused: the access policy addresses the pods'
+    target port, so the machine listens on the same one). A service of its own: ``port``, ``name``,
+    ``protocol`` (default http) and ``targetPort`` (the machine's port, default ``port``) as a
+    :class:`ServicePort`."""
+
+    port: PortNumber
+    name: DnsLabel | None = None
+    protocol: Literal["http", "http2", "grpc", "tcp", "tls"] | None = None
+    target_port: PortNumber | None = None
+
+
+class ExternalWorkload(Base):
+    """A workload outside Kubernetes (a VM or bare-metal machine) that joins the mesh
+    (``mesh.externalWorkloads``, opt-in; ``mesh_components.core.external_workloads`` renders it:
+    Istio ``WorkloadGroup`` + ``WorkloadEntry``, Linkerd ``ExternalWorkload``; OSM refuses it).
+
+    ``namespace`` and ``serviceAccount`` are its mesh identity; ``addresses`` the machine's IP
+    addresses (Istio: one static ``WorkloadEntry`` each, none for auto-registration through the
+    ``WorkloadGroup``; Linkerd: exactly one); ``cluster`` the cluster whose control plane it joins;
+    ``network`` the network it sits on (default the cluster's; one of the clusters' networks).
+    ``service`` (+ optional ``version``): the declared service of ``namespace`` it backs, whose
+    Services and policies then select it like one of its pods; without ``service`` it is a service
+    of its own named ``name`` (``ports`` required). ``labels`` are added to the ones it gets."""
+
+    name: DnsLabel
+    namespace: DnsLabel
+    service_account: DnsSubdomain | None = None
+    addresses: list[str] = []
+    ports: list[ExternalWorkloadPort] = []
+    labels: Labels = {}
+    cluster: DnsLabel
+    network: DnsLabel | None = None
+    service: DnsLabel | None = None
+    version: DnsLabel | None = None
+
+
 class MeshSpec(Base):
     """The whole mesh: see the module docstring and README for the YAML form."""
 
@@ -1277,6 +1396,8 @@ class MeshSpec(Base):
     egress: list[EgressRule] = []
     ingress: Ingress | None = None
     ingress_identities: list[IngressIdentity] = []
+    external_workloads: list[ExternalWorkload] = []
+    """Workloads outside Kubernetes that join the mesh (:class:`ExternalWorkload`); default none."""
     """Identities of meshed workloads outside ``services`` that SMI TrafficTarget sources may name
     (:class:`IngressIdentity`); default none."""
     smi_files: list[str] = []
@@ -1285,6 +1406,8 @@ class MeshSpec(Base):
     """Metrics, access logs and tracing (:class:`Telemetry`); None: nothing about telemetry is rendered."""
     validation: Validation = Validation()
     """What ``validate`` reports (:class:`Validation`); no effect on what is rendered or deployed."""
+    guardrails: Guardrails | None = None
+    """The guardrails enforced in the cluster (:class:`Guardrails`); None: no admission policy is rendered."""
 
     # convenience lookups (pure, derived)
     def cluster_names(self) -> list[str]:
@@ -1330,10 +1453,11 @@ class MeshSpec(Base):
             trust_domain=self.trust_domain, mesh=self.backend.type, clusters=tuple(self.cluster_names()),
             key_algorithm=self.key_algorithm(), root_validity_days=c.root_validity_days,
             intermediate_validity_days=c.intermediate_validity_days, rotation_window_days=c.rotation_window_days,
-            mode=c.mode, root_generation=c.root_rotation.generation, rotation_stage=c.root_rotation.stage,
+            mode=c.root_mode, root_generation=c.root_rotation.generation, rotation_stage=c.root_rotation.stage,
             overlap_days=c.root_rotation.overlap_days,
             vault_address=c.vault.address if c.vault else None, vault_mount=c.vault.mount if c.vault else "pki",
-            vault_role=c.vault.role if c.vault else None, mesh_name=self.name)
+            vault_role=c.vault.role if c.vault else None, mesh_name=self.name,
+            **({"intermediate_path_length": 1} if c.mode == "spire" else {}))  # SPIRE's CA below it
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1842,7 +1966,8 @@ def check_references(spec: MeshSpec) -> list[Problem]:
                                                       f"exposes port {r.destination.port}; ports: {sorted(ports)}"))
         for j, src in enumerate(r.sources):
             ns = src.namespace or r.namespace
-            if (ns, src.service_account) not in accounts:
+            # an external workload is a source by its identity, as a pod is (core.external_workloads)
+            if (ns, src.service_account) not in accounts | external_accounts(spec):
                 p.append((f"{base}.sources[{j}].serviceAccount", _unknown_account(src.service_account, ns, accounts)))
         if not r.http and r.tcp is None:
             p.append((base, "the rule admits nothing: give 'http' matches and/or 'tcp' ports"))
@@ -1896,6 +2021,10 @@ def check_references(spec: MeshSpec) -> list[Problem]:
 
     if spec.ca.mode == "vault" and spec.ca.vault is None:
         p.append(("mesh.ca.vault", "mode 'vault' needs vault.address (and vault.mount) of the PKI engine"))
+    elif spec.ca.mode == "spire" or spec.ca.spire is not None:
+        from ..core.spire import spec_problems as spire_problems  # SPIRE's own rules, beside its renderer
+
+        p += spire_problems(spec)
     else:
         taken = {path for path, _ in p}
         p += [(path, m) for path, m in ca_problems(spec) if path not in taken]
@@ -1914,6 +2043,9 @@ def check_references(spec: MeshSpec) -> list[Problem]:
     p += server_first_problems(spec)
     p += envoy_gateway_managed_crd_problems(spec)
     p += telemetry_reference_problems(spec)
+    from ..core.external_workloads import spec_problems as external_workload_problems  # mesh.externalWorkloads
+
+    p += external_workload_problems(spec)
     return p
 
 
@@ -2308,6 +2440,15 @@ def _unknown(what: str, name: str, known: list[str], fix: str | None = None) -> 
     elif known:
         msg += f"; known: {', '.join(known)}"
     return msg + (f" ({fix})" if fix and not close else "")
+
+
+def external_accounts(spec: MeshSpec) -> set[tuple[str, str]]:
+    """``(namespace, service account)`` of every ``mesh.externalWorkloads`` entry: its own
+    ``serviceAccount``, else the joined service's account, else its name."""
+    by_key = spec.services_by_key
+    return {(w.namespace, w.service_account or (by_key[(w.namespace, w.service)].account
+                                                if (w.namespace, w.service) in by_key else w.name))
+            for w in spec.external_workloads}
 
 
 def _unknown_account(sa: str, ns: str, accounts: set[tuple[str, str]]) -> str:

@@ -1250,6 +1250,8 @@ def check_documents(spec, file_documents: Iterable) -> list[Problem]:
     accounts = {(s.namespace, s.account) for s in spec.services}
     # sources only: a meshed workload the stack does not declare, e.g. an ingress gateway the user runs
     ingress = {(i.namespace, i.service_account) for i in spec.ingress_identities}
+    from . import external_accounts  # spec/__init__ imports this module: import at call time
+    external = external_accounts(spec)  # a VM's account is a source like a pod's (mesh.externalWorkloads)
     services = {(s.namespace, s.name) for s in spec.services}
     backends = services | {(s.namespace, f"{s.name}-{v.name}") for s in spec.services for v in s.versions}
     for t in ps.targets:
@@ -1271,7 +1273,7 @@ def check_documents(spec, file_documents: Iterable) -> list[Problem]:
                                                              f"{t.destination[0]}/{t.destination[1]}; declare it or "
                                                              f"fix the name"))
         for i, s in enumerate(t.sources):
-            if s not in accounts and s not in ingress:
+            if s not in accounts and s not in ingress and s not in external:
                 problems.append((f"{t.origin}.spec.sources[{i}]", f"no service in mesh.services runs as service "
                                                                   f"account {s[0]}/{s[1]}; declare a service running as "
                                                                   f"it in mesh.services or, for a meshed workload the "
