@@ -371,3 +371,27 @@ def test_render_cli_writes_the_admission_objects(tmp_path):
         warn = next(d for d in docs if d["kind"] == "ValidatingAdmissionPolicyBinding"
                     and d["metadata"]["name"] == "mesh-guardrails-ingress-tls")
         assert warn["spec"]["validationActions"] == ["Warn"]
+
+
+def test_the_program_registers_them_with_the_control_plane():
+    """``pulumi up`` (the program under Pulumi's mocks): each cluster's ControlPlane component
+    registers the admission policies and bindings, cluster-scoped, as rendered."""
+    pytest.importorskip("pulumi")
+    from program_harness import run_program, stack_config
+    conf = stack_config("prod")
+    mesh = json.loads(conf["service-mesh:mesh"])
+    mesh["guardrails"] = {"admission": "deny", "policies": {"ingress-tls": "warn"}}
+    regs = run_program({**conf, "service-mesh:mesh": json.dumps(mesh)}, stack="prod")
+    vaps = [r for r in regs if r.type.startswith("kubernetes:admissionregistration.k8s.io/v1:")]
+    states = _render("prod", Guardrails(admission="deny", policies={"ingress-tls": "warn"}))
+    rendered = [o for st in states.values() for o in st.concerns["control-plane"]
+                if o["apiVersion"].startswith("admissionregistration.k8s.io/")]
+    assert len(vaps) == len(rendered) == 2 * len(a.ADMISSION_RULES) * len(states)
+    assert {r.type.rpartition(":")[2] for r in vaps} == {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+    assert all("ControlPlane" in r.parent for r in vaps)
+    by_name = {}
+    for r in vaps:
+        by_name.setdefault((r.type.rpartition(":")[2], r.inputs["metadata"]["name"]), []).append(r.inputs)
+    for o in rendered:
+        got = by_name[(o["kind"], o["metadata"]["name"])]
+        assert any(i["spec"] == o["spec"] and "namespace" not in i["metadata"] for i in got)

@@ -397,7 +397,9 @@ def gatekeeper_objects(config: AdmissionConfig) -> list[dict[str, Any]]:
     kind :func:`gatekeeper_kind`, ``match.kinds`` the policy's kinds, ``enforcementAction`` deny,
     warn or dryrun for audit). Gatekeeper >= 3.16 evaluates K8sNativeValidation templates (enabled
     by default from 3.17); Gatekeeper creates the constraint's kind from the template
-    (open-policy-agent/gatekeeper website/docs/validating-admission-policy.md, website/docs/api.md)."""
+    (open-policy-agent/gatekeeper website/docs/validating-admission-policy.md, website/docs/api.md).
+    The source holds only what Gatekeeper's ``Source`` reads (pkg/drivers/k8scel/schema/schema.go:
+    ``validations`` of expression + message, ``failurePolicy``): no ``reason``."""
     out: list[dict[str, Any]] = []
     for name, g in GUARDRAILS.items():
         if name not in config.actions:
