@@ -395,3 +395,27 @@ def test_the_program_registers_them_with_the_control_plane():
     for o in rendered:
         got = by_name[(o["kind"], o["metadata"]["name"])]
         assert any(i["spec"] == o["spec"] and "namespace" not in i["metadata"] for i in got)
+
+
+def test_gatekeeper_constraints_wait_for_their_templates():
+    """A constraint's kind is a CRD Gatekeeper makes from its ConstraintTemplate, so under ``pulumi up``
+    each template awaits ``status.created`` (set by Gatekeeper's constrainttemplatestatus controller
+    once the CRD exists; pulumi-kubernetes' ``pulumi.com/waitFor``) and every constraint depends on
+    the templates: the first update does not fail with "no matches for kind"."""
+    pytest.importorskip("pulumi")
+    from program_harness import run_program, stack_config
+    conf = stack_config("prod")
+    mesh = json.loads(conf["service-mesh:mesh"])
+    mesh["guardrails"] = {"admission": "deny", "gatekeeper": True}
+    regs = run_program({**conf, "service-mesh:mesh": json.dumps(mesh)}, stack="prod")
+    templates = [r for r in regs if r.type == "kubernetes:templates.gatekeeper.sh/v1:ConstraintTemplate"]
+    constraints = [r for r in regs if r.type.startswith("kubernetes:constraints.gatekeeper.sh/")]
+    clusters = len(_render("prod", Guardrails(admission="deny")))
+    assert len(templates) == len(constraints) == len(a.ADMISSION_RULES) * clusters
+    assert all(t.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == "jsonpath={.status.created}=true"
+               for t in templates)
+    urns = {t.parent: set() for t in templates}
+    for t in templates:
+        urns[t.parent].add(t.urn)
+    for c in constraints:
+        assert urns[c.parent] <= set(c.dependencies), c.name  # every template of its cluster

@@ -56,6 +56,30 @@ from .base import _with_former_types
 from .registration import Lookup, needs_crds, previous_names, register_objects, register_release
 
 
+GATEKEEPER_CONSTRAINTS = "constraints.gatekeeper.sh/"
+"""API group of Gatekeeper constraints (``mesh.guardrails.gatekeeper``, ``core.admission.gatekeeper_objects``):
+their kind is a CRD Gatekeeper makes from the ConstraintTemplate, so none exists before the template
+has been processed ("no matches for kind" otherwise)."""
+TEMPLATE_CREATED = "jsonpath={.status.created}=true"
+"""When a ConstraintTemplate's constraint CRD exists: Gatekeeper's constrainttemplatestatus
+controller sets ``status.created`` once a pod has ingested the template and made its CRD
+(open-policy-agent/gatekeeper pkg/controller/constrainttemplatestatus/constrainttemplatestatus_controller.go,
+"the CRD is created if there are any byPod status entries", gatekeeper#1605). pulumi-kubernetes
+awaits it through the ``pulumi.com/waitFor`` annotation (v4.32.0 provider/pkg/metadata/annotations.go:34)."""
+
+
+def _is_template(obj: dict) -> bool:
+    return obj["kind"] == "ConstraintTemplate" and obj["apiVersion"].startswith("templates.gatekeeper.sh/")
+
+
+def _awaited_template(obj: dict) -> dict:
+    """The Gatekeeper ConstraintTemplate ``obj`` as registered: with ``pulumi.com/waitFor``
+    :data:`TEMPLATE_CREATED`, so its constraint (registered after it) finds its kind."""
+    meta = obj["metadata"]
+    return {**obj, "metadata": {**meta, "annotations": {**meta.get("annotations", {}),
+                                                        "pulumi.com/waitFor": TEMPLATE_CREATED}}}
+
+
 class ControlPlane(pulumi.ComponentResource):
     """One cluster's control plane: namespaces, CA distribution, Gateway API CRDs, the Helm
     releases in install order (istiod after the ``cacerts`` it reads at start) and mesh-wide
@@ -115,7 +139,11 @@ class ControlPlane(pulumi.ComponentResource):
                          namespaces=namespaces, previous=previous)
         # SPIRE's identities (ClusterSPIFFEID, ...) wait for its CRDs and controller, istiod for them
         identities = [o for o in state.concerns["control-plane"] if spire.is_spire_object(o)]
-        core = [o for o in state.concerns["control-plane"] if not needs_crds(o) and not spire.is_spire_object(o)]
+        # Gatekeeper constraints wait for their templates (gatekeeper_order)
+        constraints = [o for o in state.concerns["control-plane"] if o["apiVersion"].startswith(GATEKEEPER_CONSTRAINTS)]
+        templates = [_awaited_template(o) for o in state.concerns["control-plane"] if _is_template(o)]
+        core = [o for o in state.concerns["control-plane"]
+                if not needs_crds(o) and not spire.is_spire_object(o) and o not in constraints and not _is_template(o)]
         crs = [o for o in state.concerns["control-plane"] if needs_crds(o)]
         before_istiod = register_objects(name, core + state.concerns["ca"], lookup, parent=self, provider=provider,
                                          namespaces=namespaces, previous=previous)
@@ -138,6 +166,11 @@ class ControlPlane(pulumi.ComponentResource):
         self.namespace_resources = namespaces
         register_objects(name, crs, lookup, parent=self, provider=provider, namespaces=namespaces, crds=self.crds,
                          previous=previous)
+        if templates or constraints:
+            made_templates = register_objects(name, templates, lookup, parent=self, provider=provider,
+                                              namespaces=namespaces, previous=previous)
+            register_objects(name, constraints, lookup, parent=self, provider=provider, namespaces=namespaces,
+                             after=made_templates, previous=previous)
 
     def _construct_alone(self, name: str, plan: "ControlPlanePlan", opts: Optional[ResourceOptions]) -> None:
         """The standalone body: register ``plan`` under the provider of ``opts``, then set and
