@@ -2445,7 +2445,12 @@ def _unknown(what: str, name: str, known: list[str], fix: str | None = None) -> 
 def external_accounts(spec: MeshSpec) -> set[tuple[str, str]]:
     """``(namespace, service account)`` of every ``mesh.externalWorkloads`` entry: its own
     ``serviceAccount``, else the joined service's account, else its name."""
-    by_key = spec.services_by_key
+    if not spec.external_workloads:
+        return set()
+    # not spec.services_by_key: a cached_property, which model_copy would carry over stale
+    by_key: dict[tuple[str, str], Service] = {}
+    for s in spec.services:
+        by_key.setdefault((s.namespace, s.name), s)
     return {(w.namespace, w.service_account or (by_key[(w.namespace, w.service)].account
                                                 if (w.namespace, w.service) in by_key else w.name))
             for w in spec.external_workloads}
