@@ -206,12 +206,13 @@ def test_istio_bootstrap_files_are_istioctls_and_deterministic(tmp_path):
     files = {k: v.decode() for k, v in outs[0].items()}
     assert {"cluster.env", "mesh.yaml", "hosts", "root-cert.pem"} <= set(files)
     assert "istio-token" not in files  # never a fake token: the command that makes one
-    assert files["istio-token.command"] == ("kubectl --context east create token orders -n shop --audience istio-ca "
-                                            "--duration 3600s > istio-token\n")
+    # the stack names kubeconfig file kube-east.yaml and no context: the file's current context
+    assert files["istio-token.command"] == ("kubectl --kubeconfig kube-east.yaml create token orders -n shop "
+                                            "--audience istio-ca --duration 3600s > istio-token\n")
     assert files["hosts"] == "198.51.100.10 istiod.istio-system.svc\n"
     env = dict(line.split("=", 1) for line in files["cluster.env"].splitlines())
     assert env["ISTIO_SERVICE"] == "orders-vm.shop" and env["SERVICE_ACCOUNT"] == "orders"
-    assert env["ISTIO_INBOUND_PORTS"] == "9091" and env["ISTIO_SERVICE_CIDR"] == "'*'"
+    assert env["ISTIO_INBOUND_PORTS"] == "'*'" and env["ISTIO_SERVICE_CIDR"] == "'*'"
     meta = yaml.safe_load(files["mesh.yaml"])["defaultConfig"]["proxyMetadata"]
     import json
 
@@ -227,12 +228,13 @@ def test_istio_bootstrap_files_are_istioctls_and_deterministic(tmp_path):
 
 
 def test_linkerd_external_workload_identity_and_selection():
-    """Identity <sa>.<ns>.serviceaccount.identity.linkerd.<td>; a Service selects it by labels
+    """Identity the SPIFFE ID, server name <sa>.<ns>.serviceaccount.identity.linkerd.<td> (see
+    test_linkerd_external_workload_identity_is_a_uri); a Service selects it by labels
     (linkerd2 edge-26.8.3 endpoints_controller.go:369-377) at its port equal to the numeric
     targetPort, TCP (endpoints_reconciler.go:642-665)."""
     states = render_mesh(load_mesh(mesh("linkerd")))
     ext = named(states, "east", "ExternalWorkload", "orders-vm")
-    assert ext["spec"]["meshTLS"] == {"identity": "orders.shop.serviceaccount.identity.linkerd.cluster.local",
+    assert ext["spec"]["meshTLS"] == {"identity": "spiffe://cluster.local/ns/shop/sa/orders",
                                       "serverName": "orders.shop.serviceaccount.identity.linkerd.cluster.local"}
     assert ext["spec"]["workloadIPs"] == [{"ip": "10.10.0.5"}]
     assert ext["spec"]["ports"] == [{"name": "http", "port": 9091, "protocol": "TCP"}]
@@ -410,3 +412,190 @@ def test_smi_file_traffic_target_may_name_a_vm_as_its_source(backend, tmp_path):
     source = ("cluster.local/ns/legacy/sa/ledger" if backend == "istio"
               else "ledger.legacy.serviceaccount.identity.linkerd.cluster.local")
     assert source in yaml.safe_dump(policy(from_file))
+
+
+# ---------------------------------------------------------------------------------------------
+# review fixes (each test cites the upstream source of the defect)
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIBxTCCAWugAwIBAgIQ\n-----END CERTIFICATE-----\n"
+
+
+def sourced(tmp_path, name: str, text: str, keys: list[str]) -> dict[str, str]:
+    """The values a POSIX shell gets sourcing ``text`` with ``set -a`` (as istio-start.sh does)."""
+    (tmp_path / name).write_text(text)
+    script = f"set -a; . ./{name}; " + "; ".join(f'printf "%s\\0" "${k}"' for k in keys)
+    out = subprocess.run(["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    return dict(zip(keys, out.split("\0")))
+
+
+def test_linkerd_external_workload_identity_is_a_uri_and_sources_the_dns_identity():
+    """The destination controller sends meshTLS.identity as a URI identity ("we assume external
+    workloads support only SPIRE identity": linkerd2 edge-26.8.3 controller/api/destination/
+    endpoint_translator.go:378-388); the proxy parses it with Id::parse_uri = url::Url::parse
+    (linkerd2-proxy release/v2.366.0 linkerd/identity/src/lib.rs:58-62) and drops TLS for an invalid
+    one (linkerd/proxy/api-resolve/src/pb.rs:69-82). So it is the SVID's SPIFFE ID (verify_id
+    accepts any SAN, linkerd/meshtls/verifier/src/lib.rs:43-53), the one spire-entry.command
+    registers; the server name and the -dns SAN stay the DNS identity, and as a client the VM is
+    known by its first SAN (verifier lib.rs:35-41), the DNS one, which MeshTLSAuthentication names."""
+    from urllib.parse import urlparse
+
+    loaded = load_mesh(mesh("linkerd"))
+    states = render_mesh(loaded)
+    for cluster, name, ns, sa in (("east", "orders-vm", "shop", "orders"), ("west", "ledger", "legacy", "ledger")):
+        tls = named(states, cluster, "ExternalWorkload", name)["spec"]["meshTLS"]
+        assert urlparse(tls["identity"]).scheme == "spiffe"  # a URL: parse_uri accepts it
+        assert urlparse(tls["serverName"]).scheme == ""  # a DNS name: parse_uri would reject it
+        files = ew.bootstrap_files(loaded, f"{ns}/{name}", None)
+        words = files["spire-entry.command"].split()
+        assert words[words.index("-spiffeID") + 1] == tls["identity"]
+        assert words[words.index("-dns") + 1] == tls["serverName"]
+        assert f"LINKERD2_PROXY_IDENTITY_SERVER_ID={tls['identity']}\n" in files["proxy.env"]
+        assert f"LINKERD2_PROXY_IDENTITY_SERVER_NAME={tls['serverName']}\n" in files["proxy.env"]
+    ledger_dns = named(states, "west", "ExternalWorkload", "ledger")["spec"]["meshTLS"]["serverName"]
+    assert named(states, "east", "MeshTLSAuthentication", "web-http")["spec"]["identities"] == [ledger_dns]
+
+
+def test_istio_cluster_env_merges_proxy_metadata_and_overrides(tmp_path):
+    """createClusterEnv writes proxyConfig.proxyMetadata merged with its overrides (istio 1.30.3
+    istioctl/pkg/workload/workload.go:383-390); istio-start.sh sources only sidecar.env and
+    cluster.env (tools/packaging/common/istio-start.sh:24-34), so the metadata pilot-agent reads
+    from its environment (ISTIO_META_DNS_CAPTURE, ISTIO_META_CLUSTER_ID, ...) must be in it."""
+    files = ew.bootstrap_files(load_mesh(mesh()), "orders-vm", None)
+    meta = yaml.safe_load(files["mesh.yaml"])["defaultConfig"]["proxyMetadata"]
+    overrides = ["ISTIO_INBOUND_PORTS", "ISTIO_NAMESPACE", "ISTIO_SERVICE", "ISTIO_SERVICE_CIDR",
+                 "ISTIO_LOCAL_EXCLUDE_PORTS", "SERVICE_ACCOUNT", "ISTIO_SVC_IP"]
+    keys = sorted(set(meta) | set(overrides))
+    env = sourced(tmp_path, "cluster.env", files["cluster.env"], keys)
+    assert {k: env[k] for k in meta} == meta
+    assert {"ISTIO_META_DNS_CAPTURE", "ISTIO_META_CLUSTER_ID", "ISTIO_METAJSON_LABELS"} <= set(meta)
+    assert env["ISTIO_SERVICE"] == "orders-vm.shop" and env["ISTIO_SVC_IP"] == "10.10.0.5"
+    assert len(files["cluster.env"].splitlines()) == len(keys)  # nothing else
+
+
+def test_istio_inbound_capture_is_every_port_but_istioctls_exclusions(tmp_path):
+    """Pods capture every inbound port (istio 1.30.3 manifests/charts/istio-control/istio-discovery/
+    values.yaml:351 includeInboundPorts "*"); the VM does too, so no listener bypasses STRICT mTLS
+    and AuthorizationPolicies. istio-iptables applies ISTIO_LOCAL_EXCLUDE_PORTS only with "*"
+    (tools/istio-iptables/pkg/cmd/root.go:65-73): ssh, Prometheus, the agent ports
+    (workload.go:350-362, status port 15020 by default)."""
+    for name in ("orders-vm", "ledger"):
+        files = ew.bootstrap_files(load_mesh(mesh()), name, None)
+        env = sourced(tmp_path, "cluster.env", files["cluster.env"],
+                      ["ISTIO_INBOUND_PORTS", "ISTIO_LOCAL_EXCLUDE_PORTS"])
+        assert env["ISTIO_INBOUND_PORTS"] == "*"
+        assert sorted(env["ISTIO_LOCAL_EXCLUDE_PORTS"].split(",")) == ["15020", "15021", "15090", "22"]
+        assert "statusPort" not in yaml.safe_load(files["mesh.yaml"])["defaultConfig"]  # so 15020 is it
+
+
+def test_istio_own_service_vm_gets_the_service_account_its_token_needs():
+    """istioctl's token is a TokenRequest on the WorkloadGroup's service account, which must exist
+    (istio 1.30.3 istioctl/pkg/workload/workload.go:408-425): ledger (a service of its own) gets
+    ServiceAccount legacy/ledger on its cluster; orders-vm runs as the application's orders (none);
+    an account a declared service there runs as is the application's (none); Linkerd needs none
+    (its VM identity is a SPIRE SVID)."""
+    states = render_mesh(load_mesh(mesh()))
+    sa = named(states, "west", "ServiceAccount", "ledger")
+    assert sa["metadata"]["namespace"] == "legacy"
+    assert sa["metadata"]["labels"][ew.EXTERNAL_LABEL] == "ledger"
+    group = named(states, "west", "WorkloadGroup", "ledger")
+    assert group["spec"]["template"]["serviceAccount"] == sa["metadata"]["name"]
+    assert sa in states["west"].concerns["policy"]
+    assert all(o["metadata"]["labels"].get(k) == v for o in (sa,) for k, v in group["metadata"]["labels"].items()
+               if k != ew.EXTERNAL_LABEL)
+    assert not [o for c in ("east", "west") for o in objects(states, c, "ServiceAccount")
+                if o["metadata"]["name"] == "orders"]
+    assert not [o for o in objects(states, "east", "ServiceAccount") if o["metadata"]["namespace"] == "legacy"]
+    data = mesh()
+    data["services"].append({"name": "books", "namespace": "legacy", "serviceAccount": "ledger",
+                             "ports": [{"port": 80, "name": "http", "protocol": "http"}]})
+    states = render_mesh(load_mesh(data))
+    assert not [o for o in objects(states, "west", "ServiceAccount") if o["metadata"]["name"] == "ledger"]
+    linkerd = render_mesh(load_mesh(mesh("linkerd")))
+    assert not [o for o in objects(linkerd, "west", "ServiceAccount") if o["metadata"]["name"] == "ledger"]
+
+
+@pytest.mark.parametrize("kubeconfig,flags", [
+    ({"file": "kube-east.yaml"}, "kubectl --kubeconfig kube-east.yaml"),
+    ({"file": "~/k 1.yaml", "context": "gke_east"}, "kubectl --kubeconfig ~/'k 1.yaml' --context gke_east"),
+    ({"env": "KUBE_EAST"}, "kubectl --context east"),
+])
+@pytest.mark.parametrize("backend", ["istio", "linkerd"])
+def test_bootstrap_commands_reach_the_cluster_as_the_stack_does(backend, kubeconfig, flags):
+    """The stack reaches a cluster through its kubeconfig file, cut to its context (default the
+    file's current-context: spec.minify_kubeconfig); the written kubectl commands use the same."""
+    data = mesh(backend)
+    data["clusters"][0]["kubeconfig"] = kubeconfig
+    files = ew.bootstrap_files(load_mesh(data), "orders-vm", None)
+    command = files["istio-token.command" if backend == "istio" else "ready.command"]
+    assert command.startswith(flags + " -n shop " if backend == "linkerd" else flags + " create token ")
+    assert f"{flags} -n " in files["README"]  # the root certificate / trust anchor command
+    assert "--context east " not in command or kubeconfig.get("env")
+
+
+def test_a_vm_of_a_versioned_service_needs_its_version():
+    """The split sends orders' traffic to orders-v1 / orders-v2 (render.version_services), which
+    select by the version's labels: a VM without version would be selected by neither."""
+    data = mesh()
+    del data["externalWorkloads"][0]["version"]
+    found = [m for p, m in problems(data) if p == "mesh.externalWorkloads[0].version"]
+    assert found and "v1" in found[0] and "v2" in found[0]
+    data = mesh()
+    data["services"][1]["versions"] = []
+    data["trafficSplits"] = []
+    del data["externalWorkloads"][0]["version"]
+    load_mesh(data)  # no versions: none needed
+
+
+def test_labels_may_not_override_the_version_labels():
+    """labels: {version: v1} on a VM of version v2 would make orders-v1 select it instead."""
+    data = mesh()
+    data["externalWorkloads"][0]["labels"] = {"version": "v1"}
+    found = [m for p, m in problems(data) if p == "mesh.externalWorkloads[0].labels"]
+    assert found and "version" in found[0] and "'v2'" in found[0]
+    data["externalWorkloads"][0]["labels"] = {"version": "v2", "tier": "vm"}
+    states = render_mesh(load_mesh(data))
+    we = named(states, "east", "WorkloadEntry", "orders-vm")
+    assert selects(named(states, "east", "Service", "orders-v2")["spec"]["selector"], we["spec"]["labels"])
+
+
+def test_linkerd_proxy_env_has_cluster_networks_and_trust_anchors(tmp_path):
+    """LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS (linkerd2-proxy release/v2.366.0
+    linkerd/app/src/env.rs:669-688; unset: cluster-scoped default policies unsupported) is the
+    chart's clusterNetworks, which pod proxies get (linkerd2 edge-26.8.3
+    charts/partials/templates/_proxy.tpl:78-79) and which the rendered values leave at its default
+    (charts/linkerd-control-plane/values.yaml:13); LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS (env.rs:217)
+    is the PEM given, exactly, when proxy.env is sourced."""
+    loaded = load_mesh(mesh("linkerd"))
+    chart_values = Path("/work/shared/charts/linkerd-control-plane/values.yaml")
+    if chart_values.exists():
+        assert yaml.safe_load(chart_values.read_text())["clusterNetworks"] == ew.LINKERD_CLUSTER_NETWORKS
+    control_planes = [r for state in render_mesh(loaded).values() for r in state.releases
+                      if r.chart == "linkerd-control-plane"]
+    assert len(control_planes) == 2 and all("clusterNetworks" not in r.values for r in control_planes)
+    files = ew.bootstrap_files(loaded, "orders-vm", PEM)
+    keys = ["LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS", "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"]
+    env = sourced(tmp_path, "proxy.env", files["proxy.env"], keys)
+    assert env == {keys[0]: ew.LINKERD_CLUSTER_NETWORKS, keys[1]: PEM}
+    assert files["trust-anchors.pem"] == PEM
+    without = ew.bootstrap_files(loaded, "orders-vm", None)
+    assert "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS=" not in without["proxy.env"]
+    assert "NOT SET" in without["README"] and "resolve in-cluster names" in without["README"]
+
+
+@pytest.mark.parametrize("backend", ["istio", "linkerd"])
+def test_spire_ca_with_external_workloads_is_refused(backend):
+    """ca.mode spire: an Istio VM's istio-agent gets an istiod certificate with a token
+    (istio 1.30.3 istioctl/pkg/workload/workload.go:398-432), not a SPIRE SVID - not exact, refused."""
+    data = mesh(backend, ca={"mode": "spire"})
+    found = [m for p, m in problems(data) if p == "mesh.externalWorkloads"]
+    assert found and "ca.mode" in found[0]
+    data["externalWorkloads"] = []
+    assert not [p for p, _ in _problems_or_none(data) if p == "mesh.externalWorkloads"]
+
+
+def _problems_or_none(data: dict) -> list[tuple[str, str]]:
+    try:
+        load_mesh(data)
+    except SpecError as e:
+        return e.problems
+    return []

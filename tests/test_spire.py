@@ -388,7 +388,9 @@ def test_federation_renders_federated_trust_domains_and_principals_per_trust_dom
         assert ftds[other]["spec"] == {
             "className": spire.CLASS_NAME, "trustDomain": tds[other],
             "bundleEndpointURL": FEDERATION["bundleEndpoints"][other],
-            "bundleEndpointProfile": {"type": "https_spiffe", "endpointSPIFFEID": f"spiffe://{tds[other]}/spire/server"}}
+            "bundleEndpointProfile": {"type": "https_spiffe", "endpointSPIFFEID": f"spiffe://{tds[other]}/spire/server"},
+            # the mesh trust bundle as SPIFFE bundle JSON, filled at deploy time (test_trust_domain_bundle_*)
+            "trustDomainBundle": Slot("ca", "trust_bundle_pem", transform=spire.BUNDLE_TRANSFORM)}
         values = release(st, "spire").values
         assert values["global"]["spire"]["trustDomain"] == tds[cluster]
         assert values["spire-server"]["federation"] == {"enabled": True}
@@ -408,3 +410,254 @@ def test_one_trust_domain_principals_are_unchanged():
         policy = objects_of(st, "AuthorizationPolicy")["web-to-api-api"]
         assert policy["spec"]["rules"][0]["from"][0]["source"]["principals"] == [principal("shop.example", "shop", "web")]
         assert not objects_of(st, "ClusterFederatedTrustDomain")
+
+
+# ---------------------------------------------------------------------------------------------
+# review findings (issue 16 items 4-5): each test names its defect and the upstream source
+
+
+def _openssl():
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    return openssl
+
+
+def _verify(openssl: str, d: Path, bundle: str, untrusted: list[str], leaf: str) -> subprocess.CompletedProcess:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "bundle.crt").write_text(bundle)
+    (d / "untrusted.pem").write_text(ca.join_pems(*untrusted))
+    (d / "leaf.pem").write_text(leaf)
+    return subprocess.run([openssl, "verify", "-CAfile", str(d / "bundle.crt"), "-untrusted", str(d / "untrusted.pem"),
+                           str(d / "leaf.pem")], capture_output=True, text=True)
+
+
+def _first(pem: str) -> str:
+    return ca.cert_to_pem(ca.load_certificates(pem)[0])
+
+
+def _ca_state(cfg, now):
+    return ca.apply_plan(cfg, None, ca.plan_changes(cfg, None, now), now)
+
+
+def test_switching_an_existing_managed_ca_to_spire_is_refused_with_what_works(tmp_path):
+    """Review item 1: a CA minted in managed mode has root pathlen 1 and intermediates pathlen 0; SPIRE
+    signs its server CA below the intermediate anyway (spiffe/spire v1.14.5
+    pkg/common/x509svid/upstreamca.go:44-88, disk.go:239 checks only the upstream certificate), so every
+    SVID chain fails (openssl error 25, RFC 5280 4.2.1.9). plan_changes refuses it at ca.mode."""
+    openssl = _openssl()
+    now = dt.datetime.now(dt.timezone.utc)  # openssl verifies at the wall clock
+    managed = load_mesh(mesh(ca={"mode": "managed"})).spec.ca_config()
+    spire_cfg = load_mesh(mesh()).spec.ca_config()
+    old = _ca_state(managed, now)
+    # the defect itself: an SVID under the old chain does not verify
+    m = old.material("east")
+    server_ca, server_key = _spire_server_ca(m.ca_cert_pem, m.ca_key_pem, now, "shop.example")
+    svid = ca.issue_workload_certificate(server_ca, server_key, now=now,
+                                         spiffe_uri="spiffe://" + principal("shop.example", "shop", "web"))
+    r = _verify(openssl, tmp_path / "old", old.trust_bundle_pem, [server_ca, m.ca_cert_pem], svid.cert_pem)
+    assert r.returncode != 0 and "path length constraint exceeded" in (r.stdout + r.stderr)
+    with pytest.raises(ca.CAError) as e:
+        ca.plan_changes(spire_cfg, old, now)
+    (path, message), = e.value.problems
+    assert path == "ca.mode"
+    assert "pathLenConstraint 1" in message and "needs 2" in message and "new stack" in message
+    # a root rotation cannot get there: addNewRoot signs with the old root, and a root minted by a
+    # managed-mode addNewRoot has pathlen 1 too
+    rotating = ca.CAConfig(**{**vars(spire_cfg), "root_generation": 2, "rotation_stage": "addNewRoot"})
+    with pytest.raises(ca.CAError) as e:
+        ca.plan_changes(rotating, old, now)
+    assert e.value.problems[0][0] == "ca.mode"
+    m_rot = ca.CAConfig(**{**vars(managed), "root_generation": 2, "rotation_stage": "addNewRoot"})
+    added = ca.apply_plan(m_rot, old, ca.plan_changes(m_rot, old, now), now)
+    reissue = ca.CAConfig(**{**vars(spire_cfg), "root_generation": 2, "rotation_stage": "reissueIntermediates"})
+    with pytest.raises(ca.CAError) as e:
+        ca.plan_changes(reissue, added, now)
+    assert "root g2 has pathLenConstraint 1" in e.value.problems[0][1]
+    # a CA minted in spire mode plans nothing; managed stacks are untouched by the check
+    fresh = _ca_state(spire_cfg, now)
+    assert not ca.plan_changes(spire_cfg, fresh, now).changes
+    assert not ca.plan_changes(managed, old, now).changes
+    # intermediates whose pathlen differs from the mode's are re-issued (spire root, pathlen-0 intermediates)
+    back = ca.apply_plan(managed, fresh, ca.plan_changes(managed, fresh, now), now)
+    assert ca._path_length_of(back.intermediates["east"].cert) == 0
+    plan = ca.plan_changes(spire_cfg, back, now)
+    assert {r.reason for r in plan.reissue} == {"pathLenConstraint 0 -> 1"}
+
+
+def _fake_state_bundle(now) -> str:
+    """Two roots (a rotation's bundle): ECDSA P-256 and RSA, both as the CA core mints them."""
+    ec_cfg = load_mesh(mesh()).spec.ca_config()
+    rsa_cfg = ca.CAConfig(**{**vars(ec_cfg), "key_algorithm": "RSA_2048"})
+    return ca.join_pems(ca.issue_root(ec_cfg, 1, now=now)[0], ca.issue_root(rsa_cfg, 2, now=now)[0])
+
+
+def test_trust_domain_bundle_is_the_mesh_roots_as_spiffe_bundle_json():
+    """Review item 2: ClusterFederatedTrustDomain needs trustDomainBundle (https_spiffe fetches nothing
+    without a local bundle, spire v1.14.5 pkg/server/bundle/client/updater.go:120-131); SPIFFE Trust
+    Domain and Bundle spec section 4: keys with use x509-svid, one x5c certificate, JWK coordinates."""
+    import base64
+    import json
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    now = dt.datetime.now(dt.timezone.utc)  # openssl verifies at the wall clock
+    bundle = _fake_state_bundle(now)
+    doc = json.loads(spire.spiffe_bundle_json(bundle))
+    roots = ca.load_certificates(bundle)
+    assert len(doc["keys"]) == len(roots) == 2
+
+    def b64url_int(s: str) -> int:
+        return int.from_bytes(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)), "big")
+
+    for key, root in zip(doc["keys"], roots):
+        assert key["use"] == "x509-svid" and len(key["x5c"]) == 1
+        back = x509.load_der_x509_certificate(base64.b64decode(key["x5c"][0]))
+        assert back.public_bytes(Encoding.DER) == root.public_bytes(Encoding.DER)
+        nums = root.public_key().public_numbers()
+        if key["kty"] == "EC":
+            assert key["crv"] == "P-256" and len(base64.urlsafe_b64decode(key["x"] + "==")) == 32
+            assert (b64url_int(key["x"]), b64url_int(key["y"])) == (nums.x, nums.y)
+        else:
+            assert key["kty"] == "RSA" and (b64url_int(key["n"]), b64url_int(key["e"])) == (nums.n, nums.e)
+    assert spire.spiffe_bundle_json(bundle) == spire.spiffe_bundle_json(bundle)  # deterministic
+    with pytest.raises(ca.CAError):
+        spire.spiffe_bundle_json("not a certificate")
+
+
+class _Out:
+    """A stand-in for pulumi.Output: ``apply`` runs at once (fill must transform through it)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def apply(self, fn):
+        return _Out(fn(self.value))
+
+
+def test_trust_domain_bundle_is_filled_at_deploy_time_and_passes_the_crd_schema(tmp_path):
+    """Review item 2: the bundle is known at deploy time only: a ca trust_bundle_pem slot with the
+    spiffe-bundle transform; offline it stays a placeholder, a lookup's Output is transformed through
+    apply, and the filled object passes the spire-crds 0.6.0 schema (validate-manifests)."""
+    import json
+
+    now = dt.datetime.now(dt.timezone.utc)  # openssl verifies at the wall clock
+    spec, states = render(federated())
+    state = _ca_state(spec.ca_config(), now)
+    ftd = objects_of(states["east"], "ClusterFederatedTrustDomain")["west"]
+    assert fill(ftd, Slot.placeholder)["spec"]["trustDomainBundle"] == \
+        "$(deploy-time:ca/trust_bundle_pem|spiffe-bundle)"
+    filled = fill(ftd, lambda s: _Out(state.trust_bundle_pem) if s.key == "trust_bundle_pem" else None)
+    text = filled["spec"]["trustDomainBundle"].value
+    assert text == spire.spiffe_bundle_json(state.trust_bundle_pem)
+    der = json.loads(text)["keys"][0]["x5c"][0]
+    import base64
+    assert x509.load_der_x509_certificate(base64.b64decode(der)) == ca.load_certificate(state.trust_bundle_pem)
+    plain = fill(ftd, lambda s: state.trust_bundle_pem)
+    assert plain["spec"]["trustDomainBundle"] == text
+    if not (TOOLS / "validate-manifests").exists():
+        pytest.skip(f"validate-manifests is not beside the project ({TOOLS})")
+    out = tmp_path / "east"
+    out.mkdir()
+    (out / "ftd.yaml").write_text(yaml.safe_dump(plain, sort_keys=False))
+    v = subprocess.run([str(TOOLS / "validate-manifests"), str(out)], capture_output=True, text=True)
+    assert v.returncode == 0 and "ClusterFederatedTrustDomain" in v.stdout, v.stdout + v.stderr
+    assert " 0 invalid" in v.stdout.splitlines()[-1]
+
+
+def test_federation_bundle_endpoint_exposure_is_a_notice():
+    """Review item 3: federation.enabled only adds port 8443 to a ClusterIP Service
+    (helm-charts-hardened spire-0.30.0 charts/spire/charts/spire-server/templates/service.yaml:23-29);
+    the chart's federation.ingress needs TLS passthrough (templates/federation-ingress.yaml:9-18), so the
+    exposure is the user's and spire.notices says so per cluster."""
+    spec, _ = render(federated())
+    got = dict(spire.notices(spec))
+    assert sorted(got) == ["mesh.ca.spire.bundleEndpoints.east", "mesh.ca.spire.bundleEndpoints.west"]
+    east = got["mesh.ca.spire.bundleEndpoints.east"]
+    assert "spire-server/spire-server" in east and "8443" in east
+    assert FEDERATION["bundleEndpoints"]["east"] in east and "spiffe://east.shop.example/spire/server" in east
+    assert spire.notices(load_mesh(mesh()).spec) == []
+    # nothing rendered for it: only the bundle endpoint itself is on
+    assert release(render(federated())[1]["east"], "spire").values["spire-server"]["federation"] == {"enabled": True}
+
+
+def test_federated_intermediates_are_name_constrained_to_their_trust_domain(tmp_path):
+    """Review item 4: a leaked east intermediate key must not mint west identities: each federated
+    intermediate carries a critical URI nameConstraints permitted subtree (RFC 5280 4.2.1.10, the host
+    part). openssl: an SVID of the right trust domain verifies, of the other one fails; istiod's DNS
+    serving certificate from the same intermediate (cacerts) still verifies (DNS is unconstrained)."""
+    openssl = _openssl()
+    now = dt.datetime.now(dt.timezone.utc)  # openssl verifies at the wall clock
+    spec = load_mesh(federated()).spec
+    cfg = spec.ca_config()
+    assert dict(cfg.intermediate_uri_domains) == {"east": "east.shop.example", "west": "west.shop.example"}
+    assert ca.CAConfig.from_inputs(cfg.to_inputs()) == cfg
+    assert "intermediate_uri_domains" not in load_mesh(mesh()).spec.ca_config().to_inputs()
+    state = _ca_state(cfg, now)
+    for cluster, other in (("east", "west"), ("west", "east")):
+        m = state.material(cluster)
+        nc = x509.load_pem_x509_certificate(m.ca_cert_pem.encode()).extensions.get_extension_for_class(
+            x509.NameConstraints)
+        assert nc.critical and nc.value.permitted_subtrees == [x509.UniformResourceIdentifier(f"{cluster}.shop.example")]
+        td, other_td = f"{cluster}.shop.example", f"{other}.shop.example"
+        server_ca, server_key = _spire_server_ca(m.ca_cert_pem, m.ca_key_pem, now, td)
+        chain = [server_ca, m.ca_cert_pem]
+        good = ca.issue_workload_certificate(server_ca, server_key, now=now,
+                                             spiffe_uri="spiffe://" + principal(td, "shop", "web"))
+        r = _verify(openssl, tmp_path / cluster / "good", state.trust_bundle_pem, chain, good.cert_pem)
+        assert r.returncode == 0, r.stdout + r.stderr
+        bad = ca.issue_workload_certificate(server_ca, server_key, now=now,
+                                            spiffe_uri="spiffe://" + principal(other_td, "shop", "web"))
+        r = _verify(openssl, tmp_path / cluster / "bad", state.trust_bundle_pem, chain, bad.cert_pem)
+        assert r.returncode != 0 and "permitted subtree violation" in (r.stdout + r.stderr), r.stdout + r.stderr
+        # the leaked intermediate key itself, signing directly
+        direct = ca.issue_workload_certificate(m.ca_cert_pem, m.ca_key_pem, now=now,
+                                               spiffe_uri="spiffe://" + principal(other_td, "shop", "web"))
+        r = _verify(openssl, tmp_path / cluster / "direct", state.trust_bundle_pem, [m.ca_cert_pem], direct.cert_pem)
+        assert r.returncode != 0
+        istiod = ca.issue_workload_certificate(m.ca_cert_pem, m.ca_key_pem, now=now,
+                                               dns_names=["istiod.istio-system.svc"])
+        r = _verify(openssl, tmp_path / cluster / "istiod", state.trust_bundle_pem, [m.ca_cert_pem], istiod.cert_pem)
+        assert r.returncode == 0, r.stdout + r.stderr
+    # one trust domain: no constraints; turning federation on re-issues the intermediates
+    single = load_mesh(mesh(egress=None)).spec.ca_config()
+    plain = _ca_state(single, now)
+    assert all(ca._name_constraints_of(plain.intermediates[c].cert) is None for c in ("east", "west"))
+    plan = ca.plan_changes(cfg, plain, now)
+    assert sorted(r.cluster for r in plan.reissue) == ["east", "west"]
+    assert all(r.reason.startswith("URI name constraints -> ") for r in plan.reissue)
+
+
+def test_istio_vm_trust_domain_is_never_mesh_trust_domain_under_federation():
+    """Review item 5: cluster.env's TRUST_DOMAIN was mesh.trustDomain, which under federated spire is
+    neither cluster's. External workloads are refused with ca.mode spire (a path: message problem,
+    core.external_workloads.spec_problems), and the bootstrap takes spire.trust_domain_of(spec,
+    w.cluster), which is mesh.trustDomain outside spire."""
+    from mesh_components.core import external_workloads as ew
+
+    vm = [{"name": "web-vm", "namespace": "shop", "service": "web", "addresses": ["10.10.0.5"], "cluster": "west"}]
+    m = federated()
+    m["externalWorkloads"] = vm
+    got = _problems(m)
+    assert any(p.startswith("mesh.externalWorkloads: ca.mode: spire with external workloads is not supported")
+               for p in got), got
+    managed = mesh(ca={"mode": "managed"}, trustDomain="vm.example")
+    managed["externalWorkloads"] = vm
+    spec = load_mesh(managed).spec
+    env = dict(line.split("=", 1) for line in ew.istio_bootstrap(spec, spec.external_workloads[0],
+                                                                 None)["cluster.env"].splitlines())
+    assert env["TRUST_DOMAIN"] == "vm.example" == spire.trust_domain_of(spec, "west")
+
+
+def test_spire_namespace_is_pod_security_privileged_for_the_agent_and_csi_daemonsets():
+    """Review item 6: with global.spire.recommendations off (spire-0.30.0 charts/spire/values.yaml:46-47)
+    the agent and CSI driver run in the release namespace (spire-agent/templates/_helpers.tpl:29-41,
+    spiffe-csi-driver/templates/_helpers.tpl:29-41) and mount hostPath, which Pod Security baseline and
+    restricted forbid: our namespace enforces privileged."""
+    spec, states = render(mesh())
+    for st in states.values():
+        ns = objects_of(st, "Namespace")["spire-server"]
+        assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+        values = release(st, "spire").values
+        assert "recommendations" not in values["global"]["spire"] and "namespaceOverride" not in values.get(
+            "spire-agent", {}) and release(st, "spire").namespace == "spire-server"

@@ -74,6 +74,7 @@ FIELD_PATHS = {
     "intermediates": "ca.intermediates",
     "vault_token": "ca.vault.token",
     "intermediate_path_length": "ca.mode",
+    "intermediate_uri_domains": "ca.spire.trustDomains",
 }
 """Input field (snake_case, as the provider receives it) -> path shown to the user."""
 
@@ -134,6 +135,14 @@ class CAConfig:
     server CA sits below the intermediate (``ca.mode: spire``, ``mesh_components.core.spire``:
     root -> intermediate -> SPIRE server CA -> SVID; RFC 5280 4.2.1.9). A provider input only
     when not 0, so existing stacks keep their inputs."""
+    intermediate_uri_domains: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """cluster -> the host every URI SAN below that cluster's intermediate must have: a critical
+    ``nameConstraints`` extension with that one permitted URI subtree (RFC 5280 4.2.1.10: "For URIs,
+    the constraint applies to the host part of the name"; :func:`intermediate_name_constraints`).
+    Federated ``ca.mode: spire`` sets each cluster's SPIFFE trust domain, so a leaked intermediate key
+    cannot mint identities of another trust domain. Only URI names are constrained: DNS, IP and
+    e-mail SANs (istiod's own serving certificate) stay unconstrained (4.2.1.10: a name type with
+    no subtree is not restricted). Empty: no constraints. A provider input only when not empty."""
 
     def __post_init__(self) -> None:
         if isinstance(self.clusters, (list, tuple)):
@@ -144,6 +153,9 @@ class CAConfig:
         out = {f: (list(getattr(self, f)) if f == "clusters" else getattr(self, f)) for f in CONFIG_FIELDS}
         if self.intermediate_path_length:  # only then: existing stacks keep their inputs
             out["intermediate_path_length"] = self.intermediate_path_length
+        if self.intermediate_uri_domains:  # likewise
+            out["intermediate_uri_domains"] = {c: self.intermediate_uri_domains[c]
+                                               for c in sorted(self.intermediate_uri_domains)}
         return out
 
     @classmethod
@@ -168,6 +180,9 @@ class CAConfig:
         depth = inputs.get("intermediate_path_length")  # see to_inputs
         if isinstance(depth, (int, float)) and not isinstance(depth, bool) and float(depth).is_integer():
             kwargs["intermediate_path_length"] = int(depth)
+        domains = inputs.get("intermediate_uri_domains")
+        if isinstance(domains, Mapping) and domains:
+            kwargs["intermediate_uri_domains"] = {str(c): str(d) for c, d in sorted(domains.items())}
         return cls(**kwargs)
 
 
@@ -455,6 +470,32 @@ def intermediate_sans(cfg: CAConfig) -> list[x509.GeneralName]:
     return []
 
 
+def intermediate_name_constraints(cfg: CAConfig, cluster: str) -> x509.NameConstraints | None:
+    """The ``nameConstraints`` of ``cluster``'s intermediate: one permitted URI subtree, the host
+    ``cfg.intermediate_uri_domains[cluster]`` (a SPIFFE trust domain: ``spiffe://<td>/...`` matches,
+    ``spiffe://<other td>/...`` does not; RFC 5280 4.2.1.10), no excluded subtrees; ``None`` when
+    the cluster has no entry (no extension)."""
+    host = cfg.intermediate_uri_domains.get(cluster)
+    if not host:
+        return None
+    return x509.NameConstraints(permitted_subtrees=[x509.UniformResourceIdentifier(host)], excluded_subtrees=None)
+
+
+def _name_constraints_of(cert: x509.Certificate) -> x509.NameConstraints | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _path_length_of(cert: x509.Certificate) -> int | None:
+    """``pathLenConstraint`` of a CA certificate (``None``: unlimited, or no basicConstraints)."""
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
+    except x509.ExtensionNotFound:
+        return None
+
+
 def issue_root(cfg: CAConfig, generation: int, *, now: _dt.datetime, key: PrivateKey | None = None) -> tuple[str, str]:
     """A self-signed root ``(cert_pem, key_pem)``: pathlen 1, valid ``cfg.root_validity_days`` days from ``now``.
 
@@ -492,10 +533,13 @@ def issue_intermediate(cfg: CAConfig, cluster: str, *, issuer_cert_pem: str, iss
     issuer_key = load_private_key(issuer_key_pem, what="root key")
     key = key or generate_key(cfg.key_algorithm)
     end = min(now + _dt.timedelta(days=cfg.intermediate_validity_days), issuer.not_valid_after_utc)
-    cert = _sign(_ca_builder(intermediate_subject(cfg, cluster), issuer.subject, key.public_key(), issuer,
-                             issuer_key.public_key(), start=now - CLOCK_SKEW, end=end,
-                             path_length=cfg.intermediate_path_length,
-                             sans=intermediate_sans(cfg)), issuer_key)
+    builder = _ca_builder(intermediate_subject(cfg, cluster), issuer.subject, key.public_key(), issuer,
+                          issuer_key.public_key(), start=now - CLOCK_SKEW, end=end,
+                          path_length=cfg.intermediate_path_length, sans=intermediate_sans(cfg))
+    constraints = intermediate_name_constraints(cfg, cluster)
+    if constraints is not None:  # critical: RFC 5280 4.2.1.10 "Conforming CAs MUST mark this extension as critical"
+        builder = builder.add_extension(constraints, critical=True)
+    cert = _sign(builder, issuer_key)
     pem = cert_to_pem(cert)
     return IssuedCert(pem, private_key_pem(key), join_pems(pem, issuer_chain_pem or issuer_cert_pem))
 
@@ -1063,9 +1107,23 @@ def plan_changes(cfg: CAConfig, state: CAState | None, now: _dt.datetime,
         if have != want:
             reissue.append(Reissue(c, f"subject {have} -> {want}"))
             continue
+        if cfg.mode in ("managed", "byoRoot"):  # intermediates this module issues (vault's: Vault's role)
+            depth = _path_length_of(rec.cert)
+            if depth != cfg.intermediate_path_length:
+                reissue.append(Reissue(c, f"pathLenConstraint {depth} -> {cfg.intermediate_path_length}"))
+                continue
+            limits = intermediate_name_constraints(cfg, c)
+            if _name_constraints_of(rec.cert) != limits:
+                reissue.append(Reissue(c, "URI name constraints " + (
+                    f"-> {cfg.intermediate_uri_domains[c]}" if limits else "removed")))
+                continue
         due = _due(rec, cfg, signer_rec.not_after if signer_rec else rec.not_after, now)
         if due:
             reissue.append(Reissue(c, due))
+    if signer_rec is not None:
+        problems = path_length_problems(cfg, signer_rec)
+        if problems:
+            raise CAError(problems)
     remove = tuple(sorted(set(state.intermediates) - set(cfg.clusters)))
     notices: list[str] = []
     if S not in SINGLE_ROOT_STAGES:
@@ -1082,6 +1140,33 @@ def plan_changes(cfg: CAConfig, state: CAState | None, now: _dt.datetime,
                 drop_root_generations=drop, reissue=tuple(reissue), remove=remove,
                 stage_changed=(S != state.stage or G != state.root_generation or cfg.mode != state.mode),
                 notices=tuple(notices))
+
+
+def path_length_problems(cfg: CAConfig, signer: RootRecord) -> list[tuple[str, str]]:
+    """``[(ca.mode, message)]`` when ``signer`` (the root that signs the intermediates after this
+    update) has a ``pathLenConstraint`` below ``1 + cfg.intermediate_path_length``; else ``[]``.
+
+    With ``ca.mode: spire`` the path is root -> intermediate -> SPIRE server CA -> SVID: two CA
+    certificates below the root, so the root needs pathlen >= 2 (RFC 5280 4.2.1.9, 6.1.4 (l)-(m);
+    ``openssl verify`` error 25 "path length constraint exceeded"). SPIRE does not check it: it
+    signs its server CA under the upstream authority anyway (spiffe/spire v1.14.5
+    ``pkg/common/x509svid/upstreamca.go:44-88``; the ``disk`` plugin only verifies the upstream
+    certificate, ``pkg/server/plugin/upstreamauthority/disk/disk.go:239``), so every SVID chain would
+    fail. A root minted for another mode (pathlen 1) cannot sign such intermediates, and a root
+    rotation cannot replace it without a stage in which the old root signs (``addNewRoot``), so the
+    only exact road is a new CA (a fresh stack)."""
+    need = 1 + cfg.intermediate_path_length
+    have = _path_length_of(signer.cert)
+    if have is None or have >= need:
+        return []
+    return [(FIELD_PATHS["mode"],
+             f"root g{signer.generation} has pathLenConstraint {have} (minted for a mode without SPIRE), but "
+             f"ca.mode spire needs {need}: root -> cluster intermediate -> SPIRE server CA -> SVID, and SPIRE would "
+             "sign under it anyway, so every workload certificate chain would fail verification (path length "
+             "constraint exceeded) and all mesh traffic would be denied. A root rotation cannot help (its "
+             "addNewRoot stage still signs with this root). Keep the previous ca.mode on this stack, or deploy "
+             "ca.mode spire on a new stack (a fresh CA, minted with pathlen "
+             f"{need}) and move workloads to it")]
 
 
 def _supplied_roots(cfg: CAConfig, supplied: SuppliedMaterial) -> list[str]:

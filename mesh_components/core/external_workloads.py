@@ -5,12 +5,19 @@ An external workload is a source and a destination like a pod (issue 16):
 
 - **identity** ``(namespace, serviceAccount)``: Istio principal ``<td>/ns/<ns>/sa/<sa>`` (the VM's
   istio-agent asks istiod's CA with a token of that service account, audience ``istio-ca``: istio
-  1.30.3 ``istioctl/pkg/workload/workload.go:409-431``); Linkerd identity
-  ``<sa>.<ns>.serviceaccount.identity.linkerd.<td>``, which the VM's proxy presents when its SPIRE
-  SVID carries it as the first subject alternative name (the proxy takes a client's identity from
-  the first SAN: linkerd2-proxy release/v2.366.0 ``linkerd/meshtls/verifier/src/lib.rs:35-41``;
+  1.30.3 ``istioctl/pkg/workload/workload.go:409-431``); Linkerd: as a CLIENT the VM's proxy
+  presents ``<sa>.<ns>.serviceaccount.identity.linkerd.<td>`` (what access rules name), carried
+  by its SPIRE SVID as the first subject alternative name (the proxy takes a client's identity
+  from the first SAN: linkerd2-proxy release/v2.366.0 ``linkerd/meshtls/verifier/src/lib.rs:35-41``;
   Go's ``crypto/x509`` writes DNS SANs before URI SANs, so a SPIRE entry with ``-dns <identity>``
-  gives it). A workload that joins a declared service must run as that service's account: SMI
+  gives it); as a SERVER peers verify the ExternalWorkload's ``meshTLS.identity``, which the
+  destination controller always sends as a URI identity ("we assume external workloads support
+  only SPIRE identity", linkerd2 edge-26.8.3 ``controller/api/destination/
+  endpoint_translator.go:378-388``) and the proxy parses with ``Id::parse_uri``
+  (``linkerd/proxy/api-resolve/src/pb.rs:69-82``, ``linkerd/identity/src/lib.rs:58-62``: a DNS
+  name is no URL, the endpoint would lose TLS), so it is the SVID's SPIFFE ID
+  ``spiffe://<td>/ns/<ns>/sa/<sa>`` (``verify_id`` accepts any SAN of the certificate,
+  ``verifier/src/lib.rs:43-53``) and ``serverName`` the DNS identity. A workload that joins a declared service must run as that service's account: SMI
   destinations are identities, and a VM selected by the service's policies under another identity
   would be policed by labels but not named by rules (refused, :func:`spec_problems`).
 - **labels**: a joining workload carries the service's pod labels (plus its version's, plus its
@@ -45,7 +52,7 @@ namespace's ztunnel policies do not cover).
 
 Linkerd (edge, https://linkerd.io/2-edge/tasks/adding-non-kubernetes-workloads/): one
 ``ExternalWorkload`` (``workload.linkerd.io/v1beta1``) per workload, one IP address, ``meshTLS``
-identity and server name as above, annotated with the namespace's default inbound policy (the
+identity (SPIFFE ID) and server name (DNS identity) as above, annotated with the namespace's default inbound policy (the
 policy controller reads it from the workload itself: edge-26.8.3 ``policy-controller/k8s/index/
 src/inbound/workload.rs:140-189``). The machine must reach every pod of its cluster (the task's
 prerequisites), so it must be on its cluster's network.
@@ -71,6 +78,18 @@ EXTERNAL_LABEL = "mesh-components.io/external-workload"
 """Label on every object rendered for an external workload: its name."""
 TOKEN_SECONDS = 3600
 """Lifetime of the istio-agent bootstrap token, istioctl's ``--tokenDuration`` default (workload.go:284)."""
+LINKERD_CLUSTER_NETWORKS = "10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16,fd00::/8"
+"""``clusterNetworks`` of the linkerd-control-plane chart (linkerd2 edge-26.8.3
+``charts/linkerd-control-plane/values.yaml:13``; ``meshes.linkerd.control_plane`` leaves it at that
+default), which the chart gives every pod proxy as ``LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS``
+(``charts/partials/templates/_proxy.tpl:78-79``)."""
+
+
+def spiffe_id(trust_domain: str, namespace: str, service_account: str) -> str:
+    """``spiffe://<td>/ns/<ns>/sa/<sa>``: the SPIFFE ID of an external workload's SPIRE SVID, and its
+    Linkerd ``ExternalWorkload`` ``meshTLS.identity`` (module docstring: the destination
+    controller sends that field as a URI identity)."""
+    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,6 +195,17 @@ def spec_problems(spec) -> list[Problem]:
                                            "WorkloadEntry or ExternalWorkload counterpart (its proxies are injected "
                                            "into pods only); remove externalWorkloads or use backend istio "
                                            "(WorkloadEntry) or linkerd (ExternalWorkload)")]
+    if spec.ca.mode == "spire":
+        # not verified exact: an Istio VM's istio-agent asks istiod's CA with a token
+        # (istioctl/pkg/workload/workload.go:398-432), so it would hold an istiod certificate, not a
+        # SPIRE SVID; Linkerd's VM proxy takes an SVID from a SPIRE agent of the machine, whose
+        # server this mesh does not configure
+        p.append(("mesh.externalWorkloads", "ca.mode: spire with external workloads is not supported: an Istio "
+                                            "VM's istio-agent gets its certificate from istiod's CA with a "
+                                            "service-account token (istio 1.30.3 istioctl/pkg/workload/"
+                                            "workload.go:398-432), not a SPIRE SVID, and the SPIRE agent a VM "
+                                            "would need is not part of this mesh; use another ca.mode or remove "
+                                            "externalWorkloads"))
     _unique(p, "mesh.externalWorkloads", [f"{w.namespace}/{w.name}" for w in spec.external_workloads],
             "external workload")
     clusters = {c.name: c for c in spec.clusters}
@@ -247,7 +277,15 @@ def spec_problems(spec) -> list[Problem]:
                 if pt.name is not None and pt.name != sp.port_name:
                     p.append((f"{base}.ports[{j}].name", f"port {pt.port} of service {svc.name!r} is named "
                                                          f"{sp.port_name!r}; remove name"))
-            if w.version is not None:
+            version = None
+            if w.version is None and svc.versions:
+                # the service's traffic goes to its version Services (render.version_services) and only
+                # a version's labels make one of them select the workload
+                p.append((f"{base}.version", f"service {svc.name!r} has versions "
+                                             f"({', '.join(v.name for v in svc.versions)}), whose Services its "
+                                             f"traffic splits send to and which select by the version's labels; "
+                                             f"give version: one of them"))
+            elif w.version is not None:
                 version = next((v for v in svc.versions if v.name == w.version), None)
                 if version is None:
                     p.append((f"{base}.version", _unknown("version", w.version, [v.name for v in svc.versions],
@@ -255,10 +293,12 @@ def spec_problems(spec) -> list[Problem]:
                 elif version.clusters and w.cluster not in version.clusters:
                     p.append((f"{base}.version", f"version {w.version!r} of {svc.name!r} runs only in "
                                                  f"{', '.join(version.clusters)}; add {w.cluster!r} to its clusters"))
-            clash = sorted(k for k in w.labels if k in svc.pod_labels() and w.labels[k] != svc.pod_labels()[k])
+            given = {**svc.pod_labels(), **(version.pod_labels() if version is not None else {})}
+            clash = sorted(k for k in w.labels if k in given and w.labels[k] != given[k])
             if clash:
-                p.append((f"{base}.labels", f"label(s) {', '.join(clash)} would change the pod labels of service "
-                                            f"{svc.name!r}, which its Services select by; remove them"))
+                whose = f"service {svc.name!r}" + (f" and its version {version.name!r}" if version is not None else "")
+                p.append((f"{base}.labels", f"label(s) {', '.join(clash)} would change the pod labels of {whose}, "
+                                            f"which its Services select by; remove them"))
         else:
             if w.version is not None:
                 p.append((f"{base}.version", "a version is one of a declared service's versions; give service too"))
@@ -340,11 +380,34 @@ def own_service(spec, w) -> dict:
                   for port, target, proto, name in ports(spec, w)]})
 
 
+def service_accounts(spec, cluster: str) -> list[dict]:
+    """The ``ServiceAccount``s of the Istio workloads with a service of their own attached to
+    ``cluster``: ``<account>`` in the workload's namespace, labelled :data:`EXTERNAL_LABEL` (the
+    first such workload's name), one per ``(namespace, account)``, sorted; none for an account a
+    declared service running in ``cluster`` already runs as (the application's, not ours).
+
+    The VM's bootstrap token is a TokenRequest on that account, which must exist (istio 1.30.3
+    ``istioctl/pkg/workload/workload.go:408-425``: "could not create a token under service
+    account"); a workload joining a service runs as the service's account, which the application
+    brings. Linkerd needs none: its VM proxy's identity is a SPIRE SVID, not a token."""
+    if spec.backend.type != "istio":
+        return []
+    app = {(s.namespace, s.account) for s in spec.services if cluster in spec.service_clusters(s)}
+    owners: dict[tuple[str, str], str] = {}
+    for w in own_service_workloads(spec):
+        key = (w.namespace, account(spec, w))
+        if w.cluster == cluster and key not in app:
+            owners[key] = min(owners.get(key, w.name), w.name)
+    return [k8s_object("v1", "ServiceAccount", sa, ns, spec.name, labels={EXTERNAL_LABEL: owners[(ns, sa)]})
+            for ns, sa in sorted(owners)]
+
+
 def istio_objects(spec, cluster: str) -> list[dict]:
     """Istio objects of the external workloads attached to ``cluster`` (policy concern): per
     workload a ``WorkloadGroup`` (template: labels, ports, service account, network), one static
-    ``WorkloadEntry`` per address, and the Service of a workload with a service of its own."""
-    out = []
+    ``WorkloadEntry`` per address, and the Service of a workload with a service of its own; and
+    the ServiceAccounts the bootstrap tokens need (:func:`service_accounts`)."""
+    out = service_accounts(spec, cluster)
     for w in in_cluster(spec, cluster):
         lb, net, sa, pm = labels(spec, w), network(spec, w), account(spec, w), _ports_map(spec, w)
         mark = {EXTERNAL_LABEL: w.name}
@@ -363,7 +426,7 @@ def istio_objects(spec, cluster: str) -> list[dict]:
 
 def linkerd_objects(spec, model, cluster: str) -> list[dict]:
     """Linkerd objects of the external workloads attached to ``cluster`` (policy concern): one
-    ``ExternalWorkload`` each (identity and server name the workload's Linkerd identity, one
+    ``ExternalWorkload`` each (identity its SPIFFE ID, server name its Linkerd identity, one
     workload IP, ports at the machine's port, TCP), annotated with its namespace's default inbound
     policy where the mesh sets one, and the Service of a workload with a service of its own."""
     from ..meshes.linkerd import default_inbound_policy
@@ -371,13 +434,16 @@ def linkerd_objects(spec, model, cluster: str) -> list[dict]:
 
     out = []
     for w in in_cluster(spec, cluster):
-        ident = identity(spec.trust_domain, w.namespace, account(spec, w))
+        sa = account(spec, w)
+        ident = identity(spec.trust_domain, w.namespace, sa)
         policy = default_inbound_policy(spec, model, w.namespace)
         for name, address in instances(w):
             out.append(k8s_object(LINKERD_WORKLOAD, "ExternalWorkload", name, w.namespace, spec.name,
                                   labels={**labels(spec, w), EXTERNAL_LABEL: w.name},
                                   annotations={DEFAULT_POLICY_ANNOTATION: policy} if policy else None, spec={
-                                      "meshTLS": {"identity": ident, "serverName": ident},
+                                      # identity: a URI to the proxies that dial it (module docstring)
+                                      "meshTLS": {"identity": spiffe_id(spec.trust_domain, w.namespace, sa),
+                                                  "serverName": ident},
                                       "workloadIPs": [{"ip": address}],
                                       "ports": [{"name": n, "port": t, "protocol": "TCP"}
                                                 for _, t, _, n in sorted(ports(spec, w), key=lambda p: p[3])]}))
@@ -450,11 +516,31 @@ def find(spec, name: str):
                                     f"{', '.join(known)}")])
 
 
-def kube_context(spec, cluster_name: str) -> str:
-    """The kubectl context of a cluster in the commands written: its kubeconfig's ``context`` when
-    the stack names one, else the cluster's name (rename it to your context if they differ)."""
+def kube_context(spec, cluster_name: str) -> str | None:
+    """The kubectl context of a cluster: its kubeconfig's ``context`` when the stack names one;
+    None for a kubeconfig ``file`` without one (the file's ``current-context``, the one the stack's
+    provider uses: ``spec.minify_kubeconfig``); else the cluster's name (an ``env`` or
+    ``stackReference`` kubeconfig names no context the commands can know)."""
     c = next(c for c in spec.clusters if c.name == cluster_name)
-    return (c.kubeconfig.context if c.kubeconfig is not None and c.kubeconfig.context else None) or cluster_name
+    source = c.kubeconfig
+    if source is not None and source.context:
+        return source.context
+    return None if source is not None and source.file else cluster_name
+
+
+def kubectl(spec, cluster_name: str) -> str:
+    """``kubectl`` with the flags that reach the cluster as the stack does: ``--kubeconfig <file>``
+    when the stack names a file (as written there; relative to the project directory, a leading
+    ``~/`` left to the shell) and ``--context <context>`` (:func:`kube_context`), shell-quoted."""
+    c = next(c for c in spec.clusters if c.name == cluster_name)
+    words = ["kubectl"]
+    if c.kubeconfig is not None and c.kubeconfig.file:
+        f = c.kubeconfig.file
+        words.append("--kubeconfig " + ("~/" + shlex.quote(f[2:]) if f.startswith("~/") else shlex.quote(f)))
+    context = kube_context(spec, cluster_name)
+    if context:
+        words.append(f"--context {shlex.quote(context)}")
+    return " ".join(words)
 
 
 def _env_file(values: dict[str, str]) -> str:
@@ -468,10 +554,11 @@ def istio_bootstrap(spec, w, root_cert: str | None) -> dict[str, str]:
     ``istioctl/pkg/workload/workload.go:310-334`` ``createConfig``), from the stack instead of a
     live cluster, as ``{file name: text}``:
 
-    - ``cluster.env`` (``createClusterEnv`` :338-392): inbound ports, namespace, service
-      ``<group>.<ns>``, service CIDR ``*``, excluded ports ``22,15090,15021,15020``, service
-      account, ``CA_ADDR`` for a revisioned istiod, ``ISTIO_SVC_IP`` when the workload has one
-      address;
+    - ``cluster.env`` (``createClusterEnv`` :338-392): the proxy metadata of ``mesh.yaml`` merged
+      with the overrides: inbound ports ``*`` (istioctl: the group's ports; see the comment in the
+      code), namespace, service ``<group>.<ns>``, service CIDR ``*``, excluded ports
+      ``22,15090,15021,15020``, service account, ``CA_ADDR`` for a revisioned istiod,
+      ``ISTIO_SVC_IP`` when the workload has one address;
     - ``mesh.yaml`` (``createMeshConfig`` :434-533): ``defaultConfig`` with the chart's
       ``discoveryAddress`` and ``meshId`` (istio-discovery ``templates/configmap.yaml:28-73``) and
       the proxy metadata istioctl sets (canonical service/revision, namespace, service account,
@@ -484,14 +571,20 @@ def istio_bootstrap(spec, w, root_cert: str | None) -> dict[str, str]:
       :417, lifetime :data:`TOKEN_SECONDS`) and ``README`` says where each file goes.
     The same stack gives the same bytes."""
     from ..meshes.istio import serving_revision
+    from .spire import trust_domain_of
 
     cluster = next(c for c in spec.clusters if c.name == w.cluster)
     rev = serving_revision(spec)[0]
     istiod_host = f"{istiod_service(spec)}.{ISTIO_NAMESPACE}.svc"
     lb, sa, net = labels(spec, w), account(spec, w), network(spec, w)
     pm = _ports_map(spec, w)
+    # "*", not istioctl's default (the group's ports, workload.go:340-348): pods capture every inbound
+    # port (manifests/charts/istio-control/istio-discovery/values.yaml:351 includeInboundPorts "*"),
+    # and a listener outside the capture would take plaintext past STRICT mTLS and AuthorizationPolicies; istio-iptables
+    # excludes ISTIO_LOCAL_EXCLUDE_PORTS only with "*" (tools/istio-iptables/pkg/cmd/root.go:65-73),
+    # istioctl's "22,15090,15021" + the default status port 15020 (workload.go:350-362)
     env = {
-        "ISTIO_INBOUND_PORTS": ",".join(str(p) for p in sorted(set(pm.values()))) or "*",
+        "ISTIO_INBOUND_PORTS": "*",
         "ISTIO_NAMESPACE": w.namespace,
         "ISTIO_SERVICE": f"{w.name}.{w.namespace}",
         "ISTIO_SERVICE_CIDR": "*",
@@ -519,7 +612,9 @@ def istio_bootstrap(spec, w, root_cert: str | None) -> dict[str, str]:
         "ISTIO_METAJSON_LABELS": json.dumps(dict(sorted(proxy_labels.items())), separators=(",", ":")),
         "POD_NAMESPACE": w.namespace,
         "SERVICE_ACCOUNT": sa,
-        "TRUST_DOMAIN": spec.trust_domain,
+        # the trust domain of the VM's istiod (federated ca.mode spire: its cluster's,
+        # spire.trust_domain_of; istiod's meshConfig.trustDomain, core.spire.istiod_values)
+        "TRUST_DOMAIN": trust_domain_of(spec, w.cluster),
     }
     if pm:
         metadata["ISTIO_META_POD_PORTS"] = json.dumps([{"name": n, "containerPort": p} for n, p in sorted(pm.items())],
@@ -529,11 +624,13 @@ def istio_bootstrap(spec, w, root_cert: str | None) -> dict[str, str]:
     mesh = {"defaultConfig": {"discoveryAddress": f"{istiod_host}:15012", "meshId": spec.name,
                               "proxyMetadata": dict(sorted(metadata.items()))}}
     gateway = cluster.east_west_gateway.addresses[0]
-    context = shlex.quote(kube_context(spec, cluster.name))
-    token = (f"kubectl --context {context} create token {shlex.quote(sa)} -n {shlex.quote(w.namespace)} "
+    token = (f"{kubectl(spec, cluster.name)} create token {shlex.quote(sa)} -n {shlex.quote(w.namespace)} "
              f"--audience istio-ca --duration {TOKEN_SECONDS}s > istio-token\n")
     files = {
-        "cluster.env": _env_file(env),
+        # the proxy metadata and the overrides, as createClusterEnv merges them (workload.go:383-390):
+        # istio-start.sh sources only sidecar.env and cluster.env (tools/packaging/common/
+        # istio-start.sh:24-34), and pilot-agent reads ISTIO_META_* from its environment
+        "cluster.env": _env_file({**metadata, **env}),
         "mesh.yaml": yaml.safe_dump(mesh, sort_keys=False, default_flow_style=False, width=4096),
         "hosts": f"{gateway} {istiod_host}\n",
         "istio-token.command": token,
@@ -547,7 +644,7 @@ def istio_bootstrap(spec, w, root_cert: str | None) -> dict[str, str]:
 def _istio_readme(spec, w, cluster, have_root: bool) -> str:
     root = ("root-cert.pem: the mesh root certificate you gave" if have_root else
             "root-cert.pem: NOT WRITTEN (no --root-cert): save the mesh root certificate there, e.g. "
-            f"kubectl --context {cluster.name} -n {w.namespace} get configmap istio-ca-root-cert "
+            f"{kubectl(spec, cluster.name)} -n {shlex.quote(w.namespace)} get configmap istio-ca-root-cert "
             "-o jsonpath='{.data.root-cert\\.pem}' > root-cert.pem")
     entries = ("static WorkloadEntries (one per address) are rendered by the stack" if w.addresses else
                "no addresses: the VM registers its own WorkloadEntry from WorkloadGroup "
@@ -578,6 +675,8 @@ def linkerd_bootstrap(spec, model, w, root_cert: str | None) -> dict[str, str]:
     - ``proxy.env``: the proxy's environment (names from linkerd2-proxy release/v2.366.0
       ``linkerd/app/src/env.rs:200-262``; addresses and control-plane names as the chart's proxy
       template gives them, linkerd2 edge-26.8.3 ``charts/partials/templates/_proxy.tpl:67-79,191-234``):
+      ``LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS`` the chart's (:data:`LINKERD_CLUSTER_NETWORKS`),
+      ``LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS`` ``root_cert`` when given,
       ``LINKERD2_PROXY_IDENTITY_SERVER_ID`` the SPIFFE ID ``spiffe://<td>/ns/<ns>/sa/<sa>`` (with
       SPIRE the proxy needs a SPIFFE id, ``env/identity.rs:17-40``), ``..._SERVER_NAME`` the Linkerd
       identity, ``..._SPIRE_SOCKET``, ``..._POLICY_WORKLOAD`` / ``..._DESTINATION_CONTEXT`` naming the
@@ -595,7 +694,7 @@ def linkerd_bootstrap(spec, model, w, root_cert: str | None) -> dict[str, str]:
 
     sa, ns = account(spec, w), w.namespace
     ident = identity(spec.trust_domain, ns, sa)
-    spiffe = f"spiffe://{spec.trust_domain}/ns/{ns}/sa/{sa}"
+    spiffe = spiffe_id(spec.trust_domain, ns, sa)
     control = f"linkerd-destination.{mc.LINKERD_NAMESPACE}.serviceaccount.identity.{mc.LINKERD_NAMESPACE}." \
               f"{spec.trust_domain}"
     name = instances(w)[0][0]
@@ -613,22 +712,32 @@ def linkerd_bootstrap(spec, model, w, root_cert: str | None) -> dict[str, str]:
         "LINKERD2_PROXY_POLICY_SVC_ADDR": f"linkerd-policy.{mc.LINKERD_NAMESPACE}.svc.{mc.CLUSTER_DOMAIN}.:8090",
         "LINKERD2_PROXY_POLICY_SVC_NAME": control,
         "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY": default_inbound_policy(spec, model, ns) or "all-unauthenticated",
+        # what pod proxies get (_proxy.tpl:78-79); without it cluster-scoped default policies are
+        # unsupported (linkerd2-proxy linkerd/app/src/env.rs:669-688)
+        "LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS": LINKERD_CLUSTER_NETWORKS,
     }
-    trust = ("LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS: set it to the contents of trust-anchors.pem "
-             "(export LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS=\"$(cat trust-anchors.pem)\")")
+    if root_cert is not None:  # PEM text, env.rs:217 ENV_IDENTITY_TRUST_ANCHORS
+        env["LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"] = root_cert
+    trust = ("proxy.env sets LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS to the trust anchor you gave" if root_cert is not None
+             else "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS: NOT SET (no --root-cert): rerun with --root-cert "
+                  "trust-anchors.pem, or add it to proxy.env "
+                  "(LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS=\"$(cat trust-anchors.pem)\")")
     spire = (f"spire-server entry create -spiffeID {shlex.quote(spiffe)} -dns {shlex.quote(ident)} "
              f"-parentID \"$SPIRE_AGENT_ID\" -selector \"$WORKLOAD_SELECTOR\"\n")
-    cluster = shlex.quote(kube_context(spec, w.cluster))
-    ready = (f"kubectl --context {cluster} -n {shlex.quote(ns)} patch externalworkloads.workload.linkerd.io "
+    ready = (f"{kubectl(spec, w.cluster)} -n {shlex.quote(ns)} patch externalworkloads.workload.linkerd.io "
              f"{shlex.quote(name)} --subresource=status --type=merge -p "
              + shlex.quote(json.dumps({"status": {"conditions": [{"type": "Ready", "status": "True"}]}},
                                       separators=(",", ":"))) + "\n")
     root = ("trust-anchors.pem: the Linkerd trust anchor you gave" if root_cert is not None else
-            f"trust-anchors.pem: NOT WRITTEN (no --root-cert): kubectl --context {w.cluster} -n linkerd get configmap "
+            f"trust-anchors.pem: NOT WRITTEN (no --root-cert): {kubectl(spec, w.cluster)} -n linkerd get configmap "
             "linkerd-identity-trust-roots -o jsonpath='{.data.ca-bundle\\.crt}' > trust-anchors.pem")
     readme = (f"Linkerd bootstrap for external workload {ns}/{w.name} (ExternalWorkload {name}, cluster "
               f"{w.cluster}), following https://linkerd.io/2-edge/tasks/adding-non-kubernetes-workloads/.\n\n"
               f"- {root}\n- {trust}\n"
+              f"- proxy.env is POSIX shell (values quoted, the trust anchor spans lines): load it with "
+              f"set -a; . ./proxy.env; set +a\n"
+              f"- DNS: the machine must resolve in-cluster names of cluster {w.cluster} (the task's "
+              f"prerequisites), among them the control-plane addresses in proxy.env\n"
               f"- SPIRE: run a SPIRE agent on the machine whose server's upstream authority chains to the trust "
               f"anchor, trust domain {spec.trust_domain}; register the workload with spire-entry.command (set "
               f"SPIRE_AGENT_ID to the agent's SPIFFE ID and WORKLOAD_SELECTOR to the proxy's selector, e.g. "

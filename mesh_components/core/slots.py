@@ -9,7 +9,7 @@ matching ``pulumi.Output`` (see ``mesh_components.components.resolve_slots``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 PLACEHOLDER_PREFIX = "$(deploy-time:"
 
@@ -20,18 +20,45 @@ class Slot:
 
     ``source`` names the producing resource (``"ca"``, ``"cluster"``), ``key`` the value
     (``"root_cert_pem"``, ``"intermediate_key_pem"``...), ``cluster`` the cluster it is for (or
-    ``None`` when mesh-wide), ``secret`` whether it must stay a Pulumi secret.
+    ``None`` when mesh-wide), ``secret`` whether it must stay a Pulumi secret. ``transform``
+    (optional) names a pure function of :data:`TRANSFORMS` that :func:`fill` applies to the value
+    the lookup gives for the slot (lookups answer by ``source``/``key``/``cluster`` alone).
     """
 
     source: str
     key: str
     cluster: str | None = None
     secret: bool = False
+    transform: str | None = None
 
     def placeholder(self) -> str:
-        """The text written in offline render output, e.g. ``$(deploy-time:ca/c1/root_cert_pem)``."""
+        """The text written in offline render output, e.g. ``$(deploy-time:ca/c1/root_cert_pem)``
+        (with a transform: ``$(deploy-time:ca/trust_bundle_pem|spiffe-bundle)``)."""
         where = f"{self.cluster}/" if self.cluster else ""
-        return f"{PLACEHOLDER_PREFIX}{self.source}/{where}{self.key})"
+        how = f"|{self.transform}" if self.transform else ""
+        return f"{PLACEHOLDER_PREFIX}{self.source}/{where}{self.key}{how})"
+
+
+TRANSFORMS: dict[str, Callable[[str], str]] = {}
+"""Transform name -> pure ``str -> str`` function, registered by the core module that defines it
+(:func:`register_transform`; ``core.spire`` registers ``spiffe-bundle``)."""
+
+
+def register_transform(name: str, fn: Callable[[str], str]) -> str:
+    """Register ``fn`` under ``name`` for :attr:`Slot.transform` and return ``name``."""
+    TRANSFORMS[name] = fn
+    return name
+
+
+def _transformed(slot: Slot, value: Any) -> Any:
+    """``value`` (a lookup's answer for ``slot``) with ``slot.transform`` applied: through
+    ``.apply`` for a ``pulumi.Output`` (secretness kept), directly for plain text; a placeholder
+    (offline render) is returned as it is. Raises ``KeyError`` for an unknown transform."""
+    if not slot.transform or is_placeholder(value):
+        return value
+    fn = TRANSFORMS[slot.transform]
+    apply = getattr(value, "apply", None)
+    return apply(fn) if callable(apply) else fn(value)
 
 
 def is_placeholder(value: Any) -> bool:
@@ -56,9 +83,9 @@ _LEAVES = frozenset({str, int, bool, float, type(None)})
 
 
 def fill(value: Any, lookup) -> Any:
-    """Copy ``value`` with every :class:`Slot` replaced by ``lookup(slot)``."""
+    """Copy ``value`` with every :class:`Slot` replaced by ``lookup(slot)`` (then its ``transform``)."""
     if isinstance(value, Slot):
-        return lookup(value)
+        return _transformed(value, lookup(value)) if value.transform else lookup(value)
     if isinstance(value, dict):  # plain leaves inline: one call per container, not per value
         return {k: v if type(v) in _LEAVES else fill(v, lookup) for k, v in value.items()}
     if isinstance(value, list):

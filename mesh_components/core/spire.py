@@ -57,10 +57,13 @@ agent's default ``WORKLOAD_IDENTITY_SOCKET_FILE`` (``socket``) finds it.
 """
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import replace
 
 from ..spec.errors import Problem
 from .meta import k8s_object
+from .slots import Slot, register_transform
 
 REPOSITORY = "https://spiffe.github.io/helm-charts-hardened/"
 CRDS_CHART, CRDS_VERSION, CRDS_RELEASE = "spire-crds", "0.6.0", "spire-crds"
@@ -94,6 +97,74 @@ SPIRE_TEMPLATE = (f"metadata:\n  labels:\n    {MANAGED_LABEL}: \"true\"\n"
 GATEWAY_TEMPLATES = "gateway,spire"
 ISTIO_REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
 GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+NAMESPACE_LABELS = {"pod-security.kubernetes.io/enforce": "privileged"}
+"""Pod Security level of our SPIRE namespace. With ``global.spire.recommendations.enabled`` off
+(the chart's default, ``charts/spire/values.yaml:46-47`` at spire-0.30.0) the agent and SPIFFE CSI
+driver DaemonSets run in the release namespace (``charts/spire/charts/spire-agent/templates/
+_helpers.tpl:29-41``, ``charts/spiffe-csi-driver/templates/_helpers.tpl:29-41`` ``.Release.Namespace``),
+and both mount ``hostPath`` volumes, which the ``baseline`` and ``restricted`` levels forbid
+(https://kubernetes.io/docs/concepts/security/pod-security-standards/ "HostPath Volumes"): a
+cluster whose default level is one of them would reject their pods. ``privileged`` is the level
+the chart itself gives a namespace it creates when a component needs it
+(``charts/spire-lib/templates/_spire-server-namespace.yaml:11-15``)."""
+SERVER_SERVICE, FEDERATION_PORT = "spire-server", 8443
+"""The spire-server Service (release ``spire``, chart ``spire-server``) and the port
+``federation.enabled`` adds to it (``charts/spire-server/values.yaml:257-262``,
+``templates/service.yaml:23-29`` at spire-0.30.0)."""
+BUNDLE_TRANSFORM = "spiffe-bundle"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _int_bytes(n: int, size: int | None = None) -> bytes:
+    return n.to_bytes(size or max(1, (n.bit_length() + 7) // 8), "big")
+
+
+def spiffe_bundle_json(trust_bundle_pem: str) -> str:
+    """The SPIFFE bundle (JWK Set) of ``trust_bundle_pem`` (one or more PEM root certificates), as
+    compact JSON with sorted keys: ``{"keys": [{"use": "x509-svid", "kty", "crv", "x", "y" (EC) or
+    "n", "e" (RSA), "x5c": [base64 DER]}...]}``, one key per root in bundle order (the SPIFFE Trust
+    Domain and Bundle spec, https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE_Trust_Domain_and_Bundle.md
+    section 4: ``use`` ``x509-svid``, exactly one certificate in ``x5c``; RFC 7518 6.2.1 / 6.3.1:
+    base64url coordinates, EC ones padded to the curve size). Raises ``CAError`` for text that is
+    not PEM certificates, ``ValueError`` for a key type other than EC P-256/384/521 or RSA."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from .ca import load_certificates
+
+    keys = []
+    for cert in load_certificates(trust_bundle_pem, what="trust bundle"):
+        pub = cert.public_key()
+        key: dict = {"use": "x509-svid", "x5c": [base64.b64encode(cert.public_bytes(Encoding.DER)).decode()]}
+        if isinstance(pub, ec.EllipticCurvePublicKey):
+            crv = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}.get(pub.curve.name)
+            if crv is None:
+                raise ValueError(f"curve {pub.curve.name} has no JWK name")
+            size = (pub.curve.key_size + 7) // 8
+            nums = pub.public_numbers()
+            key.update(kty="EC", crv=crv, x=_b64url(_int_bytes(nums.x, size)), y=_b64url(_int_bytes(nums.y, size)))
+        elif isinstance(pub, rsa.RSAPublicKey):
+            nums = pub.public_numbers()
+            key.update(kty="RSA", n=_b64url(_int_bytes(nums.n)), e=_b64url(_int_bytes(nums.e)))
+        else:
+            raise ValueError(f"key type {type(pub).__name__} is not EC or RSA")
+        keys.append(key)
+    return json.dumps({"keys": keys}, sort_keys=True, separators=(",", ":"))
+
+
+register_transform(BUNDLE_TRANSFORM, spiffe_bundle_json)
+
+
+def bundle_value(trust_bundle_pem):
+    """``trustDomainBundle`` for a trust bundle: a :class:`Slot` with transform
+    :data:`BUNDLE_TRANSFORM` for a slot (filled at deploy time from the CA's bundle, written as
+    ``$(deploy-time:ca/trust_bundle_pem|spiffe-bundle)`` offline), else :func:`spiffe_bundle_json`."""
+    if isinstance(trust_bundle_pem, Slot):
+        return replace(trust_bundle_pem, transform=BUNDLE_TRANSFORM)
+    return spiffe_bundle_json(trust_bundle_pem)
 
 
 def enabled(spec) -> bool:
@@ -351,8 +422,17 @@ def cluster_spiffe_ids(spec, cluster: str, state) -> list[dict]:
     return sorted(out, key=lambda o: o["metadata"]["name"])
 
 
-def federation_objects(spec, cluster: str) -> list[dict]:
-    """A ``ClusterFederatedTrustDomain`` per other cluster's trust domain (federated only)."""
+def federation_objects(spec, cluster: str, material) -> list[dict]:
+    """A ``ClusterFederatedTrustDomain`` per other cluster's trust domain (federated only), with
+    its ``trustDomainBundle``: with the ``https_spiffe`` profile SPIRE authenticates the remote
+    bundle endpoint with a bundle it already holds and fetches none without one (spiffe/spire
+    v1.14.5 ``pkg/server/bundle/client/updater.go:120-131``), and an entry whose ``federatesWith``
+    names a trust domain without a bundle is refused ("unable to find federated bundle",
+    ``pkg/server/datastore/sqlstore/sqlstore.go:2570,4705-4722``). Every trust domain's bundle is
+    the mesh trust bundle: each SPIRE server's ``disk`` upstream authority reads it as
+    ``bundle_file_path`` and publishes it as its X.509 roots (``pkg/server/plugin/upstreamauthority/
+    disk/disk.go:145-153``), so it is rendered exactly (:func:`bundle_value` of
+    ``material.trust_bundle_pem``); later changes (a root rotation) arrive through the endpoint."""
     if not is_federated(spec):
         return []
     o = options(spec)
@@ -363,7 +443,37 @@ def federation_objects(spec, cluster: str) -> list[dict]:
         td = trust_domain_of(spec, c)
         out.append(k8s_object(API, "ClusterFederatedTrustDomain", c, None, spec.name, spec={
             "className": CLASS_NAME, "trustDomain": td, "bundleEndpointURL": o.bundle_endpoints[c],
-            "bundleEndpointProfile": {"type": "https_spiffe", "endpointSPIFFEID": SERVER_ID.format(td=td)}}))
+            "bundleEndpointProfile": {"type": "https_spiffe", "endpointSPIFFEID": SERVER_ID.format(td=td)},
+            "trustDomainBundle": bundle_value(material.trust_bundle_pem)}))
+    return out
+
+
+def notices(spec) -> list[Problem]:
+    """What federated SPIRE needs and the stack does not create, as ``(path, message)`` notices
+    (one per cluster, at ``mesh.ca.spire.bundleEndpoints.<cluster>``; empty unless federated).
+
+    ``federation.enabled`` only adds port :data:`FEDERATION_PORT` to the ClusterIP Service
+    :data:`SERVER_SERVICE` (``charts/spire-server/values.yaml:79-80``, ``templates/service.yaml:23-29``
+    at spire-0.30.0). The chart's ``federation.ingress`` is not rendered: it is an Ingress that needs
+    TLS passthrough (``templates/federation-ingress.yaml:9-18`` sets ingress-nginx's
+    ``ssl-passthrough``, which that controller honours only when started with
+    ``--enable-ssl-passthrough``, or an OpenShift passthrough Route), since the ``https_spiffe``
+    profile authenticates SPIRE's own certificate end to end; which controller a cluster runs is
+    not in the spec. So exposing the endpoint at ``bundleEndpoints.<cluster>`` is the user's."""
+    if not is_federated(spec):
+        return []
+    o = options(spec)
+    out: list[Problem] = []
+    for c in spec.cluster_names():
+        others = [x for x in spec.cluster_names() if x != c]
+        out.append((f"mesh.ca.spire.bundleEndpoints.{c}",
+                    f"expose cluster {c!r}'s SPIRE bundle endpoint (Service {o.namespace}/{SERVER_SERVICE}, port "
+                    f"{FEDERATION_PORT}, ClusterIP only) at {o.bundle_endpoints.get(c, '?')} for cluster(s) "
+                    f"{', '.join(others)}, passing TLS through to SPIRE (https_spiffe authenticates SPIRE's own "
+                    f"certificate, spiffe://{trust_domain_of(spec, c)}/spire/server): e.g. a LoadBalancer Service or "
+                    "a TLS-passthrough route; the stack does not create it, and without it the other SPIRE servers "
+                    "cannot refresh this trust domain's bundle and keep only the copy rendered in their "
+                    "ClusterFederatedTrustDomain"))
     return out
 
 
@@ -421,8 +531,9 @@ def wire(spec, cluster, state, material) -> None:
         st.concerns[concern] = out
     st.concerns["ca"] = st.concerns["ca"] + upstream_authority_objects(spec, material)
     namespace = k8s_object("v1", "Namespace", o.namespace, None, spec.name)
+    namespace["metadata"]["labels"] = {**(namespace["metadata"].get("labels") or {}), **NAMESPACE_LABELS}
     st.concerns["control-plane"] = ([namespace] + st.concerns["control-plane"] + cluster_spiffe_ids(spec, name, st)
-                                    + federation_objects(spec, name))
+                                    + federation_objects(spec, name, material))
 
 
 def is_spire_object(obj: dict) -> bool:

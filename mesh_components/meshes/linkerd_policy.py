@@ -58,7 +58,13 @@ it tells gRPC by the request's content-type (linkerd/app/core/src/errors/respond
 
 
 def identity(trust_domain: str, namespace: str, service_account: str) -> str:
-    """Linkerd identity of a workload: ``<sa>.<ns>.serviceaccount.identity.linkerd.<trust-domain>``."""
+    """Linkerd identity of a workload: ``<sa>.<ns>.serviceaccount.identity.linkerd.<trust-domain>``.
+
+    Also the identity of an external workload as a SOURCE: the proxy takes a client's identity from
+    its certificate's first SAN (linkerd2-proxy release/v2.366.0 ``linkerd/meshtls/verifier/src/
+    lib.rs:35-41``), the DNS name the VM's SPIRE entry carries (``-dns``, written before the URI
+    SAN); as a destination its ExternalWorkload's ``meshTLS.identity`` is its SPIFFE ID
+    (``core.external_workloads.spiffe_id``)."""
     return f"{service_account}.{namespace}.serviceaccount.identity.linkerd.{trust_domain}"
 
 

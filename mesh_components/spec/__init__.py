@@ -1457,7 +1457,18 @@ class MeshSpec(Base):
             overlap_days=c.root_rotation.overlap_days,
             vault_address=c.vault.address if c.vault else None, vault_mount=c.vault.mount if c.vault else "pki",
             vault_role=c.vault.role if c.vault else None, mesh_name=self.name,
-            **({"intermediate_path_length": 1} if c.mode == "spire" else {}))  # SPIRE's CA below it
+            **({"intermediate_path_length": 1} if c.mode == "spire" else {}),  # SPIRE's CA below it
+            **self._intermediate_uri_domains())
+
+    def _intermediate_uri_domains(self) -> dict:
+        """Federated SPIRE: ``{"intermediate_uri_domains": {cluster: its trust domain}}`` (each
+        intermediate name-constrained to its trust domain, ``core.ca.intermediate_name_constraints``);
+        else ``{}``."""
+        from ..core import spire
+
+        if not spire.is_federated(self):
+            return {}
+        return {"intermediate_uri_domains": {c: spire.trust_domain_of(self, c) for c in self.cluster_names()}}
 
 
 # ---------------------------------------------------------------------------------------------
