@@ -46,3 +46,40 @@ def test_spire_registers_crds_then_spire_then_identities_then_istiod():
         assert "stringData" in upstream[0].secret_inputs  # the key reaches the engine as a secret
         assert {"stringData", "data"} <= set(upstream[0].additional_secret_outputs)
         assert "tls.key" in upstream[0].inputs["stringData"]
+
+
+def test_external_workloads_register_after_the_control_plane_on_their_cluster_only():
+    """A VM joining bookstore (v2) and one with its own service on prod-aws: SmiPolicies registers
+    the WorkloadGroup / WorkloadEntry (networking.istio.io, after the istio-base CRDs and istiod) and
+    the own-service VM's ServiceAccount on prod-aws's provider only; MultiClusterLinks exposes istiod
+    on prod-aws's east-west gateway (after that gateway's release), as the rendered objects say."""
+    vms = [{"name": "bookstore-vm", "namespace": "bookstore", "service": "bookstore", "version": "v2",
+            "addresses": ["10.10.0.5"], "cluster": "prod-aws"},
+           {"name": "ledger", "namespace": "bookstore", "addresses": ["10.10.0.9"], "cluster": "prod-aws",
+            "ports": [{"port": 7000, "protocol": "tcp"}]}]
+    regs = _prod(externalWorkloads=vms)
+    urn = {r.urn: r for r in regs}
+
+    def deps(r) -> set[str]:
+        return {urn[d].name for d in r.dependencies if d in urn}
+    istio = [r for r in regs if r.type in ("kubernetes:networking.istio.io/v1:WorkloadGroup",
+                                           "kubernetes:networking.istio.io/v1:WorkloadEntry")]
+    assert sorted((r.type.rpartition(":")[2], r.name) for r in istio) == [
+        ("WorkloadEntry", "mesh-prod-aws-policies:bookstore/bookstore-vm"),
+        ("WorkloadEntry", "mesh-prod-aws-policies:bookstore/ledger"),
+        ("WorkloadGroup", "mesh-prod-aws-policies:bookstore/bookstore-vm"),
+        ("WorkloadGroup", "mesh-prod-aws-policies:bookstore/ledger")]
+    for r in istio:
+        assert {"mesh-prod-aws-control-plane-istio-base", "mesh-prod-aws-control-plane-istiod"} <= deps(r), r.name
+        assert r.provider.startswith(next(p.urn for p in regs if p.name == "prod-aws-k8s" or
+                                          p.name.endswith("prod-aws-k8s")))
+    entry = next(r for r in istio if r.name.endswith("bookstore-vm") and r.type.endswith("WorkloadEntry"))
+    assert entry.inputs["spec"]["labels"]["version"] == "v2" and entry.inputs["spec"]["network"] == "aws-us-east-1"
+    accounts = [r for r in regs if r.type == "kubernetes:core/v1:ServiceAccount" and r.name.endswith("/ledger")]
+    assert [r.name for r in accounts] == ["mesh-prod-aws-policies:bookstore/ledger"]
+    exposed = sorted(r.name for r in regs if r.name.rpartition(":")[2] in ("istio-system/istiod-gateway",
+                                                                         "istio-system/istiod-vs"))
+    assert exposed == ["mesh-prod-aws-multicluster:istio-system/istiod-gateway",
+                       "mesh-prod-aws-multicluster:istio-system/istiod-vs"]
+    for r in (x for x in regs if x.name in exposed):
+        assert "mesh-prod-aws-control-plane-istio-eastwestgateway" in deps(r)

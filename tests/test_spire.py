@@ -661,3 +661,16 @@ def test_spire_namespace_is_pod_security_privileged_for_the_agent_and_csi_daemon
         values = release(st, "spire").values
         assert "recommendations" not in values["global"]["spire"] and "namespaceOverride" not in values.get(
             "spire-agent", {}) and release(st, "spire").namespace == "spire-server"
+
+
+def test_validate_reports_the_federation_exposure_as_spire_prerequisite_notices():
+    """``validate`` prints spire.notices as ``spire-prerequisite`` notices (analysis.findings), one per
+    cluster at its bundleEndpoints field; none for a single trust domain."""
+    from mesh_components.analysis import findings
+    loaded = load_mesh(federated())
+    got = [f for f in findings.spec_findings(loaded, render_mesh(loaded)) if f.code == "spire-prerequisite"]
+    assert [(f.severity, f.path) for f in got] == [("notice", "mesh.ca.spire.bundleEndpoints.east"),
+                                                     ("notice", "mesh.ca.spire.bundleEndpoints.west")]
+    assert "spire-prerequisite" in findings.FINDING_CODES
+    single = load_mesh(mesh(ca={"mode": "spire"}))
+    assert not [f for f in findings.spec_findings(single, render_mesh(single)) if f.code == "spire-prerequisite"]

@@ -54,6 +54,8 @@ OWN_CODES: dict[str, str] = {
                            "would be refused (linkerd.probe_notices).",
     "telemetry-prerequisite": "What mesh.telemetry's objects need and the stack does not create: the Prometheus "
                               "Operator's CRDs, the monitors' namespace (telemetry.notices).",
+    "spire-prerequisite": "What federated SPIRE needs and the stack does not create: each cluster's bundle "
+                          "endpoint, reachable by the other clusters (spire.notices).",
 }
 """``validate``'s own codes, beside the pack's policies."""
 
@@ -333,7 +335,7 @@ def guardrail_findings(loaded, states: dict, config: guardrails.PolicyPackConfig
 
 def spec_findings(loaded, states: dict) -> list[Finding]:
     """The topology warnings (``unconfirmed-flat-network``) and notices (``ingress-prerequisite``,
-    ``linkerd-probe-paths``, ``telemetry-prerequisite``) ``validate`` prints, as findings."""
+    ``linkerd-probe-paths``, ``telemetry-prerequisite``, ``spire-prerequisite``) ``validate`` prints, as findings."""
     from ..spec import ingress_notices, topology_warnings
 
     spec = loaded.spec
@@ -346,6 +348,9 @@ def spec_findings(loaded, states: dict) -> list[Finding]:
     from ..core.telemetry import notices as telemetry_notices
 
     out += [Finding("telemetry-prerequisite", "notice", p, m) for p, m in telemetry_notices(spec, states)]
+    from ..core import spire
+
+    out += [Finding("spire-prerequisite", "notice", p, m) for p, m in spire.notices(spec)]
     return out
 
 
