@@ -23,6 +23,8 @@ GW = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
 ISTIO_GW = "kubernetes:networking.istio.io/v1:Gateway"
 NS = "kubernetes:core/v1:Namespace"
 NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+POD = "kubernetes:core/v1:Pod"
+L_SA = "kubernetes:policy.linkerd.io/v1beta1:ServerAuthorization"
 
 
 def obj(name, spec, ns="n", annotations=None):
@@ -137,6 +139,22 @@ CASES: list[tuple[str, str, str, dict, int, dict | None]] = [
     ("ns-cluster-unauthenticated", "mtls-strict", NS, {"metadata": {"name": "app", "annotations": {
         "config.linkerd.io/default-inbound-policy": "cluster-unauthenticated"}}}, 1, None),
 
+    # audit lets every connection through (linkerd2 edge-26.8.3 policy-controller/k8s/index/src/defaults.rs:25-26,53)
+    ("ns-audit", "mtls-strict", NS, {"metadata": {"name": "app", "annotations": {
+        "config.linkerd.io/default-inbound-policy": "audit"}}}, 1, None),
+    ("ns-audit-uppercase", "mtls-strict", NS, {"metadata": {"name": "app", "annotations": {
+        "config.linkerd.io/default-inbound-policy": "Audit"}}}, 0, None),   # not a mode: Linkerd ignores it
+    ("ns-audit-suffix", "mtls-strict", NS, {"metadata": {"name": "app", "annotations": {
+        "config.linkerd.io/default-inbound-policy": "no-audit"}}}, 0, None),
+    # the pod's annotation overrides the namespace's (policy-controller/k8s/index/src/inbound/workload.rs:186-193)
+    ("pod-plain", "mtls-strict", POD, obj("p", {"containers": [{"name": "c", "image": "x"}]}), 0, None),
+    ("pod-deny", "mtls-strict", POD, obj("p", {"containers": [{"name": "c", "image": "x"}]}, annotations={
+        "config.linkerd.io/default-inbound-policy": "deny", "linkerd.io/inject": "enabled"}), 0, None),
+    ("pod-audit", "mtls-strict", POD, obj("p", {"containers": [{"name": "c", "image": "x"}]}, annotations={
+        "config.linkerd.io/default-inbound-policy": "audit"}), 1, None),
+    ("pod-all-unauthenticated", "mtls-strict", POD, obj("p", {"containers": [{"name": "c", "image": "x"}]}, annotations={
+        "config.linkerd.io/default-inbound-policy": "all-unauthenticated"}), 1, None),
+
     *[(f"ap-{i}", "no-allow-all", AP, obj("ap", spec), n, None) for i, (spec, n) in enumerate(ISTIO_AUTHORIZATION)],
     ("ap-two-open-rules", "no-allow-all", AP, obj("ap", {"rules": [{}, {"to": []}]}), 2, None),
     ("ap-ipv6-all", "no-allow-all", AP, obj("ap", {"rules": [{"from": [{"source": {"remoteIpBlocks": ["::/0"]}}]}]}), 1, None),
@@ -175,6 +193,22 @@ CASES: list[tuple[str, str, str, dict, int, dict | None]] = [
     ("server-default", "no-allow-all", L_SERVER, obj("s", {"port": 80}), 0, None),
     ("server-deny", "no-allow-all", L_SERVER, obj("s", {"port": 80, "accessPolicy": "deny"}), 0, None),
     ("server-all-authenticated", "no-allow-all", L_SERVER, obj("s", {"port": 80, "accessPolicy": "all-authenticated"}), 1, None),
+    # v1beta1 ServerAuthorization (policy-controller/k8s/index/src/inbound/server_authorization.rs:78-100)
+    ("saz-identities", "no-allow-all", L_SA, obj("sa", {"server": {"name": "s"}, "client": {"meshTLS": {
+        "identities": ["a.n.serviceaccount.identity.linkerd.cluster.local",
+                       "*.n.serviceaccount.identity.linkerd.cluster.local"]}}}), 0, None),
+    ("saz-service-accounts", "no-allow-all", L_SA, obj("sa", {"server": {"name": "s"}, "client": {"meshTLS": {
+        "serviceAccounts": [{"name": "a"}]}}}), 0, None),
+    ("saz-unauthenticated", "no-allow-all", L_SA, obj("sa", {"server": {"name": "s"}, "client": {
+        "unauthenticated": True}}), 1, None),
+    ("saz-unauthenticated-false", "no-allow-all", L_SA, obj("sa", {"server": {"name": "s"}, "client": {
+        "unauthenticated": False, "meshTLS": {"serviceAccounts": [{"name": "a"}]}}}), 0, None),
+    ("saz-unauthenticated-tls", "no-allow-all", L_SA, obj("sa", {"server": {"name": "s"}, "client": {"meshTLS": {
+        "unauthenticatedTLS": True}}}), 1, None),
+    ("saz-identity-star", "no-allow-all", L_SA, obj("sa", {"server": {"name": "s"}, "client": {"meshTLS": {
+        "identities": ["*"]}}}), 1, None),
+    ("saz-identity-cluster", "no-allow-all", L_SA, obj("sa", {"server": {"name": "s"}, "client": {
+        "networks": [{"cidr": "10.0.0.0/8"}], "meshTLS": {"identities": ["*.cluster.local", "*.x"]}}}), 2, None),
     ("linkerd-ap-ok", "no-allow-all", L_AP, obj("ap", {"targetRef": {"kind": "Server", "name": "s"},
                                                      "requiredAuthenticationRefs": [{"kind": "MeshTLSAuthentication", "name": "m",
                                                                                      "group": "policy.linkerd.io"}]}), 0, None),
@@ -218,6 +252,14 @@ CASES: list[tuple[str, str, str, dict, int, dict | None]] = [
     ("istio-gw-two-plain", "ingress-tls", ISTIO_GW, obj("gw", {"servers": [
         {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]},
         {"port": {"number": 8080, "name": "http2", "protocol": "http"}, "hosts": ["*"], "tls": {"httpsRedirect": False}}]}), 2, None),
+    # every protocol Istio serves as plaintext HTTP (istio 1.30.3 pkg/config/protocol/instance.go:68-94,117-120)
+    *[(f"istio-gw-plain-{i}-{p}", "ingress-tls", ISTIO_GW, obj("gw", {"servers": [
+        {"port": {"number": 80, "name": "p", "protocol": p}, "hosts": ["*"]}]}), 1, None)
+      for i, p in enumerate(("HTTP2", "GRPC", "GRPC-Web", "HTTP_PROXY", "grpc"))],
+    ("istio-gw-grpc-redirect", "ingress-tls", ISTIO_GW, obj("gw", {"servers": [
+        {"port": {"number": 80, "name": "p", "protocol": "GRPC"}, "hosts": ["*"], "tls": {"httpsRedirect": True}}]}), 0, None),
+    ("istio-gw-tcp", "ingress-tls", ISTIO_GW, obj("gw", {"servers": [
+        {"port": {"number": 5432, "name": "p", "protocol": "TCP"}, "hosts": ["*"]}]}), 0, None),
     ("istio-gw-passthrough", "ingress-tls", ISTIO_GW, obj("gw", {"servers": [
         {"port": {"number": 15443, "name": "tls", "protocol": "TLS"}, "hosts": ["*.local"], "tls": {"mode": "AUTO_PASSTHROUGH"}}]}), 0, None),
 ]

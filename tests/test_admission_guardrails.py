@@ -159,7 +159,7 @@ def test_admission_objects_shape_and_actions():
     vap = objects[0]["spec"]
     assert vap["failurePolicy"] == "Fail" and "paramKind" not in vap
     assert vap["matchConstraints"]["resourceRules"] == [
-        {"apiGroups": [""], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": ["namespaces"]},
+        {"apiGroups": [""], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": ["namespaces", "pods"]},
         {"apiGroups": ["security.istio.io"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
          "resources": ["peerauthentications"]}]
     # warn and audit never refuse
@@ -186,6 +186,10 @@ def test_gatekeeper_objects():
     assert t["metadata"]["name"] == t["spec"]["crd"]["spec"]["names"]["kind"].lower()  # Gatekeeper requires it
     (target,) = t["spec"]["targets"]
     assert target["target"] == "admission.k8s.gatekeeper.sh" and target["code"][0]["engine"] == "K8sNativeValidation"
+    # Gatekeeper >= 3.20 would otherwise generate a second VAP + binding from the template
+    # (open-policy-agent/gatekeeper pkg/controller/constraint/constraint_controller.go:79-80,446-455@v3.20.0)
+    assert all(o["spec"]["targets"][0]["code"][0]["source"]["generateVAP"] is False
+               for o in gk if o["kind"] == "ConstraintTemplate")
     assert c["spec"] == {"enforcementAction": "dryrun", "match": {"kinds": [
         {"apiGroups": ["networking.istio.io"], "kinds": ["ServiceEntry"]},
         {"apiGroups": ["networking.k8s.io"], "kinds": ["NetworkPolicy"]}]}}
@@ -201,7 +205,8 @@ def test_resources_are_the_crds_plurals():
     built-in kind the plural Kubernetes serves it under (namespaces, networkpolicies)."""
     if not ev.crd_plurals():
         pytest.skip("../shared/crds not present")
-    built_in = {("", "Namespace"): "namespaces", ("networking.k8s.io", "NetworkPolicy"): "networkpolicies"}
+    built_in = {("", "Namespace"): "namespaces", ("", "Pod"): "pods",
+                ("networking.k8s.io", "NetworkPolicy"): "networkpolicies"}
     for name in a.ADMISSION_RULES:
         for c in a.GUARDRAILS[name].checks:
             assert c.resource == (built_in.get((c.group, c.kind)) or ev.crd_plurals()[(c.group, c.kind)]), c

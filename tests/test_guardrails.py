@@ -68,6 +68,11 @@ def test_mtls_strict_exempt_namespace_and_linkerd_default_policy():
     assert "all-unauthenticated" in g.validate_mtls_strict(RELEASE, lk)[0]
     lk["values"]["proxy"]["defaultInboundPolicy"] = "all-authenticated"
     assert g.validate_mtls_strict(RELEASE, lk) == []
+    # audit admits every connection (linkerd2 edge-26.8.3 policy-controller/k8s/index/src/defaults.rs:25-26,53)
+    lk["values"]["proxy"]["defaultInboundPolicy"] = "audit"
+    assert "audit" in g.validate_mtls_strict(RELEASE, lk)[0]
+    lk["values"]["proxy"]["defaultInboundPolicy"] = "Audit"  # not a mode Linkerd parses (exact match)
+    assert g.validate_mtls_strict(RELEASE, lk) == []
     assert g.validate_mtls_strict("kubernetes:core/v1:ConfigMap", obj("x", {"mtls": {"mode": "DISABLE"}})) == []
 
 

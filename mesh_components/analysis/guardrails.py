@@ -36,8 +36,9 @@ The rules, precisely:
     An Istio ``PeerAuthentication`` must not set ``mtls.mode`` or any ``portLevelMtls[*].mode`` to
     PERMISSIVE or DISABLE (UNSET and absent inherit, and are allowed), except in namespaces listed
     in ``permissiveNamespaces``. A ``linkerd-control-plane`` release must not set
-    ``proxy.defaultInboundPolicy``, nor a Namespace (or NamespacePatch) the annotation
-    ``config.linkerd.io/default-inbound-policy``, to an ``*-unauthenticated`` policy.
+    ``proxy.defaultInboundPolicy``, nor a Namespace (or NamespacePatch) or Pod the annotation
+    ``config.linkerd.io/default-inbound-policy``, to an ``*-unauthenticated`` policy or ``audit``
+    (which admits every connection: linkerd2 edge-26.8.3 policy-controller/k8s/index/src/defaults.rs:25-26,53).
     https://istio.io/latest/docs/reference/config/security/peer_authentication/
 ``mtls-mesh-wide-strict`` (stack)
     For every istiod release there is a mesh-wide PeerAuthentication: in the release namespace
@@ -62,7 +63,10 @@ The rules, precisely:
     ``*.<ns>.serviceaccount.identity.linkerd.<td>`` (one namespace; linkerd2 edge-26.8.3
     policy-controller/core/src/identity_match.rs:18-30 reads ``*`` and a ``*.`` prefix as suffix
     matches), except the linkerd-multicluster chart's gateway authentication
-    ``linkerd-multicluster/any-meshed`` (``identities: ['*']`` exactly; ``core.admission``); a ``Server`` must not set an ``accessPolicy`` other than ``deny``. An ``osm``
+    ``linkerd-multicluster/any-meshed`` (``identities: ['*']`` exactly; ``core.admission``); a ``Server`` must not set an ``accessPolicy`` other than ``deny``;
+    a v1beta1 ``ServerAuthorization`` must not set ``client.unauthenticated`` or
+    ``client.meshTLS.unauthenticatedTLS``, nor hold a ``client.meshTLS.identities`` wildcard beyond one
+    namespace (linkerd2 edge-26.8.3 policy-controller/k8s/index/src/inbound/server_authorization.rs:78-100). An ``osm``
     release must set ``osm.enablePermissiveTrafficPolicy: false`` (the chart default ``true``
     admits every client to every service: osm v1.2.4 pkg/catalog/inbound_traffic_policies.go:36-37,
     123-131).
@@ -109,7 +113,8 @@ The rules, precisely:
 ``ingress-tls``
     A Gateway API ``Gateway`` with a listener of protocol HTTP must also have an HTTPS or TLS
     listener (Gateways without an HTTP listener - TLS passthrough, HBONE waypoints, TCP - are not
-    plain-HTTP ingress and pass). An Istio ``Gateway`` server on an HTTP port must set
+    plain-HTTP ingress and pass). An Istio ``Gateway`` server on a plaintext HTTP port (HTTP, HTTP2,
+    HTTP_PROXY, GRPC, GRPC-Web in any case: istio 1.30.3 pkg/config/protocol/instance.go:68-94,117-120) must set
     ``tls.httpsRedirect: true``. https://gateway-api.sigs.k8s.io/guides/http-redirect-rewrite/
 ``ingress-http-redirect-only`` (stack)
     Every ``HTTPRoute`` attached to an HTTP listener (its parentRef names the Gateway, in the route's
@@ -229,15 +234,24 @@ def validate_mtls_strict(resource_type: str, props: Mapping[str, Any], config: M
     rel = _release(resource_type, props)
     if rel and rel[0] == "linkerd-control-plane":
         policy = _get(rel[1], "proxy", "defaultInboundPolicy")
-        if isinstance(policy, str) and policy.endswith("-unauthenticated"):
+        if isinstance(policy, str) and _open_default_policy(policy):
             return [f"linkerd-control-plane sets proxy.defaultInboundPolicy {policy}: use all-authenticated "
                     f"or cluster-authenticated so every connection is mTLS"]
-    if kind in (("", "Namespace"), ("", "NamespacePatch")):
+    if kind in (("", "Namespace"), ("", "NamespacePatch"), ("", "Pod")):
         policy = _get(props, "metadata", "annotations", LINKERD_DEFAULT_POLICY)
-        if isinstance(policy, str) and policy.endswith("-unauthenticated"):
-            return [f"Namespace {_name(props)} sets {LINKERD_DEFAULT_POLICY}: {policy}, so every port no Server "
+        if isinstance(policy, str) and _open_default_policy(policy):
+            return [f"{kind[1]} {_name(props)} sets {LINKERD_DEFAULT_POLICY}: {policy}, so every port no Server "
                     f"selects accepts clients without mTLS: use deny, all-authenticated or cluster-authenticated"]
     return []
+
+
+def _open_default_policy(policy: str) -> bool:
+    """A Linkerd default inbound policy admitting clients without mTLS: ``*-unauthenticated`` or
+    ``audit`` (which lets everything through; ``core.admission.PATTERNS`` ``open-default-policy``,
+    linkerd2 edge-26.8.3 policy-controller/k8s/index/src/defaults.rs:25-26,53). On a Pod the
+    annotation overrides the namespace's (policy-controller/k8s/index/src/inbound/workload.rs:186-193);
+    the mesh renders no Pod, so that check only meets Pods of other programs."""
+    return re.fullmatch(PATTERNS["open-default-policy"], policy) is not None
 
 
 _POSITIVE_SOURCE_FIELDS = ("principals", "namespaces", "serviceAccounts", "requestPrincipals", "ipBlocks",
@@ -354,6 +368,21 @@ def validate_no_allow_all(resource_type: str, props: Mapping[str, Any], config: 
         return [f"MeshTLSAuthentication {_name(props)} identities[{i}] {v!r} matches every meshed workload (of "
                 f"every linked cluster too): name the identities it admits"
                 for i, v in enumerate(_get(props, "spec", "identities") or []) if _wide_linkerd_identity(v)]
+    if kind == ("policy.linkerd.io", "ServerAuthorization"):
+        # core.admission.LINKERD_SERVER_AUTHORIZATION (linkerd2 edge-26.8.3
+        # policy-controller/k8s/index/src/inbound/server_authorization.rs:78-100)
+        client = _get(props, "spec", "client")
+        out = []
+        if _get(client, "unauthenticated") is True:
+            out.append(f"ServerAuthorization {_name(props)} sets client.unauthenticated, so it admits every client "
+                       f"without mTLS: name the identities it admits")
+        if _get(client, "meshTLS", "unauthenticatedTLS") is True:
+            out.append(f"ServerAuthorization {_name(props)} sets client.meshTLS.unauthenticatedTLS, so it admits "
+                       f"every TLS client without an identity: name the identities it admits")
+        out += [f"ServerAuthorization {_name(props)} client.meshTLS.identities[{i}] {v!r} matches meshed workloads "
+                f"beyond one namespace: name the identities it admits"
+                for i, v in enumerate(_get(client, "meshTLS", "identities") or []) if _wide_linkerd_identity(v)]
+        return out
     if kind == ("policy.linkerd.io", "Server"):
         access = _get(props, "spec", "accessPolicy")
         if access not in (None, "deny"):
@@ -451,7 +480,7 @@ def validate_ingress_tls(resource_type: str, props: Mapping[str, Any], config: M
     if kind == ("networking.istio.io", "Gateway"):
         out = []
         for i, server in enumerate(_get(props, "spec", "servers") or []):
-            if _is(PATTERNS["http"], str(_get(server, "port", "protocol") or "")) and \
+            if _is(PATTERNS["istio-http"], str(_get(server, "port", "protocol") or "")) and \
                     _get(server, "tls", "httpsRedirect") is not True:
                 out.append(f"Gateway {_name(props)} servers[{i}] serves plain HTTP on port "
                            f"{_get(server, 'port', 'number')}: set tls.httpsRedirect: true")

@@ -82,7 +82,17 @@ PATTERNS: dict[str, str] = {
     # the annotation value "true" in any case (Python's str.lower() == "true"; no character outside
     # ASCII lower-cases or case-folds to t, r, u or e)
     "true": r"(?i)true",
+    # a Linkerd default inbound policy that admits clients without mTLS: the *-unauthenticated
+    # ones, and audit, which lets every connection through (only logging it): linkerd2 edge-26.8.3
+    # policy-controller/k8s/index/src/defaults.rs:25-26,53 (DefaultPolicy::from_str is exact and
+    # case-sensitive; any other value is an error and the policy controller falls back to the
+    # cluster default). Shared by the Namespace and Pod annotation and the Helm value.
+    "open-default-policy": r"(?s).*-unauthenticated|audit",
     "http": r"(?i)http",
+    # an Istio Gateway server protocol served as plaintext HTTP: Parse is case-insensitive and IsHTTP
+    # holds for HTTP, HTTP2, HTTP_PROXY, GRPC and GRPC-Web (istio 1.30.3
+    # pkg/config/protocol/instance.go:68-94,117-120)
+    "istio-http": r"(?i)(http|http2|http_proxy|grpc|grpc-web)",
     "https-or-tls": r"(?i)(https|tls)",
 }
 """Regular expressions shared by the CrossGuard validators (``re.fullmatch``) and the CEL
@@ -167,11 +177,21 @@ PEER_AUTHENTICATION = Check(
     "mTLS must be STRICT: this PeerAuthentication sets mtls.mode or a portLevelMtls mode to PERMISSIVE or DISABLE "
     "(mesh-guardrails mtls-strict; exempt namespaces are mesh.guardrails.permissiveNamespaces)",
     params=("permissiveNamespaces",))
+_OPEN_DEFAULT = f"!{_annotation(LINKERD_DEFAULT_POLICY)} || !{_full(_ann(LINKERD_DEFAULT_POLICY), 'open-default-policy')}"
 NAMESPACE_DEFAULT_POLICY = Check(
-    "", "Namespace", "namespaces",
-    f"!{_annotation(LINKERD_DEFAULT_POLICY)} || !{_ann(LINKERD_DEFAULT_POLICY)}.endsWith('-unauthenticated')",
-    f"{LINKERD_DEFAULT_POLICY} must not be *-unauthenticated: every port no Server selects would accept clients "
-    "without mTLS; use deny, all-authenticated or cluster-authenticated (mesh-guardrails mtls-strict)")
+    "", "Namespace", "namespaces", _OPEN_DEFAULT,
+    f"{LINKERD_DEFAULT_POLICY} must not be *-unauthenticated or audit: every port no Server selects would accept "
+    "clients without mTLS; use deny, all-authenticated or cluster-authenticated (mesh-guardrails mtls-strict)")
+POD_DEFAULT_POLICY = Check(
+    "", "Pod", "pods", _OPEN_DEFAULT,
+    f"{LINKERD_DEFAULT_POLICY} on a pod must not be *-unauthenticated or audit: every port of it no Server selects "
+    "would accept clients without mTLS (mesh-guardrails mtls-strict)")
+"""The same annotation on a Pod overrides its namespace's (linkerd2 edge-26.8.3
+policy-controller/k8s/index/src/inbound/workload.rs:164,186-193 reads it from the pod's annotations).
+Only Pods are matched, not the workloads whose pod templates carry it: a Deployment (ReplicaSet,
+StatefulSet, DaemonSet, Job) with such a template is admitted, and its controller's pod creations
+are refused (visible as FailedCreate events on the ReplicaSet). Nothing the mesh renders, and no
+pod template of the pinned charts, sets the annotation on a pod."""
 
 
 def _wide_values(src: str, field_: str, wide: str) -> str:
@@ -231,6 +251,23 @@ LINKERD_MESH_TLS = Check(
     f"(v.startsWith('*.') && !{_full('v', 'one-namespace-identity')}))",
     "an identity wildcard of this MeshTLSAuthentication matches workloads beyond one namespace: name the "
     "identities it admits, or *.<namespace>.serviceaccount.identity.linkerd.<trust domain> (mesh-guardrails no-allow-all)")
+_SA_CLIENT = "object.spec.client"
+LINKERD_SERVER_AUTHORIZATION = Check(
+    "policy.linkerd.io", "ServerAuthorization", "serverauthorizations",
+    f"!has(object.spec) || !has({_SA_CLIENT}) || (!(has({_SA_CLIENT}.unauthenticated) && "
+    f"{_SA_CLIENT}.unauthenticated == true) && (!has({_SA_CLIENT}.meshTLS) || "
+    f"(!(has({_SA_CLIENT}.meshTLS.unauthenticatedTLS) && {_SA_CLIENT}.meshTLS.unauthenticatedTLS == true) && "
+    f"(!has({_SA_CLIENT}.meshTLS.identities) || !{_SA_CLIENT}.meshTLS.identities.exists(v, v == '*' || "
+    f"(v.startsWith('*.') && !{_full('v', 'one-namespace-identity')}))))))",
+    "this ServerAuthorization admits clients without mTLS (client.unauthenticated or meshTLS.unauthenticatedTLS) "
+    "or meshed workloads beyond one namespace (an identity wildcard): name the identities or service accounts it "
+    "admits (mesh-guardrails no-allow-all)")
+"""policy.linkerd.io/v1beta1 ``ServerAuthorization`` (still served by linkerd-crds edge-26.8.3;
+/work/shared/crds/linkerd/serverauthorizations.policy.linkerd.io.yaml): ``client.unauthenticated``
+admits every client, ``client.meshTLS.unauthenticatedTLS`` every TLS client without identity, and
+``client.meshTLS.identities`` are identity matches as a MeshTLSAuthentication's (linkerd2 edge-26.8.3
+policy-controller/k8s/index/src/inbound/server_authorization.rs:78-100,
+policy-controller/core/src/identity_match.rs:18-30)."""
 LINKERD_SERVER = Check(
     "policy.linkerd.io", "Server", "servers",
     "!has(object.spec) || !has(object.spec.accessPolicy) || object.spec.accessPolicy == 'deny'",
@@ -259,7 +296,7 @@ GATEWAY_API_LISTENERS = Check(
 ISTIO_GATEWAY_SERVERS = Check(
     "networking.istio.io", "Gateway", "gateways",
     "!has(object.spec) || !has(object.spec.servers) || object.spec.servers.all(s, "
-    f"!(has(s.port) && has(s.port.protocol) && {_full('s.port.protocol', 'http')}) || "
+    f"!(has(s.port) && has(s.port.protocol) && {_full('s.port.protocol', 'istio-http')}) || "
     "(has(s.tls) && has(s.tls.httpsRedirect) && s.tls.httpsRedirect == true))",
     "a server of this Gateway serves plain HTTP: set tls.httpsRedirect: true (mesh-guardrails ingress-tls)")
 
@@ -270,12 +307,13 @@ GUARDRAILS: dict[str, Guardrail] = {g.name: g for g in [
     Guardrail("mtls-strict", "resource",
               "Mesh traffic must use mutual TLS: no PERMISSIVE or DISABLE PeerAuthentication, no unauthenticated "
               "Linkerd default policy.",
-              (PEER_AUTHENTICATION, NAMESPACE_DEFAULT_POLICY),
+              (PEER_AUTHENTICATION, NAMESPACE_DEFAULT_POLICY, POD_DEFAULT_POLICY),
               f"the linkerd-control-plane proxy.defaultInboundPolicy: {_RELEASES}", ("permissiveNamespaces",)),
     Guardrail("no-allow-all", "resource",
               "No access rule may admit every caller or callers across namespaces (Istio ALLOW rule without "
               "sources or with wildcards, Linkerd policy without authentication, OSM permissive mode).",
-              (ISTIO_AUTHORIZATION, LINKERD_AUTHORIZATION, LINKERD_MESH_TLS, LINKERD_SERVER),
+              (ISTIO_AUTHORIZATION, LINKERD_AUTHORIZATION, LINKERD_MESH_TLS, LINKERD_SERVER,
+               LINKERD_SERVER_AUTHORIZATION),
               f"osm.enablePermissiveTrafficPolicy: {_RELEASES}"),
     Guardrail("no-wildcard-egress", "resource",
               "ServiceEntry wildcard hosts need the explicit exception annotation mesh-components.io/allow-wildcard; "
@@ -399,7 +437,11 @@ def gatekeeper_objects(config: AdmissionConfig) -> list[dict[str, Any]]:
     by default from 3.17); Gatekeeper creates the constraint's kind from the template
     (open-policy-agent/gatekeeper website/docs/validating-admission-policy.md, website/docs/api.md).
     The source holds only what Gatekeeper's ``Source`` reads (pkg/drivers/k8scel/schema/schema.go:
-    ``validations`` of expression + message, ``failurePolicy``): no ``reason``."""
+    ``validations`` of expression + message, ``failurePolicy``): no ``reason``; and
+    ``generateVAP: false`` (schema.go:59-60@v3.20.0): Gatekeeper >= 3.20 otherwise makes its own
+    ValidatingAdmissionPolicy (and, per constraint, a binding) from every K8sNativeValidation
+    template (pkg/controller/constraint/constraint_controller.go:79-80, ``ShouldGenerateVAP``
+    446-455@v3.20.0), duplicating :func:`admission_objects`' policies under other names."""
     out: list[dict[str, Any]] = []
     for name, g in GUARDRAILS.items():
         if name not in config.actions:
@@ -416,7 +458,7 @@ def gatekeeper_objects(config: AdmissionConfig) -> list[dict[str, Any]]:
                     "spec": {"crd": {"spec": {"names": {"kind": kind}}},
                              "targets": [{"target": "admission.k8s.gatekeeper.sh",
                                           "code": [{"engine": "K8sNativeValidation",
-                                                    "source": {"failurePolicy": "Fail",
+                                                    "source": {"failurePolicy": "Fail", "generateVAP": False,
                                                                "validations": validations}}]}]}})
         groups: dict[str, set[str]] = {}
         for c in g.checks:

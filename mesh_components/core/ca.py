@@ -32,7 +32,6 @@ Errors from user input raise :class:`CAError`. The message names the field and s
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
