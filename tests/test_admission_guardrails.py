@@ -85,8 +85,9 @@ def test_the_cases_fire_and_pass_every_check():
 def test_admission_policy_refuses_exactly_what_crossguard_reports(case):
     _, policy, resource_type, props, violations, case_config = case
     assert len(g.run_resource_policy(policy, resource_type, props, case_config)) == violations
-    objects = a.admission_objects(config(case_config=case_config))
     obj = as_k8s(resource_type, props)
+    # CrossGuard checks the stack's render: an exception it admits is one the render holds
+    objects = a.admission_objects(config(case_config=case_config).with_exceptions([obj]))
     for operation in ("CREATE", "UPDATE"):
         got = decisions(objects, obj, operation)
         assert all(not d.errors for d in got.values()), {n: d.errors for n, d in got.items()}
@@ -99,10 +100,10 @@ def test_admission_policy_refuses_exactly_what_crossguard_reports(case):
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_gatekeeper_constraint_refuses_exactly_what_crossguard_reports(case):
     _, policy, resource_type, props, violations, case_config = case
-    objects = a.gatekeeper_objects(config(case_config=case_config))
+    obj = as_k8s(resource_type, props)
+    objects = a.gatekeeper_objects(config(case_config=case_config).with_exceptions([obj]))
     templates = {o["spec"]["crd"]["spec"]["names"]["kind"]: o for o in objects if o["kind"] == "ConstraintTemplate"}
     constraints = [o for o in objects if o["apiVersion"].startswith("constraints.gatekeeper.sh/")]
-    obj = as_k8s(resource_type, props)
     got = {c["metadata"]["name"]: ev.evaluate_gatekeeper(templates[c["kind"]], c, obj) for c in constraints}
     assert all(not d.errors for d in got.values())
     assert {n for n, d in got.items() if d.denied} == ({a.POLICY_PREFIX + policy} if violations else set())
@@ -424,3 +425,36 @@ def test_gatekeeper_constraints_wait_for_their_templates():
         urns[t.parent].add(t.urn)
     for c in constraints:
         assert urns[c.parent] <= set(c.dependencies), c.name  # every template of its cluster
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[4] == 0 and (
+    a.UNRESTRICTED_ANNOTATION in str(c[3]) or a.ALLOW_WILDCARD_ANNOTATION in str(c[3]))], ids=lambda c: c[0])
+def test_in_the_cluster_an_exception_annotation_counts_only_on_the_objects_the_render_holds(case):
+    """Review finding: anyone who may edit an AuthorizationPolicy or ServiceEntry may write
+    ``mesh-components.io/unrestricted`` or ``allow-wildcard``, so in the cluster the exception holds
+    only for the ``<namespace>/<name>`` the cluster's render holds (AdmissionConfig.with_exceptions,
+    baked into the CEL): the same compliant-looking object under another name, or in a cluster whose
+    render has no such exception, is refused; CrossGuard, which checks the render itself, admits it."""
+    _, policy, resource_type, props, violations, case_config = case
+    obj = as_k8s(resource_type, props)
+    held = a.admission_objects(config(case_config=case_config).with_exceptions([obj]))
+    assert not decisions(held, obj)[policy].denied
+    none = a.admission_objects(config(case_config=case_config))
+    assert decisions(none, obj)[policy].denied
+    other = {**obj, "metadata": {**obj["metadata"], "namespace": "elsewhere"}}
+    assert decisions(held, other)[policy].denied
+
+
+def test_rendered_exceptions_are_the_clusters_own():
+    """with_exceptions takes exactly the annotated AuthorizationPolicies and ServiceEntries of the
+    cluster's objects, sorted (same stack, same bytes)."""
+    objs = [{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+             "metadata": {"name": "b-unrestricted", "namespace": "n", "annotations": {a.UNRESTRICTED_ANNOTATION: "x"}}},
+            {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+             "metadata": {"name": "a-unrestricted", "namespace": "n", "annotations": {a.UNRESTRICTED_ANNOTATION: "x"}}},
+            {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": {"name": "c", "namespace": "n"}},
+            {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+             "metadata": {"name": "w", "namespace": "e", "annotations": {a.ALLOW_WILDCARD_ANNOTATION: "true"}}}]
+    got = config().with_exceptions(objs)
+    assert got.open_services == ("n/a-unrestricted", "n/b-unrestricted")
+    assert got.wildcard_service_entries == ("e/w",)

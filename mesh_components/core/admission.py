@@ -36,14 +36,17 @@ run unchanged in Gatekeeper's audit, which has no request.
 Configuration the CrossGuard policies read from the pack config comes from the stack spec
 (``mesh.guardrails``, :class:`AdmissionConfig`) and is baked into the CEL as literals (no
 ``paramKind``, so bindings have no ``paramRef``): ``permissiveNamespaces`` (``mtls-strict``) as a
-list literal. The annotation ``mesh-components.io/allow-wildcard`` (``no-wildcard-egress``) is read
-from the object itself, on both sides.
+list literal, and the exceptions the cluster's render holds (:meth:`AdmissionConfig.with_exceptions`:
+the open services annotated ``mesh-components.io/unrestricted`` and the ServiceEntries annotated
+``mesh-components.io/allow-wildcard``) as lists of ``<namespace>/<name>``: CrossGuard, which checks
+the render itself, reads the annotations; in the cluster an annotation counts only on those objects,
+since anyone who may edit the object may write it.
 
 Pure: standard library only (the policy pack imports this module through ``guardrails``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 __all__ = ["Check", "Guardrail", "GUARDRAILS", "PATTERNS", "ADMISSION_RULES", "ACTIONS", "AdmissionConfig",
@@ -138,8 +141,13 @@ class Check:
 
     def cel(self, config: "AdmissionConfig") -> str:
         """The expression with its parameters baked in as CEL literals."""
-        values = {"permissiveNamespaces": _list(config.permissive_namespaces)}
-        return self.expression.format(**{p: values[p] for p in self.params}) if self.params else self.expression
+        values = {"permissiveNamespaces": _list(config.permissive_namespaces),
+                  "openServices": _list(config.open_services),
+                  "wildcardServiceEntries": _list(config.wildcard_service_entries)}
+        out = self.expression
+        for p in self.params:  # not str.format: the expressions hold CEL map literals ({...})
+            out = out.replace("{" + p + "}", values[p])
+        return out
 
     def guarded(self, config: "AdmissionConfig") -> str:
         """The expression for a policy matching several kinds: true for an object of another kind."""
@@ -216,6 +224,9 @@ _REFS = "object.spec.targetRefs"
 _BASE = f"{_REFS}[0].name"
 _OPEN_SERVICE = " && ".join([
     _annotation(UNRESTRICTED_ANNOTATION),
+    # only the open services this cluster's render holds (AdmissionConfig.open_services): the
+    # annotation alone is written by anyone who may edit the object
+    "(object.metadata.namespace + '/' + object.metadata.name) in {openServices}",
     "object.spec.all(k, k in ['targetRefs', 'action', 'rules'])",
     f"has({_REFS}) && size({_REFS}) > 0",
     f"{_REFS}.all(t, has(t.kind) && t.kind == 'Service' && (!has(t.group) || t.group == '') && has(t.name) "
@@ -235,7 +246,8 @@ ISTIO_AUTHORIZATION = Check(
     "!has(object.spec) || (has(object.spec.action) && object.spec.action != '' && object.spec.action != 'ALLOW') "
     f"|| ({_OPEN_SERVICE}) || !has(object.spec.rules) || object.spec.rules.all(r, !{_EVERY_SOURCE})",
     "this ALLOW AuthorizationPolicy has a rule that admits every source (no 'from', an empty source, or only "
-    "wildcards beyond one namespace): name the principals or namespaces it admits (mesh-guardrails no-allow-all)")
+    "wildcards beyond one namespace): name the principals or namespaces it admits (mesh-guardrails no-allow-all)",
+    params=("openServices",))
 LINKERD_AUTHORIZATION = Check(
     "policy.linkerd.io", "AuthorizationPolicy", "authorizationpolicies",
     "has(object.spec) && has(object.spec.requiredAuthenticationRefs) && "
@@ -275,10 +287,13 @@ LINKERD_SERVER = Check(
     "leave it deny and authorize callers explicitly (mesh-guardrails no-allow-all)")
 SERVICE_ENTRY = Check(
     "networking.istio.io", "ServiceEntry", "serviceentries",
-    f"({_annotation(ALLOW_WILDCARD_ANNOTATION)} && {_full(_ann(ALLOW_WILDCARD_ANNOTATION), 'true')}) || "
+    f"({_annotation(ALLOW_WILDCARD_ANNOTATION)} && {_full(_ann(ALLOW_WILDCARD_ANNOTATION), 'true')} && "
+    "(object.metadata.namespace + '/' + object.metadata.name) in {wildcardServiceEntries}) || "
     "!has(object.spec) || !has(object.spec.hosts) || !object.spec.hosts.exists(h, h.contains('*'))",
     f"this ServiceEntry opens egress to a wildcard host: list exact hosts, or annotate {ALLOW_WILDCARD_ANNOTATION}: "
-    "\"true\" to make the exception explicit (mesh-guardrails no-wildcard-egress)")
+    "\"true\" to make the exception explicit; in the cluster only the exceptions the stack renders are admitted "
+    "(mesh.egress, mesh-guardrails no-wildcard-egress)",
+    params=("wildcardServiceEntries",))
 EGRESS_FENCE_POLICY = Check(
     "networking.k8s.io", "NetworkPolicy", "networkpolicies",
     f"object.metadata.name != {cel_string(EGRESS_FENCE)} || !has(object.spec) || !has(object.spec.egress) || "
@@ -367,6 +382,23 @@ class AdmissionConfig:
     permissive_namespaces: tuple[str, ...] = ()
     gatekeeper: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
+    open_services: tuple[str, ...] = ()
+    """``<namespace>/<name>`` of the explicit open services (AuthorizationPolicies annotated
+    ``mesh-components.io/unrestricted``) the cluster's render holds: in the cluster, the annotation is
+    honoured on these only, since anyone who may edit an AuthorizationPolicy may write it."""
+    wildcard_service_entries: tuple[str, ...] = ()
+    """``<namespace>/<name>`` of the ServiceEntries annotated ``mesh-components.io/allow-wildcard``
+    the cluster's render holds (the spec's own exceptions); likewise the only ones admitted."""
+
+    def with_exceptions(self, objects: list[dict[str, Any]]) -> "AdmissionConfig":
+        """This config with :attr:`open_services` and :attr:`wildcard_service_entries` taken from a
+        cluster's rendered ``objects`` (sorted, so the same stack gives the same bytes)."""
+        def keys(kind: str, group: str, annotation: str) -> tuple[str, ...]:
+            return tuple(sorted({f"{o['metadata'].get('namespace', '')}/{o['metadata']['name']}" for o in objects
+                                 if o.get("kind") == kind and str(o.get("apiVersion", "")).startswith(group + "/")
+                                 and annotation in ((o.get("metadata") or {}).get("annotations") or {})}))
+        return replace(self, open_services=keys("AuthorizationPolicy", "security.istio.io", UNRESTRICTED_ANNOTATION),
+                       wildcard_service_entries=keys("ServiceEntry", "networking.istio.io", ALLOW_WILDCARD_ANNOTATION))
 
     @classmethod
     def from_spec(cls, guardrails: Any, labels: Mapping[str, str]) -> "AdmissionConfig | None":

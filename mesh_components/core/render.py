@@ -238,9 +238,7 @@ def _render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
         material = ca.slot_material(cluster.name)
         ca_values = ca.ca_helm_values(spec.backend.type, material, multi_root=multi_root)
         objects, releases = control.control_plane(spec, cluster, ca_values=ca_values)
-        # mesh.guardrails: the guardrails' ValidatingAdmissionPolicies (and Gatekeeper templates), opt-in
-        st.concerns["control-plane"] = objects + admission_.admission_objects(
-            admission_.AdmissionConfig.from_spec(spec.guardrails, ownership_labels(spec.name)))
+        st.concerns["control-plane"] = objects
         st.releases = [HelmRelease(**{**r, "depends_on": tuple(r["depends_on"])}) for r in releases]
         st.concerns["ca"] = ca.ca_objects(spec.backend.type, material, ownership_labels(spec.name))
         annotations = getattr(control, "namespace_annotations", None)
@@ -268,6 +266,11 @@ def _render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
         # mesh.telemetry: its own objects and releases, and values merged into the control plane's releases
         st.concerns["control-plane"], st.concerns[telemetry.CONCERN] = merge_telemetry_patches(
             st.concerns["control-plane"], telemetry.objects(spec, cluster, model))
+        # mesh.guardrails: the guardrails' ValidatingAdmissionPolicies (and Gatekeeper templates), opt-in,
+        # admitting as exceptions only those this cluster's policy and egress objects hold
+        if (guard := admission_.AdmissionConfig.from_spec(spec.guardrails, ownership_labels(spec.name))) is not None:
+            st.concerns["control-plane"] = st.concerns["control-plane"] + admission_.admission_objects(
+                guard.with_exceptions(st.objects))
         if more := telemetry.release_values(spec, cluster):
             st.releases = [replace(r, values=deep_merge(r.values, more[r.name])) if r.name in more else r
                            for r in st.releases]
