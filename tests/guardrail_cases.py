@@ -243,8 +243,10 @@ CASES: list[tuple[str, str, str, dict, int, dict | None]] = [
       for i, (ls, n) in enumerate(GATEWAY_LISTENERS)],
     ("gw-lowercase-http", "ingress-tls", GW, obj("gw", {"gatewayClassName": "istio", "listeners": [
         {"name": "http", "port": 80, "protocol": "http"}]}), 1, None),
+    # Gateway API protocols are case-sensitive (gateway-api apis/v1/gateway_types.go ProtocolType
+    # "HTTPS"): a lower-case "https" listener is no TLS listener, so the plain HTTP one is refused
     ("gw-lowercase-https", "ingress-tls", GW, obj("gw", {"gatewayClassName": "istio", "listeners": [
-        HTTP, {"name": "https", "port": 443, "protocol": "https"}]}), 0, None),
+        HTTP, {"name": "https", "port": 443, "protocol": "https"}]}), 1, None),
     ("istio-gw-redirect", "ingress-tls", ISTIO_GW, obj("gw", {"servers": [
         {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"], "tls": {"httpsRedirect": True}}]}), 0, None),
     ("istio-gw-plain", "ingress-tls", ISTIO_GW, obj("gw", {"servers": [

@@ -111,8 +111,9 @@ The rules, precisely:
     linkerd-control-plane release (``identityTrustDomain``, default ``cluster.local``) names the same
     trust domain. https://istio.io/latest/docs/reference/config/istio.mesh.v1alpha1/#MeshConfig
 ``ingress-tls``
-    A Gateway API ``Gateway`` with a listener of protocol HTTP must also have an HTTPS or TLS
-    listener (Gateways without an HTTP listener - TLS passthrough, HBONE waypoints, TCP - are not
+    A Gateway API ``Gateway`` with a listener of protocol HTTP (any case) must also have an HTTPS or TLS
+    listener, spelled so: Gateway API protocols are case-sensitive (gateway-api apis/v1/gateway_types.go
+    ``ProtocolType``) and ``https`` is no TLS listener (Gateways without an HTTP listener - TLS passthrough, HBONE waypoints, TCP - are not
     plain-HTTP ingress and pass). An Istio ``Gateway`` server on a plaintext HTTP port (HTTP, HTTP2,
     HTTP_PROXY, GRPC, GRPC-Web in any case: istio 1.30.3 pkg/config/protocol/instance.go:68-94,117-120) must set
     ``tls.httpsRedirect: true``. https://gateway-api.sigs.k8s.io/guides/http-redirect-rewrite/

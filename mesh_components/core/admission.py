@@ -96,7 +96,11 @@ PATTERNS: dict[str, str] = {
     # holds for HTTP, HTTP2, HTTP_PROXY, GRPC and GRPC-Web (istio 1.30.3
     # pkg/config/protocol/instance.go:68-94,117-120)
     "istio-http": r"(?i)(http|http2|http_proxy|grpc|grpc-web)",
-    "https-or-tls": r"(?i)(https|tls)",
+    # a Gateway API listener that terminates or passes TLS: protocol values are case-sensitive
+    # (gateway-api apis/v1/gateway_types.go ProtocolType: "HTTPS", "TLS"; an implementation serves
+    # "https" as an unknown protocol, not as HTTPS), so only these spellings count as TLS; "http" stays
+    # case-insensitive above: refusing a lower-case plain listener is the safe side
+    "https-or-tls": r"HTTPS|TLS",
 }
 """Regular expressions shared by the CrossGuard validators (``re.fullmatch``) and the CEL
 (``matches('^(?:' + pattern + ')$')``: RE2 and Rust regex read them alike; ``$`` there is the end
