@@ -30,12 +30,7 @@ ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 DYNAMIC = "pulumi-python:dynamic:Resource"
 
-
-def obj(name, spec, ns="n", annotations=None):
-    meta = {"name": name, "namespace": ns}
-    if annotations:
-        meta["annotations"] = annotations
-    return {"metadata": meta, "spec": spec}
+obj = cases.obj  # one way to write a test object, shared with the admission tests
 
 
 def test_pack_files_exist_and_module_imports_no_pulumi_policy_at_top():
