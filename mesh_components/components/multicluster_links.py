@@ -440,11 +440,19 @@ class MultiClusterLinks(pulumi.ComponentResource):
                                  o["metadata"].get("annotations") or {})})
         return self
 
-    def link(self) -> "MultiClusterLinks":
-        """Register the objects that carry other clusters' deploy-time values; then the outputs."""
+    def link(self, pending: "Sequence[str]" = ()) -> "MultiClusterLinks":
+        """Register the objects that carry other clusters' deploy-time values; then the outputs.
+        ``pending``: peers not ready yet (a fleet cluster stack whose peer's stack has not run,
+        ``core.fleet.peer_plan``): the objects reading them are left out this run, and so missing
+        from ``peers``, until a later run finds them."""
+        from ..core.fleet import peers_of
+
         name, lookup, provider, namespaces, after = self._args
-        self.resources = self.local + register_objects(name, self._later, lookup, parent=self, provider=provider,
+        later = [o for o in self._later if not (peers_of(o) & set(pending))]
+        self.resources = self.local + register_objects(name, later, lookup, parent=self, provider=provider,
                                                        namespaces=namespaces, after=after, previous=self._previous)
+        if pending:
+            self.peers = [p for p in self.peers if p not in set(pending)]
         self.register_outputs({"peers": self.peers})
         return self
 

@@ -9,8 +9,8 @@ from pulumi import ResourceOptions
 
 from ..core.egress import allowed_egress, egress_summary
 from ..core.gateway import ingress_summary
-from ..core.render import render_mesh
-from ..spec import LoadedMesh
+from ..core.render import ClusterState, render_mesh
+from ..spec import LoadedMesh, MeshSpec
 from .certificate_authority import MeshCertificateAuthority
 from .control_plane import CONTROL_PLANES
 from .egress_rules import EgressRules
@@ -19,6 +19,7 @@ from .mesh_gateway import MeshGateway
 from .mesh_telemetry import MeshTelemetry
 from .multicluster_links import ClusterOutputs, MultiClusterLinks
 from .providers import cluster_providers, kubeconfig_inputs
+from .registration import Lookup
 from .smi_policies import SmiPolicies
 
 
@@ -39,6 +40,46 @@ def rename_aliases(mesh_name: str) -> list[pulumi.Alias]:
     releases with its ``mesh.name`` unchanged so keeps every resource; later renames touch no URN.
     https://www.pulumi.com/docs/iac/concepts/options/aliases/"""
     return [pulumi.Alias(name=mesh_name)] if mesh_name != STABLE_NAME else []
+
+
+def register_cluster_parts(name: str, spec: MeshSpec, st: ClusterState, lookup: Lookup, provider: k8s.Provider,
+                           parent: pulumi.Resource | None) -> dict[str, pulumi.ComponentResource]:
+    """One cluster's components on its ``provider``, as ``ServiceMesh`` composes them, named
+    ``<name>-<cluster>-<part>``: control plane, policies, egress, gateway, telemetry (when the spec
+    has it). ``parent``: the ``ServiceMesh``, or None for a fleet cluster stack, whose parts are
+    the stack's own (where ``pulumi state move`` puts them: :mod:`mesh_components.core.fleet_migration`).
+    The multi-cluster wiring is registered apart, after every control plane of the stack."""
+    c = st.cluster
+    namespaces: dict[str, pulumi.Resource] = {}
+    opts_c = ResourceOptions(parent=parent, providers=[provider])
+    cp = CONTROL_PLANES[spec.backend.type]._of_service_mesh(f"{name}-{c}-control-plane", st, lookup, provider,
+                                                             namespaces, opts=opts_c)
+    parts: dict[str, pulumi.ComponentResource] = {"control_plane": cp}
+    parts["policies"] = SmiPolicies._of_service_mesh(f"{name}-{c}-policies", st, lookup, provider, namespaces,
+                                                     cp.crds, opts=opts_c)
+    for key, cls in (("egress", EgressRules), ("gateway", MeshGateway)):
+        parts[key] = cls._of_service_mesh(f"{name}-{c}-{key}", st, lookup, provider, namespaces, cp.crds,
+                                          opts=opts_c)
+    if spec.telemetry is not None:  # a stack without telemetry keeps exactly the resources it had
+        parts["telemetry"] = MeshTelemetry(f"{name}-{c}-telemetry", st, lookup, provider, namespaces,
+                                           cp.crds, opts=opts_c)
+    return parts
+
+
+def cluster_summary(spec: MeshSpec, c: str, st: ClusterState, parts: Mapping[str, Any]) -> dict:
+    """The ``clusters[<c>]`` output: network, cloud, releases, object count, egress, ingress."""
+    cluster = next(x for x in spec.clusters if x.name == c)
+    out: dict[str, Any] = {
+        "network": spec.network_of(cluster),
+        "cloud": cluster.cloud,
+        "releases": {r.name: f"{r.chart}@{r.version}" for r in st.releases},
+        "objects": len(st.objects),
+        "egress": egress_summary(spec, c),
+    }
+    ingress = ingress_summary(spec, c)
+    if ingress is not None:
+        out["ingress"] = {**ingress, "addresses": parts["gateway"].addresses}
+    return out
 
 
 class ServiceMesh(pulumi.ComponentResource):
@@ -81,31 +122,9 @@ class ServiceMesh(pulumi.ComponentResource):
         self.components: dict[str, dict[str, pulumi.ComponentResource]] = {}
         for cluster in spec.clusters:
             c, st = cluster.name, states[cluster.name]
-            provider = self.providers[c]
-            namespaces: dict[str, pulumi.Resource] = {}
-            opts_c = ResourceOptions(parent=self, providers=[provider])
-            cp = CONTROL_PLANES[spec.backend.type]._of_service_mesh(f"{name}-{c}-control-plane", st, lookup, provider,
-                                                                     namespaces, opts=opts_c)
-            parts = {"control_plane": cp}
-            parts["policies"] = SmiPolicies._of_service_mesh(f"{name}-{c}-policies", st, lookup, provider, namespaces,
-                                                             cp.crds, opts=opts_c)
-            for key, cls in (("egress", EgressRules), ("gateway", MeshGateway)):
-                parts[key] = cls._of_service_mesh(f"{name}-{c}-{key}", st, lookup, provider, namespaces, cp.crds,
-                                                  opts=opts_c)
-            if spec.telemetry is not None:  # a stack without telemetry keeps exactly the resources it had
-                parts["telemetry"] = MeshTelemetry(f"{name}-{c}-telemetry", st, lookup, provider, namespaces,
-                                                   cp.crds, opts=opts_c)
+            parts = register_cluster_parts(name, spec, st, lookup, self.providers[c], parent=self)
             self.components[c] = parts
-            clusters[c] = {
-                "network": spec.network_of(cluster),
-                "cloud": cluster.cloud,
-                "releases": {r.name: f"{r.chart}@{r.version}" for r in st.releases},
-                "objects": len(st.objects),
-                "egress": egress_summary(spec, c),
-            }
-            ingress = ingress_summary(spec, c)
-            if ingress is not None:
-                clusters[c]["ingress"] = {**ingress, "addresses": parts["gateway"].addresses}
+            clusters[c] = cluster_summary(spec, c, st, parts)
         links = {}
         for cluster in spec.clusters:  # after every control plane: each reads the others
             c, st = cluster.name, states[cluster.name]

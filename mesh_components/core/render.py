@@ -206,20 +206,34 @@ def cyclic_gc_paused():
             gc.enable()
 
 
-def render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
+def render_mesh(mesh: LoadedMesh | MeshSpec, clusters: "list[str] | tuple[str, ...] | None" = None
+                ) -> dict[str, ClusterState]:
     """Desired state of every cluster, keyed by cluster name in spec order.
 
     ``mesh`` is a :class:`LoadedMesh` (spec + SMI file documents) or a bare :class:`MeshSpec`.
-    Raises :class:`SpecError` for a backend this release cannot render and
+    ``clusters``: render only these (spec order kept); default: every cluster, or, for a fleet
+    cluster stack (``mesh.fleet``, :mod:`mesh_components.spec.fleet`), its own cluster only. A
+    cluster's state does not depend on which others are rendered beside it (the traffic model is
+    always the whole mesh's), so one cluster rendered alone is byte-identical to its part of the
+    whole render; what only the whole mesh shows (an ``overrides`` entry matching nothing in
+    clusters not rendered here) is left to the full render (``validate`` of the root stack, whose
+    program renders the whole fleet).
+    Raises :class:`SpecError` for a backend this release cannot render or an unknown cluster, and
     :class:`~mesh_components.spec.errors.TranslationError` for policy the mesh cannot express exactly.
     Runs with the cyclic garbage collector paused (:func:`cyclic_gc_paused`).
     """
+    if clusters is None and isinstance(mesh, LoadedMesh) and mesh.fleet is not None and mesh.fleet.role == "cluster":
+        clusters = [mesh.fleet.cluster]
     with cyclic_gc_paused():
-        return _render_mesh(mesh)
+        return _render_mesh(mesh, clusters)
 
 
-def _render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
+def _render_mesh(mesh: LoadedMesh | MeshSpec, only: "list[str] | tuple[str, ...] | None" = None
+                 ) -> dict[str, ClusterState]:
     spec = mesh.spec if isinstance(mesh, LoadedMesh) else mesh
+    if only is not None and (unknown := [c for c in only if c not in spec.cluster_names()]):
+        raise SpecError([("clusters", f"unknown cluster {c!r}; the mesh has {', '.join(spec.cluster_names())}")
+                         for c in unknown])
     if spec.backend.type not in CONTROL_PLANES:
         raise SpecError([("mesh.backend.type", f"the {spec.backend.type} backend is not rendered by this release; "
                                                f"use {' or '.join(sorted(CONTROL_PLANES))}")])
@@ -233,7 +247,7 @@ def _render_mesh(mesh: LoadedMesh | MeshSpec) -> dict[str, ClusterState]:
     # both roots are trusted from addNewRoot until removeOldRoot (ca.CAState.multi_root)
     multi_root = spec.ca.root_rotation.stage in ("addNewRoot", "reissueIntermediates")
     states = {}
-    for cluster in spec.clusters:
+    for cluster in (c for c in spec.clusters if only is None or c.name in only):
         st = ClusterState(cluster.name)
         material = ca.slot_material(cluster.name)
         ca_values = ca.ca_helm_values(spec.backend.type, material, multi_root=multi_root)
@@ -389,11 +403,13 @@ def apply_overrides(spec: MeshSpec, states: dict[str, ClusterState]) -> None:
     for i, o in enumerate(spec.overrides):
         where = f"mesh.overrides[{i}]"
         hits = 0
-        for c in o.clusters or spec.cluster_names():
+        targets = o.clusters or spec.cluster_names()
+        for c in targets:
             st = states.get(c)
             if st is None:
-                problems.append((f"{where}.clusters", f"unknown cluster {c!r}"))
-                continue
+                if c not in spec.cluster_names():
+                    problems.append((f"{where}.clusters", f"unknown cluster {c!r}"))
+                continue  # a cluster not rendered here (a fleet cluster stack renders its own)
             try:
                 if o.kind == "HelmRelease":
                     for j, rel in enumerate(st.releases):
@@ -432,7 +448,8 @@ def apply_overrides(spec: MeshSpec, states: dict[str, ClusterState]) -> None:
                             objs[j] = patched
             except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
                 problems.append((f"{where}.patch", f"{e} (on {_target(o, c)})"))
-        if not hits and not any(p[0].startswith(where) for p in problems):
+        if not hits and not any(p[0].startswith(where) for p in problems) and all(
+                c in states or c not in spec.cluster_names() for c in targets):
             problems.append((where, f"no generated {o.kind} {o.namespace + '/' if o.namespace else ''}{o.name} in "
                                     f"clusters {', '.join(o.clusters or spec.cluster_names())}; "
                                     f"`python -m mesh_components render` shows what is generated"))

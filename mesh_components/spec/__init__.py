@@ -1597,16 +1597,88 @@ def _load_stack_file(path: Path, smi_files: list[str] | None = None) -> "LoadedM
                                  (f"not {len(docs)}" if docs else "and this one is empty"))])
     base = project_root_for(path)
     project = project_name(base)
+    fleet = _fleet_of_stack_file(docs[0], path, where, project)
+    if fleet is not None and fleet.role == "cluster":
+        return _load_fleet_member(fleet, base, where, smi_files)
     try:
         data = mesh_config_from_stack(docs[0], where, project)
         if smi_files is not None and isinstance(data, dict):
             data = {**data, "smiFiles": smi_files}
-        return load_mesh(data, base_dir=base)
+        loaded = load_mesh(data, base_dir=base)
+        return loaded._replace(fleet=fleet) if fleet is not None else loaded
     except SpecError as e:
         from . import smi
 
         placed = _placed_in_stack(e.problems, path, where, project, smi_files is not None)
         raise SpecError(smi.placed_in_files(placed, base)) from None
+
+
+def _stack_name_of(path: Path) -> str:
+    """The stack a stack file ``stacks/Pulumi.<stack>.yaml`` is for."""
+    name = path.name
+    return name[len("Pulumi."):-len(".yaml")] if name.startswith("Pulumi.") and name.endswith(".yaml") else path.stem
+
+
+def _fleet_of_stack_file(doc: Any, path: Path, where: str, project: str):
+    """The stack file's ``service-mesh:fleet`` (:class:`~mesh_components.spec.fleet.Fleet`), or None."""
+    from . import fleet as fleet_
+
+    config = doc.get("config") if isinstance(doc, dict) else None
+    data = config.get(f"{project}:{fleet_.FLEET_KEY}") if isinstance(config, dict) else None
+    if data is None:
+        return None
+    try:
+        fleet = fleet_.parse_fleet(data, _stack_name_of(path), f"config.{project}:{fleet_.FLEET_KEY}")
+    except SpecError as e:
+        raise SpecError([(f"{where}: {p}", m) for p, m in e.problems]) from None
+    if fleet.role == "cluster" and f"{project}:{CONFIG_KEY}" in config:
+        raise SpecError([(f"{where}: config.{project}:{CONFIG_KEY}",
+                          f"a cluster stack reads the mesh spec from the root's stack file ({fleet.mesh_file}); "
+                          f"remove it here, so one file holds the fleet's spec")])
+    return fleet
+
+
+def _load_fleet_member(fleet, base: Path, where: str, smi_files: list[str] | None) -> "LoadedMesh":
+    """A cluster stack's mesh: the spec of its ``meshFile``, with the cluster stack's :class:`Fleet`
+    (the root's ``clusterStacks`` pattern, so peers' stack names are known offline too)."""
+    from . import fleet as fleet_
+
+    root_path = (base / fleet.mesh_file)
+    if not root_path.is_file():
+        raise SpecError([(f"{where}: config.{PROJECT}:{fleet_.FLEET_KEY}.meshFile",
+                          f"{fleet.mesh_file} does not exist (relative to {_shown_file(base) or '.'}): name the root "
+                          f"stack's file, which holds service-mesh:mesh")])
+    root = _load_stack_file(root_path, smi_files)
+    if root.fleet is not None and root.fleet.role != "root":
+        raise SpecError([(f"{where}: config.{PROJECT}:{fleet_.FLEET_KEY}.meshFile",
+                          f"{fleet.mesh_file} is a cluster stack's file; name the root stack's")])
+    pattern = root.fleet.cluster_stacks if root.fleet is not None else fleet_.DEFAULT_CLUSTER_STACKS
+    member = fleet_.Fleet("cluster", fleet.root_stack, cluster=fleet.cluster, cluster_stacks=pattern,
+                          mesh_file=fleet.mesh_file)
+    if problems := fleet_.member_problems(member, root.spec.cluster_names()):
+        raise SpecError([(f"{where}: {p}", m) for p, m in problems])
+    return root._replace(fleet=member)
+
+
+def load_program_mesh(mesh_data: Any, fleet_data: Any, stack: str, base_dir: Path | str) -> "LoadedMesh":
+    """What ``__main__.py`` runs: the stack's ``service-mesh:mesh`` config (``mesh_data``) read
+    with :func:`load_mesh`, or, for a fleet cluster stack (``service-mesh:fleet`` with role
+    ``cluster``, ``fleet_data``), the spec of its ``meshFile`` under ``base_dir`` (the project
+    folder). The result's ``fleet`` is the stack's :class:`~mesh_components.spec.fleet.Fleet` (None
+    outside fleet mode). Raises :class:`SpecError`."""
+    from . import fleet as fleet_
+
+    fleet = fleet_.parse_fleet(fleet_data, stack) if fleet_data is not None else None
+    if fleet is not None and fleet.role == "cluster":
+        if mesh_data is not None:
+            raise SpecError([(f"config.{PROJECT}:{CONFIG_KEY}", f"a cluster stack reads the mesh spec from the root's "
+                                                               f"stack file ({fleet.mesh_file}); remove it here")])
+        return _load_fleet_member(fleet, Path(base_dir), f"stack {stack}", None)
+    if mesh_data is None:
+        raise SpecError([(f"config.{PROJECT}:{CONFIG_KEY}", "missing: set the mesh spec (pulumi config set --path, "
+                                                            "or the stack file)")])
+    loaded = load_mesh(mesh_data, base_dir=base_dir)
+    return loaded._replace(fleet=fleet) if fleet is not None else loaded
 
 
 def _placed_in_stack(problems: list[Problem], path: Path, where: str, project: str,
@@ -1659,6 +1731,9 @@ class LoadedMesh(typing.NamedTuple):
 
     spec: MeshSpec
     smi_documents: tuple
+    fleet: Any = None
+    """The stack's place in a fleet (:class:`mesh_components.spec.fleet.Fleet`), None outside fleet
+    mode: a cluster stack's renders hold its cluster only (``core.render.render_mesh``)."""
 
 
 def parse_spec(data: Any, root: str = "mesh") -> MeshSpec:
