@@ -33,6 +33,7 @@ from ..core.egress import allowed_egress
 from ..core.render import render_mesh
 from ..core.slots import Slot
 from ..spec import LoadedMesh
+from ..spec.fleet import cluster_stack_problems
 from .certificate_authority import MeshCertificateAuthority
 from .lookups import config_secret_lookup
 from .multicluster_links import ClusterOutputs, MultiClusterLinks
@@ -112,6 +113,8 @@ class MeshFleetRoot(pulumi.ComponentResource):
     def __init__(self, name: str, mesh: LoadedMesh, *, ca_secrets: Mapping[str, Any] | None = None,
                  opts: ResourceOptions | None = None):
         spec, fleet = mesh.spec, mesh.fleet
+        if problems := cluster_stack_problems(spec.cluster_names(), fleet):
+            raise fleet_core.FleetError(problems)
         render_mesh(mesh, clusters=spec.cluster_names())  # raises for the whole fleet before anything registers
         former = [a.name for a in (opts.aliases if opts and opts.aliases else []) if isinstance(a, pulumi.Alias)
                   and isinstance(a.name, str) and a.name]

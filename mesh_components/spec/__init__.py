@@ -1605,6 +1605,10 @@ def _load_stack_file(path: Path, smi_files: list[str] | None = None) -> "LoadedM
         if smi_files is not None and isinstance(data, dict):
             data = {**data, "smiFiles": smi_files}
         loaded = load_mesh(data, base_dir=base)
+        if fleet is not None:
+            from .fleet import cluster_stack_problems
+            if problems := cluster_stack_problems(loaded.spec.cluster_names(), fleet):
+                raise SpecError([(f"{where}: {p}", m) for p, m in problems])
         return loaded._replace(fleet=fleet) if fleet is not None else loaded
     except SpecError as e:
         from . import smi
@@ -1678,6 +1682,8 @@ def load_program_mesh(mesh_data: Any, fleet_data: Any, stack: str, base_dir: Pat
         raise SpecError([(f"config.{PROJECT}:{CONFIG_KEY}", "missing: set the mesh spec (pulumi config set --path, "
                                                             "or the stack file)")])
     loaded = load_mesh(mesh_data, base_dir=base_dir)
+    if fleet is not None and (problems := fleet_.cluster_stack_problems(loaded.spec.cluster_names(), fleet)):
+        raise SpecError(problems)
     return loaded._replace(fleet=fleet) if fleet is not None else loaded
 
 

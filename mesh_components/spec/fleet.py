@@ -143,3 +143,23 @@ def member_problems(fleet: Fleet, clusters: list[str], path: str = f"config.serv
     if fleet.role == "cluster" and fleet.cluster not in clusters:
         return [(f"{path}.cluster", f"unknown cluster {fleet.cluster!r}; the mesh has {', '.join(clusters)}")]
     return []
+
+
+def cluster_stack_problems(clusters: list[str], fleet: Fleet) -> list[Problem]:
+    """Cluster stack names (:attr:`Fleet.cluster_stacks` filled in for each of ``clusters``) that
+    Pulumi refuses, that two clusters share, or that are the root's own name."""
+    path = f"config.service-mesh:{FLEET_KEY}.clusterStacks"
+    seen: dict[str, str] = {}
+    problems: list[Problem] = []
+    root = fleet.root_stack.rsplit("/", 1)[-1]
+    for c in clusters:
+        stack = fleet.stack_of(c)
+        if why := stack_name_problem(stack):
+            problems.append((path, f"cluster {c}: {why}"))
+        elif stack.rsplit("/", 1)[-1] == root:
+            problems.append((path, f"cluster {c}'s stack would be the root stack {stack}; give a pattern such as "
+                                   f"'{root}-{{cluster}}'"))
+        elif stack in seen:
+            problems.append((path, f"clusters {seen[stack]} and {c} would share the stack {stack}"))
+        seen.setdefault(stack, c)
+    return problems
