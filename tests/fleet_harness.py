@@ -28,6 +28,10 @@ class Backend:
 
     stacks: dict = field(default_factory=dict)
     reads: list = field(default_factory=list)
+    resources: dict = field(default_factory=dict)
+    """Stack name -> its stored resources, ``{urn: {type, outputs}}``, as
+    ``pulumi:pulumi:readStackResourceOutputs`` answers (pulumi/pulumi v3.259.0
+    ``pkg/backend/backend.go`` ``GetStackResourceOutputs``)."""
 
 
 def _secret_keys(struct) -> list[str]:
@@ -49,6 +53,9 @@ class FleetMocks(Mocks):
                 raise Exception(f"failed to read stack outputs: stack '{name}' not found")
             outputs, secret = self.backend.stacks[name]
             return {"name": name, "outputs": outputs, "secretOutputNames": sorted(secret)}
+        if args.token == "pulumi:pulumi:readStackResourceOutputs":
+            name = args.args["stackName"]
+            return {"name": name, "outputs": self.backend.resources.get(name, {})}
         return super().call(args)
 
 

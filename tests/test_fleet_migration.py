@@ -64,10 +64,11 @@ def _recorded(run):
     return result, requests
 
 
-def fleet_run(stack: str, clusters: list[str]):
-    """Root, then each cluster stack twice: ``(root regs, root requests, {cluster: regs})``."""
+def fleet_run(stack: str, clusters: list[str], stored: dict | None = None):
+    """Root, then each cluster stack twice: ``(root regs, root requests, {cluster: regs}, backend)``.
+    ``stored``: the root stack's stored resources (``{urn: {type, outputs}}``) when it runs."""
     config = stack_config(stack)
-    backend = Backend()
+    backend = Backend(resources={stack: stored or {}})
     root_config = {**config, "service-mesh:fleet": json.dumps({"role": "root"})}
     (root_regs, _), requests = _recorded(lambda: run_stack(root_config, stack, backend))
     member = {k: v for k, v in config.items() if k != "service-mesh:mesh"}
@@ -123,7 +124,9 @@ def test_the_root_finds_the_service_mesh_and_the_ca_through_its_aliases(stack, k
     moved = {u for us in fm.cluster_resources(export, clusters).values() for u in us}
     real = engine_urns(single, stack)
     remaining = set(real.values()) - moved
-    root_regs, requests, _, backend = fleet_run(stack, clusters)
+    types = {real[r.urn]: r.type for r in single}
+    root_regs, requests, _, backend = fleet_run(stack, clusters, {u: {"type": types[u], "outputs": {}}
+                                                                   for u in remaining})
     aliases = {r.urn: [AliasSpec.from_proto(a) for a in requests[r.urn].aliases] for r in root_regs}
     found = match_old_state(root_regs, aliases, remaining, stack)
     assert all(found[r.urn] is not None for r in root_regs), {r.name: found[r.urn] for r in root_regs}
@@ -171,3 +174,15 @@ def test_an_export_that_is_not_a_single_stacks_is_refused():
         fm.cluster_resources({"deployment": {}}, ["a"])
     with pytest.raises(SpecError, match=r"no resources of cluster a"):
         fm.cluster_resources({"deployment": {"resources": []}}, ["a"])
+
+
+def test_the_root_refuses_to_run_while_its_state_still_holds_the_clusters(kube_env):
+    """Switched to role root before the moves, the root's update would delete every cluster's
+    objects (it registers none of them): it stops first, naming the migration command."""
+    single = run_recording(stack_config("prod"), "prod")[0]
+    real = engine_urns(single, "prod")
+    stored = {real[r.urn]: {"type": r.type, "outputs": {}} for r in single}
+    backend = Backend(resources={"prod": stored})
+    config = {**stack_config("prod"), "service-mesh:fleet": json.dumps({"role": "root"})}
+    with pytest.raises(Exception, match=r"fleet stack cannot run now:\nconfig.service-mesh:fleet.role: this stack still holds 18 per-cluster part\(s\).*fleet migrate prod"):
+        run_stack(config, "prod", backend)

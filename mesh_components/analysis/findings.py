@@ -303,10 +303,9 @@ def guardrail_findings(loaded, states: dict, config: guardrails.PolicyPackConfig
     base: set | None = None
     if spec.overrides:
         from ..core.render import render_mesh
-        from ..spec import LoadedMesh
 
         try:
-            plain = LoadedMesh(spec.model_copy(update={"overrides": []}), loaded.smi_documents)
+            plain = loaded._replace(spec=spec.model_copy(update={"overrides": []}))  # a fleet member stays one
             plain_res, plain_v = _violations(plain, render_mesh(plain), config)
             base = {(v.policy, v.message, None if v.resource is None else plain_res[v.resource].where)
                     for v in plain_v}

@@ -103,10 +103,9 @@ def graph_of(loaded, metrics: bool = False):
     widenings: list = []
     if spec.overrides:
         from ..core.render import render_mesh
-        from ..spec import LoadedMesh
 
         deployed = render_mesh(loaded)
-        base = render_mesh(LoadedMesh(spec.model_copy(update={"overrides": []}), loaded.smi_documents))
+        base = render_mesh(loaded._replace(spec=spec.model_copy(update={"overrides": []})))
         changed, widenings = override_access.override_report(spec, base, deployed)
         findings = sorted(set(findings) | set(graph.override_findings(changed, widenings)))
     series = _series_overlay(spec, model) if metrics else None

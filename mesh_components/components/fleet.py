@@ -58,9 +58,8 @@ class StackOutputs:
         return Output.secret(value) if key in self.secret_names else Output.from_input(value)
 
 
-def read_stack_outputs(stack: str) -> tuple[StackOutputs | None, str | None]:
-    """``(outputs, None)``, or ``(None, reason)`` when ``stack`` cannot be read (it does not exist
-    yet, no access): the engine's error, first line.
+def _builtin_invoke(token: str, args: dict) -> tuple[dict | None, str | None]:
+    """``(result, None)`` of the engine's builtin function ``token``, or ``(None, reason)``.
 
     The invoke goes to the resource monitor directly, synchronously, as ``Resource.get`` of a
     component sends ``pulumi:pulumi:getResource`` (pulumi 3.272.0 ``pulumi/runtime/resource.py``
@@ -73,8 +72,7 @@ def read_stack_outputs(stack: str) -> tuple[StackOutputs | None, str | None]:
     from pulumi.runtime.proto import resource_pb2
     from pulumi.runtime.sync_await import _sync_await
 
-    request = resource_pb2.ResourceInvokeRequest(tok=READ_STACK_OUTPUTS,
-                                                 args=_sync_await(rpc.serialize_properties({"name": stack}, {})),
+    request = resource_pb2.ResourceInvokeRequest(tok=token, args=_sync_await(rpc.serialize_properties(args, {})),
                                                  provider="", version="", acceptResources=False)
     try:
         response = settings.get_monitor().Invoke(request)
@@ -84,10 +82,38 @@ def read_stack_outputs(stack: str) -> tuple[StackOutputs | None, str | None]:
     if response.failures:
         return None, "; ".join(f"{f.property}: {f.reason}" for f in response.failures)
     value, _ = rpc.deserialize_properties_unwrap_secrets(getattr(response, "return"))
-    value = value if isinstance(value, Mapping) else {}
+    return (value if isinstance(value, dict) else {}), None
+
+
+def read_stack_outputs(stack: str) -> tuple[StackOutputs | None, str | None]:
+    """``(outputs, None)``, or ``(None, reason)`` when ``stack`` cannot be read (it does not exist
+    yet, no access): the engine's error, first line (:func:`_builtin_invoke`)."""
+    value, why = _builtin_invoke(READ_STACK_OUTPUTS, {"name": stack})
+    if value is None:
+        return None, why
     outputs = value.get("outputs") if isinstance(value.get("outputs"), Mapping) else {}
     secret = frozenset(value.get("secretOutputNames") or ())
     return StackOutputs(stack, dict(outputs), secret), None
+
+
+READ_STACK_RESOURCES = "pulumi:pulumi:readStackResourceOutputs"
+CLUSTER_PART_TYPES = frozenset({
+    "mesh:index:IstioControlPlane", "mesh:index:LinkerdControlPlane", "mesh:index:OsmControlPlane",
+    "mesh:index:SmiPolicies", "mesh:index:EgressRules", "mesh:index:MeshGateway", "mesh:index:MeshTelemetry",
+    "mesh:index:MultiClusterLinks"})
+"""The types of the per-cluster parts (``service_mesh.register_cluster_parts``)."""
+
+
+def held_cluster_parts(stack: str) -> list[str]:
+    """URNs of per-cluster parts (:data:`CLUSTER_PART_TYPES`) that ``stack``'s stored state holds,
+    read with the builtin ``pulumi:pulumi:readStackResourceOutputs`` (URN -> {type, outputs} of
+    every resource not being deleted: pulumi/pulumi v3.259.0 ``pkg/backend/backend.go``
+    ``GetStackResourceOutputs`` lines 429-459); none for a stack that cannot be read."""
+    value, _ = _builtin_invoke(READ_STACK_RESOURCES, {"stackName": stack})
+    outputs = (value or {}).get("outputs")
+    if not isinstance(outputs, Mapping):
+        return []
+    return sorted(u for u, r in outputs.items() if isinstance(r, Mapping) and r.get("type") in CLUSTER_PART_TYPES)
 
 
 def _fail(problems: list) -> None:
@@ -114,7 +140,15 @@ class MeshFleetRoot(pulumi.ComponentResource):
                  opts: ResourceOptions | None = None):
         spec, fleet = mesh.spec, mesh.fleet
         if problems := cluster_stack_problems(spec.cluster_names(), fleet):
-            raise fleet_core.FleetError(problems)
+            _fail(problems)
+        # a single stack switched to the root before its clusters moved: this update would delete
+        # every object of every cluster (the root registers none of them)
+        if held := held_cluster_parts(pulumi.get_stack()):
+            _fail([("config.service-mesh:fleet.role", (
+                f"this stack still holds {len(held)} per-cluster part(s) of the single stack (e.g. {held[0]}); as "
+                f"the root it would delete them and every object in them: move them to the cluster stacks first "
+                f"(`pulumi stack export --file s.json; python -m mesh_components fleet migrate "
+                f"{pulumi.get_stack()} --state s.json`), or remove role root"))])
         render_mesh(mesh, clusters=spec.cluster_names())  # raises for the whole fleet before anything registers
         former = [a.name for a in (opts.aliases if opts and opts.aliases else []) if isinstance(a, pulumi.Alias)
                   and isinstance(a.name, str) and a.name]

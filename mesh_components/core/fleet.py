@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..spec import MeshSpec
-from ..spec.errors import MeshError, Problem
+from ..spec.errors import Problem
 from ..spec.fleet import Fleet
 from . import multicluster as mc
 from .slots import Slot, iter_slots
@@ -37,11 +37,6 @@ CLUSTER_OUTPUTS = ("cluster", "reader_kubeconfigs", "gateway_address", "trust_bu
                    "peers", "pending_peers")
 SECRET_OUTPUTS = frozenset({"intermediates", "reader_kubeconfigs"})
 """Outputs that hold keys or credentials: exported as Pulumi secrets, read back as secrets."""
-
-
-class FleetError(MeshError):
-    """A fleet stack that must not run now (ahead of the root's rotation stage, not in the root's
-    registry, no intermediate issued yet): ``path: message`` lines naming the stack to run first."""
 
 
 _STAGE_OFFSET = {"addNewRoot": -2, "reissueIntermediates": -1, "removeOldRoot": 0, "none": 0}
